@@ -1,0 +1,41 @@
+// Row-wise softmax over the last axis.
+// Legend: R rows, C columns (classes).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace attncore {
+
+// y = softmax(x) for one row of length C; y may alias x. Subtracting the row
+// maximum keeps exp() finite for logits of any size.
+template <class T>
+inline void softmax_row(T* y, const T* x, int64_t C) {
+    T m = x[0];
+    for (int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
+    T s = 0;
+    for (int64_t c = 0; c < C; ++c) {
+        y[c] = std::exp(x[c] - m);
+        s += y[c];
+    }
+    const T inv = T(1) / s;
+    for (int64_t c = 0; c < C; ++c) y[c] *= inv;
+}
+
+// dx = y * (dy - sum(y * dy)) for one row; dx may alias dy.
+template <class T>
+inline void softmax_backward_row(T* dx, const T* y, const T* dy, int64_t C) {
+    T s = 0;
+    for (int64_t c = 0; c < C; ++c) s += y[c] * dy[c];
+    for (int64_t c = 0; c < C; ++c) dx[c] = y[c] * (dy[c] - s);
+}
+
+// y, x are (R,C)
+template <class T>
+void softmax_forward(T* y, const T* x, int64_t R, int64_t C);
+
+// dx, y, dy are (R,C)
+template <class T>
+void softmax_backward(T* dx, const T* y, const T* dy, int64_t R, int64_t C);
+
+}  // namespace attncore

@@ -1,0 +1,107 @@
+// Argument checks shared by the pybind11 bindings: dtype, ndim and shapes are
+// checked before any data is touched, with the same exception types as the
+// NumPy backend (TypeError for dtypes, ValueError for shapes).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
+
+namespace attncore_py {
+
+namespace py = pybind11;
+
+template <class T>
+using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+struct Arg {
+    const char* name;
+    const py::array& arr;
+    const char* dims;  // one letter per axis, e.g. "NTH"; equal letters must have equal sizes
+};
+
+inline std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+        if (i) s += ", ";
+        s += std::to_string(a.shape(i));
+    }
+    if (a.ndim() == 1) s += ",";
+    return s + ")";
+}
+
+inline std::string dims_str(const char* dims) {
+    std::string s = "(";
+    for (const char* p = dims; *p; ++p) {
+        if (p != dims) s += ", ";
+        s += *p == 'd' ? std::string("Td") : std::string(1, *p);
+    }
+    if (dims[0] && !dims[1]) s += ",";
+    return s + ")";
+}
+
+// Floating inputs of any width are accepted; the result type is float64 when
+// any input is float64, else float32. Anything else is a TypeError.
+inline bool wants_double(std::initializer_list<Arg> args) {
+    bool dbl = false;
+    for (const Arg& a : args) {
+        const char kind = a.arr.dtype().kind();
+        const auto size = a.arr.itemsize();
+        if (kind != 'f' || size > 8)
+            throw py::type_error(std::string(a.name) + " must be a float32 or float64 array, got dtype " +
+                                 std::string(py::str(a.arr.dtype())));
+        dbl = dbl || size == 8;
+    }
+    return dbl;
+}
+
+// Binds each dimension letter to a size; throws ValueError quoting every shape.
+inline std::map<char, int64_t> check_shapes(std::initializer_list<Arg> args) {
+    std::map<char, int64_t> sizes;
+    bool ok = true;
+    for (const Arg& a : args) {
+        const auto nd = static_cast<py::ssize_t>(std::char_traits<char>::length(a.dims));
+        if (a.arr.ndim() != nd) {
+            ok = false;
+            break;
+        }
+        for (py::ssize_t i = 0; i < nd; ++i) {
+            auto it = sizes.find(a.dims[i]);
+            if (it == sizes.end())
+                sizes[a.dims[i]] = a.arr.shape(i);
+            else if (it->second != a.arr.shape(i))
+                ok = false;
+        }
+    }
+    if (!ok) {
+        std::string expected, got;
+        for (const Arg& a : args) {
+            if (!expected.empty()) {
+                expected += ", ";
+                got += ", ";
+            }
+            expected += std::string(a.name) + " " + dims_str(a.dims);
+            got += std::string(a.name) + " " + shape_str(a.arr);
+        }
+        throw py::value_error("shape mismatch: expected " + expected + "; got " + got);
+    }
+    return sizes;
+}
+
+inline void require_positive(const std::map<char, int64_t>& sizes, char dim, const char* what) {
+    if (sizes.at(dim) < 1)
+        throw py::value_error(std::string(what) + " must have at least one element, got 0");
+}
+
+// Contiguous view of the right dtype; copies only when needed. Only for inputs.
+template <class T>
+inline carray<T> in(const py::array& a) {
+    return carray<T>::ensure(a);
+}
+
+}  // namespace attncore_py

@@ -1,0 +1,106 @@
+"""Build the two extension modules: attncore._cpp (pybind11) and attncore._cython.
+
+Flags: -O3, C++17, OpenMP when a test compile shows the compiler supports it
+(else a serial build and a warning), never fast-math, -march=native only when
+ATTNCORE_NATIVE=1. If compiling fails, the install still succeeds with the
+NumPy backend and says why, unless ATTNCORE_REQUIRE_EXTENSION=1.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).parent
+REQUIRE = os.environ.get("ATTNCORE_REQUIRE_EXTENSION", "") == "1"
+NATIVE = os.environ.get("ATTNCORE_NATIVE", "") == "1"
+
+
+def _compiles(compiler, flags, code="int main(void){return 0;}\n", suffix=".cpp", link=None):
+    """True when ``code`` compiles (and links) with ``flags``."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "probe" + suffix)
+        with open(src, "w") as f:
+            f.write(code)
+        objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+        compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=link or flags)
+        return True
+    except Exception:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+OPENMP_PROBE = "#include <omp.h>\nint main(void){int n=0;\n#pragma omp parallel reduction(+:n)\nn+=1;\nreturn n>0?0:1;}\n"
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        cc = self.compiler
+        if cc.compiler_type == "msvc":
+            base, omp = ["/O2", "/std:c++17"], ["/openmp"]
+            omp_link = []
+        else:
+            base = ["-O3", "-std=c++17", "-fvisibility=hidden", "-fno-math-errno"]
+            omp, omp_link = ["-fopenmp"], ["-fopenmp"]
+            if NATIVE:
+                base.append("-march=native")
+        if _compiles(cc, base + omp, OPENMP_PROBE, link=omp_link):
+            flags, link = base + omp, omp_link
+        else:
+            self.warn("attncore: the compiler does not support OpenMP; building serial kernels")
+            simd = ["-fopenmp-simd"] if _compiles(cc, base + ["-fopenmp-simd"]) else []
+            flags, link = base + simd, []
+        for ext in self.extensions:
+            ext.extra_compile_args = list(flags)
+            ext.extra_link_args = list(link)
+            if ext.name == "attncore._cpp":
+                ext.define_macros.append(("ATTNCORE_CXXFLAGS", '"' + " ".join(flags) + '"'))
+            else:  # C++ flags that C compilers reject
+                ext.extra_compile_args = [f for f in flags if f not in ("-std=c++17", "/std:c++17")]
+        super().build_extensions()
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:
+            if REQUIRE:
+                raise
+            self.warn(f"attncore: building the extensions failed ({exc}); only the NumPy backend will be available")
+
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            if REQUIRE:
+                raise
+            self.warn(f"attncore: building {ext.name} failed ({exc}); that backend will be unavailable")
+
+
+def extensions():
+    import pybind11
+
+    csrc = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp"))
+    cpp = Extension(
+        "attncore._cpp",
+        sources=["python/cpp_module.cpp", *csrc],
+        include_dirs=[pybind11.get_include(), "csrc"],
+        language="c++",
+    )
+    cy = Extension("attncore._cython", sources=["python/cython_module.pyx"])
+    try:
+        from Cython.Build import cythonize
+    except ImportError as exc:
+        if REQUIRE:
+            raise
+        print(f"warning: attncore: Cython is unavailable ({exc}); skipping the Cython backend", file=sys.stderr)
+        return [cpp]
+    return [cpp, *cythonize([cy], compiler_directives={"language_level": 3}, quiet=True)]
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,80 @@
+"""Argument checks shared by every backend.
+
+The dispatcher in :mod:`attncore.kernels` runs these before any backend sees the
+data, so the three backends raise the same exception types with the same
+messages: ``TypeError`` for dtypes, ``ValueError`` for shapes, ``IndexError``
+for token ids. The C++ binding checks again on its own (it may be called
+directly), with the same types.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def as_floats(*named: tuple[str, object]) -> list[np.ndarray]:
+    """Return the arrays cast to one float dtype: float64 if any is float64, else float32.
+
+    float16 is widened to float32. Integer, bool, complex, object and extended
+    precision arrays raise ``TypeError`` naming the argument. Arrays already of
+    the common dtype are returned as they are (no copy, any strides).
+    """
+    arrays = []
+    wide = False
+    for name, value in named:
+        a = np.asarray(value)
+        if a.dtype.kind != "f" or a.dtype.itemsize > 8:
+            raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
+        wide = wide or a.dtype == np.float64
+        arrays.append(a)
+    dtype = np.float64 if wide else np.float32
+    return [a.astype(dtype, copy=False) for a in arrays]
+
+
+def as_dtype(name: str, value: object, dtype: np.dtype) -> np.ndarray:
+    """Cast a float array to ``dtype`` (a layer's weight dtype); non-floats raise ``TypeError``."""
+    a = np.asarray(value)
+    if a.dtype.kind != "f" or a.dtype.itemsize > 8:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
+    return a.astype(dtype, copy=False)
+
+
+def _dims_str(dims: str) -> str:
+    names = ["Td" if d == "d" else d for d in dims]
+    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
+
+
+def check_shapes(*specs: tuple[str, np.ndarray, str]) -> dict[str, int]:
+    """Check ``(name, array, dims)`` triples, one letter of ``dims`` per axis.
+
+    Equal letters must have equal sizes (``"d"`` prints as ``Td``). Returns the
+    size bound to each letter; raises ``ValueError`` quoting every shape.
+    """
+    sizes: dict[str, int] = {}
+    ok = True
+    for _, a, dims in specs:
+        if a.ndim != len(dims):
+            ok = False
+            break
+        for d, n in zip(dims, a.shape):
+            if sizes.setdefault(d, n) != n:
+                ok = False
+    if not ok:
+        expected = ", ".join(f"{name} {_dims_str(dims)}" for name, _, dims in specs)
+        got = ", ".join(f"{name} {a.shape}" for name, a, _ in specs)
+        raise ValueError(f"shape mismatch: expected {expected}; got {got}")
+    return sizes
+
+
+def require_positive(sizes: dict[str, int], dim: str, what: str) -> None:
+    if sizes[dim] < 1:
+        raise ValueError(f"{what} must have at least one element, got 0")
+
+
+def check_same_shape(names: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
+    shapes = [a.shape for a in arrays]
+    if any(s != shapes[0] for s in shapes) or arrays[0].ndim < 1:
+        got = ", ".join(f"{n} {s}" for n, s in zip(names, shapes))
+        raise ValueError(f"shape mismatch: {' and '.join(names)} must have the same shape (at least 1-d); got {got}")
