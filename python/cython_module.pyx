@@ -194,11 +194,11 @@ def softmax_forward(x):
     (x,) = as_floats(("x", x))
     if x.ndim < 1:
         raise ValueError("x must have at least one axis, got a 0-d array")
-    if x.shape[-1] < 1:
+    if x.shape[x.ndim - 1] < 1:
         raise ValueError("softmax needs at least one element on the last axis, got 0")
     x = _contig(x)
     y = np.empty_like(x)
-    cdef Py_ssize_t C = x.shape[-1]
+    cdef Py_ssize_t C = x.shape[x.ndim - 1]
     cdef Py_ssize_t R = x.size // C
     cdef int nt = _num_threads
     if x.dtype == np.float64:
@@ -214,7 +214,7 @@ def softmax_backward(y, dy):
     y = _contig(y)
     dy = _contig(dy)
     dx = np.empty_like(y)
-    cdef Py_ssize_t C = y.shape[-1]
+    cdef Py_ssize_t C = y.shape[y.ndim - 1]
     cdef Py_ssize_t R = y.size // C if C else 0
     cdef int nt = _num_threads
     if y.dtype == np.float64:

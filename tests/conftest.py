@@ -1,0 +1,77 @@
+"""Shared fixtures: the backends, tolerances per dtype, awkward layouts, finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attncore
+
+BACKENDS = attncore.available_backends()
+NATIVE_BACKENDS = [b for b in BACKENDS if b != "numpy"]
+
+# Tolerances of a backend against the NumPy kernel, per dtype.
+TOL = {
+    np.float32: dict(rtol=2e-4, atol=2e-5),
+    np.float64: dict(rtol=1e-10, atol=1e-12),
+}
+# Tolerance of a float64 finite-difference gradient.
+FD_TOL = dict(rtol=1e-5, atol=1e-7)
+FD_EPS = 1e-6
+
+
+def tol(dtype) -> dict:
+    return TOL[np.dtype(dtype).type]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    with attncore.use_backend(request.param):
+        yield request.param
+
+
+@pytest.fixture(params=NATIVE_BACKENDS)
+def native_backend(request):
+    return request.param
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def awkward(x: np.ndarray, how: str) -> np.ndarray:
+    """The same values as ``x`` laid out differently: reversed in time, or a slice of a bigger array."""
+    if how == "contiguous":
+        return x
+    if how == "reversed":  # a view with negative strides over axis 1, values equal to x
+        return np.ascontiguousarray(x[:, ::-1])[:, ::-1]
+    if how == "sliced":  # a view into a wider array (the book's dout[:, :, :H])
+        big = np.zeros(x.shape[:-1] + (x.shape[-1] * 2 + 1,), dtype=x.dtype)
+        big[..., 1 : 1 + 2 * x.shape[-1] : 2] = x
+        return big[..., 1 : 1 + 2 * x.shape[-1] : 2]
+    raise ValueError(how)
+
+
+LAYOUTS = ["contiguous", "reversed", "sliced"]
+
+
+def numerical_grad(f, x: np.ndarray, eps: float = FD_EPS) -> np.ndarray:
+    """Central differences of the scalar function ``f()`` with respect to ``x`` (changed in place)."""
+    g = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        fp = f()
+        x[i] = old - eps
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
