@@ -38,4 +38,17 @@ void softmax_forward(T* y, const T* x, int64_t R, int64_t C);
 template <class T>
 void softmax_backward(T* dx, const T* y, const T* dy, int64_t R, int64_t C);
 
+// Softmax + cross-entropy over rows, as TimeSoftmaxWithLoss uses it.
+// xs is (R,V), ts is (R); rows whose label is `ignore` are skipped. Returns
+// the sum over the other rows of -log softmax(xs[r])[ts[r]] (computed as a
+// log-sum-exp, finite for any logits) and writes their number to *count.
+template <class T>
+double softmax_cross_entropy_forward(const T* xs, const int64_t* ts, int64_t ignore, int64_t R, int64_t V,
+                                     int64_t* count);
+
+// dx is (R,V): (softmax(xs[r]) - onehot(ts[r])) * scale, zero on ignored rows.
+template <class T>
+void softmax_cross_entropy_backward(T* dx, const T* xs, const int64_t* ts, int64_t ignore, T scale, int64_t R,
+                                    int64_t V);
+
 }  // namespace attncore

@@ -60,6 +60,19 @@ inline bool wants_double(std::initializer_list<Arg> args) {
     return dbl;
 }
 
+// Inputs cast to the weights' dtype must still be floating point.
+inline void require_float(const char* name, const py::array& a) {
+    if (a.dtype().kind() != 'f' || a.itemsize() > 8)
+        throw py::type_error(std::string(name) + " must be a float32 or float64 array, got dtype " +
+                             std::string(py::str(a.dtype())));
+}
+
+// The BLAS takes 32-bit sizes and strides.
+inline void require_blas_size(int64_t elements, const char* what) {
+    if (elements >= (int64_t(1) << 31))
+        throw py::value_error(std::string(what) + " is too large for the BLAS (2**31 elements or more)");
+}
+
 // Binds each dimension letter to a size; throws ValueError quoting every shape.
 inline std::map<char, int64_t> check_shapes(std::initializer_list<Arg> args) {
     std::map<char, int64_t> sizes;

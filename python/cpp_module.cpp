@@ -5,7 +5,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <limits>
+#include <string>
+
 #include "../csrc/attention.hpp"
+#include "../csrc/blas.hpp"
+#include "../csrc/embedding.hpp"
+#include "../csrc/gru.hpp"
+#include "../csrc/lstm.hpp"
 #include "../csrc/parallel.hpp"
 #include "../csrc/softmax.hpp"
 #include "checks.hpp"
@@ -208,6 +215,279 @@ py::tuple time_attention_backward(const py::array& hs_enc, const py::array& hs_d
                : time_attention_backward_t<float>(hs_enc, hs_dec, a, dout);
 }
 
+// ---------------------------------------------------------------- recurrent
+
+struct RecurrentDims {
+    int64_t N, Tn, D, H;
+};
+
+// Checks xs (N,T,D), Wx (D,G), Wh (H,G) with G = gates * H, b (G) when given,
+// and every (N,H) state; all dtypes floating.
+RecurrentDims recurrent_dims(int gates, const py::array& xs, const py::array& Wx, const py::array& Wh,
+                             const py::array* b, std::initializer_list<Arg> states,
+                             std::initializer_list<Arg> sequences) {
+    require_float("xs", xs);
+    for (const Arg& a : states) require_float(a.name, a.arr);
+    for (const Arg& a : sequences) require_float(a.name, a.arr);
+    auto d = b ? check_shapes({{"xs", xs, "NTD"}, {"Wx", Wx, "DG"}, {"Wh", Wh, "HG"}, {"b", *b, "G"}})
+               : check_shapes({{"xs", xs, "NTD"}, {"Wx", Wx, "DG"}, {"Wh", Wh, "HG"}});
+    if (d['G'] != gates * d['H'])
+        throw py::value_error("Wh has shape " + shape_str(Wh) + ": its second axis must be " +
+                              std::to_string(gates) + " x its first");
+    for (const Arg& a : states)
+        if (a.arr.ndim() != 2 || a.arr.shape(0) != d['N'] || a.arr.shape(1) != d['H'])
+            throw py::value_error(std::string("shape mismatch: ") + a.name + " must be (N, H) = (" +
+                                  std::to_string(d['N']) + ", " + std::to_string(d['H']) + "), got " +
+                                  shape_str(a.arr));
+    for (const Arg& a : sequences) {
+        const int64_t last = a.dims[0] == 'G' ? d['G'] : d['H'];
+        if (a.arr.ndim() != 3 || a.arr.shape(0) != d['N'] || a.arr.shape(1) != d['T'] || a.arr.shape(2) != last)
+            throw py::value_error(std::string("shape mismatch: ") + a.name + " must be (" + std::to_string(d['N']) +
+                                  ", " + std::to_string(d['T']) + ", " + std::to_string(last) + "), got " +
+                                  shape_str(a.arr));
+    }
+    require_blas_size(d['N'] * d['T'] * d['G'], "N*T*gates");
+    require_blas_size(d['N'] * d['T'] * d['D'], "N*T*D");
+    return {d['N'], d['T'], d['D'], d['H']};
+}
+
+template <class T>
+py::tuple lstm_forward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
+                         const py::array& h0_, const py::array& c0_, RecurrentDims s) {
+    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), b = in<T>(b_), h0 = in<T>(h0_), c0 = in<T>(c0_);
+    carray<T> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, 4 * s.H}), cs({s.N, s.Tn, s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::lstm_forward(hs.mutable_data(), gates.mutable_data(), cs.mutable_data(), xs.data(), Wx.data(),
+                               Wh.data(), b.data(), h0.data(), c0.data(), s.N, s.Tn, s.D, s.H);
+    }
+    return py::make_tuple(hs, gates, cs);
+}
+
+py::tuple lstm_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
+                       const py::array& h0, const py::array& c0) {
+    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}, {"b", b, ""}});
+    auto s = recurrent_dims(4, xs, Wx, Wh, &b, {{"h0", h0, ""}, {"c0", c0, ""}}, {});
+    return dbl ? lstm_forward_t<double>(xs, Wx, Wh, b, h0, c0, s) : lstm_forward_t<float>(xs, Wx, Wh, b, h0, c0, s);
+}
+
+template <class T>
+py::tuple lstm_backward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& h0_,
+                          const py::array& c0_, const py::array& hs_, const py::array& gates_, const py::array& cs_,
+                          const py::array& dhs_, const py::array& dh_, const py::array& dc_, RecurrentDims s) {
+    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), h0 = in<T>(h0_), c0 = in<T>(c0_);
+    auto hs = in<T>(hs_), gates = in<T>(gates_), cs = in<T>(cs_), dhs = in<T>(dhs_), dh = in<T>(dh_),
+         dc = in<T>(dc_);
+    carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 4 * s.H}), dWh({s.H, 4 * s.H}), db({4 * s.H});
+    carray<T> dh0({s.N, s.H}), dc0({s.N, s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::lstm_backward(dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(), db.mutable_data(),
+                                dh0.mutable_data(), dc0.mutable_data(), hs.data(), gates.data(), cs.data(),
+                                xs.data(), Wx.data(), Wh.data(), h0.data(), c0.data(), dhs.data(), dh.data(),
+                                dc.data(), s.N, s.Tn, s.D, s.H);
+    }
+    return py::make_tuple(dxs, dWx, dWh, db, dh0, dc0);
+}
+
+py::tuple lstm_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
+                        const py::array& c0, const py::array& hs, const py::array& gates, const py::array& cs,
+                        const py::array& dhs, const py::array& dh_next, const py::array& dc_next) {
+    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}});
+    auto s = recurrent_dims(4, xs, Wx, Wh, nullptr,
+                            {{"h0", h0, ""}, {"c0", c0, ""}, {"dh_next", dh_next, ""}, {"dc_next", dc_next, ""}},
+                            {{"hs", hs, "H"}, {"gates", gates, "G"}, {"cs", cs, "H"}, {"dhs", dhs, "H"}});
+    return dbl ? lstm_backward_t<double>(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next, s)
+               : lstm_backward_t<float>(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next, s);
+}
+
+template <class T>
+py::tuple gru_forward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
+                        const py::array& h0_, RecurrentDims s) {
+    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), b = in<T>(b_), h0 = in<T>(h0_);
+    carray<T> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, 3 * s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::gru_forward(hs.mutable_data(), gates.mutable_data(), xs.data(), Wx.data(), Wh.data(), b.data(),
+                              h0.data(), s.N, s.Tn, s.D, s.H);
+    }
+    return py::make_tuple(hs, gates);
+}
+
+py::tuple gru_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
+                      const py::array& h0) {
+    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}, {"b", b, ""}});
+    auto s = recurrent_dims(3, xs, Wx, Wh, &b, {{"h0", h0, ""}}, {});
+    return dbl ? gru_forward_t<double>(xs, Wx, Wh, b, h0, s) : gru_forward_t<float>(xs, Wx, Wh, b, h0, s);
+}
+
+template <class T>
+py::tuple gru_backward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& h0_,
+                         const py::array& hs_, const py::array& gates_, const py::array& dhs_, const py::array& dh_,
+                         RecurrentDims s) {
+    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), h0 = in<T>(h0_);
+    auto hs = in<T>(hs_), gates = in<T>(gates_), dhs = in<T>(dhs_), dh = in<T>(dh_);
+    carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 3 * s.H}), dWh({s.H, 3 * s.H}), db({3 * s.H}), dh0({s.N, s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::gru_backward(dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(), db.mutable_data(),
+                               dh0.mutable_data(), hs.data(), gates.data(), xs.data(), Wx.data(), Wh.data(),
+                               h0.data(), dhs.data(), dh.data(), s.N, s.Tn, s.D, s.H);
+    }
+    return py::make_tuple(dxs, dWx, dWh, db, dh0);
+}
+
+py::tuple gru_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
+                       const py::array& hs, const py::array& gates, const py::array& dhs, const py::array& dh_next) {
+    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}});
+    auto s = recurrent_dims(3, xs, Wx, Wh, nullptr, {{"h0", h0, ""}, {"dh_next", dh_next, ""}},
+                            {{"hs", hs, "H"}, {"gates", gates, "G"}, {"dhs", dhs, "H"}});
+    return dbl ? gru_backward_t<double>(xs, Wx, Wh, h0, hs, gates, dhs, dh_next, s)
+               : gru_backward_t<float>(xs, Wx, Wh, h0, hs, gates, dhs, dh_next, s);
+}
+
+// ---------------------------------------------------------------- embedding and loss
+
+// Token ids as a contiguous int64 array with negative ids wrapped; IndexError out of range.
+py::array_t<int64_t> checked_ids(const char* name, const py::array& ids, int64_t V, bool allow_ignore = false,
+                                 int64_t ignore = 0) {
+    const char kind = ids.dtype().kind();
+    if (kind != 'i' && kind != 'u')
+        throw py::type_error(std::string(name) + " must be an integer array, got dtype " +
+                             std::string(py::str(ids.dtype())));
+    auto raw = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
+    py::array_t<int64_t> out(std::vector<py::ssize_t>(raw.shape(), raw.shape() + raw.ndim()));
+    const int64_t* src = raw.data();
+    int64_t* dst = out.mutable_data();
+    for (py::ssize_t r = 0; r < raw.size(); ++r) {
+        int64_t v = src[r];
+        if (allow_ignore && v == ignore) {
+            dst[r] = v;
+            continue;
+        }
+        if (!allow_ignore && v < 0 && v >= -V) v += V;
+        if (v < 0 || v >= V)
+            throw py::index_error(std::string(name) + ": id " + std::to_string(src[r]) + " is out of range for size " +
+                                  std::to_string(V));
+        dst[r] = v;
+    }
+    return out;
+}
+
+template <class T>
+py::array embedding_forward_t(const py::array& W_, const py::array_t<int64_t>& ids) {
+    auto W = in<T>(W_);
+    const int64_t D = W.shape(1), R = ids.size();
+    std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
+    shape.push_back(D);
+    carray<T> out(shape);
+    {
+        py::gil_scoped_release nogil;
+        attncore::embedding_forward(out.mutable_data(), W.data(), ids.data(), R, D);
+    }
+    return std::move(out);
+}
+
+py::array embedding_forward(const py::array& W, const py::array& ids) {
+    const bool dbl = wants_double({{"W", W, ""}});
+    if (W.ndim() != 2) throw py::value_error("W must have shape (V, D), got " + shape_str(W));
+    auto idx = checked_ids("ids", ids, W.shape(0));
+    return dbl ? embedding_forward_t<double>(W, idx) : embedding_forward_t<float>(W, idx);
+}
+
+template <class T>
+py::array embedding_backward_t(const py::array_t<int64_t>& ids, const py::array& dout_, int64_t V) {
+    auto dout = in<T>(dout_);
+    const int64_t D = dout.shape(dout.ndim() - 1), R = ids.size();
+    carray<T> dW({V, D});
+    {
+        py::gil_scoped_release nogil;
+        attncore::embedding_backward(dW.mutable_data(), ids.data(), dout.data(), R, V, D);
+    }
+    return std::move(dW);
+}
+
+py::array embedding_backward(const py::array& ids, const py::array& dout, int64_t V) {
+    const bool dbl = wants_double({{"dout", dout, ""}});
+    if (V < 0) throw py::value_error("V must be >= 0");
+    auto idx = checked_ids("ids", ids, V);
+    bool ok = dout.ndim() == idx.ndim() + 1;
+    for (py::ssize_t i = 0; ok && i < idx.ndim(); ++i) ok = dout.shape(i) == idx.shape(i);
+    if (!ok)
+        throw py::value_error("shape mismatch: dout must have shape ids.shape + (D,); got ids " + shape_str(idx) +
+                              ", dout " + shape_str(dout));
+    return dbl ? embedding_backward_t<double>(idx, dout, V) : embedding_backward_t<float>(idx, dout, V);
+}
+
+py::array_t<int64_t> loss_labels(const py::array& xs, const py::array& ts, int64_t ignore) {
+    if (xs.ndim() != 2 || xs.shape(1) < 1)
+        throw py::value_error("xs must have shape (R, V) with V >= 1, got " + shape_str(xs));
+    auto labels = checked_ids("ts", ts, xs.shape(1), true, ignore);
+    if (labels.ndim() != 1 || labels.shape(0) != xs.shape(0))
+        throw py::value_error("shape mismatch: expected xs (R, V), ts (R,); got xs " + shape_str(xs) + ", ts " +
+                              shape_str(labels));
+    return labels;
+}
+
+template <class T>
+double sce_forward_t(const py::array& xs_, const py::array_t<int64_t>& ts, int64_t ignore) {
+    auto xs = in<T>(xs_);
+    int64_t count = 0;
+    double loss;
+    {
+        py::gil_scoped_release nogil;
+        loss = attncore::softmax_cross_entropy_forward(xs.data(), ts.data(), ignore, xs.shape(0), xs.shape(1), &count);
+    }
+    return count ? loss / double(count) : 0.0;
+}
+
+double softmax_cross_entropy_forward(const py::array& xs, const py::array& ts, int64_t ignore_label) {
+    const bool dbl = wants_double({{"xs", xs, ""}});
+    auto labels = loss_labels(xs, ts, ignore_label);
+    return dbl ? sce_forward_t<double>(xs, labels, ignore_label) : sce_forward_t<float>(xs, labels, ignore_label);
+}
+
+template <class T>
+py::array sce_backward_t(const py::array& xs_, const py::array_t<int64_t>& ts, int64_t ignore, double dout) {
+    auto xs = in<T>(xs_);
+    const int64_t R = xs.shape(0), V = xs.shape(1);
+    int64_t count = 0;
+    for (int64_t r = 0; r < R; ++r) count += ts.data()[r] != ignore;
+    carray<T> dx({R, V});
+    const T scale = count ? T(dout / double(count)) : T(0);
+    {
+        py::gil_scoped_release nogil;
+        attncore::softmax_cross_entropy_backward(dx.mutable_data(), xs.data(), ts.data(), ignore,
+                                                 scale, R, V);
+    }
+    return std::move(dx);
+}
+
+py::array softmax_cross_entropy_backward(const py::array& xs, const py::array& ts, int64_t ignore_label,
+                                         double dout) {
+    const bool dbl = wants_double({{"xs", xs, ""}});
+    auto labels = loss_labels(xs, ts, ignore_label);
+    return dbl ? sce_backward_t<double>(xs, labels, ignore_label, dout)
+               : sce_backward_t<float>(xs, labels, ignore_label, dout);
+}
+
+// BLAS from scipy.linalg.cython_blas: its capsules hold the ?gemm function pointers.
+std::string load_blas() {
+    py::module_ cb = py::module_::import("scipy.linalg.cython_blas");
+    py::dict capi = cb.attr("__pyx_capi__");
+    auto pointer = [&](const char* name) {
+        py::object cap = capi[name];
+        const char* cap_name = PyCapsule_GetName(cap.ptr());
+        void* p = PyCapsule_GetPointer(cap.ptr(), cap_name);
+        if (p == nullptr) throw py::error_already_set();
+        return p;
+    };
+    attncore::set_blas(reinterpret_cast<attncore::sgemm_fn>(pointer("sgemm")),
+                       reinterpret_cast<attncore::dgemm_fn>(pointer("dgemm")));
+    std::string version = py::str(py::module_::import("scipy").attr("__version__"));
+    return "scipy.linalg.cython_blas (SciPy " + version + ")";
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpp, m) {
@@ -217,6 +497,8 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("get_num_threads", &attncore::get_num_threads);
     m.def("openmp_enabled", &attncore::openmp_enabled);
     m.attr("compile_flags") = ATTNCORE_CXXFLAGS;
+    const std::string blas = load_blas();
+    m.def("blas_name", [blas]() { return blas; });
 
     m.def("softmax_forward", &softmax_forward, py::arg("x"));
     m.def("softmax_backward", &softmax_backward, py::arg("y"), py::arg("dy"));
@@ -228,4 +510,17 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("time_attention_forward", &time_attention_forward, py::arg("hs_enc"), py::arg("hs_dec"));
     m.def("time_attention_backward", &time_attention_backward, py::arg("hs_enc"), py::arg("hs_dec"), py::arg("a"),
           py::arg("dout"));
+    m.def("lstm_forward", &lstm_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"),
+          py::arg("c0"));
+    m.def("lstm_backward", &lstm_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("c0"),
+          py::arg("hs"), py::arg("gates"), py::arg("cs"), py::arg("dhs"), py::arg("dh_next"), py::arg("dc_next"));
+    m.def("gru_forward", &gru_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"));
+    m.def("gru_backward", &gru_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("hs"),
+          py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
+    m.def("embedding_forward", &embedding_forward, py::arg("W"), py::arg("ids"));
+    m.def("embedding_backward", &embedding_backward, py::arg("ids"), py::arg("dout"), py::arg("V"));
+    m.def("softmax_cross_entropy_forward", &softmax_cross_entropy_forward, py::arg("xs"), py::arg("ts"),
+          py::arg("ignore_label"));
+    m.def("softmax_cross_entropy_backward", &softmax_cross_entropy_backward, py::arg("xs"), py::arg("ts"),
+          py::arg("ignore_label"), py::arg("dout"));
 }

@@ -78,3 +78,35 @@ def check_same_shape(names: Sequence[str], arrays: Sequence[np.ndarray]) -> None
     if any(s != shapes[0] for s in shapes) or arrays[0].ndim < 1:
         got = ", ".join(f"{n} {s}" for n, s in zip(names, shapes))
         raise ValueError(f"shape mismatch: {' and '.join(names)} must have the same shape (at least 1-d); got {got}")
+
+
+def as_ids(name: str, value: object, V: int) -> np.ndarray:
+    """Token ids as int64, negative ids wrapped as NumPy indexing does.
+
+    Non-integer arrays raise ``TypeError``; ids >= V or < -V raise ``IndexError``.
+    """
+    a = np.asarray(value)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    a = a.astype(np.int64, copy=False)
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < -V or hi >= V:
+            bad = lo if lo < -V else hi
+            raise IndexError(f"{name}: token id {bad} is out of range for a vocabulary of size {V}")
+        if lo < 0:
+            a = np.where(a < 0, a + V, a)
+    return a
+
+
+def as_labels(name: str, value: object, V: int, ignore_label: int) -> np.ndarray:
+    """Class labels as int64: each in [0, V) or equal to ``ignore_label``, else ``IndexError``."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    a = a.astype(np.int64, copy=False)
+    bad = (a != ignore_label) & ((a < 0) | (a >= V))
+    if bad.any():
+        raise IndexError(f"{name}: label {int(a[bad][0])} is out of range for {V} classes "
+                         f"(and is not ignore_label={ignore_label})")
+    return a

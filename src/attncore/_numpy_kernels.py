@@ -91,3 +91,154 @@ def time_attention_backward(hs_enc, hs_dec, a, dout):
         dhs_enc += dhs0 + dhs1
         dhs_dec[:, j] = dh
     return dhs_enc, dhs_dec
+
+
+# ---------------------------------------------------------------- recurrent (D input size, G gate width)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The book's ``1 / (1 + exp(-x))``; overflow of exp gives 0, never NaN."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def lstm_forward(xs, Wx, Wh, b, h0, c0):
+    """xs (N,T,D), Wx (D,4H), Wh (H,4H), b (4H,), h0 and c0 (N,H).
+
+    -> hs (N,T,H), gates (N,T,4H) (f, g, i, o after their nonlinearities), cs (N,T,H).
+    """
+    N, T, _ = xs.shape
+    H = Wh.shape[0]
+    hs = np.empty((N, T, H), dtype=Wh.dtype)
+    cs = np.empty((N, T, H), dtype=Wh.dtype)
+    gates = np.empty((N, T, 4 * H), dtype=Wh.dtype)
+    h, c = h0, c0
+    for t in range(T):
+        A = np.dot(xs[:, t], Wx) + np.dot(h, Wh) + b
+        f = sigmoid(A[:, :H])
+        g = np.tanh(A[:, H : 2 * H])
+        i = sigmoid(A[:, 2 * H : 3 * H])
+        o = sigmoid(A[:, 3 * H :])
+        c = f * c + g * i
+        h = o * np.tanh(c)
+        gates[:, t] = np.hstack((f, g, i, o))
+        cs[:, t] = c
+        hs[:, t] = h
+    return hs, gates, cs
+
+
+def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next):
+    """-> dxs (N,T,D), dWx, dWh, db, dh0 (N,H), dc0 (N,H); dh_next/dc_next flow into the last state."""
+    N, T, _ = xs.shape
+    H = Wh.shape[0]
+    dxs = np.empty_like(xs)
+    dWx, dWh = np.zeros_like(Wx), np.zeros_like(Wh)
+    db = np.zeros(4 * H, dtype=Wh.dtype)
+    dh, dc = dh_next, dc_next
+    for t in reversed(range(T)):
+        f, g, i, o = (gates[:, t, k * H : (k + 1) * H] for k in range(4))
+        c_prev = cs[:, t - 1] if t else c0
+        h_prev = hs[:, t - 1] if t else h0
+        dh_t = dhs[:, t] + dh
+        tanh_c = np.tanh(cs[:, t])
+        ds = dc + (dh_t * o) * (1 - tanh_c**2)
+        dc = ds * f
+        df = ds * c_prev * f * (1 - f)
+        dg = ds * i * (1 - g**2)
+        di = ds * g * i * (1 - i)
+        do = dh_t * tanh_c * o * (1 - o)
+        dA = np.hstack((df, dg, di, do))
+        dWh += np.dot(h_prev.T, dA)
+        dWx += np.dot(xs[:, t].T, dA)
+        db += dA.sum(axis=0)
+        dxs[:, t] = np.dot(dA, Wx.T)
+        dh = np.dot(dA, Wh.T)
+    return dxs, dWx, dWh, db, dh, dc
+
+
+def gru_forward(xs, Wx, Wh, b, h0):
+    """xs (N,T,D), Wx (D,3H), Wh (H,3H), b (3H,), h0 (N,H) -> hs (N,T,H), gates (N,T,3H) (z, r, h~)."""
+    N, T, _ = xs.shape
+    H = Wh.shape[0]
+    hs = np.empty((N, T, H), dtype=Wh.dtype)
+    gates = np.empty((N, T, 3 * H), dtype=Wh.dtype)
+    h = h0
+    for t in range(T):
+        x = xs[:, t]
+        z = sigmoid(np.dot(x, Wx[:, :H]) + np.dot(h, Wh[:, :H]) + b[:H])
+        r = sigmoid(np.dot(x, Wx[:, H : 2 * H]) + np.dot(h, Wh[:, H : 2 * H]) + b[H : 2 * H])
+        h_hat = np.tanh(np.dot(x, Wx[:, 2 * H :]) + np.dot(r * h, Wh[:, 2 * H :]) + b[2 * H :])
+        h = (1 - z) * h + z * h_hat
+        gates[:, t] = np.hstack((z, r, h_hat))
+        hs[:, t] = h
+    return hs, gates
+
+
+def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
+    """-> dxs (N,T,D), dWx, dWh, db, dh0 (N,H)."""
+    N, T, _ = xs.shape
+    H = Wh.shape[0]
+    dxs = np.empty_like(xs)
+    dWx, dWh = np.zeros_like(Wx), np.zeros_like(Wh)
+    db = np.zeros(3 * H, dtype=Wh.dtype)
+    dh = dh_next
+    for t in reversed(range(T)):
+        x = xs[:, t]
+        h_prev = hs[:, t - 1] if t else h0
+        z, r, h_hat = (gates[:, t, k * H : (k + 1) * H] for k in range(3))
+        dh_t = dhs[:, t] + dh
+        dt_h = dh_t * z * (1 - h_hat**2)
+        dhr = np.dot(dt_h, Wh[:, 2 * H :].T)
+        dt_z = dh_t * (h_hat - h_prev) * z * (1 - z)
+        dt_r = dhr * h_prev * r * (1 - r)
+        dA = np.hstack((dt_z, dt_r, dt_h))
+        dWx += np.dot(x.T, dA)
+        dWh[:, : 2 * H] += np.dot(h_prev.T, dA[:, : 2 * H])
+        dWh[:, 2 * H :] += np.dot((r * h_prev).T, dt_h)
+        db += dA.sum(axis=0)
+        dxs[:, t] = np.dot(dA, Wx.T)
+        dh = dh_t * (1 - z) + r * dhr + np.dot(dA[:, : 2 * H], Wh[:, : 2 * H].T)
+    return dxs, dWx, dWh, db, dh
+
+
+# ---------------------------------------------------------------- embedding (ids already in [0, V))
+
+
+def embedding_forward(W, ids):
+    """W (V,D), ids int (...) -> W[ids] (..., D)."""
+    return W[ids]
+
+
+def embedding_backward(ids, dout, V):
+    """ids int (...), dout (..., D) -> dW (V,D) with the rows of dout summed per id."""
+    dW = np.zeros((V, dout.shape[-1]), dtype=dout.dtype)
+    np.add.at(dW, ids, dout)
+    return dW
+
+
+# ---------------------------------------------------------------- softmax with cross-entropy
+
+
+def softmax_cross_entropy_forward(xs, ts, ignore_label):
+    """xs (R,V), ts int (R,) -> mean of -log softmax(xs)[ts] over rows whose label is not ignored (0 if none)."""
+    mask = ts != ignore_label
+    count = int(mask.sum())
+    if count == 0:
+        return 0.0
+    x = xs[mask]
+    m = x.max(axis=1, keepdims=True)
+    logz = np.log(np.exp(x - m).sum(axis=1)) + m[:, 0]
+    return float((logz - x[np.arange(count), ts[mask]]).sum() / count)
+
+
+def softmax_cross_entropy_backward(xs, ts, ignore_label, dout):
+    """-> dxs (R,V): (softmax(xs) - onehot(ts)) * dout / count on kept rows, 0 on ignored ones."""
+    mask = ts != ignore_label
+    count = int(mask.sum())
+    dx = softmax_forward(xs)
+    if count == 0:
+        return np.zeros_like(dx)
+    dx[np.arange(len(ts))[mask], ts[mask]] -= 1
+    dx *= dout / count
+    dx *= mask[:, np.newaxis]
+    return dx

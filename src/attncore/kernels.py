@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._checks import as_floats, check_same_shape, check_shapes, require_positive
+from ._checks import as_dtype, as_floats, as_ids, as_labels, check_same_shape, check_shapes, require_positive
 
 # ---------------------------------------------------------------- softmax
 
@@ -90,3 +90,134 @@ def time_attention_backward(hs_enc, hs_dec, a, dout):
     )
     require_positive(dims, "T", "hs_enc's time axis (T)")
     return _backend._current.time_attention_backward(hs_enc, hs_dec, a, dout)
+
+
+# ---------------------------------------------------------------- recurrent
+# Inputs are cast to the weights' dtype (float64 if any weight is float64).
+
+
+def _recurrent(n_gates: int, xs, Wx, Wh, b=None):
+    """Check and cast the common arguments of the recurrent kernels; returns arrays and sizes."""
+    named = [("Wx", Wx), ("Wh", Wh)] + ([("b", b)] if b is not None else [])
+    weights = as_floats(*named)
+    xs = as_dtype("xs", xs, weights[0].dtype)
+    specs = [("xs", xs, "NTD"), ("Wx", weights[0], "DG"), ("Wh", weights[1], "HG")]
+    if b is not None:
+        specs.append(("b", weights[2], "G"))
+    dims = check_shapes(*specs)
+    if dims["G"] != n_gates * dims["H"]:
+        raise ValueError(f"Wh has shape {weights[1].shape}: its second axis must be {n_gates} x its first")
+    return xs, weights, dims
+
+
+def _state(name: str, value, dims: dict, dtype) -> np.ndarray:
+    """An (N,H) state, zeros when None."""
+    if value is None:
+        return np.zeros((dims["N"], dims["H"]), dtype=dtype)
+    return _same_as(name, value, (dims["N"], dims["H"]), dtype)
+
+
+def _same_as(name: str, value, shape: tuple, dtype) -> np.ndarray:
+    value = as_dtype(name, value, dtype)
+    if value.shape != shape:
+        raise ValueError(f"shape mismatch: {name} must have shape {shape}, got {value.shape}")
+    return value
+
+
+def lstm_forward(xs, Wx, Wh, b, h0=None, c0=None):
+    """LSTM over a sequence, gates f, g, i, o.
+
+    xs (N,T,D), Wx (D,4H), Wh (H,4H), b (4H,), h0 and c0 (N,H) or None for zeros
+    -> (hs (N,T,H), gates (N,T,4H), cs (N,T,H)); gates and cs are saved for backward.
+    """
+    xs, (Wx, Wh, b), dims = _recurrent(4, xs, Wx, Wh, b)
+    h0 = _state("h0", h0, dims, Wx.dtype)
+    c0 = _state("c0", c0, dims, Wx.dtype)
+    return _backend._current.lstm_forward(xs, Wx, Wh, b, h0, c0)
+
+
+def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next=None, dc_next=None):
+    """Gradients of :func:`lstm_forward`; dh_next, dc_next (N,H) flow into the last state (None: zeros).
+
+    -> (dxs (N,T,D), dWx (D,4H), dWh (H,4H), db (4H,), dh0 (N,H), dc0 (N,H)).
+    """
+    xs, (Wx, Wh), dims = _recurrent(4, xs, Wx, Wh)
+    N, T, H, dt = dims["N"], dims["T"], dims["H"], Wx.dtype
+    h0, c0 = _state("h0", h0, dims, dt), _state("c0", c0, dims, dt)
+    dh_next, dc_next = _state("dh_next", dh_next, dims, dt), _state("dc_next", dc_next, dims, dt)
+    hs, cs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("cs", cs), ("dhs", dhs)))
+    gates = _same_as("gates", gates, (N, T, 4 * H), dt)
+    return _backend._current.lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next)
+
+
+def gru_forward(xs, Wx, Wh, b, h0=None):
+    """GRU over a sequence, gates z, r, h~.
+
+    xs (N,T,D), Wx (D,3H), Wh (H,3H), b (3H,), h0 (N,H) or None
+    -> (hs (N,T,H), gates (N,T,3H)); gates are saved for backward.
+    """
+    xs, (Wx, Wh, b), dims = _recurrent(3, xs, Wx, Wh, b)
+    h0 = _state("h0", h0, dims, Wx.dtype)
+    return _backend._current.gru_forward(xs, Wx, Wh, b, h0)
+
+
+def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
+    """Gradients of :func:`gru_forward` -> (dxs, dWx, dWh, db, dh0)."""
+    xs, (Wx, Wh), dims = _recurrent(3, xs, Wx, Wh)
+    N, T, H, dt = dims["N"], dims["T"], dims["H"], Wx.dtype
+    h0, dh_next = _state("h0", h0, dims, dt), _state("dh_next", dh_next, dims, dt)
+    hs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("dhs", dhs)))
+    gates = _same_as("gates", gates, (N, T, 3 * H), dt)
+    return _backend._current.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
+
+
+# ---------------------------------------------------------------- embedding
+
+
+def embedding_forward(W, ids) -> np.ndarray:
+    """Rows of W (V,D) for integer ``ids`` of any shape -> (*ids.shape, D).
+
+    Negative ids wrap as in NumPy; ids >= V or < -V raise ``IndexError``.
+    """
+    (W,) = as_floats(("W", W))
+    if W.ndim != 2:
+        raise ValueError(f"W must have shape (V, D), got {W.shape}")
+    ids = as_ids("ids", ids, W.shape[0])
+    return _backend._current.embedding_forward(W, ids)
+
+
+def embedding_backward(ids, dout, V: int) -> np.ndarray:
+    """dW (V,D): the rows of ``dout`` (*ids.shape, D) summed per id (repeated ids accumulate)."""
+    (dout,) = as_floats(("dout", dout))
+    ids = as_ids("ids", ids, V)
+    if dout.shape[:-1] != ids.shape or dout.ndim != ids.ndim + 1:
+        raise ValueError(f"shape mismatch: dout must have shape ids.shape + (D,); got ids {ids.shape}, dout {dout.shape}")
+    return _backend._current.embedding_backward(ids, dout, V)
+
+
+# ---------------------------------------------------------------- softmax with cross-entropy
+
+
+def _loss_args(xs, ts, ignore_label):
+    (xs,) = as_floats(("xs", xs))
+    if xs.ndim != 2 or xs.shape[1] < 1:
+        raise ValueError(f"xs must have shape (R, V) with V >= 1, got {xs.shape}")
+    ts = as_labels("ts", ts, xs.shape[1], ignore_label)
+    if ts.shape != xs.shape[:1]:
+        raise ValueError(f"shape mismatch: expected xs (R, V), ts (R,); got xs {xs.shape}, ts {ts.shape}")
+    return xs, ts
+
+
+def softmax_cross_entropy_forward(xs, ts, ignore_label: int = -1) -> float:
+    """Mean of -log softmax(xs[r])[ts[r]] over rows whose label is not ``ignore_label``; 0.0 if none.
+
+    xs (R,V) float, ts (R,) int.
+    """
+    xs, ts = _loss_args(xs, ts, ignore_label)
+    return _backend._current.softmax_cross_entropy_forward(xs, ts, int(ignore_label))
+
+
+def softmax_cross_entropy_backward(xs, ts, ignore_label: int = -1, dout: float = 1.0) -> np.ndarray:
+    """d loss / d xs (R,V); zero rows where the label is ignored, all zero if every row is."""
+    xs, ts = _loss_args(xs, ts, ignore_label)
+    return _backend._current.softmax_cross_entropy_backward(xs, ts, int(ignore_label), float(dout))

@@ -1,0 +1,102 @@
+#include "lstm.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "blas.hpp"
+#include "recurrent_common.hpp"
+
+namespace attncore {
+
+template <class T>
+void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
+                  const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
+    // hs, cs are (N,T,H), gates is (N,T,4H); xs is (N,T,D), h0, c0 are (N,H)
+    const int64_t G = 4 * H;
+    const int nt = get_num_threads();
+    // Everything that does not depend on the previous step, in one product.
+    gemm<T>(false, false, N * Tn, G, D, T(1), xs, D, Wx, G, T(0), gates, G);
+    for (int64_t t = 0; t < Tn; ++t) {
+        const T* h_prev = t == 0 ? h0 : hs + (t - 1) * H;
+        const int64_t ld_h = t == 0 ? H : Tn * H;
+        gemm<T>(false, false, N, G, H, T(1), h_prev, ld_h, Wh, G, T(1), gates + t * G, Tn * G);
+#pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
+        for (int64_t n = 0; n < N; ++n) {
+            T* a = gates + (n * Tn + t) * G;
+            const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
+            T* c = cs + (n * Tn + t) * H;
+            T* h = hs + (n * Tn + t) * H;
+            for (int64_t k = 0; k < H; ++k) {
+                const T f = sigmoid(a[k] + b[k]);
+                const T g = std::tanh(a[H + k] + b[H + k]);
+                const T i = sigmoid(a[2 * H + k] + b[2 * H + k]);
+                const T o = sigmoid(a[3 * H + k] + b[3 * H + k]);
+                a[k] = f;
+                a[H + k] = g;
+                a[2 * H + k] = i;
+                a[3 * H + k] = o;
+                c[k] = f * c_prev[k] + g * i;
+                h[k] = o * std::tanh(c[k]);
+            }
+        }
+    }
+}
+
+template <class T>
+void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, const T* gates, const T* cs,
+                   const T* xs, const T* Wx, const T* Wh, const T* h0, const T* c0, const T* dhs,
+                   const T* dh_next, const T* dc_next, int64_t N, int64_t Tn, int64_t D, int64_t H) {
+    // dxs is (N,T,D), dWx (D,4H), dWh (H,4H), db (4H), dh0, dc0 (N,H); dhs is (N,T,H)
+    const int64_t G = 4 * H;
+    const int nt = get_num_threads();
+    std::vector<T> dA(static_cast<size_t>(N * Tn * G));
+    std::copy(dh_next, dh_next + N * H, dh0);  // dh0 and dc0 carry the state gradient backwards
+    std::copy(dc_next, dc_next + N * H, dc0);
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
+        for (int64_t n = 0; n < N; ++n) {
+            const T* a = gates + (n * Tn + t) * G;
+            const T* c = cs + (n * Tn + t) * H;
+            const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
+            const T* dh_t = dhs + (n * Tn + t) * H;
+            T* dh = dh0 + n * H;
+            T* dc = dc0 + n * H;
+            T* da = dA.data() + (n * Tn + t) * G;
+            for (int64_t k = 0; k < H; ++k) {
+                const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
+                const T dhk = dh_t[k] + dh[k];
+                const T tc = std::tanh(c[k]);
+                const T ds = dc[k] + dhk * o * (T(1) - tc * tc);
+                dc[k] = ds * f;
+                da[k] = ds * c_prev[k] * f * (T(1) - f);
+                da[H + k] = ds * i * (T(1) - g * g);
+                da[2 * H + k] = ds * g * i * (T(1) - i);
+                da[3 * H + k] = dhk * tc * o * (T(1) - o);
+            }
+        }
+        gemm<T>(false, true, N, H, G, T(1), dA.data() + t * G, Tn * G, Wh, G, T(0), dh0, H);
+    }
+    // Weight gradients and dxs for all steps at once.
+    gemm<T>(true, false, D, G, N * Tn, T(1), xs, D, dA.data(), G, T(0), dWx, G);
+    std::vector<T> hprev(static_cast<size_t>(N * Tn * H));
+    previous_states(hprev.data(), hs, h0, N, Tn, H);
+    gemm<T>(true, false, H, G, N * Tn, T(1), hprev.data(), H, dA.data(), G, T(0), dWh, G);
+    column_sums(db, dA.data(), N * Tn, G);
+    gemm<T>(false, true, N * Tn, D, G, T(1), dA.data(), G, Wx, G, T(0), dxs, D);
+}
+
+template void lstm_forward<float>(float*, float*, float*, const float*, const float*, const float*, const float*,
+                                  const float*, const float*, int64_t, int64_t, int64_t, int64_t);
+template void lstm_forward<double>(double*, double*, double*, const double*, const double*, const double*,
+                                   const double*, const double*, const double*, int64_t, int64_t, int64_t,
+                                   int64_t);
+template void lstm_backward<float>(float*, float*, float*, float*, float*, float*, const float*, const float*,
+                                   const float*, const float*, const float*, const float*, const float*,
+                                   const float*, const float*, const float*, const float*, int64_t, int64_t,
+                                   int64_t, int64_t);
+template void lstm_backward<double>(double*, double*, double*, double*, double*, double*, const double*,
+                                    const double*, const double*, const double*, const double*, const double*,
+                                    const double*, const double*, const double*, const double*, const double*,
+                                    int64_t, int64_t, int64_t, int64_t);
+
+}  // namespace attncore

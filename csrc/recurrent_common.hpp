@@ -1,0 +1,54 @@
+// Helpers shared by the LSTM and GRU kernels.
+// Legend: N batch, T time, D input size, H hidden size, G gate width (4H or 3H).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "parallel.hpp"
+
+namespace attncore {
+
+// 1 / (1 + exp(-x)) without overflow for any x; 0 or 1 at the extremes, never NaN.
+template <class T>
+inline T sigmoid(T x) {
+    if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+    const T e = std::exp(x);
+    return e / (T(1) + e);
+}
+
+// Parallel regions cost a few microseconds; rows of fewer elements than this run serially.
+constexpr int64_t kMinParallelWork = 1 << 14;
+
+// db[g] = sum over rows r of dA[r, g]; dA is (R,G). Each thread owns a block of columns.
+template <class T>
+void column_sums(T* db, const T* dA, int64_t R, int64_t G) {
+    const int nt = get_num_threads();
+    const int64_t block = 64;
+    const int64_t nblocks = (G + block - 1) / block;
+#pragma omp parallel for num_threads(nt) schedule(static) if (R * G >= kMinParallelWork)
+    for (int64_t bi = 0; bi < nblocks; ++bi) {
+        const int64_t g0 = bi * block, g1 = g0 + block < G ? g0 + block : G;
+        for (int64_t g = g0; g < g1; ++g) db[g] = 0;
+        for (int64_t r = 0; r < R; ++r) {
+            const T* row = dA + r * G;
+#pragma omp simd
+            for (int64_t g = g0; g < g1; ++g) db[g] += row[g];
+        }
+    }
+}
+
+// hprev (N,T,H): the state each step started from: h0 at t = 0, hs[:, t-1] after.
+template <class T>
+void previous_states(T* hprev, const T* hs, const T* h0, int64_t N, int64_t Tn, int64_t H) {
+    const int nt = get_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (N * Tn * H >= kMinParallelWork)
+    for (int64_t n = 0; n < N; ++n) {
+        if (Tn == 0) continue;
+        std::memcpy(hprev + n * Tn * H, h0 + n * H, sizeof(T) * H);
+        std::memcpy(hprev + (n * Tn + 1) * H, hs + n * Tn * H, sizeof(T) * (Tn - 1) * H);
+    }
+}
+
+}  // namespace attncore
