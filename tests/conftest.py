@@ -24,6 +24,17 @@ def tol(dtype) -> dict:
     return TOL[np.dtype(dtype).type]
 
 
+def assert_close(got, want, dtype=None) -> None:
+    """``assert_allclose`` with the dtype's tolerances, the absolute one scaled by the
+    largest magnitude in ``want`` (sums of many terms cancel to small values)."""
+    from numpy.testing import assert_allclose
+
+    want = np.asarray(want)
+    t = tol(dtype or want.dtype)
+    scale = max(1.0, float(np.abs(want).max())) if want.size else 1.0
+    assert_allclose(got, want, rtol=t["rtol"], atol=t["atol"] * scale)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     with attncore.use_backend(request.param):

@@ -17,7 +17,7 @@ from attncore.attention_layer import Attention, AttentionWeight, TimeAttention, 
 from attncore.functions import softmax
 from attncore.layers import Softmax
 
-from conftest import BACKENDS, FD_TOL, LAYOUTS, awkward, numerical_grad, tol
+from conftest import assert_close, BACKENDS, FD_TOL, LAYOUTS, awkward, numerical_grad, tol
 
 # ------------------------------------------------------------ independent formulas
 
@@ -62,9 +62,9 @@ def test_softmax_matches_numpy(backend, dtype, rng, shape):
     dy = make(rng, shape, dtype)
     y = K.softmax_forward(x)
     assert y.dtype == dtype and y.shape == shape
-    assert_allclose(y, ref.softmax_forward(x), **tol(dtype))
-    assert_allclose(y, softmax_einsum(x), **tol(dtype))
-    assert_allclose(K.softmax_backward(y, dy), ref.softmax_backward(y, dy), **tol(dtype))
+    assert_close(y, ref.softmax_forward(x), dtype)
+    assert_close(y, softmax_einsum(x), dtype)
+    assert_close(K.softmax_backward(y, dy), ref.softmax_backward(y, dy), dtype)
 
 
 def test_softmax_large_logits_stay_finite(backend, dtype):
@@ -79,9 +79,9 @@ def test_softmax_layer(backend, dtype, rng):
     x = make(rng, (4, 6), dtype, 3)
     layer = Softmax()
     y = layer.forward(x[:, ::-1])
-    assert_allclose(y, softmax_einsum(x[:, ::-1]), **tol(dtype))
+    assert_close(y, softmax_einsum(x[:, ::-1]), dtype)
     dout = make(rng, (4, 6), dtype)
-    assert_allclose(layer.backward(dout), ref.softmax_backward(y, dout), **tol(dtype))
+    assert_close(layer.backward(dout), ref.softmax_backward(y, dout), dtype)
     assert layer.params == [] and layer.grads == []
 
 
@@ -106,12 +106,12 @@ def test_time_attention_matches_numpy(backend, dtype, rng, shape, layout):
     out, a = K.time_attention_forward(awkward(enc, layout), awkward(dec, layout))
     out_r, a_r = ref.time_attention_forward(enc, dec)
     assert out.dtype == dtype and a.shape == (N, Td, T)
-    assert_allclose(out, out_r, **tol(dtype))
-    assert_allclose(a, a_r, **tol(dtype))
+    assert_close(out, out_r, dtype)
+    assert_close(a, a_r, dtype)
     denc, ddec = K.time_attention_backward(awkward(enc, layout), dec, awkward(a_r, layout), awkward(dout, layout))
     denc_r, ddec_r = ref.time_attention_backward(enc, dec, a_r, dout)
-    assert_allclose(denc, denc_r, **tol(dtype))
-    assert_allclose(ddec, ddec_r, **tol(dtype))
+    assert_close(denc, denc_r, dtype)
+    assert_close(ddec, ddec_r, dtype)
 
 
 @pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
@@ -125,24 +125,24 @@ def test_attention_weight_and_weight_sum_match_numpy(backend, dtype, rng, shape,
     hs_v = awkward(hs, layout)
     a = K.attention_weight_forward(hs_v, awkward(h[:, None], layout)[:, 0])
     a_r = ref.attention_weight_forward(hs, h)
-    assert_allclose(a, a_r, **tol(dtype))
+    assert_close(a, a_r, dtype)
     for got, want in zip(K.attention_weight_backward(hs_v, h, a_r, awkward(da, layout)),
                          ref.attention_weight_backward(hs, h, a_r, da)):
-        assert_allclose(got, want, **tol(dtype))
-    assert_allclose(K.weight_sum_forward(hs_v, awkward(a_r, layout)), ref.weight_sum_forward(hs, a_r), **tol(dtype))
+        assert_close(got, want, dtype)
+    assert_close(K.weight_sum_forward(hs_v, awkward(a_r, layout)), ref.weight_sum_forward(hs, a_r), dtype)
     for got, want in zip(K.weight_sum_backward(hs_v, a_r, dc), ref.weight_sum_backward(hs, a_r, dc)):
-        assert_allclose(got, want, **tol(dtype))
+        assert_close(got, want, dtype)
 
 
 def test_numpy_kernels_match_einsum(dtype, rng):
     enc, dec, dout = make(rng, (3, 6, 5), dtype), make(rng, (3, 4, 5), dtype), make(rng, (3, 4, 5), dtype)
     out, a = ref.time_attention_forward(enc, dec)
     out_e, a_e = time_attention_einsum(enc, dec)
-    assert_allclose(out, out_e, **tol(dtype))
-    assert_allclose(a, a_e, **tol(dtype))
+    assert_close(out, out_e, dtype)
+    assert_close(a, a_e, dtype)
     for got, want in zip(ref.time_attention_backward(enc, dec, a, dout),
                          time_attention_backward_einsum(enc, dec, a, dout)):
-        assert_allclose(got, want, **tol(dtype))
+        assert_close(got, want, dtype)
 
 
 def test_numpy_attention_finite_differences(rng):
@@ -174,7 +174,7 @@ def test_mixed_dtypes_use_the_wider_float(backend, rng):
     dec = make(rng, (2, 5, 4), np.float64)
     out, a = K.time_attention_forward(enc, dec)
     assert out.dtype == a.dtype == np.float64
-    assert_allclose(out, ref.time_attention_forward(enc.astype(np.float64), dec)[0], **tol(np.float64))
+    assert_close(out, ref.time_attention_forward(enc.astype(np.float64), dec)[0], np.float64)
     assert K.softmax_forward(np.ones(3, np.float16)).dtype == np.float32
 
 
@@ -203,7 +203,7 @@ def test_one_and_two_threads_agree(native, rng):
     finally:
         attncore.set_num_threads(old)
     for one, two in zip(*results):
-        assert_allclose(one, two, **tol(np.float32))
+        assert_close(one, two, np.float32)
 
 
 # ------------------------------------------------------------ bad input, every backend
@@ -281,7 +281,7 @@ def test_attention_layers_api(backend, dtype, rng):
     assert all(w.shape == (N, T) for w in layer.attention_weights)
     _, a_r = ref.time_attention_forward(np.ascontiguousarray(enc[:, ::-1]), dec)
     for j, w in enumerate(layer.attention_weights):
-        assert_allclose(w, a_r[:, j], **tol(dtype))
+        assert_close(w, a_r[:, j], dtype)
     denc, ddec = layer.backward(dout)
     assert denc.shape == (N, T, H) and ddec.shape == (N, Td, H)
 
@@ -290,14 +290,14 @@ def test_attention_layers_api(backend, dtype, rng):
     c = att.forward(enc, dec[:, 0])
     assert att.attention_weight.shape == (N, T)
     layer1 = TimeAttention()
-    assert_allclose(c, layer1.forward(enc, dec[:, :1])[:, 0], **tol(dtype))
+    assert_close(c, layer1.forward(enc, dec[:, :1])[:, 0], dtype)
     dhs, dh = att.backward(dout[:, 0])
     denc1, ddec1 = layer1.backward(dout[:, :1])
-    assert_allclose(dhs, denc1, **tol(dtype))
-    assert_allclose(dh, ddec1[:, 0], **tol(dtype))
+    assert_close(dhs, denc1, dtype)
+    assert_close(dh, ddec1[:, 0], dtype)
 
     aw, ws = AttentionWeight(), WeightSum()
     a = aw.forward(enc, dec[:, 0])
-    assert_allclose(a, att.attention_weight, **tol(dtype))
+    assert_close(a, att.attention_weight, dtype)
     assert ws.forward(enc, a).shape == (N, H)
     assert len(ws.backward(dout[:, 0])) == 2 and len(aw.backward(a)) == 2

@@ -1,7 +1,8 @@
 """Layers of the book's ``common/layers.py``.
 
-Every layer has ``params`` and ``grads`` (lists of arrays, written in place,
-never rebound), ``forward`` and ``backward``.
+Every layer has ``params`` and ``grads`` (lists of arrays; an optimizer updates
+``params`` in place and ``backward`` writes ``grads`` in place, never rebinding
+either), ``forward`` and ``backward``.
 """
 
 from __future__ import annotations
@@ -9,17 +10,61 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
+from .functions import cross_entropy_error, sigmoid, softmax
 
 
-class Softmax:
+class Layer:
+    """Common part of the layers: ``params`` and same-shaped zero ``grads``."""
+
+    def __init__(self, *params: np.ndarray) -> None:
+        self.params: list[np.ndarray] = list(params)
+        self.grads: list[np.ndarray] = [np.zeros_like(p) for p in params]
+
+
+class MatMul(Layer):
+    """``x @ W``; x (N,D), W (D,M) -> (N,M)."""
+
+    def __init__(self, W: np.ndarray) -> None:
+        super().__init__(W)
+        self.x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return np.dot(x, self.params[0])
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        (W,) = self.params
+        self.grads[0][...] = np.dot(self.x.T, dout)
+        return np.dot(dout, W.T)
+
+
+class Affine(Layer):
+    """``x @ W + b``; x (N,D), W (D,M), b (M,) -> (N,M)."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        super().__init__(W, b)
+        self.x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        W, b = self.params
+        self.x = x
+        return np.dot(x, W) + b
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        W, _ = self.params
+        self.grads[0][...] = np.dot(self.x.T, dout)
+        self.grads[1][...] = np.sum(dout, axis=0)
+        return np.dot(dout, W.T)
+
+
+class Softmax(Layer):
     """Row-wise softmax over the last axis; ``backward`` uses the saved output.
 
     forward: x (N, C) -> y (N, C); backward: dout (N, C) -> dx (N, C).
     """
 
     def __init__(self) -> None:
-        self.params: list[np.ndarray] = []
-        self.grads: list[np.ndarray] = []
+        super().__init__()
         self.out: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -28,3 +73,99 @@ class Softmax:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return kernels.softmax_backward(self.out, dout)
+
+
+class SoftmaxWithLoss(Layer):
+    """Softmax then the book's cross-entropy; x (N,C), t (N,) ids or (N,C) one-hot -> float."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.y = None
+        self.t = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        self.t = t
+        self.y = softmax(x)
+        if self.t.size == self.y.size:  # one-hot labels
+            self.t = self.t.argmax(axis=1)
+        return cross_entropy_error(self.y, self.t)
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        batch_size = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(batch_size), self.t] -= 1
+        dx *= dout
+        return dx / batch_size
+
+
+class Sigmoid(Layer):
+    """``1 / (1 + exp(-x))`` elementwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = sigmoid(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1.0 - self.out) * self.out
+
+
+class SigmoidWithLoss(Layer):
+    """Sigmoid then binary cross-entropy; x (N,) logits, t (N,) labels 0/1 -> float."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss = self.y = self.t = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:
+        self.t = t
+        self.y = sigmoid(x)
+        self.loss = cross_entropy_error(np.c_[1 - self.y, self.y], self.t)
+        return self.loss
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        batch_size = self.t.shape[0]
+        return (self.y - self.t) * dout / batch_size
+
+
+class Dropout(Layer):
+    """Inverted dropout while ``train_flg`` is True (the book's draw: ``np.random.rand(*x.shape)``)."""
+
+    def __init__(self, dropout_ratio: float = 0.5) -> None:
+        super().__init__()
+        self.dropout_ratio = dropout_ratio
+        self.train_flg = True
+        self.mask = None
+
+    def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            return x * self.mask
+        return x * (1.0 - self.dropout_ratio)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.mask
+
+
+class Embedding(Layer):
+    """Rows of W (V,D) for integer ids; ``backward`` sums dout rows per id into ``grads[0]``.
+
+    Negative ids wrap as in NumPy; ids >= V or < -V raise ``IndexError``.
+    """
+
+    def __init__(self, W: np.ndarray) -> None:
+        super().__init__(W)
+        self.idx = None
+
+    def forward(self, idx: np.ndarray) -> np.ndarray:
+        (W,) = self.params
+        self.idx = idx
+        return kernels.embedding_forward(W, idx)
+
+    def backward(self, dout: np.ndarray) -> None:
+        W = self.params[0]
+        self.grads[0][...] = kernels.embedding_backward(self.idx, dout, W.shape[0])
+        return None

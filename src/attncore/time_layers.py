@@ -1,0 +1,294 @@
+"""Recurrent and time-distributed layers of the book's ``common/time_layers.py``.
+
+Shapes: N batch, T time steps, D input size, H hidden size, V vocabulary.
+Gate orders: LSTM f, g, i, o; GRU z, r, h~. The time loops of TimeLSTM and
+TimeGRU run inside one kernel call per forward and per backward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .layers import Embedding, Layer
+
+__all__ = [
+    "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding", "TimeAffine",
+    "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM",
+]
+
+
+def _write_grads(grads: list[np.ndarray], values) -> None:
+    for g, v in zip(grads, values):
+        g[...] = v
+
+
+class RNN(Layer):
+    """``h_next = tanh(h_prev @ Wh + x @ Wx + b)``; forward(x (N,D), h_prev (N,H)) -> h_next."""
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
+        super().__init__(Wx, Wh, b)
+        self.cache = None
+
+    def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
+        Wx, Wh, b = self.params
+        h_next = np.tanh(np.dot(h_prev, Wh) + np.dot(x, Wx) + b)
+        self.cache = (x, h_prev, h_next)
+        return h_next
+
+    def backward(self, dh_next: np.ndarray):
+        Wx, Wh, _ = self.params
+        x, h_prev, h_next = self.cache
+        dt = dh_next * (1 - h_next**2)
+        _write_grads(self.grads, (np.dot(x.T, dt), np.dot(h_prev.T, dt), np.sum(dt, axis=0)))
+        return np.dot(dt, Wx.T), np.dot(dt, Wh.T)
+
+
+class _TimeRecurrent(Layer):
+    """State handling shared by TimeRNN, TimeLSTM and TimeGRU."""
+
+    def __init__(self, Wx, Wh, b, stateful: bool = False) -> None:
+        super().__init__(Wx, Wh, b)
+        self.stateful = stateful
+        self.h: np.ndarray | None = None
+        self.c: np.ndarray | None = None
+        self.dh: np.ndarray | None = None
+        self.cache = None
+
+    def _start(self, name: str) -> np.ndarray | None:
+        """The state to start from: the kept one when stateful, else None (zeros)."""
+        return getattr(self, name) if self.stateful else None
+
+    def set_state(self, h: np.ndarray, c: np.ndarray | None = None) -> None:
+        """Start the next forward from ``h`` (and ``c``; None means zeros)."""
+        self.h, self.c = h, c
+
+    def reset_state(self) -> None:
+        self.h, self.c = None, None
+
+
+class TimeRNN(_TimeRecurrent):
+    """An RNN over T steps: forward(xs (N,T,D)) -> hs (N,T,H); backward(dhs) -> dxs."""
+
+    def __init__(self, Wx, Wh, b, stateful: bool = False) -> None:
+        super().__init__(Wx, Wh, b, stateful)
+        self.layers: list[RNN] | None = None
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        Wx, Wh, b = self.params
+        N, T, _ = xs.shape
+        H = Wh.shape[0]
+        hs = np.empty((N, T, H), dtype=Wh.dtype)
+        if self.h is None or not self.stateful:
+            self.h = np.zeros((N, H), dtype=Wh.dtype)
+        self.layers = []
+        for t in range(T):
+            layer = RNN(*self.params)
+            self.h = layer.forward(xs[:, t, :], self.h)
+            hs[:, t, :] = self.h
+            self.layers.append(layer)
+        return hs
+
+    def backward(self, dhs: np.ndarray) -> np.ndarray:
+        Wx = self.params[0]
+        N, T, _ = dhs.shape
+        dxs = np.empty((N, T, Wx.shape[0]), dtype=Wx.dtype)
+        dh = 0
+        totals = [np.zeros_like(g) for g in self.grads]
+        for t in reversed(range(T)):
+            layer = self.layers[t]
+            dxs[:, t, :], dh = layer.backward(dhs[:, t, :] + dh)
+            for total, g in zip(totals, layer.grads):
+                total += g
+        _write_grads(self.grads, totals)
+        self.dh = dh
+        return dxs
+
+
+class LSTM(Layer):
+    """One LSTM step, gates f, g, i, o.
+
+    forward(x (N,D), h_prev (N,H), c_prev (N,H)) -> (h_next, c_next);
+    backward(dh_next, dc_next) -> (dx, dh_prev, dc_prev).
+    """
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
+        super().__init__(Wx, Wh, b)
+        self.cache = None
+
+    def forward(self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray):
+        Wx, Wh, b = self.params
+        xs = np.asarray(x)[:, None]
+        hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h_prev, c_prev)
+        self.cache = (xs, h_prev, c_prev, hs, gates, cs)
+        return hs[:, 0], cs[:, 0]
+
+    def backward(self, dh_next: np.ndarray, dc_next: np.ndarray):
+        Wx, Wh, _ = self.params
+        xs, h_prev, c_prev, hs, gates, cs = self.cache
+        dxs, dWx, dWh, db, dh_prev, dc_prev = kernels.lstm_backward(
+            xs, Wx, Wh, h_prev, c_prev, hs, gates, cs, np.zeros_like(hs), dh_next, dc_next
+        )
+        _write_grads(self.grads, (dWx, dWh, db))
+        return dxs[:, 0], dh_prev, dc_prev
+
+
+class TimeLSTM(_TimeRecurrent):
+    """An LSTM over T steps in one kernel call.
+
+    forward(xs (N,T,D)) -> hs (N,T,H); backward(dhs (N,T,H)) -> dxs (N,T,D).
+    ``h``, ``c``: the last state; ``dh``: the gradient out of the initial state
+    after ``backward``. Not stateful, or no state yet: start from zeros.
+    """
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        Wx, Wh, b = self.params
+        h0, c0 = self._start("h"), self._start("c")
+        hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h0, c0)
+        self.cache = (xs, h0, c0, hs, gates, cs)
+        self.h, self.c = hs[:, -1], cs[:, -1]
+        return hs
+
+    def backward(self, dhs: np.ndarray) -> np.ndarray:
+        Wx, Wh, _ = self.params
+        xs, h0, c0, hs, gates, cs = self.cache
+        dxs, dWx, dWh, db, self.dh, _ = kernels.lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs)
+        _write_grads(self.grads, (dWx, dWh, db))
+        return dxs
+
+
+class GRU(Layer):
+    """One GRU step, gates z, r, h~: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev)."""
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
+        super().__init__(Wx, Wh, b)
+        self.cache = None
+
+    def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
+        Wx, Wh, b = self.params
+        xs = np.asarray(x)[:, None]
+        hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h_prev)
+        self.cache = (xs, h_prev, hs, gates)
+        return hs[:, 0]
+
+    def backward(self, dh_next: np.ndarray):
+        Wx, Wh, _ = self.params
+        xs, h_prev, hs, gates = self.cache
+        dxs, dWx, dWh, db, dh_prev = kernels.gru_backward(xs, Wx, Wh, h_prev, hs, gates, np.zeros_like(hs), dh_next)
+        _write_grads(self.grads, (dWx, dWh, db))
+        return dxs[:, 0], dh_prev
+
+
+class TimeGRU(_TimeRecurrent):
+    """A GRU over T steps in one kernel call; ``h``, ``dh``, ``set_state(h)``, ``reset_state()``."""
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        Wx, Wh, b = self.params
+        h0 = self._start("h")
+        hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h0)
+        self.cache = (xs, h0, hs, gates)
+        self.h = hs[:, -1]
+        return hs
+
+    def backward(self, dhs: np.ndarray) -> np.ndarray:
+        Wx, Wh, _ = self.params
+        xs, h0, hs, gates = self.cache
+        dxs, dWx, dWh, db, self.dh = kernels.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs)
+        _write_grads(self.grads, (dWx, dWh, db))
+        return dxs
+
+
+class TimeEmbedding(Embedding):
+    """Embedding of every time step: forward(xs int (N,T)) -> (N,T,D); backward writes ``grads[0]``, returns None."""
+
+
+class TimeAffine(Layer):
+    """``x @ W + b`` on every time step: (N,T,D) -> (N,T,M), one matrix product."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        super().__init__(W, b)
+        self.x = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        N, T, D = x.shape
+        W, b = self.params
+        self.x = x
+        return (np.dot(x.reshape(N * T, D), W) + b).reshape(N, T, -1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        x = self.x
+        N, T, D = x.shape
+        W, _ = self.params
+        dout = dout.reshape(N * T, -1)
+        _write_grads(self.grads, (np.dot(x.reshape(N * T, D).T, dout), np.sum(dout, axis=0)))
+        return np.dot(dout, W.T).reshape(N, T, D)
+
+
+class TimeSoftmaxWithLoss(Layer):
+    """Mean softmax cross-entropy over the positions whose label is not ``ignore_label`` (-1).
+
+    forward(xs (N,T,V), ts (N,T) int or one-hot (N,T,V)) -> float; every position
+    ignored gives 0.0. backward(dout=1) -> dxs (N,T,V); calling it twice gives
+    the same result.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ignore_label = -1
+        self.cache = None
+
+    def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        N, T, V = xs.shape
+        if ts.ndim == 3:  # one-hot labels
+            ts = ts.argmax(axis=2)
+        xs2, ts2 = xs.reshape(N * T, V), ts.reshape(N * T)
+        loss = kernels.softmax_cross_entropy_forward(xs2, ts2, self.ignore_label)
+        self.cache = (xs2, ts2, (N, T, V))
+        return loss
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        xs2, ts2, shape = self.cache
+        return kernels.softmax_cross_entropy_backward(xs2, ts2, self.ignore_label, dout).reshape(shape)
+
+
+class TimeDropout(Layer):
+    """Inverted dropout while ``train_flg`` is True (the book's draw and scale)."""
+
+    def __init__(self, dropout_ratio: float = 0.5) -> None:
+        super().__init__()
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+        self.train_flg = True
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        if self.train_flg:
+            flg = np.random.rand(*xs.shape) > self.dropout_ratio
+            scale = 1 / (1.0 - self.dropout_ratio)
+            self.mask = flg.astype(np.float32) * scale
+            return xs * self.mask
+        return xs
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * self.mask
+
+
+class TimeBiLSTM(Layer):
+    """A forward LSTM on xs and a backward one on xs reversed in time; outputs (N,T,2H) concatenated."""
+
+    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful: bool = False) -> None:
+        super().__init__()
+        self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
+        self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
+        self.params = self.forward_lstm.params + self.backward_lstm.params
+        self.grads = self.forward_lstm.grads + self.backward_lstm.grads
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        o1 = self.forward_lstm.forward(xs)
+        o2 = self.backward_lstm.forward(xs[:, ::-1])[:, ::-1]
+        return np.concatenate((o1, o2), axis=2)
+
+    def backward(self, dhs: np.ndarray) -> np.ndarray:
+        H = dhs.shape[2] // 2
+        dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
+        dxs2 = self.backward_lstm.backward(dhs[:, ::-1, H:])[:, ::-1]
+        return dxs1 + dxs2
