@@ -27,9 +27,10 @@ void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T
             T* a = gates + (n * Tn + t) * G;
             const T* hp = h_prev + n * ld_h;
             const T* zr_n = zr.data() + n * 2 * H;
+#pragma omp simd
             for (int64_t k = 0; k < H; ++k) {
-                a[k] = sigmoid(a[k] + zr_n[k] + b[k]);
-                a[H + k] = sigmoid(a[H + k] + zr_n[H + k] + b[H + k]);
+                a[k] = fast_sigmoid(a[k] + zr_n[k] + b[k]);
+                a[H + k] = fast_sigmoid(a[H + k] + zr_n[H + k] + b[H + k]);
                 rh[n * H + k] = a[H + k] * hp[k];
             }
         }
@@ -39,8 +40,9 @@ void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T
             T* a = gates + (n * Tn + t) * G;
             const T* hp = h_prev + n * ld_h;
             T* h = hs + (n * Tn + t) * H;
+#pragma omp simd
             for (int64_t k = 0; k < H; ++k) {
-                const T cand = std::tanh(a[2 * H + k] + hh[n * H + k] + b[2 * H + k]);
+                const T cand = fast_tanh(a[2 * H + k] + hh[n * H + k] + b[2 * H + k]);
                 a[2 * H + k] = cand;
                 h[k] = (T(1) - a[k]) * hp[k] + a[k] * cand;
             }
@@ -69,6 +71,7 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
             const T* dh_t = dhs + (n * Tn + t) * H;
             T* dh = dh0 + n * H;
             T* da = dA.data() + (n * Tn + t) * G;
+#pragma omp simd
             for (int64_t k = 0; k < H; ++k) {
                 const T z = a[k], cand = a[2 * H + k];
                 const T dhk = dh_t[k] + dh[k];
@@ -86,6 +89,7 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
             T* dh = dh0 + n * H;
             T* da = dA.data() + (n * Tn + t) * G;
             T* rh_t = rh.data() + (n * Tn + t) * H;
+#pragma omp simd
             for (int64_t k = 0; k < H; ++k) {
                 const T r = a[H + k], d = dhr[n * H + k];
                 dh[k] += r * d;

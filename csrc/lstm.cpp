@@ -26,17 +26,18 @@ void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh,
             const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
             T* c = cs + (n * Tn + t) * H;
             T* h = hs + (n * Tn + t) * H;
+#pragma omp simd
             for (int64_t k = 0; k < H; ++k) {
-                const T f = sigmoid(a[k] + b[k]);
-                const T g = std::tanh(a[H + k] + b[H + k]);
-                const T i = sigmoid(a[2 * H + k] + b[2 * H + k]);
-                const T o = sigmoid(a[3 * H + k] + b[3 * H + k]);
+                const T f = fast_sigmoid(a[k] + b[k]);
+                const T g = fast_tanh(a[H + k] + b[H + k]);
+                const T i = fast_sigmoid(a[2 * H + k] + b[2 * H + k]);
+                const T o = fast_sigmoid(a[3 * H + k] + b[3 * H + k]);
                 a[k] = f;
                 a[H + k] = g;
                 a[2 * H + k] = i;
                 a[3 * H + k] = o;
                 c[k] = f * c_prev[k] + g * i;
-                h[k] = o * std::tanh(c[k]);
+                h[k] = o * fast_tanh(c[k]);
             }
         }
     }
@@ -62,10 +63,11 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
             T* dh = dh0 + n * H;
             T* dc = dc0 + n * H;
             T* da = dA.data() + (n * Tn + t) * G;
+#pragma omp simd
             for (int64_t k = 0; k < H; ++k) {
                 const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
                 const T dhk = dh_t[k] + dh[k];
-                const T tc = std::tanh(c[k]);
+                const T tc = fast_tanh(c[k]);
                 const T ds = dc[k] + dhk * o * (T(1) - tc * tc);
                 dc[k] = ds * f;
                 da[k] = ds * c_prev[k] * f * (T(1) - f);

@@ -2,21 +2,13 @@
 // Legend: N batch, T time, D input size, H hidden size, G gate width (4H or 3H).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "fastmath.hpp"
 #include "parallel.hpp"
 
 namespace attncore {
-
-// 1 / (1 + exp(-x)) without overflow for any x; 0 or 1 at the extremes, never NaN.
-template <class T>
-inline T sigmoid(T x) {
-    if (x >= 0) return T(1) / (T(1) + std::exp(-x));
-    const T e = std::exp(x);
-    return e / (T(1) + e);
-}
 
 // Parallel regions cost a few microseconds; rows of fewer elements than this run serially.
 constexpr int64_t kMinParallelWork = 1 << 14;
