@@ -471,7 +471,7 @@ py::array softmax_cross_entropy_backward(const py::array& xs, const py::array& t
                : sce_backward_t<float>(xs, labels, ignore_label, dout);
 }
 
-// BLAS from scipy.linalg.cython_blas: its capsules hold the ?gemm function pointers.
+// BLAS from scipy.linalg.cython_blas: its capsules hold the ?gemm and ?gemv function pointers.
 std::string load_blas() {
     py::module_ cb = py::module_::import("scipy.linalg.cython_blas");
     py::dict capi = cb.attr("__pyx_capi__");
@@ -483,7 +483,9 @@ std::string load_blas() {
         return p;
     };
     attncore::set_blas(reinterpret_cast<attncore::sgemm_fn>(pointer("sgemm")),
-                       reinterpret_cast<attncore::dgemm_fn>(pointer("dgemm")));
+                       reinterpret_cast<attncore::dgemm_fn>(pointer("dgemm")),
+                       reinterpret_cast<attncore::sgemv_fn>(pointer("sgemv")),
+                       reinterpret_cast<attncore::dgemv_fn>(pointer("dgemv")));
     std::string version = py::str(py::module_::import("scipy").attr("__version__"));
     return "scipy.linalg.cython_blas (SciPy " + version + ")";
 }

@@ -134,3 +134,9 @@ def test_fork_after_a_parallel_kernel_does_not_hang(name):
     r = run_python(code, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["0", "2"]
+
+
+def test_info_command():
+    r = subprocess.run([sys.executable, "-m", "attncore", "info"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "backends" in r.stdout and "numpy" in r.stdout and attncore.__version__ in r.stdout
