@@ -132,12 +132,12 @@ class SigmoidWithLoss(Layer):
 
 
 class Dropout(Layer):
-    """Inverted dropout while ``train_flg`` is True (the book's draw: ``np.random.rand(*x.shape)``)."""
+    """The book's dropout: ``forward(x, train_flg=True)`` masks with ``np.random.rand(*x.shape)``;
+    at test time it scales by ``1 - dropout_ratio`` instead."""
 
     def __init__(self, dropout_ratio: float = 0.5) -> None:
         super().__init__()
         self.dropout_ratio = dropout_ratio
-        self.train_flg = True
         self.mask = None
 
     def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
