@@ -17,6 +17,15 @@
 #define ATTNCORE_INLINE inline
 #endif
 
+// Functions marked with this get AVX-512, AVX2 and baseline builds, chosen at
+// load time for the CPU at hand (the default build targets plain x86-64, whose
+// 4-wide SSE made the LSTM gate loop twice as slow as with -march=native).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define ATTNCORE_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ATTNCORE_SIMD_CLONES
+#endif
+
 namespace attncore {
 
 namespace detail {

@@ -8,6 +8,46 @@
 
 namespace attncore {
 
+namespace {
+
+// One row of one step: a (4H) holds x@Wx + h@Wh on entry, the gates after.
+template <class T>
+ATTNCORE_SIMD_CLONES void forward_row(T* a, T* c, T* h, const T* c_prev, const T* b, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T f = fast_sigmoid(a[k] + b[k]);
+        const T g = fast_tanh(a[H + k] + b[H + k]);
+        const T i = fast_sigmoid(a[2 * H + k] + b[2 * H + k]);
+        const T o = fast_sigmoid(a[3 * H + k] + b[3 * H + k]);
+        a[k] = f;
+        a[H + k] = g;
+        a[2 * H + k] = i;
+        a[3 * H + k] = o;
+        c[k] = f * c_prev[k] + g * i;
+        h[k] = o * fast_tanh(c[k]);
+    }
+}
+
+// One row of one step backwards: dh, dc carry the state gradient in and out.
+template <class T>
+ATTNCORE_SIMD_CLONES void backward_row(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
+                                       const T* dh_t, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
+        const T dhk = dh_t[k] + dh[k];
+        const T tc = fast_tanh(c[k]);
+        const T ds = dc[k] + dhk * o * (T(1) - tc * tc);
+        dc[k] = ds * f;
+        da[k] = ds * c_prev[k] * f * (T(1) - f);
+        da[H + k] = ds * i * (T(1) - g * g);
+        da[2 * H + k] = ds * g * i * (T(1) - i);
+        da[3 * H + k] = dhk * tc * o * (T(1) - o);
+    }
+}
+
+}  // namespace
+
 template <class T>
 void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
                   const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
@@ -22,23 +62,8 @@ void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh,
         gemm<T>(false, false, N, G, H, T(1), h_prev, ld_h, Wh, G, T(1), gates + t * G, Tn * G);
 #pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
         for (int64_t n = 0; n < N; ++n) {
-            T* a = gates + (n * Tn + t) * G;
             const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-            T* c = cs + (n * Tn + t) * H;
-            T* h = hs + (n * Tn + t) * H;
-#pragma omp simd
-            for (int64_t k = 0; k < H; ++k) {
-                const T f = fast_sigmoid(a[k] + b[k]);
-                const T g = fast_tanh(a[H + k] + b[H + k]);
-                const T i = fast_sigmoid(a[2 * H + k] + b[2 * H + k]);
-                const T o = fast_sigmoid(a[3 * H + k] + b[3 * H + k]);
-                a[k] = f;
-                a[H + k] = g;
-                a[2 * H + k] = i;
-                a[3 * H + k] = o;
-                c[k] = f * c_prev[k] + g * i;
-                h[k] = o * fast_tanh(c[k]);
-            }
+            forward_row(gates + (n * Tn + t) * G, cs + (n * Tn + t) * H, hs + (n * Tn + t) * H, c_prev, b, H);
         }
     }
 }
@@ -56,25 +81,9 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
     for (int64_t t = Tn - 1; t >= 0; --t) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
         for (int64_t n = 0; n < N; ++n) {
-            const T* a = gates + (n * Tn + t) * G;
-            const T* c = cs + (n * Tn + t) * H;
             const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-            const T* dh_t = dhs + (n * Tn + t) * H;
-            T* dh = dh0 + n * H;
-            T* dc = dc0 + n * H;
-            T* da = dA.data() + (n * Tn + t) * G;
-#pragma omp simd
-            for (int64_t k = 0; k < H; ++k) {
-                const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
-                const T dhk = dh_t[k] + dh[k];
-                const T tc = fast_tanh(c[k]);
-                const T ds = dc[k] + dhk * o * (T(1) - tc * tc);
-                dc[k] = ds * f;
-                da[k] = ds * c_prev[k] * f * (T(1) - f);
-                da[H + k] = ds * i * (T(1) - g * g);
-                da[2 * H + k] = ds * g * i * (T(1) - i);
-                da[3 * H + k] = dhk * tc * o * (T(1) - o);
-            }
+            backward_row(dA.data() + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
+                         cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
         }
         gemm<T>(false, true, N, H, G, T(1), dA.data() + t * G, Tn * G, Wh, G, T(0), dh0, H);
     }
