@@ -1,0 +1,158 @@
+"""The attention encoder-decoder of the book's chapter 8 (``ch08/attention_seq2seq.py``).
+
+With the defaults this is the book's model: an LSTM encoder whose every hidden
+state is kept, and a decoder that attends over them at each step and feeds
+``[context; decoder state]`` (N,Td,2H) to the output affine (2H,V).
+
+Two options give the Luong-style model of the Keras seed: ``cell="gru"`` uses
+GRU cells in both halves, and ``luong=True`` puts an attentional hidden layer
+``tanh([context; decoder state] @ Wc + bc)`` (2H -> H) before the output
+affine (H,V).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .attention_layer import TimeAttention
+from .base_model import BaseModel
+from .layers import Layer
+from .seq2seq import (Encoder, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
+                      lstm_weights, scaled_randn)
+from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
+
+__all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
+
+CELLS = {"lstm": (TimeLSTM, 4), "gru": (TimeGRU, 3)}
+
+
+def recurrent_layer(cell: str, D: int, H: int, stateful: bool):
+    """A TimeLSTM or TimeGRU with the book's initialization (Wx, then Wh, zero bias)."""
+    try:
+        layer_class, gates = CELLS[cell]
+    except KeyError:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}") from None
+    return layer_class(*lstm_weights(D, H, gates), stateful=stateful)
+
+
+class TimeTanh(Layer):
+    """Elementwise tanh: forward(x) -> tanh(x); backward(dout) -> dout * (1 - y**2)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return dout * (1 - self.out**2)
+
+
+class AttentionEncoder(Encoder):
+    """Encoder that returns every hidden state: forward(xs (N,T) int) -> hs (N,T,H); backward(dhs) -> None."""
+
+    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm") -> None:
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        self.embed = TimeEmbedding(embedding_weights(V, D))
+        self.rnn = recurrent_layer(cell, D, H, stateful=False)
+        setattr(self, cell, self.rnn)
+        self.params, self.grads = collect([self.embed, self.rnn])
+        self.hs: np.ndarray | None = None
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        self.hs = self.rnn.forward(self.embed.forward(xs))
+        return self.hs
+
+    def backward(self, dhs: np.ndarray) -> None:
+        self.embed.backward(self.rnn.backward(dhs))
+
+
+class AttentionDecoder:
+    """Decoder attending over the encoder's states at every step.
+
+    forward(xs (N,Td) int, enc_hs (N,T,H)) -> scores (N,Td,V); the recurrent
+    layer starts from ``enc_hs[:, -1]`` (cell state zero). backward(dscore) ->
+    denc_hs (N,T,H). ``attention`` is the TimeAttention layer, so
+    ``attention.attention_weights`` holds the (N,T) weights of each step.
+    """
+
+    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
+                 luong: bool = False) -> None:
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        self.embed = TimeEmbedding(embedding_weights(V, D))
+        self.rnn = recurrent_layer(cell, D, H, stateful=True)
+        setattr(self, cell, self.rnn)
+        self.attention = TimeAttention()
+        layers = [self.embed, self.rnn]
+        self.hidden: list = []
+        if luong:
+            self.hidden = [TimeAffine(scaled_randn(2 * H, H), np.zeros(H).astype("f")), TimeTanh()]
+            layers += self.hidden
+        fan_in = H if luong else 2 * H
+        self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
+        self.params, self.grads = collect(layers + [self.affine])
+
+    def _scores(self, xs: np.ndarray, enc_hs: np.ndarray) -> np.ndarray:
+        dec_hs = self.rnn.forward(self.embed.forward(xs))
+        c = self.attention.forward(enc_hs, dec_hs)
+        out = np.concatenate((c, dec_hs), axis=2)
+        for layer in self.hidden:
+            out = layer.forward(out)
+        return self.affine.forward(out)
+
+    def forward(self, xs: np.ndarray, enc_hs: np.ndarray) -> np.ndarray:
+        self.rnn.set_state(enc_hs[:, -1])
+        return self._scores(xs, enc_hs)
+
+    def backward(self, dscore: np.ndarray) -> np.ndarray:
+        dout = self.affine.backward(dscore)
+        for layer in reversed(self.hidden):
+            dout = layer.backward(dout)
+        H = dout.shape[2] // 2
+        dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
+        denc_hs, ddec_hs1 = self.attention.backward(dc)
+        dout = self.rnn.backward(ddec_hs0 + ddec_hs1)
+        denc_hs[:, -1] += self.rnn.dh
+        self.embed.backward(dout)
+        return denc_hs
+
+    def generate_batch(self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
+        """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
+
+        The attention weights of each step stay in ``attention_weights_history``
+        (a list of sample_size arrays (N,T)).
+        """
+        self.rnn.set_state(enc_hs[:, -1])
+        history = []
+
+        def step(x):
+            score = self._scores(x, enc_hs)
+            history.append(self.attention.attention_weights[0])
+            return score
+
+        sampled = _decode(step, start_ids, sample_size)
+        self.attention_weights_history = history
+        return sampled
+
+    def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
+        return _as_list(self.generate_batch(enc_hs, _start_column(start_id, 1), sample_size))
+
+
+class AttentionSeq2seq(Seq2seq):
+    """AttentionEncoder, AttentionDecoder and a softmax-with-loss; same interface as ``Seq2seq``.
+
+    ``cell`` ("lstm" or "gru") and ``luong`` (the tanh attentional layer) choose
+    the Luong-style variant; the defaults are the book's model and draw the
+    book's weights.
+    """
+
+    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
+                 luong: bool = False) -> None:
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        BaseModel.__init__(self)
+        V, D, H = vocab_size, wordvec_size, hidden_size
+        self._assemble(AttentionEncoder(V, D, H, cell), AttentionDecoder(V, D, H, cell, luong),
+                       vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong))

@@ -1,0 +1,169 @@
+"""``BaseModel``: parameter files for the models (the book's ``common/base_model.py``).
+
+attncore's own format is ``.npz`` read without pickle: the parameter arrays
+(``param_000``, ``param_001``, ...) and a JSON record ``config`` with the
+model's class, its constructor arguments and free-form ``metadata`` (the CLI
+keeps the vocabulary and whether inputs are reversed there), so
+``load_model(path)`` rebuilds a model from the file alone. The book's format, a
+pickle of the list of parameters cast to float16, is written for a name ending
+in ``.pkl`` and read only with ``allow_pickle=True``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import tempfile
+
+import numpy as np
+
+__all__ = ["BaseModel", "load_model"]
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_FORMAT = "attncore-params-1"
+
+
+class BaseModel:
+    """Base of the models: ``params``, ``grads``, ``config`` (constructor arguments),
+    ``metadata`` (JSON-compatible extras saved with the parameters) and the
+    parameter files."""
+
+    def __init__(self) -> None:
+        self.params: list[np.ndarray] | None = None
+        self.grads: list[np.ndarray] | None = None
+        self.config: dict = {}
+        self.metadata: dict = {}
+
+    def forward(self, *args):
+        raise NotImplementedError
+
+    def backward(self, *args):
+        raise NotImplementedError
+
+    def _default_name(self, file_name) -> str:
+        return os.fspath(file_name) if file_name is not None else type(self).__name__ + ".npz"
+
+    def save_params(self, file_name: str | os.PathLike | None = None) -> None:
+        """Write the parameters to ``file_name`` (default ``<ClassName>.npz``), atomically.
+
+        A name ending in ``.pkl`` gets the book's format (a pickle of the
+        parameters cast to float16); any other name gets attncore's ``.npz``
+        with the arrays in their own dtype and the model's configuration. The
+        file is written to a temporary name in the same folder, then renamed,
+        so an interrupted save never leaves a broken file.
+        """
+        path = self._default_name(file_name)
+        if path.endswith(".pkl"):
+            payload = pickle.dumps([p.astype(np.float16) for p in self.params])
+        else:
+            record = {"format": _FORMAT, "class": type(self).__name__, "config": self.config,
+                      "metadata": self.metadata}
+            arrays = {f"param_{i:03d}": p for i, p in enumerate(self.params)}
+            buffer = io.BytesIO()
+            np.savez(buffer, config=np.array(json.dumps(record)), **arrays)
+            payload = buffer.getvalue()
+        _write_atomic(path, payload)
+
+    def load_params(self, file_name: str | os.PathLike | None = None, allow_pickle: bool = False) -> None:
+        """Copy the parameters in ``file_name`` (default ``<ClassName>.npz``) into ``params``, in place.
+
+        attncore's ``.npz`` files are read without pickle. The book's pickle
+        files are read only when ``allow_pickle=True``: unpickling can run
+        arbitrary code, so pass it only for files you trust. Raises
+        ``FileNotFoundError`` for a missing file and ``ValueError`` when the
+        file's arrays do not fit the model (naming the first mismatch) or it is
+        a pickle and ``allow_pickle`` is False. The model is left unchanged on
+        any error.
+        """
+        arrays, record = read_params(self._default_name(file_name), allow_pickle)
+        check_fits(arrays, self.params)
+        for param, array in zip(self.params, arrays):
+            param[...] = array
+        if record is not None:
+            self.metadata = dict(record.get("metadata", {}))
+
+
+def _write_atomic(path: str, payload: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[list[np.ndarray], dict | None]:
+    """The arrays of a parameter file and its JSON record (None for the book's pickles)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no parameter file {path!r}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == _ZIP_MAGIC:
+        with np.load(path, allow_pickle=False) as data:
+            if "config" not in data.files:
+                raise ValueError(f"{path}: not an attncore parameter file (no 'config' record)")
+            record = json.loads(str(data["config"]))
+            names = sorted(k for k in data.files if k.startswith("param_"))
+            return [data[k] for k in names], record
+    if not allow_pickle:
+        raise ValueError(
+            f"{path} is not an .npz parameter file; if it is one of the book's pickle files and you "
+            "trust it, pass allow_pickle=True (unpickling can run arbitrary code)"
+        )
+    with open(path, "rb") as f:
+        arrays = pickle.load(f)
+    if not isinstance(arrays, (list, tuple)) or not all(isinstance(a, np.ndarray) for a in arrays):
+        raise ValueError(f"{path}: expected a pickled list of NumPy arrays, got {type(arrays).__name__}")
+    return list(arrays), None
+
+
+def check_fits(arrays: list[np.ndarray], params: list[np.ndarray]) -> None:
+    """Raise ValueError when the number of arrays differs, else naming the first whose shape does not fit."""
+    if len(arrays) != len(params):
+        raise ValueError(f"the file has {len(arrays)} parameters, the model {len(params)}")
+    for i, (array, param) in enumerate(zip(arrays, params)):
+        if array.shape != param.shape:
+            raise ValueError(f"parameter {i}: the file has shape {array.shape}, the model {param.shape}")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise ValueError(f"parameter {i}: the file has dtype {array.dtype}, expected floating point")
+
+
+def model_classes() -> dict[str, type]:
+    from .attention_seq2seq import AttentionSeq2seq
+    from .peeky_seq2seq import PeekySeq2seq
+    from .seq2seq import Seq2seq
+
+    return {c.__name__: c for c in (Seq2seq, PeekySeq2seq, AttentionSeq2seq)}
+
+
+def load_model(file_name: str | os.PathLike) -> BaseModel:
+    """Rebuild the model saved in an attncore ``.npz`` file: its class, sizes, weights and metadata.
+
+    NumPy's global random state is left as it was (building a model draws from it).
+    """
+    arrays, record = read_params(file_name)
+    classes = model_classes()
+    name = record.get("class")
+    if name not in classes:
+        raise ValueError(f"{os.fspath(file_name)}: unknown model class {name!r} (known: {sorted(classes)})")
+    state = np.random.get_state()
+    try:
+        model = classes[name](**record.get("config", {}))
+    finally:
+        np.random.set_state(state)
+    check_fits(arrays, model.params)
+    for param, array in zip(model.params, arrays):
+        param[...] = array
+    model.metadata = dict(record.get("metadata", {}))
+    return model

@@ -1,0 +1,388 @@
+"""The ``attncore`` command: ``train``, ``eval``, ``translate``, ``info`` (and ``bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA_NAMES = {"date": "date.txt", "addition": "addition.txt"}
+DEFAULT_EPOCHS = 3
+
+
+class UsageError(Exception):
+    """A bad argument or input: printed as one line, exit status 2."""
+
+
+# ----------------------------------------------------------------------------- data and models
+
+
+def load_dataset(spec: str, seed: int = 1984):
+    """``date``, ``addition``, a book-format file, or a tab-separated word-level file."""
+    from .datasets.sequence import load_parallel, read_char_data
+
+    name = DATA_NAMES.get(spec, spec)
+    path = Path(name)
+    try:
+        if path.is_file():
+            with open(path, encoding="utf-8") as f:
+                first = f.readline()
+            if "\t" in first:
+                return load_parallel(path, seed)
+        return read_char_data(name, seed)
+    except (OSError, ValueError) as exc:  # missing, unreadable or malformed: one line, exit 2
+        raise UsageError(str(exc)) from None
+
+
+def build_model(kind: str, vocab_size: int, wordvec: int, hidden: int, cell: str, luong: bool):
+    from .attention_seq2seq import AttentionSeq2seq
+    from .peeky_seq2seq import PeekySeq2seq
+    from .seq2seq import Seq2seq
+
+    if kind == "attention":
+        return AttentionSeq2seq(vocab_size, wordvec, hidden, cell=cell, luong=luong)
+    if cell != "lstm" or luong:
+        raise UsageError(f"--cell gru and --luong need --model attention (got --model {kind})")
+    return {"seq2seq": Seq2seq, "peeky": PeekySeq2seq}[kind](vocab_size, wordvec, hidden)
+
+
+def remap(data, tokens: list[str]):
+    """``data`` re-encoded with a saved model's vocabulary ``tokens``."""
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    missing = [tok for tok in data.tokens if tok not in vocab]
+    if missing:
+        raise UsageError(f"the data has tokens the model does not know: {', '.join(map(repr, missing[:10]))}")
+    table = np.array([vocab[tok] for tok in data.tokens])
+    data.train = tuple(table[a] for a in data.train)
+    data.test = tuple(table[a] for a in data.test)
+    data.tokens = list(tokens)
+    data.token_to_id = vocab
+    return data
+
+
+def model_input(data, reverse: bool, x: np.ndarray) -> np.ndarray:
+    return x[:, ::-1] if reverse else x
+
+
+# ----------------------------------------------------------------------------- output
+
+
+class ProgressBar:
+    """One line on stderr redrawn in place, only when stderr is a terminal."""
+
+    def __init__(self, total: int, label: str, width: int = 30) -> None:
+        self.total, self.label, self.width = total, label, width
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def update(self, done: int, loss: float) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.1 and done < self.total):
+            return
+        self.last = now
+        filled = self.width * done // self.total
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r" + " " * (len(self.label) + self.width + 40) + "\r")
+            sys.stderr.flush()
+
+
+def show_samples(model, data, reverse: bool, count: int = 10) -> int:
+    x, t = data.test
+    count = min(count, len(x))
+    guess = model.generate_batch(model_input(data, reverse, x[:count]), t[:count, 0], t.shape[1] - 1)
+    from .util import _mark
+
+    right = 0
+    sep = " | " if data.word_level else ""
+    for q, a, g in zip(x[:count], t[:count, 1:], guess):
+        ok = bool(np.array_equal(a, g))
+        right += ok
+        print(f"Q {data.decode(q)}{sep}")
+        print(f"T {data.decode(a)}")
+        print(f"{_mark(ok)} {data.decode(g)}")
+    return right
+
+
+def plot_history(history: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax1 = plt.subplots(figsize=(6, 3.6), dpi=100)
+    ax1.plot(history["epoch"], [100 * a for a in history["val_acc"]], "o-", color="tab:blue")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("validation accuracy (%)", color="tab:blue")
+    ax1.set_ylim(0, 100)
+    ax2 = ax1.twinx()
+    ax2.plot(history["epoch"], history["loss"], "s--", color="tab:red")
+    ax2.set_ylabel("training loss", color="tab:red")
+    ax1.set_xticks(history["epoch"])
+    ax1.set_title("attncore train: accuracy and loss per epoch")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def attention_maps(model, data, reverse: bool, rows: np.ndarray):
+    """(question tokens, answer tokens, weights (Td, T) in reading order) for each row of ``rows``."""
+    x, t = rows
+    guess = model.generate_batch(model_input(data, reverse, x), t[:, 0], t.shape[1] - 1)
+    weights = np.stack(model.decoder.attention_weights_history, axis=1)  # (N, Td, T)
+    if reverse:
+        weights = weights[:, :, ::-1]
+    maps = []
+    for q, g, w in zip(x, guess, weights):
+        maps.append(([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w))
+    return maps
+
+
+def plot_attention(maps, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(2, len(maps))
+    rows = (len(maps) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 2.6 * rows), dpi=100, squeeze=False)
+    for ax, (question, answer, weights) in zip(axes.flat, maps):
+        ax.imshow(weights, cmap="Greys_r", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(question)), [repr(c)[1:-1] if c != " " else "␣" for c in question], fontsize=7)
+        ax.set_yticks(range(len(answer)), answer, fontsize=7)
+        ax.set_xlabel("input")
+        ax.set_ylabel("output")
+    for ax in list(axes.flat)[len(maps):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name("." + path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import attncore
+
+    from .optimizer import Adam
+    from .trainer import train_step
+    from .util import evaluate_seq2seq
+
+    if args.backend:
+        attncore.set_backend(args.backend)
+    if args.threads:
+        attncore.set_num_threads(args.threads)
+    for name in ("epochs", "batch_size", "hidden", "wordvec"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    data = load_dataset(args.data)
+    reverse = not args.no_reverse
+    np.random.seed(args.seed)
+    model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
+    model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
+                      "question_length": data.question_length, "answer_length": data.answer_length,
+                      "start_id": data.start_id, "data": args.data}
+    optimizer = Adam()
+    x_train, t_train = data.train
+    x_test, t_test = data.test
+    x_train = model_input(data, reverse, x_train)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    iters = len(x_train) // args.batch_size
+    if iters == 0:
+        raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(x_train)} training rows")
+    print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
+          f"{data.name}: {len(x_train)} training and {len(x_test)} test rows, vocabulary {len(data.tokens)}, "
+          f"backend {attncore.get_backend()}, {attncore.get_num_threads()} threads")
+    history = {"epoch": [], "loss": [], "val_acc": [], "train_seconds": [], "eval_seconds": []}
+    for epoch in range(1, args.epochs + 1):
+        bar = ProgressBar(iters, f"epoch {epoch}/{args.epochs}")
+        idx = np.random.permutation(len(x_train))
+        total = 0.0
+        start = time.perf_counter()
+        for i in range(iters):
+            batch = idx[i * args.batch_size:(i + 1) * args.batch_size]
+            total += float(train_step(model, optimizer, x_train[batch], t_train[batch], max_grad=5.0))
+            bar.update(i + 1, total / (i + 1))
+        bar.close()
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        acc = evaluate_seq2seq(model, model_input(data, reverse, x_test), t_test, batch_size=1000)
+        eval_seconds = time.perf_counter() - start
+        for key, value in zip(history, (epoch, total / iters, acc, train_seconds, eval_seconds)):
+            history[key].append(value)
+        print(f"epoch {epoch:>3} | loss {total / iters:.4f} | val acc {100 * acc:6.2f}% | "
+              f"train {train_seconds:6.1f} s | eval {eval_seconds:5.1f} s", flush=True)
+    right = show_samples(model, data, reverse)
+    print(f"{right}/10 samples right")
+    model.save_params(out / "params.npz")
+    write_json_atomic(out / "history.json", history)
+    plot_history(history, out / "accuracy.png")
+    written = ["params.npz", "history.json", "accuracy.png"]
+    if hasattr(model.decoder, "attention"):
+        plot_attention(attention_maps(model, data, reverse, (x_test[:4], t_test[:4])), out / "attention.png")
+        written.append("attention.png")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def load_saved(path: str):
+    from .base_model import load_model
+
+    try:
+        model = load_model(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if "tokens" not in model.metadata:
+        raise UsageError(f"{path} has no vocabulary (not written by 'attncore train')")
+    return model
+
+
+def saved_data(model):
+    from .datasets.sequence import SequenceData
+
+    meta = model.metadata
+    empty = (np.zeros((0, meta["question_length"]), int), np.zeros((0, meta["answer_length"] + 1), int))
+    return SequenceData(empty, empty, meta["tokens"], meta["word_level"])
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import attncore
+
+    from .util import evaluate_seq2seq
+
+    if args.backend:
+        attncore.set_backend(args.backend)
+    model = load_saved(args.params)
+    meta = model.metadata
+    data = remap(load_dataset(args.data or meta.get("data", "date")), meta["tokens"])
+    if (data.question_length, data.answer_length) != (meta["question_length"], meta["answer_length"]):
+        raise UsageError(f"the data's questions/answers have {data.question_length}/{data.answer_length} "
+                         f"tokens, the model's {meta['question_length']}/{meta['answer_length']}")
+    x, t = data.test
+    start = time.perf_counter()
+    acc = evaluate_seq2seq(model, model_input(data, meta["reverse"], x), t, batch_size=1000)
+    print(f"accuracy {100 * acc:.2f}% on {len(x)} test rows of {data.name} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def encode_question(text: str, data, length: int) -> np.ndarray:
+    from .datasets.sequence import END, PAD
+
+    if data.word_level:
+        tokens = text.split() + [END]
+        pad = PAD
+    else:
+        tokens, pad = list(text), " "
+    unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
+    if unknown:
+        what = "words" if data.word_level else "characters"
+        raise UsageError(f"unknown {what}: {', '.join(map(repr, unknown))}")
+    if len(tokens) > length:
+        what = "tokens" if data.word_level else "characters"
+        raise UsageError(f"the input has {len(tokens)} {what}; this model reads at most {length}")
+    tokens += [pad] * (length - len(tokens))
+    if pad not in data.token_to_id:
+        raise UsageError(f"the model's vocabulary has no padding token {pad!r}")
+    return np.array([[data.token_to_id[tok] for tok in tokens]])
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    import attncore
+
+    if args.backend:
+        attncore.set_backend(args.backend)
+    model = load_saved(args.params)
+    meta = model.metadata
+    data = saved_data(model)
+    x = encode_question(args.text, data, meta["question_length"])
+    start = np.array([meta["start_id"]])
+    if args.plot:
+        if not hasattr(model.decoder, "attention"):
+            raise UsageError("--plot needs an attention model")
+        maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start))
+        plot_attention(maps, Path(args.plot))
+        ids = [data.token_to_id[tok] for tok in maps[0][1]]
+    else:
+        ids = model.generate_batch(model_input(data, meta["reverse"], x), start, meta["answer_length"])[0]
+    print(data.decode(ids).rstrip())
+    return 0
+
+
+def cmd_info(_args: argparse.Namespace) -> int:
+    import attncore
+
+    info = attncore.build_info()
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
+        elif isinstance(value, list):
+            value = ", ".join(value)
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="attncore", description="Fast, book-compatible attention seq2seq.")
+    sub = top.add_subparsers(dest="command", required=True)
+    backends = ["cpp", "cython", "numpy"]
+
+    p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots")
+    p.add_argument("--data", default="date", help="date, addition, a book-format file or a tab-separated file")
+    p.add_argument("--model", default="attention", choices=["attention", "seq2seq", "peeky"])
+    p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
+    p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--wordvec", type=int, default=16)
+    p.add_argument("--backend", choices=backends)
+    p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
+    p.add_argument("--seed", type=int, default=1984)
+    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does)")
+    p.add_argument("--out", default="attncore-run", help="folder for params.npz, history.json and the plots")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy of saved params on a data set's test split")
+    p.add_argument("--params", required=True)
+    p.add_argument("--data", help="default: the data the params were trained on")
+    p.add_argument("--backend", choices=backends)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("translate", help="answer one question with saved params")
+    p.add_argument("--params", required=True)
+    p.add_argument("--plot", help="also draw the attention map to this PNG")
+    p.add_argument("--backend", choices=backends)
+    p.add_argument("text")
+    p.set_defaults(func=cmd_translate)
+
+    sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
+        func=cmd_info)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
+        return 2

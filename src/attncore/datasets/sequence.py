@@ -1,0 +1,212 @@
+"""The book's sequence data (``dataset/sequence.py``) and word-level parallel text.
+
+Character-level files hold one ``question_answer`` line per sample: the line is
+split at the first ``_``, the answer keeps the ``_`` as its start symbol, and all
+questions have one length and all answers another. ``load_data`` returns them as
+id arrays, shuffled with ``numpy.random.seed(seed)`` and split 9:1.
+
+For the names ``date.txt`` and ``addition.txt``, when no such file exists, the
+data set is generated (50,000 rows, always the same) and cached in
+``$ATTNCORE_DATA``, else ``$XDG_CACHE_HOME/attncore``, else ``~/.cache/attncore``.
+
+Word-level parallel text is a tab-separated file of ``source<TAB>target``
+sentences, tokenized on whitespace (``load_parallel``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import generate
+
+__all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
+           "PAD", "START", "END"]
+
+# The book keeps one vocabulary per process, growing with every load_data call.
+id_to_char: dict[int, str] = {}
+char_to_id: dict[str, int] = {}
+
+GENERATED = {"date.txt": generate.date_lines, "addition.txt": generate.addition_lines}
+PAD, START, END = "<pad>", "<s>", "</s>"
+
+
+def cache_dir() -> Path:
+    if os.environ.get("ATTNCORE_DATA"):
+        return Path(os.environ["ATTNCORE_DATA"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "attncore"
+
+
+def resolve_path(file_name: str | os.PathLike) -> Path:
+    """The file to read: ``file_name`` itself if it exists, else the generated ``date.txt``/``addition.txt``."""
+    path = Path(file_name)
+    if path.is_file():
+        return path
+    if path.name in GENERATED and len(path.parts) == 1:
+        cached = cache_dir() / path.name
+        if not cached.is_file():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            text = "".join(line + "\n" for line in GENERATED[path.name]())
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=cached.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, cached)
+        return cached
+    raise FileNotFoundError(f"no data file {os.fspath(file_name)!r} (generated ones: {', '.join(GENERATED)})")
+
+
+def read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = [line[:-1] if line.endswith("\n") else line for line in f]
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    if not lines:
+        raise ValueError(f"{path}: the file is empty")
+    return lines
+
+
+def split_lines(path: Path, lines: list[str]) -> tuple[list[str], list[str]]:
+    """Questions and answers (``_`` kept), checking the book format line by line."""
+    questions, answers = [], []
+    for number, line in enumerate(lines, start=1):
+        idx = line.find("_")
+        if idx < 0:
+            raise ValueError(f"{path}, line {number}: no '_' between question and answer: {line!r}")
+        q, a = line[:idx], line[idx:]
+        if questions and (len(q), len(a)) != (len(questions[0]), len(answers[0])):
+            raise ValueError(
+                f"{path}, line {number}: question and answer have {len(q)} and {len(a)} characters, "
+                f"line 1 has {len(questions[0])} and {len(answers[0])} (pad them with spaces)"
+            )
+        questions.append(q)
+        answers.append(a)
+    return questions, answers
+
+
+def _encode(texts: list[str], vocab: dict[str, int]) -> np.ndarray:
+    return np.array([[vocab[c] for c in text] for text in texts], dtype=int).reshape(len(texts), -1)
+
+
+def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None):
+    indices = np.arange(len(x))
+    if seed is not None:
+        np.random.seed(seed)
+    np.random.shuffle(indices)
+    x, t = x[indices], t[indices]
+    split_at = len(x) - len(x) // 10
+    return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
+
+
+def load_data(file_name: str = "addition.txt", seed: int | None = 1984):
+    """The book's ``load_data``: ``((x_train, t_train), (x_test, t_test))`` as int arrays.
+
+    x (rows, question length), t (rows, answer length with its leading ``_``).
+    The characters join the module's vocabulary (``get_vocab``) in order of
+    first appearance; rows are shuffled with ``numpy.random.seed(seed)`` and
+    ``numpy.random.shuffle`` (seed None: not reseeded) and the last tenth is
+    the test split. Raises FileNotFoundError, or ValueError with the line
+    number for a malformed file.
+    """
+    path = resolve_path(file_name)
+    questions, answers = split_lines(path, read_lines(path))
+    for q, a in zip(questions, answers):
+        for c in q + a:
+            if c not in char_to_id:
+                char_to_id[c] = len(char_to_id)
+                id_to_char[char_to_id[c]] = c
+    return _shuffle_split(_encode(questions, char_to_id), _encode(answers, char_to_id), seed)
+
+
+def get_vocab() -> tuple[dict[str, int], dict[int, str]]:
+    """``(char_to_id, id_to_char)`` of everything ``load_data`` has read in this process."""
+    return char_to_id, id_to_char
+
+
+@dataclass
+class SequenceData:
+    """A data set with its own vocabulary: what the CLI trains on and saves with a model.
+
+    ``tokens`` is the vocabulary in id order; ``word_level`` says whether a
+    sequence is written as words separated by spaces or as characters;
+    ``start_id`` begins every answer.
+    """
+
+    train: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    tokens: list[str]
+    word_level: bool = False
+    name: str = ""
+    token_to_id: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.token_to_id = {tok: i for i, tok in enumerate(self.tokens)}
+
+    @property
+    def question_length(self) -> int:
+        return self.train[0].shape[1]
+
+    @property
+    def answer_length(self) -> int:
+        return self.train[1].shape[1] - 1
+
+    @property
+    def start_id(self) -> int:
+        return int(self.train[1][0, 0])
+
+    def decode(self, ids) -> str:
+        """Text of a sequence of ids; word-level text stops at ``</s>`` and drops ``<pad>``."""
+        toks = [self.tokens[int(i)] for i in ids]
+        if not self.word_level:
+            return "".join(toks)
+        if END in toks:
+            toks = toks[: toks.index(END)]
+        return " ".join(t for t in toks if t not in (PAD, START))
+
+
+def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984) -> SequenceData:
+    """Like ``load_data`` but with a vocabulary of this file alone (not the module-wide one)."""
+    path = resolve_path(file_name)
+    questions, answers = split_lines(path, read_lines(path))
+    vocab: dict[str, int] = {}
+    for q, a in zip(questions, answers):
+        for c in q + a:
+            vocab.setdefault(c, len(vocab))
+    train, test = _shuffle_split(_encode(questions, vocab), _encode(answers, vocab), seed)
+    return SequenceData(train, test, list(vocab), word_level=False, name=path.name)
+
+
+def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984) -> SequenceData:
+    """Word-level ``source<TAB>target`` sentences as a ``SequenceData``.
+
+    Tokens are split on whitespace. One vocabulary serves both sides:
+    ``<pad>`` (id 0), ``<s>`` (1), ``</s>`` (2), then the words in order of first
+    appearance. Sources are ``words </s>`` padded with ``<pad>`` to the longest;
+    targets are ``<s> words </s>`` padded likewise. Raises ValueError with the
+    line number for a line without exactly one tab or with an empty side.
+    """
+    path = Path(file_name)
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file {os.fspath(file_name)!r}")
+    vocab = {PAD: 0, START: 1, END: 2}
+    pairs = []
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not parts[0].split() or not parts[1].split():
+            raise ValueError(f"{path}, line {number}: expected 'source<TAB>target' with words on both sides")
+        src, tgt = parts[0].split() + [END], [START] + parts[1].split() + [END]
+        for tok in src + tgt:
+            vocab.setdefault(tok, len(vocab))
+        pairs.append((src, tgt))
+    if not pairs:
+        raise ValueError(f"{path}: no sentence pairs")
+    Ts, Tt = max(len(s) for s, _ in pairs), max(len(t) for _, t in pairs)
+    x = np.array([[vocab[w] for w in s] + [0] * (Ts - len(s)) for s, _ in pairs], dtype=int)
+    t = np.array([[vocab[w] for w in tg] + [0] * (Tt - len(tg)) for _, tg in pairs], dtype=int)
+    train, test = _shuffle_split(x, t, seed)
+    return SequenceData(train, test, list(vocab), word_level=True, name=path.name)

@@ -1,0 +1,116 @@
+"""Optimizers of the book's ``common/optimizer.py``, with the book's formulas.
+
+``update(params, grads)`` changes every array of ``params`` in place; the state
+(velocities, squared-gradient sums, moments) is created on the first call with
+the parameters' shapes and dtypes. The arithmetic follows the book's
+expressions step by step, so training trajectories match the book's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
+
+
+def _zeros_like_all(params: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.zeros_like(p) for p in params]
+
+
+class SGD:
+    """``param -= lr * grad``."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        for param, grad in zip(params, grads):
+            param -= self.lr * grad
+
+
+class Momentum:
+    """``v = momentum * v - lr * grad; param += v``."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr, self.momentum = lr, momentum
+        self.v: list[np.ndarray] | None = None
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.v is None:
+            self.v = _zeros_like_all(params)
+        for param, grad, v in zip(params, grads, self.v):
+            v[...] = self.momentum * v - self.lr * grad
+            param += v
+
+
+class Nesterov:
+    """Nesterov's accelerated gradient in the book's form (http://arxiv.org/abs/1212.0901)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr, self.momentum = lr, momentum
+        self.v: list[np.ndarray] | None = None
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.v is None:
+            self.v = _zeros_like_all(params)
+        for param, grad, v in zip(params, grads, self.v):
+            v *= self.momentum
+            v -= self.lr * grad
+            param += self.momentum * self.momentum * v
+            param -= (1 + self.momentum) * self.lr * grad
+
+
+class AdaGrad:
+    """``h += grad**2; param -= lr * grad / (sqrt(h) + 1e-7)``."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+        self.h: list[np.ndarray] | None = None
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.h is None:
+            self.h = _zeros_like_all(params)
+        for param, grad, h in zip(params, grads, self.h):
+            h += grad * grad
+            param -= self.lr * grad / (np.sqrt(h) + 1e-7)
+
+
+class RMSprop:
+    """``h = decay * h + (1 - decay) * grad**2; param -= lr * grad / (sqrt(h) + 1e-7)``."""
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        self.lr, self.decay_rate = lr, decay_rate
+        self.h: list[np.ndarray] | None = None
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.h is None:
+            self.h = _zeros_like_all(params)
+        for param, grad, h in zip(params, grads, self.h):
+            h *= self.decay_rate
+            h += (1 - self.decay_rate) * grad * grad
+            param -= self.lr * grad / (np.sqrt(h) + 1e-7)
+
+
+class Adam:
+    """Adam as the book writes it (http://arxiv.org/abs/1412.6980v8).
+
+    Per update: ``iter += 1``, ``lr_t = lr * sqrt(1 - beta2**iter) / (1 - beta1**iter)``,
+    ``m += (1 - beta1) * (grad - m)``, ``v += (1 - beta2) * (grad**2 - v)``,
+    ``param -= lr_t * m / (sqrt(v) + 1e-7)``.
+    """
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        self.iter = 0
+        self.m: list[np.ndarray] | None = None
+        self.v: list[np.ndarray] | None = None
+
+    def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        if self.m is None:
+            self.m, self.v = _zeros_like_all(params), _zeros_like_all(params)
+        self.iter += 1
+        lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
+        for param, grad, m, v in zip(params, grads, self.m, self.v):
+            m += (1 - self.beta1) * (grad - m)
+            v += (1 - self.beta2) * (grad**2 - v)
+            param -= lr_t * m / (np.sqrt(v) + 1e-7)

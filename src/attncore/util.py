@@ -1,0 +1,80 @@
+"""Training and evaluation helpers of the book's ``common/util.py``, and batched evaluation."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+__all__ = ["clip_grads", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text"]
+
+
+def clip_grads(grads: list[np.ndarray], max_norm: float) -> None:
+    """Scale every gradient in place by ``max_norm / (norm + 1e-6)`` when that is below 1.
+
+    ``norm`` is the L2 norm of all gradients together.
+    """
+    total_norm = 0.0
+    for grad in grads:
+        total_norm += np.sum(grad**2)
+    total_norm = np.sqrt(total_norm)
+    rate = max_norm / (total_norm + 1e-6)
+    if rate < 1:
+        for grad in grads:
+            grad *= rate
+
+
+def ids_to_text(ids, id_to_char: dict, sep: str = "") -> str:
+    return sep.join(id_to_char[int(i)] for i in ids)
+
+
+def _mark(ok: bool) -> str:
+    if os.name == "nt":
+        return "O" if ok else "X"
+    mark = "\u2611" if ok else "\u2612"
+    if sys.stdout.isatty():
+        return ("\033[92m" if ok else "\033[91m") + mark + "\033[0m"
+    return mark
+
+
+def eval_seq2seq(model, question: np.ndarray, correct: np.ndarray, id_to_char: dict, verbose: bool = False,
+                 is_reverse: bool = False) -> int:
+    """1 if greedy decoding of ``question`` (1,T) gives ``correct[0, 1:]`` exactly, else 0.
+
+    Decoding starts from ``correct[0, 0]``. With ``verbose``, prints ``Q`` (the
+    question, un-reversed when ``is_reverse``), ``T`` (the answer) and the guess
+    marked right or wrong.
+    """
+    correct = np.asarray(correct).flatten()
+    start_id, correct = correct[0], correct[1:]
+    guess = model.generate(question, start_id, len(correct))
+    question_text = ids_to_text(np.asarray(question).flatten(), id_to_char)
+    correct_text = ids_to_text(correct, id_to_char)
+    guess_text = ids_to_text(guess, id_to_char)
+    if verbose:
+        if is_reverse:
+            question_text = question_text[::-1]
+        print("Q", question_text)
+        print("T", correct_text)
+        print(_mark(guess_text == correct_text) + " " + guess_text)
+        print("---")
+    return 1 if guess_text == correct_text else 0
+
+
+def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
+    """Fraction of rows whose greedy decoding equals the answer, decoding ``batch_size`` rows at once.
+
+    x (N,T) questions, t (N,Td+1) answers starting with the start id. Equal to
+    the mean of ``eval_seq2seq`` over the rows (up to floating-point ties).
+    """
+    if len(x) != len(t):
+        raise ValueError(f"x has {len(x)} rows but t has {len(t)}")
+    if len(x) == 0:
+        raise ValueError("nothing to evaluate: x is empty")
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        xb, tb = x[start:start + batch_size], t[start:start + batch_size]
+        guess = model.generate_batch(xb, tb[:, 0], tb.shape[1] - 1)
+        correct += int(np.sum(np.all(guess == tb[:, 1:], axis=1)))
+    return correct / len(x)

@@ -1,0 +1,117 @@
+"""The ``attncore`` command end to end, in subprocesses, on tiny data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from attncore.datasets import generate
+
+TINY = ["--epochs", "1", "--hidden", "16", "--wordvec", "8", "--batch-size", "32"]
+
+
+def attncore_cmd(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained for one epoch on 400 generated dates (the full date vocabulary is not needed)."""
+    root = tmp_path_factory.mktemp("cli")
+    data = root / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(400, seed=2)), encoding="utf-8")
+    out = root / "run"
+    result = attncore_cmd("train", "--data", str(data), "--out", str(out), *TINY)
+    assert result.returncode == 0, result.stderr
+    return root, data, out, result
+
+
+def test_train_writes_history_params_and_plots(trained):
+    _, _, out, result = trained
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 test rows")
+    assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
+    assert sum(line.startswith(("\u2611 ", "\u2612 ")) for line in lines) == 10
+    history = json.loads((out / "history.json").read_text())
+    assert set(history) == {"epoch", "loss", "val_acc", "train_seconds", "eval_seconds"}
+    assert history["epoch"] == [1] and 0 <= history["val_acc"][0] <= 1 and history["loss"][0] > 0
+    for name in ("accuracy.png", "attention.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with np.load(out / "params.npz") as f:
+        assert "config" in f.files
+
+
+def test_eval_and_translate(trained):
+    root, data, out, _ = trained
+    params = str(out / "params.npz")
+    result = attncore_cmd("eval", "--params", params, "--data", str(data))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("accuracy ") and "on 40 test rows" in result.stdout
+    result = attncore_cmd("translate", "--params", params, "september 27, 1994", "--plot", str(root / "a.png"))
+    assert result.returncode == 0, result.stderr
+    answer = result.stdout.strip()
+    assert len(answer) <= 10 and "\n" not in answer  # one line: what this barely trained model guesses
+    assert (root / "a.png").is_file()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("1994 " * 8, "the input has 40 characters; this model reads at most 29"),
+    ("sept\u00e9mber #27", "unknown characters: '#', '\u00e9'"),
+])
+def test_translate_rejects_bad_input(trained, text, message):
+    _, _, out, _ = trained
+    result = attncore_cmd("translate", "--params", str(out / "params.npz"), text)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"attncore translate: error: {message}"
+    assert result.stdout == ""
+
+
+def test_errors_are_one_line_with_status_2(tmp_path, trained):
+    result = attncore_cmd("translate", "--params", str(tmp_path / "missing.npz"), "x")
+    assert result.returncode == 2 and "no parameter file" in result.stderr and len(result.stderr.splitlines()) == 1
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1+1_2\n22+2 4\n")
+    result = attncore_cmd("train", "--data", str(bad), "--out", str(tmp_path / "o"), *TINY)
+    assert result.returncode == 2 and "line 2" in result.stderr and len(result.stderr.splitlines()) == 1
+    result = attncore_cmd("eval", "--params", str(trained[2] / "params.npz"), "--data", str(bad))
+    assert result.returncode == 2
+
+
+def test_word_level_gru_luong_end_to_end(tmp_path):
+    pairs = ["i am here\tje suis ici", "you are here\ttu es ici", "i am cold\tj'ai froid",
+             "you are cold\ttu as froid"] * 10
+    data = tmp_path / "pairs.tsv"
+    data.write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    result = attncore_cmd("train", "--data", str(data), "--cell", "gru", "--luong", "--out", str(out), *TINY)
+    assert result.returncode == 0, result.stderr
+    result = attncore_cmd("translate", "--params", str(out / "params.npz"), "you are here")
+    assert result.returncode == 0, result.stderr
+    assert all(word in {"je", "suis", "ici", "tu", "es", "j'ai", "froid", "as", "<s>"}
+               for word in result.stdout.split())
+    result = attncore_cmd("translate", "--params", str(out / "params.npz"), "you are tired")
+    assert result.returncode == 2 and "unknown words: 'tired'" in result.stderr
+
+
+def test_other_models_and_backends(tmp_path):
+    data = tmp_path / "add.txt"
+    data.write_text("".join(line + "\n" for line in generate.addition_lines(200, seed=3)))
+    for model, backend in (("seq2seq", "numpy"), ("peeky", "cython")):
+        out = tmp_path / model
+        result = attncore_cmd("train", "--data", str(data), "--model", model, "--backend", backend, "--out",
+                              str(out), *TINY)
+        assert result.returncode == 0, result.stderr
+        assert "backend " + backend in result.stdout
+        assert not (out / "attention.png").exists()
+    result = attncore_cmd("train", "--data", str(data), "--model", "peeky", "--cell", "gru", *TINY)
+    assert result.returncode == 2 and "--model attention" in result.stderr
+
+
+def test_info():
+    result = attncore_cmd("info")
+    assert result.returncode == 0 and "backends" in result.stdout

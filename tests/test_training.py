@@ -1,0 +1,132 @@
+"""Optimizers, clip_grads, remove_duplicate, Trainer and the evaluation helpers."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from attncore import optimizer as opt
+from attncore.attention_seq2seq import AttentionSeq2seq
+from attncore.trainer import Trainer, remove_duplicate
+from attncore.util import clip_grads, eval_seq2seq, evaluate_seq2seq
+
+
+def arrays(seed, shapes=((3, 4), (5,))):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype("f") for s in shapes]
+
+
+def reference_steps(name, params, grads_seq, **hp):
+    """The book's update formulas, written out for this test."""
+    params = [p.copy() for p in params]
+    state = {}
+    for step, grads in enumerate(grads_seq, start=1):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if name == "SGD":
+                p -= hp["lr"] * g
+            elif name == "Momentum":
+                v = state.setdefault(i, np.zeros_like(p))
+                v[...] = hp["momentum"] * v - hp["lr"] * g
+                p += v
+            elif name == "Nesterov":
+                v = state.setdefault(i, np.zeros_like(p))
+                v *= hp["momentum"]
+                v -= hp["lr"] * g
+                p += hp["momentum"] ** 2 * v
+                p -= (1 + hp["momentum"]) * hp["lr"] * g
+            elif name == "AdaGrad":
+                h = state.setdefault(i, np.zeros_like(p))
+                h += g * g
+                p -= hp["lr"] * g / (np.sqrt(h) + 1e-7)
+            elif name == "RMSprop":
+                h = state.setdefault(i, np.zeros_like(p))
+                h *= hp["decay_rate"]
+                h += (1 - hp["decay_rate"]) * g * g
+                p -= hp["lr"] * g / (np.sqrt(h) + 1e-7)
+            elif name == "Adam":
+                m, v = state.setdefault(("m", i), np.zeros_like(p)), state.setdefault(("v", i), np.zeros_like(p))
+                lr_t = hp["lr"] * np.sqrt(1.0 - hp["beta2"] ** step) / (1.0 - hp["beta1"] ** step)
+                m += (1 - hp["beta1"]) * (g - m)
+                v += (1 - hp["beta2"]) * (g**2 - v)
+                p -= lr_t * m / (np.sqrt(v) + 1e-7)
+    return params
+
+
+@pytest.mark.parametrize("name,hp", [
+    ("SGD", dict(lr=0.1)), ("Momentum", dict(lr=0.1, momentum=0.8)), ("Nesterov", dict(lr=0.1, momentum=0.8)),
+    ("AdaGrad", dict(lr=0.1)), ("RMSprop", dict(lr=0.1, decay_rate=0.9)),
+    ("Adam", dict(lr=0.01, beta1=0.8, beta2=0.99)),
+])
+def test_optimizers_follow_the_books_formulas(name, hp):
+    params = arrays(0)
+    grads_seq = [arrays(s) for s in (1, 2, 3)]
+    want = reference_steps(name, params, grads_seq, **hp)
+    optimizer = getattr(opt, name)(**hp)
+    ids = [id(p) for p in params]
+    for grads in grads_seq:
+        optimizer.update(params, grads)
+    assert [id(p) for p in params] == ids  # updated in place
+    for got, expected in zip(params, want):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+        assert got.dtype == np.float32
+
+
+def test_clip_grads():
+    grads = [np.full(4, 3.0, "f"), np.full(2, 4.0, "f")]
+    norm = np.sqrt(4 * 9 + 2 * 16)
+    clip_grads(grads, 1.0)
+    np.testing.assert_allclose(np.sqrt(sum(np.sum(g**2) for g in grads)), norm / (norm + 1e-6), rtol=1e-6)
+    small = [np.full(3, 0.1, "f")]
+    clip_grads(small, 1.0)
+    np.testing.assert_array_equal(small[0], np.full(3, 0.1, "f"))
+
+
+def test_remove_duplicate_merges_shared_and_transposed():
+    W = np.arange(6, dtype="f").reshape(2, 3)
+    b = np.ones(3, "f")
+    WT = W.T.copy()
+    gW, gb, gW2, gWT = np.ones((2, 3), "f"), np.ones(3, "f"), np.full((2, 3), 2, "f"), np.full((3, 2), 5, "f")
+    params, grads = remove_duplicate([W, b, W, WT], [gW, gb, gW2, gWT])
+    assert len(params) == 2 and params[0] is W and params[1] is b
+    np.testing.assert_array_equal(grads[0], 1 + 2 + 5)
+
+
+def tiny_task(seed=0, N=64):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 9, (N, 5))
+    t = np.concatenate([np.zeros((N, 1), int), x[:, ::-1][:, :3]], axis=1)  # answer: the last three reversed
+    return x, t
+
+
+def test_trainer_prints_the_books_lines_and_learns(capsys):
+    x, t = tiny_task()
+    np.random.seed(0)
+    model = AttentionSeq2seq(10, 8, 16)
+    trainer = Trainer(model, opt.Adam(0.01))
+    trainer.fit(x, t, max_epoch=3, batch_size=16, max_grad=5.0, eval_interval=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 * 2 == len(trainer.loss_list)
+    assert re.fullmatch(r"\| epoch 1 \|  iter 1 / 4 \| time \d+\[s\] \| loss \d+\.\d\d", lines[0])
+    assert lines[-1].startswith("| epoch 3 |  iter 3 / 4 |")
+    assert trainer.current_epoch == 3
+    assert trainer.loss_list[-1] < trainer.loss_list[0]
+
+
+def test_eval_helpers_agree(capsys):
+    x, t = tiny_task(1, N=40)
+    np.random.seed(1)
+    model = AttentionSeq2seq(10, 8, 16)
+    Trainer(model, opt.Adam(0.02)).fit(x, t, max_epoch=15, batch_size=8, eval_interval=None)
+    id_to_char = {i: str(i) for i in range(10)}
+    one_by_one = [eval_seq2seq(model, x[i : i + 1], t[i : i + 1], id_to_char) for i in range(len(x))]
+    assert evaluate_seq2seq(model, x, t, batch_size=7) == pytest.approx(np.mean(one_by_one))
+    assert 0 < np.mean(one_by_one)
+    eval_seq2seq(model, x[:1], t[:1], id_to_char, verbose=True, is_reverse=True)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Q " + "".join(map(str, x[0]))[::-1]
+    assert out[1] == "T " + "".join(map(str, t[0, 1:]))
+    assert out[3] == "---"
+    with pytest.raises(ValueError):
+        evaluate_seq2seq(model, x[:3], t[:2])
