@@ -10,6 +10,7 @@
 
 #include "../csrc/attention.hpp"
 #include "../csrc/blas.hpp"
+#include "../csrc/affine.hpp"
 #include "../csrc/embedding.hpp"
 #include "../csrc/gru.hpp"
 #include "../csrc/lstm.hpp"
@@ -346,6 +347,60 @@ py::tuple gru_backward(const py::array& xs, const py::array& Wx, const py::array
                : gru_backward_t<float>(xs, Wx, Wh, h0, hs, gates, dhs, dh_next, s);
 }
 
+// ---------------------------------------------------------------- affine
+
+// x (M,D) is cast to the weights' dtype (float64 if W or b is), as a layer does.
+std::map<char, int64_t> affine_dims(const py::array& x, const py::array& W, const py::array* b,
+                                    const py::array* dout) {
+    require_float("x", x);
+    if (dout) require_float("dout", *dout);
+    auto d = b ? check_shapes({{"x", x, "MD"}, {"W", W, "DK"}, {"b", *b, "K"}})
+               : check_shapes({{"x", x, "MD"}, {"W", W, "DK"}, {"dout", *dout, "MK"}});
+    require_blas_size(d['M'] * d['K'], "M*K");
+    require_blas_size(d['M'] * d['D'], "M*D");
+    require_blas_size(d['D'] * d['K'], "D*K");
+    return d;
+}
+
+template <class T>
+py::array affine_forward_t(const py::array& x_, const py::array& W_, const py::array& b_, int64_t M, int64_t D,
+                           int64_t K) {
+    auto x = in<T>(x_), W = in<T>(W_), b = in<T>(b_);
+    carray<T> out({M, K});
+    {
+        py::gil_scoped_release nogil;
+        attncore::affine_forward(out.mutable_data(), x.data(), W.data(), b.data(), M, D, K);
+    }
+    return std::move(out);
+}
+
+py::array affine_forward(const py::array& x, const py::array& W, const py::array& b) {
+    const bool dbl = wants_double({{"W", W, ""}, {"b", b, ""}});
+    auto d = affine_dims(x, W, &b, nullptr);
+    return dbl ? affine_forward_t<double>(x, W, b, d['M'], d['D'], d['K'])
+               : affine_forward_t<float>(x, W, b, d['M'], d['D'], d['K']);
+}
+
+template <class T>
+py::tuple affine_backward_t(const py::array& x_, const py::array& W_, const py::array& dout_, int64_t M, int64_t D,
+                            int64_t K) {
+    auto x = in<T>(x_), W = in<T>(W_), dout = in<T>(dout_);
+    carray<T> dx({M, D}), dW({D, K}), db({K});
+    {
+        py::gil_scoped_release nogil;
+        attncore::affine_backward(dx.mutable_data(), dW.mutable_data(), db.mutable_data(), x.data(), W.data(),
+                                  dout.data(), M, D, K);
+    }
+    return py::make_tuple(dx, dW, db);
+}
+
+py::tuple affine_backward(const py::array& x, const py::array& W, const py::array& dout) {
+    const bool dbl = wants_double({{"W", W, ""}});
+    auto d = affine_dims(x, W, nullptr, &dout);
+    return dbl ? affine_backward_t<double>(x, W, dout, d['M'], d['D'], d['K'])
+               : affine_backward_t<float>(x, W, dout, d['M'], d['D'], d['K']);
+}
+
 // ---------------------------------------------------------------- embedding and loss
 
 // Token ids as a contiguous int64 array with negative ids wrapped; IndexError out of range.
@@ -519,6 +574,8 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("gru_forward", &gru_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"));
     m.def("gru_backward", &gru_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("hs"),
           py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
+    m.def("affine_forward", &affine_forward, py::arg("x"), py::arg("W"), py::arg("b"));
+    m.def("affine_backward", &affine_backward, py::arg("x"), py::arg("W"), py::arg("dout"));
     m.def("embedding_forward", &embedding_forward, py::arg("W"), py::arg("ids"));
     m.def("embedding_backward", &embedding_backward, py::arg("ids"), py::arg("dout"), py::arg("V"));
     m.def("softmax_cross_entropy_forward", &softmax_cross_entropy_forward, py::arg("xs"), py::arg("ts"),

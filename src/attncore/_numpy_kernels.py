@@ -204,6 +204,16 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
 # ---------------------------------------------------------------- embedding (ids already in [0, V))
 
 
+def affine_forward(x, W, b):
+    """x (M,D), W (D,K), b (K,) -> x @ W + b (M,K)."""
+    return np.dot(x, W) + b
+
+
+def affine_backward(x, W, dout):
+    """x (M,D), W (D,K), dout (M,K) -> (dx (M,D), dW (D,K), db (K,))."""
+    return np.dot(dout, W.T), np.dot(x.T, dout), np.sum(dout, axis=0)
+
+
 def embedding_forward(W, ids):
     """W (V,D), ids int (...) -> W[ids] (..., D)."""
     return W[ids]

@@ -174,6 +174,28 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
 # ---------------------------------------------------------------- embedding
 
 
+# ---------------------------------------------------------------- affine
+
+
+def affine_forward(x, W, b) -> np.ndarray:
+    """``x @ W + b``; x (M,D), W (D,K), b (K,) -> (M,K). x is cast to the weights' dtype."""
+    W, b = as_floats(("W", W), ("b", b))
+    x = as_dtype("x", x, W.dtype)
+    check_shapes(("x", x, "MD"), ("W", W, "DK"), ("b", b, "K"))
+    return _backend._current.affine_forward(x, W, b)
+
+
+def affine_backward(x, W, dout):
+    """x (M,D), W (D,K), dout (M,K) -> (dx (M,D), dW (D,K), db (K,)) in W's dtype (x, dout are cast to it)."""
+    (W,) = as_floats(("W", W))
+    x, dout = as_dtype("x", x, W.dtype), as_dtype("dout", dout, W.dtype)
+    check_shapes(("x", x, "MD"), ("W", W, "DK"), ("dout", dout, "MK"))
+    return _backend._current.affine_backward(x, W, dout)
+
+
+# ---------------------------------------------------------------- embedding
+
+
 def embedding_forward(W, ids) -> np.ndarray:
     """Rows of W (V,D) for integer ``ids`` of any shape -> (*ids.shape, D).
 

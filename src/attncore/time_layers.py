@@ -203,7 +203,7 @@ class TimeEmbedding(Embedding):
 
 
 class TimeAffine(Layer):
-    """``x @ W + b`` on every time step: (N,T,D) -> (N,T,M), one matrix product."""
+    """``x @ W + b`` on every time step: (N,T,D) -> (N,T,M), one kernel call each way."""
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         super().__init__(W, b)
@@ -213,15 +213,15 @@ class TimeAffine(Layer):
         N, T, D = x.shape
         W, b = self.params
         self.x = x
-        return (np.dot(x.reshape(N * T, D), W) + b).reshape(N, T, -1)
+        return kernels.affine_forward(x.reshape(N * T, D), W, b).reshape(N, T, -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         x = self.x
         N, T, D = x.shape
         W, _ = self.params
-        dout = dout.reshape(N * T, -1)
-        _write_grads(self.grads, (np.dot(x.reshape(N * T, D).T, dout), np.sum(dout, axis=0)))
-        return np.dot(dout, W.T).reshape(N, T, D)
+        dx, dW, db = kernels.affine_backward(x.reshape(N * T, D), W, dout.reshape(N * T, -1))
+        _write_grads(self.grads, (dW, db))
+        return dx.reshape(N, T, D)
 
 
 class TimeSoftmaxWithLoss(Layer):
