@@ -1,7 +1,7 @@
 #include "lstm.hpp"
 
 #include <algorithm>
-#include <vector>
+#include <cstring>
 
 #include "blas.hpp"
 #include "recurrent_common.hpp"
@@ -46,6 +46,30 @@ ATTNCORE_SIMD_CLONES void backward_row(T* da, T* dh, T* dc, const T* a, const T*
     }
 }
 
+// dWx (D,G), dWh (H,G), db (G) in one product: [x | h_prev | 1]^T dA, with
+// rows r = n*T + t; dA is (N*T,G). One product with K = N*T instead of three
+// passes over dA (two thin products and a column sum).
+template <class T>
+void weight_gradients(T* dWx, T* dWh, T* db, const T* xs, const T* hs, const T* h0, const T* dA, int64_t N,
+                      int64_t Tn, int64_t D, int64_t H) {
+    const int64_t G = 4 * H, L = D + H + 1, R = N * Tn;
+    const int nt = get_num_threads();
+    auto xh = scratch<T>(R * L);
+#pragma omp parallel for num_threads(nt) schedule(static) if (R * L >= kMinParallelWork)
+    for (int64_t r = 0; r < R; ++r) {
+        const int64_t n = r / Tn, t = r % Tn;
+        T* row = xh.get() + r * L;
+        std::memcpy(row, xs + r * D, sizeof(T) * D);
+        std::memcpy(row + D, t == 0 ? h0 + n * H : hs + (r - 1) * H, sizeof(T) * H);
+        row[D + H] = T(1);
+    }
+    auto w = scratch<T>(L * G);
+    gemm<T>(true, false, L, G, R, T(1), xh.get(), L, dA, G, T(0), w.get(), G);
+    std::memcpy(dWx, w.get(), sizeof(T) * D * G);
+    std::memcpy(dWh, w.get() + D * G, sizeof(T) * H * G);
+    std::memcpy(db, w.get() + (D + H) * G, sizeof(T) * G);
+}
+
 }  // namespace
 
 template <class T>
@@ -75,25 +99,22 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
     // dxs is (N,T,D), dWx (D,4H), dWh (H,4H), db (4H), dh0, dc0 (N,H); dhs is (N,T,H)
     const int64_t G = 4 * H;
     const int nt = get_num_threads();
-    std::vector<T> dA(static_cast<size_t>(N * Tn * G));
+    auto dA_buf = scratch<T>(N * Tn * G);  // every element is written by the step loop before it is read
+    T* dA = dA_buf.get();
     std::copy(dh_next, dh_next + N * H, dh0);  // dh0 and dc0 carry the state gradient backwards
     std::copy(dc_next, dc_next + N * H, dc0);
     for (int64_t t = Tn - 1; t >= 0; --t) {
 #pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
         for (int64_t n = 0; n < N; ++n) {
             const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-            backward_row(dA.data() + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
+            backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
                          cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
         }
-        gemm<T>(false, true, N, H, G, T(1), dA.data() + t * G, Tn * G, Wh, G, T(0), dh0, H);
+        gemm<T>(false, true, N, H, G, T(1), dA + t * G, Tn * G, Wh, G, T(0), dh0, H);
     }
     // Weight gradients and dxs for all steps at once.
-    gemm<T>(true, false, D, G, N * Tn, T(1), xs, D, dA.data(), G, T(0), dWx, G);
-    std::vector<T> hprev(static_cast<size_t>(N * Tn * H));
-    previous_states(hprev.data(), hs, h0, N, Tn, H);
-    gemm<T>(true, false, H, G, N * Tn, T(1), hprev.data(), H, dA.data(), G, T(0), dWh, G);
-    column_sums(db, dA.data(), N * Tn, G);
-    gemm<T>(false, true, N * Tn, D, G, T(1), dA.data(), G, Wx, G, T(0), dxs, D);
+    weight_gradients(dWx, dWh, db, xs, hs, h0, dA, N, Tn, D, H);
+    gemm<T>(false, true, N * Tn, D, G, T(1), dA, G, Wx, G, T(0), dxs, D);
 }
 
 template void lstm_forward<float>(float*, float*, float*, const float*, const float*, const float*, const float*,

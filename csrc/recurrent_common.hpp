@@ -4,11 +4,18 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 
 #include "fastmath.hpp"
 #include "parallel.hpp"
 
 namespace attncore {
+
+// A scratch buffer of n elements, left uninitialized (std::vector would zero it first).
+template <class T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+    return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
+}
 
 // Parallel regions cost a few microseconds; rows of fewer elements than this run serially.
 constexpr int64_t kMinParallelWork = 1 << 14;
