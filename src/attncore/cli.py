@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt"}
-DEFAULT_EPOCHS = 3
+DEFAULT_EPOCHS = 5
 
 
 class UsageError(Exception):
@@ -376,10 +376,17 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
         func=cmd_info)
+    sub.add_parser("bench", add_help=False,
+                   help="end-to-end benchmark: numpy vs cpp (vs torch); 'attncore bench --help' for options")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its options belong to attncore.benchmark
+        from .benchmark import main as bench_main
+
+        return bench_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,20 @@
+"""Keeps ``bench/e2e.py`` (``attncore bench``) from rotting: one tiny run that writes the table, JSON and plot.
+
+Timing targets are never asserted here; run ``python bench/e2e.py`` for the figures.
+"""
+
+from __future__ import annotations
+
+import json
+
+from attncore.benchmark import main
+
+
+def test_e2e_runs_and_writes_its_outputs(tmp_path, capsys):
+    assert main(["--reps", "1", "--eval-rows", "20", "--book-rows", "2", "--no-torch", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| training iteration (median) |" in out and "cpp vs numpy" in out
+    results = json.loads((tmp_path / "e2e.json").read_text())
+    assert set(results["sweep_T"]) == {"8", "16", "32", "64", "128"}
+    assert results["train_iteration_s"]["numpy"] > 0
+    assert (tmp_path / "e2e.png").read_bytes()[:4] == b"\x89PNG"

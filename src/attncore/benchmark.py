@@ -1,0 +1,270 @@
+"""End-to-end benchmark: training iterations and greedy evaluation of ``AttentionSeq2seq``.
+
+``python bench/e2e.py`` or ``attncore bench``. Implementations are measured in
+one process, interleaved round by round, and reported as medians: attncore on
+the ``numpy`` and ``cpp`` backends, and the same architecture in PyTorch when it
+is installed (embedding, ``nn.LSTM`` encoder and decoder, dot-product attention
+with ``bmm``, affine over [context; decoder state], Adam, gradient clipping).
+Writes ``e2e.json`` and ``e2e.png`` (cost against sequence length and batch
+size) to the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import attncore
+
+V, D, H, TD = 60, 16, 256, 10  # the book's date task: vocabulary, word vectors, hidden, answer length
+BOOK_N, BOOK_T = 128, 29
+
+
+def _median(times) -> float:
+    return float(np.median(times))
+
+
+def batch(rng, N: int, T: int, Td: int = TD):
+    return rng.integers(0, V, (N, T)), rng.integers(0, V, (N, Td + 1))
+
+
+# ----------------------------------------------------------------------------- implementations
+
+
+class AttncoreRunner:
+    """attncore's AttentionSeq2seq on one backend, trained with the book's Adam and clipping."""
+
+    def __init__(self, backend: str, seed: int = 0) -> None:
+        from .attention_seq2seq import AttentionSeq2seq
+        from .optimizer import Adam
+
+        self.name, self.backend = backend, backend
+        np.random.seed(seed)
+        self.model = AttentionSeq2seq(V, D, H)
+        self.optimizer = Adam()
+
+    def train(self, x, t) -> None:
+        from .trainer import train_step
+
+        with attncore.use_backend(self.backend):
+            train_step(self.model, self.optimizer, x, t, max_grad=5.0)
+
+    def generate(self, x, t) -> np.ndarray:
+        with attncore.use_backend(self.backend):
+            return self.model.generate_batch(x, t[:, 0], t.shape[1] - 1)
+
+    def generate_rows(self, x, t) -> None:
+        """The book's evaluation: one row at a time with ``generate``."""
+        with attncore.use_backend(self.backend):
+            for i in range(len(x)):
+                self.model.generate(x[i : i + 1], int(t[i, 0]), t.shape[1] - 1)
+
+
+class TorchRunner:
+    """The same architecture in PyTorch on the CPU."""
+
+    def __init__(self, seed: int = 0) -> None:
+        import torch
+        from torch import nn
+
+        self.torch, self.name = torch, "torch"
+        torch.manual_seed(seed)
+        torch.set_num_threads(attncore.get_num_threads())
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc_embed, self.dec_embed = nn.Embedding(V, D), nn.Embedding(V, D)
+                self.enc_lstm = nn.LSTM(D, H, batch_first=True)
+                self.dec_lstm = nn.LSTM(D, H, batch_first=True)
+                self.affine = nn.Linear(2 * H, V)
+
+            def scores(self, enc_hs, dec_in, state):
+                dec_hs, state = self.dec_lstm(self.dec_embed(dec_in), state)
+                a = torch.softmax(torch.bmm(dec_hs, enc_hs.transpose(1, 2)), dim=-1)
+                return self.affine(torch.cat([torch.bmm(a, enc_hs), dec_hs], dim=-1)), state
+
+            def encode(self, xs):
+                enc_hs, (h, c) = self.enc_lstm(self.enc_embed(xs))
+                return enc_hs, (h, torch.zeros_like(c))
+
+        self.model = Model()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.001)
+
+    def train(self, x, t) -> None:
+        torch = self.torch
+        xs, ts = torch.from_numpy(x), torch.from_numpy(t)
+        enc_hs, state = self.model.encode(xs)
+        score, _ = self.model.scores(enc_hs, ts[:, :-1], state)
+        loss = torch.nn.functional.cross_entropy(score.reshape(-1, V), ts[:, 1:].reshape(-1))
+        self.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimizer.step()
+
+    def generate(self, x, t) -> np.ndarray:
+        torch = self.torch
+        with torch.no_grad():
+            enc_hs, state = self.model.encode(torch.from_numpy(x))
+            ids = torch.from_numpy(t[:, :1])
+            out = []
+            for _ in range(t.shape[1] - 1):
+                score, state = self.model.scores(enc_hs, ids, state)
+                ids = score[:, -1].argmax(dim=1, keepdim=True)
+                out.append(ids)
+            return torch.cat(out, dim=1).numpy()
+
+
+def runners(with_torch: bool):
+    found = [AttncoreRunner("numpy"), AttncoreRunner("cpp")] if "cpp" in attncore.available_backends() else [
+        AttncoreRunner("numpy")]
+    if with_torch and importlib.util.find_spec("torch"):
+        found.append(TorchRunner())
+    return found
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def interleaved(runs: list, call, reps: int, warmup: int = 1) -> dict[str, float]:
+    """Median seconds of ``call(run)`` per run, alternating between the runs every round."""
+    for _ in range(warmup):
+        for run in runs:
+            call(run)
+    times = {run.name: [] for run in runs}
+    for _ in range(reps):
+        for run in runs:
+            start = time.perf_counter()
+            call(run)
+            times[run.name].append(time.perf_counter() - start)
+    return {name: _median(ts) for name, ts in times.items()}
+
+
+def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: bool, log=print) -> dict:
+    rng = np.random.default_rng(0)
+    runs = runners(with_torch)
+    x, t = batch(rng, BOOK_N, BOOK_T)
+    log(f"training iteration, N={BOOK_N} T={BOOK_T} Td={TD} D={D} H={H} V={V} ({reps} rounds)")
+    results = {"train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps)}
+    xe, te = batch(rng, eval_rows, BOOK_T)
+
+    def evaluate(run):
+        for start in range(0, eval_rows, 1000):
+            run.generate(xe[start : start + 1000], te[start : start + 1000])
+
+    log(f"batched greedy evaluation of {eval_rows} rows (1000 per batch)")
+    results["eval_batched_s"] = interleaved(runs, evaluate, max(3, reps // 3))
+    log(f"book-style evaluation, one row at a time, {book_rows} rows (scaled to {eval_rows})")
+    book = {}
+    for run in runs:
+        if isinstance(run, AttncoreRunner):
+            start = time.perf_counter()
+            run.generate_rows(xe[:book_rows], te[:book_rows])
+            book[run.name] = (time.perf_counter() - start) * eval_rows / book_rows
+    results["eval_one_row_at_a_time_s"] = book
+    if sweep:
+        results["sweep_T"], results["sweep_N"] = {}, {}
+        for T in (8, 16, 32, 64, 128):
+            xs, ts = batch(rng, BOOK_N, T)
+            log(f"sweep: T={T}")
+            results["sweep_T"][T] = interleaved(runs, lambda r: r.train(xs, ts), 3)
+        for N in (1, 16, 64, 128, 256):
+            xs, ts = batch(rng, N, BOOK_T)
+            log(f"sweep: N={N}")
+            results["sweep_N"][N] = interleaved(runs, lambda r: r.train(xs, ts), 3)
+    return results
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def table(results: dict) -> str:
+    tr, ev, book = results["train_iteration_s"], results["eval_batched_s"], results["eval_one_row_at_a_time_s"]
+    names = list(tr)
+    lines = ["| measurement | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+
+    def row(label, values, unit=1e3, fmt="{:.1f} ms"):
+        cells = [fmt.format(values[n] * unit) if n in values else "-" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("training iteration (median)", tr)
+    row("batched greedy eval, 5,000 rows", ev, 1, "{:.2f} s")
+    row("one-row-at-a-time eval, 5,000 rows", book, 1, "{:.2f} s")
+    lines.append("")
+    lines.append(f"- training, cpp vs numpy: {ratio(tr.get('numpy'), tr.get('cpp'))}"
+                 f" (target 2.5x); cpp vs torch: {ratio(tr.get('torch'), tr.get('cpp'))} (target 1.5x)")
+    lines.append(f"- batched eval on cpp vs the book's one-row loop on numpy: "
+                 f"{ratio(book.get('numpy'), ev.get('cpp'))} (target 30x); vs torch batched: "
+                 f"{ratio(ev.get('torch'), ev.get('cpp'))} (target > 1x)")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    for ax, key, label in ((axes[0], "sweep_T", "encoder length T (N=128)"),
+                           (axes[1], "sweep_N", "batch size N (T=29)")):
+        sizes = sorted(results[key], key=int)
+        for name in results["train_iteration_s"]:
+            ax.plot([int(s) for s in sizes], [1e3 * results[key][s][name] for s in sizes], "o-", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("training iteration (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle("AttentionSeq2seq training iteration (D=16, H=256, Td=10)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count(), "threads": attncore.get_num_threads(), "python": platform.python_version(),
+            "numpy": np.__version__, "attncore": attncore.build_info()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="attncore bench", description=__doc__.splitlines()[0])
+    p.add_argument("--reps", type=int, default=15, help="rounds per measurement (medians are reported)")
+    p.add_argument("--eval-rows", type=int, default=5000)
+    p.add_argument("--book-rows", type=int, default=1000,
+                   help="rows for the one-row-at-a-time evaluation, scaled to --eval-rows")
+    p.add_argument("--no-sweep", action="store_true", help="skip the sequence-length and batch-size sweeps")
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--out", default="attncore-bench")
+    args = p.parse_args(argv)
+    if min(args.reps, args.eval_rows, args.book_rows) < 1:
+        p.error("--reps, --eval-rows and --book-rows must be at least 1")
+    results = measure(args.reps, args.eval_rows, min(args.book_rows, args.eval_rows), not args.no_sweep,
+                      not args.no_torch)
+    results["machine"] = machine()
+    print(table(results))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "e2e.json").write_text(json.dumps(results, indent=1) + "\n")
+    written = ["e2e.json"]
+    if "sweep_T" in results:
+        plot(results, out / "e2e.png")
+        written.append("e2e.png")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
