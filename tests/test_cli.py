@@ -112,6 +112,10 @@ def test_other_models_and_backends(tmp_path):
     assert result.returncode == 2 and "--model attention" in result.stderr
 
 
-def test_info():
+def test_info_and_bench_help():
     result = attncore_cmd("info")
     assert result.returncode == 0 and "backends" in result.stdout
+    result = attncore_cmd("bench", "--help")
+    assert result.returncode == 0 and "--reps" in result.stdout
+    result = attncore_cmd("--help")
+    assert result.returncode == 0 and all(c in result.stdout for c in ("train", "eval", "translate", "bench"))

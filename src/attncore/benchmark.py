@@ -133,14 +133,26 @@ def runners(with_torch: bool):
 # ----------------------------------------------------------------------------- measurements
 
 
+SETTLE_S = 0.2  # OpenBLAS workers spin for about 0.1 s after a product before they sleep
+
+
 def interleaved(runs: list, call, reps: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds of ``call(run)`` per run, alternating between the runs every round."""
+    """Median seconds of ``call(run)`` per run, alternating between the runs every round.
+
+    Each implementation keeps its own thread pools (NumPy's OpenBLAS, SciPy's,
+    PyTorch's); the workers of the one that just ran keep spinning for a while
+    and would be billed to the next one. So every turn first waits ``SETTLE_S``
+    and makes one untimed call, then times one call: what a process running
+    only that implementation sees.
+    """
     for _ in range(warmup):
         for run in runs:
             call(run)
     times = {run.name: [] for run in runs}
     for _ in range(reps):
         for run in runs:
+            time.sleep(SETTLE_S)
+            call(run)
             start = time.perf_counter()
             call(run)
             times[run.name].append(time.perf_counter() - start)
@@ -160,7 +172,7 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
             run.generate(xe[start : start + 1000], te[start : start + 1000])
 
     log(f"batched greedy evaluation of {eval_rows} rows (1000 per batch)")
-    results["eval_batched_s"] = interleaved(runs, evaluate, max(3, reps // 3))
+    results["eval_batched_s"] = interleaved(runs, evaluate, max(3, reps // 3), warmup=0)
     log(f"book-style evaluation, one row at a time, {book_rows} rows (scaled to {eval_rows})")
     book = {}
     for run in runs:

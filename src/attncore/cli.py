@@ -103,11 +103,10 @@ def show_samples(model, data, reverse: bool, count: int = 10) -> int:
     from .util import _mark
 
     right = 0
-    sep = " | " if data.word_level else ""
     for q, a, g in zip(x[:count], t[:count, 1:], guess):
         ok = bool(np.array_equal(a, g))
         right += ok
-        print(f"Q {data.decode(q)}{sep}")
+        print(f"Q {data.decode(q)}")
         print(f"T {data.decode(a)}")
         print(f"{_mark(ok)} {data.decode(g)}")
     return right
@@ -231,7 +230,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"epoch {epoch:>3} | loss {total / iters:.4f} | val acc {100 * acc:6.2f}% | "
               f"train {train_seconds:6.1f} s | eval {eval_seconds:5.1f} s", flush=True)
     right = show_samples(model, data, reverse)
-    print(f"{right}/10 samples right")
+    print(f"{right}/{min(10, len(data.test[0]))} samples right")
     model.save_params(out / "params.npz")
     write_json_atomic(out / "history.json", history)
     plot_history(history, out / "accuracy.png")
