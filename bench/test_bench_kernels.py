@@ -148,3 +148,215 @@ def test_embedding_backward(benchmark, impl):
         pytest.skip("no torch equivalent measured here")
     with attncore.use_backend(impl):
         benchmark(K.embedding_backward, ids, dout, 59)
+
+
+# ---------------------------------------------------------------- the remaining ops, book shape and N=1
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("op", ["attention_weight", "weight_sum"])
+@pytest.mark.parametrize("shape", list(ATTN_SHAPES.values()), ids=list(ATTN_SHAPES))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_attention_parts(benchmark, impl, shape, op, direction):
+    """One decoder step: AttentionWeight (hs, h) -> a and WeightSum (hs, a) -> c."""
+    benchmark.group = f"{op} {direction} {shape[:2] + shape[3:]}"
+    enc, dec, _ = _attention_inputs(shape)
+    h = dec[:, 0]
+    a = K.attention_weight_forward(enc, h)
+    if impl == "torch":
+        import torch
+
+        e, hv, av = (torch.from_numpy(v).requires_grad_(direction == "backward") for v in (enc, h, a))
+
+        def run():
+            out = (torch.softmax(torch.bmm(e, hv[:, :, None])[:, :, 0], -1) if op == "attention_weight"
+                   else torch.bmm(av[:, None, :], e)[:, 0])
+            if direction == "backward":
+                out.backward(torch.ones_like(out))
+            return out
+
+        benchmark(run)
+        return
+    with attncore.use_backend(impl):
+        if op == "attention_weight":
+            call = (lambda: K.attention_weight_forward(enc, h)) if direction == "forward" else (
+                lambda: K.attention_weight_backward(enc, h, a, a))
+        else:
+            call = (lambda: K.weight_sum_forward(enc, a)) if direction == "forward" else (
+                lambda: K.weight_sum_backward(enc, a, h))
+        benchmark(call)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_softmax_backward(benchmark, impl):
+    benchmark.group = "softmax backward (128*29, 59)"
+    r = _rng()
+    x = r.standard_normal((128 * 29, 59)).astype("f")
+    dy = r.standard_normal(x.shape).astype("f")
+    if impl == "torch":
+        pytest.skip("torch computes this inside autograd; see the time attention rows")
+    with attncore.use_backend(impl):
+        y = K.softmax_forward(x)
+        benchmark(K.softmax_backward, y, dy)
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_softmax_with_loss(benchmark, impl, direction):
+    benchmark.group = f"softmax with loss {direction} (128*10, 59)"
+    r = _rng()
+    xs = r.standard_normal((128 * 10, 59)).astype("f")
+    ts = r.integers(0, 59, 128 * 10)
+    if impl == "torch":
+        import torch
+
+        x = torch.from_numpy(xs).requires_grad_(direction == "backward")
+        t = torch.from_numpy(ts)
+
+        def run():
+            loss = torch.nn.functional.cross_entropy(x, t)
+            if direction == "backward":
+                loss.backward()
+            return loss
+
+        benchmark(run)
+        return
+    with attncore.use_backend(impl):
+        if direction == "forward":
+            benchmark(K.softmax_cross_entropy_forward, xs, ts)
+        else:
+            benchmark(K.softmax_cross_entropy_backward, xs, ts)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_embedding_forward(benchmark, impl):
+    benchmark.group = "embedding forward (128, 29) ids, V=59, D=16"
+    r = _rng()
+    W = r.standard_normal((59, 16)).astype("f")
+    ids = r.integers(0, 59, (128, 29))
+    if impl == "torch":
+        import torch
+
+        benchmark(torch.nn.functional.embedding, torch.from_numpy(ids), torch.from_numpy(W))
+        return
+    with attncore.use_backend(impl):
+        benchmark(K.embedding_forward, W, ids)
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+@pytest.mark.parametrize("impl", IMPLS)
+def test_affine(benchmark, impl, direction):
+    benchmark.group = f"affine {direction} (128*10, 512) @ (512, 59)"
+    r = _rng()
+    x = r.standard_normal((128 * 10, 512)).astype("f")
+    W = (r.standard_normal((512, 59)) / 16).astype("f")
+    b = np.zeros(59, "f")
+    dout = r.standard_normal((128 * 10, 59)).astype("f")
+    if impl == "torch":
+        import torch
+
+        xt, Wt, bt = (torch.from_numpy(v).requires_grad_(direction == "backward") for v in (x, W, b))
+
+        def run():
+            out = torch.addmm(bt, xt, Wt)
+            if direction == "backward":
+                out.backward(torch.from_numpy(dout))
+            return out
+
+        benchmark(run)
+        return
+    with attncore.use_backend(impl):
+        if direction == "forward":
+            benchmark(K.affine_forward, x, W, b)
+        else:
+            benchmark(K.affine_backward, x, W, dout)
+
+
+# ---------------------------------------------------------------- how cost grows: sequence length and hidden size
+
+SWEEP_T = [8, 32, 128, 512]
+SWEEP_H = [64, 256, 1024]
+
+
+@pytest.mark.parametrize("T", SWEEP_T)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sweep_time_attention_T(benchmark, impl, T):
+    """Time attention forward+backward, N=128, Td=10, H=256, encoder length T from 8 to 512."""
+    benchmark.group = "sweep: time attention forward+backward over T (N=128, Td=10, H=256)"
+    benchmark.extra_info["T"] = T
+    enc, dec, dout = _attention_inputs((128, T, 10, 256))
+    if impl == "torch":
+        benchmark(_torch_attention, enc, dec, True)
+        return
+
+    def run():
+        out, a = K.time_attention_forward(enc, dec)
+        return K.time_attention_backward(enc, dec, a, dout)
+
+    with attncore.use_backend(impl):
+        benchmark(run)
+
+
+@pytest.mark.parametrize("T", SWEEP_T)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sweep_lstm_T(benchmark, impl, T):
+    """LSTM forward, N=128, D=16, H=256, sequence length T from 8 to 512."""
+    benchmark.group = "sweep: lstm forward over T (N=128, D=16, H=256)"
+    benchmark.extra_info["T"] = T
+    xs, Wx, Wh, b, dhs = _recurrent_inputs("lstm", (128, T, 16, 256))
+    if impl == "torch":
+        benchmark(_torch_recurrent, "lstm", xs, Wx, Wh, b, dhs, False)
+        return
+    with attncore.use_backend(impl):
+        benchmark(K.lstm_forward, xs, Wx, Wh, b)
+
+
+@pytest.mark.parametrize("H", SWEEP_H)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sweep_lstm_H(benchmark, impl, H):
+    """LSTM forward, N=128, T=29, D=16, hidden size H from 64 to 1024."""
+    benchmark.group = "sweep: lstm forward over H (N=128, T=29, D=16)"
+    benchmark.extra_info["H"] = H
+    xs, Wx, Wh, b, dhs = _recurrent_inputs("lstm", (128, 29, 16, H))
+    if impl == "torch":
+        benchmark(_torch_recurrent, "lstm", xs, Wx, Wh, b, dhs, False)
+        return
+    with attncore.use_backend(impl):
+        benchmark(K.lstm_forward, xs, Wx, Wh, b)
+
+
+@pytest.mark.parametrize("H", SWEEP_H)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_sweep_time_attention_H(benchmark, impl, H):
+    """Time attention forward+backward, N=128, T=29, Td=10, hidden size H from 64 to 1024."""
+    benchmark.group = "sweep: time attention forward+backward over H (N=128, T=29, Td=10)"
+    benchmark.extra_info["H"] = H
+    enc, dec, dout = _attention_inputs((128, 29, 10, H))
+    if impl == "torch":
+        benchmark(_torch_attention, enc, dec, True)
+        return
+
+    def run():
+        out, a = K.time_attention_forward(enc, dec)
+        return K.time_attention_backward(enc, dec, a, dout)
+
+    with attncore.use_backend(impl):
+        benchmark(run)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("impl", [i for i in IMPLS if i in ("cpp", "cython")])
+def test_threads_time_attention(benchmark, impl, threads):
+    """Thread scaling of time attention forward+backward at the book's shape."""
+    benchmark.group = "threads: time attention forward+backward (128, 29, 10, 256)"
+    enc, dec, dout = _attention_inputs(ATTN_SHAPES["book"])
+    old = attncore.get_num_threads()
+    attncore.set_num_threads(threads)
+    try:
+        with attncore.use_backend(impl):
+            def run():
+                out, a = K.time_attention_forward(enc, dec)
+                return K.time_attention_backward(enc, dec, a, dout)
+
+            benchmark(run)
+    finally:
+        attncore.set_num_threads(old)

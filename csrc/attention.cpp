@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "fastmath.hpp"
 #include "parallel.hpp"
 #include "softmax.hpp"
 
@@ -9,18 +10,79 @@ namespace attncore {
 
 namespace {
 
+// The row bodies below are compiled for AVX-512, AVX2 and baseline x86-64 and
+// the right one is picked at load time (ATTNCORE_SIMD_CLONES): the inline
+// dot/axpy helpers they call are vectorized at that width.
+
 // a_row (T) = softmax over t of hs_n[t,:] . q (H)
 template <class T>
-inline void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
-    for (int64_t t = 0; t < Tn; ++t) a_row[t] = dot(hs_n + t * H, q, H);
-    softmax_row(a_row, a_row, Tn);
+ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
+    T m = T(0);
+    for (int64_t t = 0; t < Tn; ++t) {
+        a_row[t] = dot(hs_n + t * H, q, H);
+        m = t == 0 || a_row[t] > m ? a_row[t] : m;
+    }
+    T s = 0;
+    for (int64_t t = 0; t < Tn; ++t) {
+        a_row[t] = fast_exp(a_row[t] - m);
+        s += a_row[t];
+    }
+    const T inv = T(1) / s;
+    for (int64_t t = 0; t < Tn; ++t) a_row[t] *= inv;
 }
 
 // c (H) = sum_t a_row[t] * hs_n[t,:]
 template <class T>
-inline void weighted_sum(T* c, const T* hs_n, const T* a_row, int64_t Tn, int64_t H) {
+ATTNCORE_SIMD_CLONES void weighted_sum(T* c, const T* hs_n, const T* a_row, int64_t Tn, int64_t H) {
     scale_into(c, a_row[0], hs_n, H);
     for (int64_t t = 1; t < Tn; ++t) axpy(c, a_row[t], hs_n + t * H, H);
+}
+
+// One batch row of AttentionWeight backward: dhs_n (T,H), dh_n (H); ds_n (T) is scratch.
+template <class T>
+ATTNCORE_SIMD_CLONES void attention_weight_backward_row(T* dhs_n, T* dh_n, T* ds_n, const T* hs_n, const T* h_n,
+                                                        const T* a_n, const T* da_n, int64_t Tn, int64_t H) {
+    softmax_backward_row(ds_n, a_n, da_n, Tn);
+    for (int64_t t = 0; t < Tn; ++t) scale_into(dhs_n + t * H, ds_n[t], h_n, H);
+    for (int64_t k = 0; k < H; ++k) dh_n[k] = 0;
+    for (int64_t t = 0; t < Tn; ++t) axpy(dh_n, ds_n[t], hs_n + t * H, H);
+}
+
+// One batch row of WeightSum backward: dhs_n (T,H), da_n (T).
+template <class T>
+ATTNCORE_SIMD_CLONES void weight_sum_backward_row(T* dhs_n, T* da_n, const T* hs_n, const T* a_n, const T* dc_n,
+                                                  int64_t Tn, int64_t H) {
+    for (int64_t t = 0; t < Tn; ++t) {
+        scale_into(dhs_n + t * H, a_n[t], dc_n, H);
+        da_n[t] = dot(dc_n, hs_n + t * H, H);
+    }
+}
+
+// One batch row of TimeAttention backward, all decoder steps: dhs_enc_n (T,H)
+// summed over the steps, dhs_dec_n (Td,H); ds_n (T) is scratch.
+template <class T>
+ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n, T* ds_n, const T* hs_n,
+                                                      const T* hs_dec_n, const T* a_n, const T* dout_n, int64_t Tn,
+                                                      int64_t Td, int64_t H) {
+    for (int64_t i = 0; i < Tn * H; ++i) dhs_enc_n[i] = 0;
+    for (int64_t j = 0; j < Td; ++j) {
+        const T* a_nj = a_n + j * Tn;
+        const T* dout_nj = dout_n + j * H;
+        const T* q = hs_dec_n + j * H;
+        T* dq = dhs_dec_n + j * H;
+        // weighted sum: d a[t] = dout . hs[t]; then through the softmax to the scores' gradient ds
+        for (int64_t t = 0; t < Tn; ++t) ds_n[t] = dot(dout_nj, hs_n + t * H, H);
+        softmax_backward_row(ds_n, a_nj, ds_n, Tn);
+        // d hs[t] += a[t] * dout + ds[t] * q (one pass); dq = sum_t ds[t] * hs[t]
+        for (int64_t k = 0; k < H; ++k) dq[k] = 0;
+        for (int64_t t = 0; t < Tn; ++t) {
+            T* d = dhs_enc_n + t * H;
+            const T at = a_nj[t], st = ds_n[t];
+#pragma omp simd
+            for (int64_t k = 0; k < H; ++k) d[k] += at * dout_nj[k] + st * q[k];
+            axpy(dq, st, hs_n + t * H, H);
+        }
+    }
 }
 
 }  // namespace
@@ -40,17 +102,9 @@ void attention_weight_backward(T* dhs, T* dh, const T* hs, const T* h, const T* 
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n) {
-        const T* hs_n = hs + n * Tn * H;
-        const T* h_n = h + n * H;
-        T* ds_n = ds.data() + n * Tn;
-        T* dhs_n = dhs + n * Tn * H;
-        T* dh_n = dh + n * H;
-        softmax_backward_row(ds_n, a + n * Tn, da + n * Tn, Tn);
-        for (int64_t t = 0; t < Tn; ++t) scale_into(dhs_n + t * H, ds_n[t], h_n, H);
-        for (int64_t k = 0; k < H; ++k) dh_n[k] = 0;
-        for (int64_t t = 0; t < Tn; ++t) axpy(dh_n, ds_n[t], hs_n + t * H, H);
-    }
+    for (int64_t n = 0; n < N; ++n)
+        attention_weight_backward_row(dhs + n * Tn * H, dh + n * H, ds.data() + n * Tn, hs + n * Tn * H, h + n * H,
+                                      a + n * Tn, da + n * Tn, Tn, H);
 }
 
 template <class T>
@@ -67,14 +121,8 @@ void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, in
     // dhs is (N,T,H), da is (N,T); hs is (N,T,H), a is (N,T), dc is (N,H)
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n) {
-        const T* hs_n = hs + n * Tn * H;
-        const T* dc_n = dc + n * H;
-        for (int64_t t = 0; t < Tn; ++t) {
-            scale_into(dhs + (n * Tn + t) * H, a[n * Tn + t], dc_n, H);
-            da[n * Tn + t] = dot(dc_n, hs_n + t * H, H);
-        }
-    }
+    for (int64_t n = 0; n < N; ++n)
+        weight_sum_backward_row(dhs + n * Tn * H, da + n * Tn, hs + n * Tn * H, a + n * Tn, dc + n * H, Tn, H);
 }
 
 template <class T>
@@ -103,30 +151,10 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     const int nt = get_num_threads();
     // Each n owns dhs_enc[n] (summed over decoder steps) and dhs_dec[n]: no race.
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n) {
-        const T* hs_n = hs_enc + n * Tn * H;
-        T* dhs_enc_n = dhs_enc + n * Tn * H;
-        T* ds_n = ds.data() + n * Tn;
-        for (int64_t i = 0; i < Tn * H; ++i) dhs_enc_n[i] = 0;
-        for (int64_t j = 0; j < Td; ++j) {
-            const T* a_nj = a + (n * Td + j) * Tn;
-            const T* dout_nj = dout + (n * Td + j) * H;
-            const T* q = hs_dec + (n * Td + j) * H;
-            T* dq = dhs_dec + (n * Td + j) * H;
-            // weighted sum: d a[t] = dout . hs[t]; d hs[t] += a[t] * dout
-            for (int64_t t = 0; t < Tn; ++t) {
-                ds_n[t] = dot(dout_nj, hs_n + t * H, H);
-                axpy(dhs_enc_n + t * H, a_nj[t], dout_nj, H);
-            }
-            // softmax, then the scores: d hs[t] += ds[t] * q; dq = sum_t ds[t] * hs[t]
-            softmax_backward_row(ds_n, a_nj, ds_n, Tn);
-            for (int64_t k = 0; k < H; ++k) dq[k] = 0;
-            for (int64_t t = 0; t < Tn; ++t) {
-                axpy(dhs_enc_n + t * H, ds_n[t], q, H);
-                axpy(dq, ds_n[t], hs_n + t * H, H);
-            }
-        }
-    }
+    for (int64_t n = 0; n < N; ++n)
+        time_attention_backward_row(dhs_enc + n * Tn * H, dhs_dec + n * Td * H, ds.data() + n * Tn,
+                                    hs_enc + n * Tn * H, hs_dec + n * Td * H, a + n * Td * Tn, dout + n * Td * H, Tn,
+                                    Td, H);
 }
 
 #define ATTNCORE_INSTANTIATE(T)                                                                   \
