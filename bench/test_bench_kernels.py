@@ -273,64 +273,28 @@ def test_affine(benchmark, impl, direction):
 
 # ---------------------------------------------------------------- how cost grows: sequence length and hidden size
 
-SWEEP_T = [8, 32, 128, 512]
-SWEEP_H = [64, 256, 1024]
+# (op, swept dimension, size); the other dimensions stay at the book's shape.
+SWEEPS = ([(op, "T", T) for op in ("lstm forward", "time attention forward+backward") for T in (8, 32, 128, 512)]
+          + [(op, "H", H) for op in ("lstm forward", "time attention forward+backward") for H in (64, 256, 1024)])
 
 
-@pytest.mark.parametrize("T", SWEEP_T)
+@pytest.mark.parametrize("op,dim,size", SWEEPS, ids=[f"{op.split()[0]}-{d}{s}" for op, d, s in SWEEPS])
 @pytest.mark.parametrize("impl", IMPLS)
-def test_sweep_time_attention_T(benchmark, impl, T):
-    """Time attention forward+backward, N=128, Td=10, H=256, encoder length T from 8 to 512."""
-    benchmark.group = "sweep: time attention forward+backward over T (N=128, Td=10, H=256)"
-    benchmark.extra_info["T"] = T
-    enc, dec, dout = _attention_inputs((128, T, 10, 256))
-    if impl == "torch":
-        benchmark(_torch_attention, enc, dec, True)
+def test_sweep(benchmark, impl, op, dim, size):
+    """LSTM forward (N=128, T=29, D=16, H=256) and time attention forward+backward
+    (N=128, T=29, Td=10, H=256) with T from 8 to 512 or H from 64 to 1024."""
+    benchmark.group = f"sweep: {op} over {dim}"
+    benchmark.extra_info[dim] = size
+    T, H = (size, 256) if dim == "T" else (29, size)
+    if op.startswith("lstm"):
+        xs, Wx, Wh, b, dhs = _recurrent_inputs("lstm", (128, T, 16, H))
+        if impl == "torch":
+            benchmark(_torch_recurrent, "lstm", xs, Wx, Wh, b, dhs, False)
+            return
+        with attncore.use_backend(impl):
+            benchmark(K.lstm_forward, xs, Wx, Wh, b)
         return
-
-    def run():
-        out, a = K.time_attention_forward(enc, dec)
-        return K.time_attention_backward(enc, dec, a, dout)
-
-    with attncore.use_backend(impl):
-        benchmark(run)
-
-
-@pytest.mark.parametrize("T", SWEEP_T)
-@pytest.mark.parametrize("impl", IMPLS)
-def test_sweep_lstm_T(benchmark, impl, T):
-    """LSTM forward, N=128, D=16, H=256, sequence length T from 8 to 512."""
-    benchmark.group = "sweep: lstm forward over T (N=128, D=16, H=256)"
-    benchmark.extra_info["T"] = T
-    xs, Wx, Wh, b, dhs = _recurrent_inputs("lstm", (128, T, 16, 256))
-    if impl == "torch":
-        benchmark(_torch_recurrent, "lstm", xs, Wx, Wh, b, dhs, False)
-        return
-    with attncore.use_backend(impl):
-        benchmark(K.lstm_forward, xs, Wx, Wh, b)
-
-
-@pytest.mark.parametrize("H", SWEEP_H)
-@pytest.mark.parametrize("impl", IMPLS)
-def test_sweep_lstm_H(benchmark, impl, H):
-    """LSTM forward, N=128, T=29, D=16, hidden size H from 64 to 1024."""
-    benchmark.group = "sweep: lstm forward over H (N=128, T=29, D=16)"
-    benchmark.extra_info["H"] = H
-    xs, Wx, Wh, b, dhs = _recurrent_inputs("lstm", (128, 29, 16, H))
-    if impl == "torch":
-        benchmark(_torch_recurrent, "lstm", xs, Wx, Wh, b, dhs, False)
-        return
-    with attncore.use_backend(impl):
-        benchmark(K.lstm_forward, xs, Wx, Wh, b)
-
-
-@pytest.mark.parametrize("H", SWEEP_H)
-@pytest.mark.parametrize("impl", IMPLS)
-def test_sweep_time_attention_H(benchmark, impl, H):
-    """Time attention forward+backward, N=128, T=29, Td=10, hidden size H from 64 to 1024."""
-    benchmark.group = "sweep: time attention forward+backward over H (N=128, T=29, Td=10)"
-    benchmark.extra_info["H"] = H
-    enc, dec, dout = _attention_inputs((128, 29, 10, H))
+    enc, dec, dout = _attention_inputs((128, T, 10, H))
     if impl == "torch":
         benchmark(_torch_attention, enc, dec, True)
         return

@@ -35,6 +35,20 @@ def assert_close(got, want, dtype=None) -> None:
     assert_allclose(got, want, rtol=t["rtol"], atol=t["atol"] * scale)
 
 
+def thread_counts(backends=None):
+    """Yield (backend, n) for each native backend (or ``backends``) on 1 and 2 threads,
+    with that backend and thread count set; the thread count is restored after."""
+    old = attncore.get_num_threads()
+    try:
+        for name in NATIVE_BACKENDS if backends is None else backends:
+            with attncore.use_backend(name):
+                for n in (1, 2):
+                    attncore.set_num_threads(n)
+                    yield name, n
+    finally:
+        attncore.set_num_threads(old)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     with attncore.use_backend(request.param):

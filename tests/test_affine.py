@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-import attncore
 from attncore import _numpy_kernels as ref
 from attncore import kernels as K
 
-from conftest import FD_TOL, LAYOUTS, NATIVE_BACKENDS, assert_close, awkward, numerical_grad
+from conftest import FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad, thread_counts
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -71,12 +70,5 @@ def test_affine_binding_checks_directly():
 def test_affine_one_and_two_threads(rng):
     x, W, b = rng.standard_normal((300, 64)).astype("f"), rng.standard_normal((64, 40)).astype("f"), np.ones(40, "f")
     want = ref.affine_forward(x, W, b)
-    old = attncore.get_num_threads()
-    try:
-        for name in NATIVE_BACKENDS:
-            with attncore.use_backend(name):
-                for n in (1, 2):
-                    attncore.set_num_threads(n)
-                    assert_close(K.affine_forward(x, W, b), want, np.float32)
-    finally:
-        attncore.set_num_threads(old)
+    for _ in thread_counts():
+        assert_close(K.affine_forward(x, W, b), want, np.float32)

@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-import attncore
 from attncore import _numpy_kernels as ref
 from attncore import kernels as K
 from attncore.attention_layer import Attention, AttentionWeight, TimeAttention, WeightSum
 from attncore.functions import softmax
 from attncore.layers import Softmax
 
-from conftest import assert_close, BACKENDS, FD_TOL, LAYOUTS, awkward, numerical_grad, tol
+from conftest import assert_close, BACKENDS, FD_TOL, LAYOUTS, awkward, numerical_grad, thread_counts
 
 # ------------------------------------------------------------ independent formulas
 
@@ -193,15 +192,9 @@ def test_empty_batch(backend, dtype):
 def test_one_and_two_threads_agree(native, rng):
     enc, dec, dout = make(rng, (33, 9, 17), np.float32), make(rng, (33, 4, 17), np.float32), make(rng, (33, 4, 17), np.float32)
     results = []
-    old = attncore.get_num_threads()
-    try:
-        with attncore.use_backend(native):
-            for n in (1, 2):
-                attncore.set_num_threads(n)
-                out, a = K.time_attention_forward(enc, dec)
-                results.append((out, a, *K.time_attention_backward(enc, dec, a, dout)))
-    finally:
-        attncore.set_num_threads(old)
+    for _ in thread_counts([native]):
+        out, a = K.time_attention_forward(enc, dec)
+        results.append((out, a, *K.time_attention_backward(enc, dec, a, dout)))
     for one, two in zip(*results):
         assert_close(one, two, np.float32)
 

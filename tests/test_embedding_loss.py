@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-import attncore
 from attncore import _numpy_kernels as ref
 from attncore import kernels as K
 from attncore.layers import Affine, Dropout, Embedding, MatMul, Sigmoid, SigmoidWithLoss, SoftmaxWithLoss
 from attncore.time_layers import TimeAffine, TimeDropout, TimeEmbedding, TimeSoftmaxWithLoss
 
-from conftest import assert_close, FD_TOL, NATIVE_BACKENDS, numerical_grad, tol
+from conftest import assert_close, FD_TOL, numerical_grad, thread_counts
 
 
 def test_embedding_forward_backward(backend, dtype, rng):
@@ -36,15 +35,8 @@ def test_embedding_backward_many_repeats_threads(rng):
     ids = rng.integers(0, V, size=(128, 40))
     dout = rng.standard_normal((128, 40, D)).astype("f")
     want = ref.embedding_backward(ids, dout, V)
-    old = attncore.get_num_threads()
-    try:
-        for native in NATIVE_BACKENDS:
-            with attncore.use_backend(native):
-                for n in (1, 2):
-                    attncore.set_num_threads(n)
-                    assert_close(K.embedding_backward(ids, dout, V), want, np.float32)
-    finally:
-        attncore.set_num_threads(old)
+    for _ in thread_counts():
+        assert_close(K.embedding_backward(ids, dout, V), want, np.float32)
 
 
 @pytest.mark.parametrize("bad", [7, -8, 100])

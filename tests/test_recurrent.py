@@ -16,7 +16,7 @@ from attncore import _numpy_kernels as ref
 from attncore import kernels as K
 from attncore.time_layers import GRU, LSTM, RNN, TimeBiLSTM, TimeGRU, TimeLSTM, TimeRNN
 
-from conftest import assert_close, FD_TOL, LAYOUTS, NATIVE_BACKENDS, awkward, numerical_grad, tol
+from conftest import assert_close, FD_TOL, LAYOUTS, NATIVE_BACKENDS, awkward, numerical_grad, thread_counts, tol
 
 GATES = {"lstm": 4, "gru": 3}
 SHAPES = {"book": (128, 29, 16, 256), "N1": (1, 29, 16, 256), "T1": (3, 1, 5, 17), "odd": (3, 5, 7, 17), "tiny": (1, 1, 1, 1)}
@@ -137,15 +137,9 @@ def test_one_and_two_threads_agree(native, rng):
     W = weights(rng, "lstm", D, H, np.float32)
     xs, dhs = rng.standard_normal((N, T, D)).astype("f"), rng.standard_normal((N, T, H)).astype("f")
     out = []
-    old = attncore.get_num_threads()
-    try:
-        with attncore.use_backend(native):
-            for n in (1, 2):
-                attncore.set_num_threads(n)
-                fwd = K.lstm_forward(xs, *W)
-                out.append((*fwd, *K.lstm_backward(xs, W[0], W[1], None, None, *fwd, dhs)))
-    finally:
-        attncore.set_num_threads(old)
+    for _ in thread_counts([native]):
+        fwd = K.lstm_forward(xs, *W)
+        out.append((*fwd, *K.lstm_backward(xs, W[0], W[1], None, None, *fwd, dhs)))
     for one, two in zip(*out):
         assert_close(one, two, np.float32)
 

@@ -7,6 +7,8 @@ import numpy as np
 from . import kernels
 from ._numpy_kernels import sigmoid
 
+__all__ = ["sigmoid", "relu", "softmax", "cross_entropy_error"]
+
 
 def relu(x: np.ndarray) -> np.ndarray:
     """``max(0, x)`` elementwise."""

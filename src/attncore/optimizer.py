@@ -28,7 +28,18 @@ class SGD:
             param -= self.lr * grad
 
 
-class Momentum:
+class _WithState:
+    """An optimizer with one state array per parameter (``v`` or ``h``), created on the first update."""
+
+    state_name = "v"
+
+    def _state(self, params: list[np.ndarray]) -> list[np.ndarray]:
+        if getattr(self, self.state_name) is None:
+            setattr(self, self.state_name, _zeros_like_all(params))
+        return getattr(self, self.state_name)
+
+
+class Momentum(_WithState):
     """``v = momentum * v - lr * grad; param += v``."""
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
@@ -36,56 +47,48 @@ class Momentum:
         self.v: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        if self.v is None:
-            self.v = _zeros_like_all(params)
-        for param, grad, v in zip(params, grads, self.v):
+        for param, grad, v in zip(params, grads, self._state(params)):
             v[...] = self.momentum * v - self.lr * grad
             param += v
 
 
-class Nesterov:
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient in the book's form (http://arxiv.org/abs/1212.0901)."""
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        self.lr, self.momentum = lr, momentum
-        self.v: list[np.ndarray] | None = None
-
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        if self.v is None:
-            self.v = _zeros_like_all(params)
-        for param, grad, v in zip(params, grads, self.v):
+        for param, grad, v in zip(params, grads, self._state(params)):
             v *= self.momentum
             v -= self.lr * grad
             param += self.momentum * self.momentum * v
             param -= (1 + self.momentum) * self.lr * grad
 
 
-class AdaGrad:
+class AdaGrad(_WithState):
     """``h += grad**2; param -= lr * grad / (sqrt(h) + 1e-7)``."""
+
+    state_name = "h"
 
     def __init__(self, lr: float = 0.01) -> None:
         self.lr = lr
         self.h: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        if self.h is None:
-            self.h = _zeros_like_all(params)
-        for param, grad, h in zip(params, grads, self.h):
+        for param, grad, h in zip(params, grads, self._state(params)):
             h += grad * grad
             param -= self.lr * grad / (np.sqrt(h) + 1e-7)
 
 
-class RMSprop:
+class RMSprop(_WithState):
     """``h = decay * h + (1 - decay) * grad**2; param -= lr * grad / (sqrt(h) + 1e-7)``."""
+
+    state_name = "h"
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
         self.lr, self.decay_rate = lr, decay_rate
         self.h: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        if self.h is None:
-            self.h = _zeros_like_all(params)
-        for param, grad, h in zip(params, grads, self.h):
+        for param, grad, h in zip(params, grads, self._state(params)):
             h *= self.decay_rate
             h += (1 - self.decay_rate) * grad * grad
             param -= self.lr * grad / (np.sqrt(h) + 1e-7)
