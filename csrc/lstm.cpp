@@ -93,6 +93,26 @@ void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh,
 }
 
 template <class T>
+void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
+                            const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
+    // hs is (N,T,H), c is (N,H); xs is (N,T,D), h0, c0 are (N,H)
+    const int64_t G = 4 * H;
+    const int nt = get_num_threads();
+    auto a_buf = scratch<T>(N * G);
+    T* a = a_buf.get();
+    std::copy(c0, c0 + N * H, c);
+    for (int64_t t = 0; t < Tn; ++t) {
+        const T* h_prev = t == 0 ? h0 : hs + (t - 1) * H;
+        const int64_t ld_h = t == 0 ? H : Tn * H;
+        gemm<T>(false, false, N, G, D, T(1), xs + t * D, Tn * D, Wx, G, T(0), a, G);
+        gemm<T>(false, false, N, G, H, T(1), h_prev, ld_h, Wh, G, T(1), a, G);
+#pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
+        for (int64_t n = 0; n < N; ++n)  // c is both the previous and the new cell state, element by element
+            forward_row(a + n * G, c + n * H, hs + (n * Tn + t) * H, c + n * H, b, H);
+    }
+}
+
+template <class T>
 void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, const T* gates, const T* cs,
                    const T* xs, const T* Wx, const T* Wh, const T* h0, const T* c0, const T* dhs,
                    const T* dh_next, const T* dc_next, int64_t N, int64_t Tn, int64_t D, int64_t H) {
@@ -122,6 +142,11 @@ template void lstm_forward<float>(float*, float*, float*, const float*, const fl
 template void lstm_forward<double>(double*, double*, double*, const double*, const double*, const double*,
                                    const double*, const double*, const double*, int64_t, int64_t, int64_t,
                                    int64_t);
+template void lstm_inference_forward<float>(float*, float*, const float*, const float*, const float*, const float*,
+                                            const float*, const float*, int64_t, int64_t, int64_t, int64_t);
+template void lstm_inference_forward<double>(double*, double*, const double*, const double*, const double*,
+                                             const double*, const double*, const double*, int64_t, int64_t, int64_t,
+                                             int64_t);
 template void lstm_backward<float>(float*, float*, float*, float*, float*, float*, const float*, const float*,
                                    const float*, const float*, const float*, const float*, const float*,
                                    const float*, const float*, const float*, const float*, int64_t, int64_t,

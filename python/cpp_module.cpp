@@ -273,6 +273,27 @@ py::tuple lstm_forward(const py::array& xs, const py::array& Wx, const py::array
 }
 
 template <class T>
+py::tuple lstm_inference_forward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_,
+                                   const py::array& b_, const py::array& h0_, const py::array& c0_, RecurrentDims s) {
+    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), b = in<T>(b_), h0 = in<T>(h0_), c0 = in<T>(c0_);
+    carray<T> hs({s.N, s.Tn, s.H}), c({s.N, s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::lstm_inference_forward(hs.mutable_data(), c.mutable_data(), xs.data(), Wx.data(), Wh.data(),
+                                         b.data(), h0.data(), c0.data(), s.N, s.Tn, s.D, s.H);
+    }
+    return py::make_tuple(hs, c);
+}
+
+py::tuple lstm_inference_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
+                                 const py::array& h0, const py::array& c0) {
+    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}, {"b", b, ""}});
+    auto s = recurrent_dims(4, xs, Wx, Wh, &b, {{"h0", h0, ""}, {"c0", c0, ""}}, {});
+    return dbl ? lstm_inference_forward_t<double>(xs, Wx, Wh, b, h0, c0, s)
+               : lstm_inference_forward_t<float>(xs, Wx, Wh, b, h0, c0, s);
+}
+
+template <class T>
 py::tuple lstm_backward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& h0_,
                           const py::array& c0_, const py::array& hs_, const py::array& gates_, const py::array& cs_,
                           const py::array& dhs_, const py::array& dh_, const py::array& dc_, RecurrentDims s) {
@@ -569,6 +590,8 @@ PYBIND11_MODULE(_cpp, m) {
           py::arg("dout"));
     m.def("lstm_forward", &lstm_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"),
           py::arg("c0"));
+    m.def("lstm_inference_forward", &lstm_inference_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),
+          py::arg("b"), py::arg("h0"), py::arg("c0"));
     m.def("lstm_backward", &lstm_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("c0"),
           py::arg("hs"), py::arg("gates"), py::arg("cs"), py::arg("dhs"), py::arg("dh_next"), py::arg("dc_next"));
     m.def("gru_forward", &gru_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"));

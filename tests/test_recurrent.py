@@ -306,3 +306,31 @@ def test_cpp_recurrent_binding_checks_on_its_own(rng):
         _cpp.lstm_forward(np.ones((2, 3, 3), "f"), Wx, Wh, b, z[:1], z)
     with pytest.raises(ValueError):
         _cpp.lstm_forward(np.ones((2, 3, 3), "f"), Wx, Wh[:, :8], b, z, z)
+
+
+@pytest.mark.parametrize("shape", list(SHAPES.values()) + [(2, 0, 3, 4)], ids=list(SHAPES) + ["T0"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_lstm_inference_forward_matches_forward(backend, dtype, rng, shape, layout):
+    N, T, D, H = shape
+    W = weights(rng, "lstm", D, H, dtype)
+    xs = rng.standard_normal((N, T, D)).astype(dtype)
+    h0, c0 = (rng.standard_normal((N, H)).astype(dtype) for _ in range(2))
+    hs, c = K.lstm_inference_forward(awkward(xs, layout) if T else xs, *W, h0, c0)
+    want_hs, _, want_cs = ref.lstm_forward(xs, *W, h0, c0)
+    assert hs.dtype == c.dtype == dtype and c.shape == (N, H)
+    assert_close(hs, want_hs, dtype)
+    assert_close(c, want_cs[:, -1] if T else c0, dtype)
+
+
+def test_lstm_inference_keeps_the_state_like_forward(backend, rng):
+    W = weights(rng, "lstm", 3, 5, np.float64)
+    xs = rng.standard_normal((2, 6, 3))
+    layer = TimeLSTM(*W, stateful=True)
+    first = layer.forward_inference(xs[:, :2])
+    second = layer.forward_inference(xs[:, 2:])
+    assert_allclose(np.concatenate([first, second], axis=1), TimeLSTM(*W).forward(xs), rtol=1e-12)
+    assert layer.cache is None
+    gru = TimeGRU(*weights(rng, "gru", 3, 5, np.float64))
+    assert_allclose(gru.forward_inference(xs), TimeGRU(*gru.params).forward(xs), rtol=1e-12)
+    with pytest.raises(ValueError, match="h0"):
+        K.lstm_inference_forward(xs, *W, np.zeros((3, 5)))

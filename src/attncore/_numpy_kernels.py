@@ -127,6 +127,12 @@ def lstm_forward(xs, Wx, Wh, b, h0, c0):
     return hs, gates, cs
 
 
+def lstm_inference_forward(xs, Wx, Wh, b, h0, c0):
+    """:func:`lstm_forward` keeping only hs (N,T,H) and the last cell state c (N,H)."""
+    hs, _, cs = lstm_forward(xs, Wx, Wh, b, h0, c0)
+    return hs, (cs[:, -1].copy() if xs.shape[1] else c0.copy())
+
+
 def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next):
     """-> dxs (N,T,D), dWx, dWh, db, dh0 (N,H), dc0 (N,H); dh_next/dc_next flow into the last state."""
     N, T, _ = xs.shape

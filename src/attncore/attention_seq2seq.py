@@ -65,6 +65,10 @@ class AttentionEncoder(Encoder):
         self.hs = self.rnn.forward(self.embed.forward(xs))
         return self.hs
 
+    def encode(self, xs: np.ndarray) -> np.ndarray:
+        """``forward`` for decoding (keeps nothing for ``backward``): hs (N,T,H)."""
+        return self.rnn.forward_inference(self.embed.forward(xs))
+
     def backward(self, dhs: np.ndarray) -> None:
         self.embed.backward(self.rnn.backward(dhs))
 
@@ -94,8 +98,9 @@ class AttentionDecoder:
         self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
         self.params, self.grads = collect(layers + [self.affine])
 
-    def _scores(self, xs: np.ndarray, enc_hs: np.ndarray) -> np.ndarray:
-        dec_hs = self.rnn.forward(self.embed.forward(xs))
+    def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, inference: bool = False) -> np.ndarray:
+        rnn = self.rnn.forward_inference if inference else self.rnn.forward
+        dec_hs = rnn(self.embed.forward(xs))
         c = self.attention.forward(enc_hs, dec_hs)
         out = np.concatenate((c, dec_hs), axis=2)
         for layer in self.hidden:
@@ -128,7 +133,7 @@ class AttentionDecoder:
         history = []
 
         def step(x):
-            score = self._scores(x, enc_hs)
+            score = self._scores(x, enc_hs, inference=True)
             history.append(self.attention.attention_weights[0])
             return score
 

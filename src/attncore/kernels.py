@@ -136,6 +136,17 @@ def lstm_forward(xs, Wx, Wh, b, h0=None, c0=None):
     return _backend._current.lstm_forward(xs, Wx, Wh, b, h0, c0)
 
 
+def lstm_inference_forward(xs, Wx, Wh, b, h0=None, c0=None):
+    """:func:`lstm_forward` for decoding: -> (hs (N,T,H), c (N,H) the last cell state).
+
+    Keeps nothing for backward, so it needs far less memory for long or wide batches.
+    """
+    xs, (Wx, Wh, b), dims = _recurrent(4, xs, Wx, Wh, b)
+    h0 = _state("h0", h0, dims, Wx.dtype)
+    c0 = _state("c0", c0, dims, Wx.dtype)
+    return _backend._current.lstm_inference_forward(xs, Wx, Wh, b, h0, c0)
+
+
 def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next=None, dc_next=None):
     """Gradients of :func:`lstm_forward`; dh_next, dc_next (N,H) flow into the last state (None: zeros).
 

@@ -30,10 +30,11 @@ class PeekyDecoder:
         self.params, self.grads = collect([self.embed, self.lstm, self.affine])
         self.cache: int | None = None
 
-    def _scores(self, xs: np.ndarray, h: np.ndarray) -> np.ndarray:
+    def _scores(self, xs: np.ndarray, h: np.ndarray, inference: bool = False) -> np.ndarray:
         N, T = xs.shape
         hs = np.broadcast_to(h[:, None, :], (N, T, h.shape[1]))
-        out = self.lstm.forward(np.concatenate((hs, self.embed.forward(xs)), axis=2))
+        lstm = self.lstm.forward_inference if inference else self.lstm.forward
+        out = lstm(np.concatenate((hs, self.embed.forward(xs)), axis=2))
         return self.affine.forward(np.concatenate((hs, out), axis=2))
 
     def forward(self, xs: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -53,7 +54,7 @@ class PeekyDecoder:
     def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
         """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
         self.lstm.set_state(h)
-        return _decode(lambda x: self._scores(x, h), start_ids, sample_size)
+        return _decode(lambda x: self._scores(x, h, inference=True), start_ids, sample_size)
 
     def generate(self, h: np.ndarray, start_id: int, sample_size: int) -> list[int]:
         return _as_list(self.generate_batch(h, _start_column(start_id, 1), sample_size))

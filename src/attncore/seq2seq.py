@@ -63,6 +63,10 @@ class Encoder:
         self.hs = self.lstm.forward(self.embed.forward(xs))
         return self.hs[:, -1, :]
 
+    def encode(self, xs: np.ndarray) -> np.ndarray:
+        """``forward`` for decoding (keeps nothing for ``backward``): the last hidden state (N,H)."""
+        return self.lstm.forward_inference(self.embed.forward(xs))[:, -1, :]
+
     def backward(self, dh: np.ndarray) -> None:
         dhs = np.zeros_like(self.hs)
         dhs[:, -1, :] = dh
@@ -95,7 +99,8 @@ class Decoder:
     def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
         """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
         self.lstm.set_state(h)
-        return _decode(lambda x: self.affine.forward(self.lstm.forward(self.embed.forward(x))), start_ids, sample_size)
+        return _decode(lambda x: self.affine.forward(self.lstm.forward_inference(self.embed.forward(x))), start_ids,
+                       sample_size)
 
     def generate(self, h: np.ndarray, start_id: int, sample_size: int) -> list[int]:
         return _as_list(self.generate_batch(h, _start_column(start_id, 1), sample_size))
@@ -155,7 +160,7 @@ class Seq2seq(BaseModel):
         self.encoder.backward(dh)
 
     def generate(self, xs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return self.decoder.generate(self.encoder.forward(xs), start_id, sample_size)
+        return self.decoder.generate(self.encoder.encode(xs), start_id, sample_size)
 
     def generate_batch(self, xs: np.ndarray, start_id, sample_size: int) -> np.ndarray:
         """Greedy decoding of all N rows at once; row i equals ``generate(xs[i:i+1], ...)``.
@@ -164,4 +169,4 @@ class Seq2seq(BaseModel):
         """
         xs = np.asarray(xs)
         starts = np.broadcast_to(np.asarray(start_id, dtype=np.int64).reshape(-1, 1), (xs.shape[0], 1))
-        return self.decoder.generate_batch(self.encoder.forward(xs), starts, sample_size)
+        return self.decoder.generate_batch(self.encoder.encode(xs), starts, sample_size)

@@ -66,6 +66,10 @@ class _TimeRecurrent(Layer):
     def reset_state(self) -> None:
         self.h, self.c = None, None
 
+    def forward_inference(self, xs: np.ndarray) -> np.ndarray:
+        """``forward`` for decoding: same output and state, but ``backward`` may not follow."""
+        return self.forward(xs)
+
 
 class TimeRNN(_TimeRecurrent):
     """An RNN over T steps: forward(xs (N,T,D)) -> hs (N,T,H); backward(dhs) -> dxs."""
@@ -147,6 +151,15 @@ class TimeLSTM(_TimeRecurrent):
         hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h0, c0)
         self.cache = (xs, h0, c0, hs, gates, cs)
         self.h, self.c = hs[:, -1], cs[:, -1]
+        return hs
+
+    def forward_inference(self, xs: np.ndarray) -> np.ndarray:
+        """``forward`` for decoding: same output, ``h`` and ``c``, but nothing is kept for ``backward``
+        (one (N,4H) work buffer instead of the gates and cell states of every step)."""
+        Wx, Wh, b = self.params
+        hs, c = kernels.lstm_inference_forward(xs, Wx, Wh, b, self._start("h"), self._start("c"))
+        self.cache = None
+        self.h, self.c = hs[:, -1], c
         return hs
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
