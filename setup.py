@@ -91,6 +91,8 @@ def extensions():
         "attncore._cpp",
         sources=["python/cpp_module.cpp", *csrc],
         include_dirs=[pybind11.get_include(), "csrc"],
+        # Headers too, so that changing one rebuilds the module (setuptools only compares dates).
+        depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), ROOT / "python/checks.hpp"]),
         language="c++",
     )
     cy = Extension("attncore._cython", sources=["python/cython_module.pyx"])

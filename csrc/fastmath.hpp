@@ -77,7 +77,8 @@ template <class T>
 ATTNCORE_INLINE T fast_exp(T x) {
     using Tr = detail::ExpTraits<T>;
     using Int = typename Tr::Int;
-    x = x < Tr::lo ? Tr::lo : x;
+    const bool underflow = x < Tr::lo;  // libm gives 0 (or a subnormal) down there: give 0
+    x = underflow ? Tr::lo : x;
     x = x > Tr::hi ? Tr::hi : x;
     const T t = x * T(1.4426950408889634) + Tr::magic;  // round(x / ln2) + magic
     const T n = t - Tr::magic;
@@ -85,7 +86,7 @@ ATTNCORE_INLINE T fast_exp(T x) {
     // The low bits of t hold n: write n + bias into the exponent field of 2^n.
     const Int n_int = __builtin_bit_cast(Int, t) - __builtin_bit_cast(Int, Tr::magic);
     const T scale = __builtin_bit_cast(T, static_cast<Int>((n_int + Tr::bias) << Tr::mantissa));
-    return Tr::poly(r) * scale;
+    return underflow ? T(0) : Tr::poly(r) * scale;
 }
 
 template <class T>

@@ -4,12 +4,40 @@
 
 namespace attncore {
 
+namespace {
+
+// Row bodies built for AVX-512, AVX2 and baseline x86-64, picked at load time.
+template <class T>
+ATTNCORE_SIMD_CLONES void softmax_forward_row(T* y, const T* x, int64_t C) {
+    softmax_row(y, x, C);
+}
+
+// -log softmax(x)[label] for one row, the exponentials summed in double.
+template <class T>
+ATTNCORE_SIMD_CLONES double cross_entropy_row(const T* x, int64_t label, int64_t V) {
+    T m = x[0];
+    for (int64_t v = 1; v < V; ++v) m = x[v] > m ? x[v] : m;
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t v = 0; v < V; ++v) s += double(fast_exp(x[v] - m));
+    return std::log(s) - double(x[label] - m);
+}
+
+template <class T>
+ATTNCORE_SIMD_CLONES void cross_entropy_backward_row(T* d, const T* x, int64_t label, T scale, int64_t V) {
+    softmax_row(d, x, V);
+    d[label] -= T(1);
+    for (int64_t v = 0; v < V; ++v) d[v] *= scale;
+}
+
+}  // namespace
+
 template <class T>
 void softmax_forward(T* y, const T* x, int64_t R, int64_t C) {
     // y, x are (R,C)
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (R > 1)
-    for (int64_t r = 0; r < R; ++r) softmax_row(y + r * C, x + r * C, C);
+    for (int64_t r = 0; r < R; ++r) softmax_forward_row(y + r * C, x + r * C, C);
 }
 
 template <class T>
@@ -30,12 +58,7 @@ double softmax_cross_entropy_forward(const T* xs, const int64_t* ts, int64_t ign
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : loss, valid) if (R * V >= (1 << 14))
     for (int64_t r = 0; r < R; ++r) {
         if (ts[r] == ignore) continue;
-        const T* x = xs + r * V;
-        T m = x[0];
-        for (int64_t v = 1; v < V; ++v) m = x[v] > m ? x[v] : m;
-        double s = 0;
-        for (int64_t v = 0; v < V; ++v) s += std::exp(double(x[v] - m));
-        loss += std::log(s) - double(x[ts[r]] - m);
+        loss += cross_entropy_row(xs + r * V, ts[r], V);
         valid += 1;
     }
     *count = valid;
@@ -54,9 +77,7 @@ void softmax_cross_entropy_backward(T* dx, const T* xs, const int64_t* ts, int64
             for (int64_t v = 0; v < V; ++v) d[v] = 0;
             continue;
         }
-        softmax_row(d, xs + r * V, V);
-        d[ts[r]] -= T(1);
-        for (int64_t v = 0; v < V; ++v) d[v] *= scale;
+        cross_entropy_backward_row(d, xs + r * V, ts[r], scale, V);
     }
 }
 
