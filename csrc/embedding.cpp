@@ -10,7 +10,8 @@ template <class T>
 void embedding_forward(T* out, const T* W, const int64_t* ids, int64_t R, int64_t D) {
     // out is (R,D); W is (V,D), ids is (R)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (R * D >= (1 << 15))
+    // A copy: waking a second thread costs more than copying a few MB serially.
+#pragma omp parallel for num_threads(nt) schedule(static) if (R * D >= (1 << 20))
     for (int64_t r = 0; r < R; ++r) std::memcpy(out + r * D, W + ids[r] * D, sizeof(T) * D);
 }
 
