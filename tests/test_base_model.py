@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from attncore import base_model
+from attncore import _files
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.base_model import load_model
 from attncore.peeky_seq2seq import PeekySeq2seq
@@ -115,7 +115,7 @@ def test_interrupted_save_leaves_the_old_file(tmp_path, monkeypatch):
     def fail(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(base_model.os, "replace", fail)
+    monkeypatch.setattr(_files.os, "replace", fail)
     m.params[0][...] = 1
     with pytest.raises(KeyboardInterrupt):
         m.save_params(path)

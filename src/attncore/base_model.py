@@ -15,9 +15,10 @@ import io
 import json
 import os
 import pickle
-import tempfile
 
 import numpy as np
+
+from ._files import write_atomic
 
 __all__ = ["BaseModel", "load_model"]
 
@@ -64,7 +65,7 @@ class BaseModel:
             buffer = io.BytesIO()
             np.savez(buffer, config=np.array(json.dumps(record)), **arrays)
             payload = buffer.getvalue()
-        _write_atomic(path, payload)
+        write_atomic(path, payload)
 
     def load_params(self, file_name: str | os.PathLike | None = None, allow_pickle: bool = False) -> None:
         """Copy the parameters in ``file_name`` (default ``<ClassName>.npz``) into ``params``, in place.
@@ -83,26 +84,6 @@ class BaseModel:
             param[...] = array
         if record is not None:
             self.metadata = dict(record.get("metadata", {}))
-
-
-def _write_atomic(path: str, payload: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[list[np.ndarray], dict | None]:

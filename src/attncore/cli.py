@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import write_atomic
+
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt"}
 DEFAULT_EPOCHS = 5
 
@@ -168,12 +170,6 @@ def plot_attention(maps, path: Path) -> None:
     plt.close(fig)
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name("." + path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 # ----------------------------------------------------------------------------- commands
 
 
@@ -232,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     right = show_samples(model, data, reverse)
     print(f"{right}/{min(10, len(data.test[0]))} samples right")
     model.save_params(out / "params.npz")
-    write_json_atomic(out / "history.json", history)
+    write_atomic(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
     plot_history(history, out / "accuracy.png")
     written = ["params.npz", "history.json", "accuracy.png"]
     if hasattr(model.decoder, "attention"):

@@ -16,12 +16,12 @@ sentences, tokenized on whitespace (``load_parallel``).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._files import write_atomic
 from . import generate
 
 __all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
@@ -51,11 +51,7 @@ def resolve_path(file_name: str | os.PathLike) -> Path:
         cached = cache_dir() / path.name
         if not cached.is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)
-            text = "".join(line + "\n" for line in GENERATED[path.name]())
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=cached.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, cached)
+            write_atomic(cached, "".join(line + "\n" for line in GENERATED[path.name]()).encode("utf-8"))
         return cached
     raise FileNotFoundError(f"no data file {os.fspath(file_name)!r} (generated ones: {', '.join(GENERATED)})")
 
