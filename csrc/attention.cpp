@@ -17,11 +17,9 @@ namespace {
 // a_row (T) = softmax over t of hs_n[t,:] . q (H)
 template <class T>
 ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
-    T m = T(0);
-    for (int64_t t = 0; t < Tn; ++t) {
-        a_row[t] = dot(hs_n + t * H, q, H);
-        m = t == 0 || a_row[t] > m ? a_row[t] : m;
-    }
+    dots(a_row, hs_n, H, q, Tn, H);
+    T m = a_row[0];
+    for (int64_t t = 1; t < Tn; ++t) m = a_row[t] > m ? a_row[t] : m;
     T s = 0;
     for (int64_t t = 0; t < Tn; ++t) {
         a_row[t] = fast_exp(a_row[t] - m);
@@ -52,10 +50,8 @@ ATTNCORE_SIMD_CLONES void attention_weight_backward_row(T* dhs_n, T* dh_n, T* ds
 template <class T>
 ATTNCORE_SIMD_CLONES void weight_sum_backward_row(T* dhs_n, T* da_n, const T* hs_n, const T* a_n, const T* dc_n,
                                                   int64_t Tn, int64_t H) {
-    for (int64_t t = 0; t < Tn; ++t) {
-        scale_into(dhs_n + t * H, a_n[t], dc_n, H);
-        da_n[t] = dot(dc_n, hs_n + t * H, H);
-    }
+    for (int64_t t = 0; t < Tn; ++t) scale_into(dhs_n + t * H, a_n[t], dc_n, H);
+    dots(da_n, hs_n, H, dc_n, Tn, H);
 }
 
 // One batch row of TimeAttention backward, all decoder steps: dhs_enc_n (T,H)
@@ -71,7 +67,7 @@ ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n
         const T* q = hs_dec_n + j * H;
         T* dq = dhs_dec_n + j * H;
         // weighted sum: d a[t] = dout . hs[t]; then through the softmax to the scores' gradient ds
-        for (int64_t t = 0; t < Tn; ++t) ds_n[t] = dot(dout_nj, hs_n + t * H, H);
+        dots(ds_n, hs_n, H, dout_nj, Tn, H);
         softmax_backward_row(ds_n, a_nj, ds_n, Tn);
         // d hs[t] += a[t] * dout + ds[t] * q (one pass); dq = sum_t ds[t] * hs[t]
         for (int64_t k = 0; k < H; ++k) dq[k] = 0;

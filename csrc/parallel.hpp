@@ -29,6 +29,29 @@ inline T dot(const T* a, const T* b, int64_t n) {
     return s;
 }
 
+// out[t] = rows[t*ld : t*ld+n] . q for t < count. Four rows at a time, so the
+// four sums are independent chains (one sum is bound by the add latency).
+template <class T>
+inline void dots(T* out, const T* rows, int64_t ld, const T* q, int64_t count, int64_t n) {
+    int64_t t = 0;
+    for (; t + 4 <= count; t += 4) {
+        const T *r0 = rows + t * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+        for (int64_t i = 0; i < n; ++i) {
+            s0 += r0[i] * q[i];
+            s1 += r1[i] * q[i];
+            s2 += r2[i] * q[i];
+            s3 += r3[i] * q[i];
+        }
+        out[t] = s0;
+        out[t + 1] = s1;
+        out[t + 2] = s2;
+        out[t + 3] = s3;
+    }
+    for (; t < count; ++t) out[t] = dot(rows + t * ld, q, n);
+}
+
 // y[i] += alpha * x[i]
 template <class T>
 inline void axpy(T* y, T alpha, const T* x, int64_t n) {
