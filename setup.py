@@ -59,7 +59,7 @@ class BuildExt(build_ext):
             flags, link = base + simd, []
         for ext in self.extensions:
             ext.extra_compile_args = list(flags)
-            ext.extra_link_args = list(link)
+            ext.extra_link_args = list(link) + (BLAS_LINK if ext.name == "attncore._cpp" else [])
             if ext.name == "attncore._cpp":
                 ext.define_macros.append(("ATTNCORE_CXXFLAGS", '"' + " ".join(flags) + '"'))
             else:  # C++ flags that C compilers reject
@@ -83,14 +83,39 @@ class BuildExt(build_ext):
             self.warn(f"attncore: building {ext.name} failed ({exc}); that backend will be unavailable")
 
 
+def private_blas():
+    """Compile and link options for the C++ backend's own BLAS, the scipy-openblas32 wheel.
+
+    The wheel installs its library in site-packages/scipy_openblas32/lib; the
+    module gets an $ORIGIN-relative RUNPATH to it, so the installed _cpp finds
+    it next to itself (attncore also loads it by path before importing _cpp,
+    which covers editable installs and other layouts).
+    """
+    import scipy_openblas32 as sob
+
+    return {
+        "include_dirs": [sob.get_include_dir()],
+        "library_dirs": [sob.get_lib_dir()],
+        "libraries": [sob.get_library()],
+        "extra_link_args": [] if sys.platform == "win32" else ["-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib"],
+    }
+
+
+BLAS_LINK: list[str] = []
+
+
 def extensions():
     import pybind11
 
+    blas = private_blas()
+    BLAS_LINK[:] = blas["extra_link_args"]
     csrc = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp"))
     cpp = Extension(
         "attncore._cpp",
         sources=["python/cpp_module.cpp", *csrc],
-        include_dirs=[pybind11.get_include(), "csrc"],
+        include_dirs=[pybind11.get_include(), "csrc", *blas["include_dirs"]],
+        library_dirs=blas["library_dirs"],
+        libraries=blas["libraries"],
         # Headers too, so that changing one rebuilds the module (setuptools only compares dates).
         depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), ROOT / "python/checks.hpp"]),
         language="c++",

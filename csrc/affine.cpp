@@ -13,15 +13,15 @@ void affine_forward(T* out, const T* x, const T* W, const T* b, int64_t M, int64
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (M * K >= kMinParallelWork)
     for (int64_t m = 0; m < M; ++m) std::memcpy(out + m * K, b, sizeof(T) * K);
-    gemm<T>(false, false, M, K, D, T(1), x, D, W, K, T(1), out, K);
+    gemm_parallel<T>(false, false, M, K, D, T(1), x, D, W, K, T(1), out, K);
 }
 
 template <class T>
 void affine_backward(T* dx, T* dW, T* db, const T* x, const T* W, const T* dout, int64_t M, int64_t D, int64_t K) {
     // dW = x^T dout, db = column sums of dout, dx = dout W^T
-    gemm<T>(true, false, D, K, M, T(1), x, D, dout, K, T(0), dW, K);
+    gemm_parallel<T>(true, false, D, K, M, T(1), x, D, dout, K, T(0), dW, K);
     column_sums(db, dout, M, K);
-    gemm<T>(false, true, M, D, K, T(1), dout, K, W, K, T(0), dx, D);
+    gemm_parallel<T>(false, true, M, D, K, T(1), dout, K, W, K, T(0), dx, D);
 }
 
 template void affine_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t);

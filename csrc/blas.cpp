@@ -1,35 +1,55 @@
 #include "blas.hpp"
 
+#include "parallel.hpp"
+
+// The scipy-openblas32 wheel's C interface (cblas.h with the scipy_ prefix);
+// declared here so that only the link needs the wheel.
+extern "C" {
+enum ScipyCblasOrder { ScipyCblasRowMajor = 101 };
+enum ScipyCblasTranspose { ScipyCblasNoTrans = 111, ScipyCblasTrans = 112 };
+void scipy_cblas_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha, const float* A, int lda,
+                       const float* B, int ldb, float beta, float* C, int ldc);
+void scipy_cblas_dgemm(int order, int ta, int tb, int M, int N, int K, double alpha, const double* A, int lda,
+                       const double* B, int ldb, double beta, double* C, int ldc);
+void scipy_cblas_sgemv(int order, int trans, int M, int N, float alpha, const float* A, int lda, const float* x,
+                       int incx, float beta, float* y, int incy);
+void scipy_cblas_dgemv(int order, int trans, int M, int N, double alpha, const double* A, int lda,
+                       const double* x, int incx, double beta, double* y, int incy);
+void scipy_openblas_set_num_threads(int n);
+int scipy_openblas_get_num_threads(void);
+char* scipy_openblas_get_config(void);
+}
+
 namespace attncore {
 
 namespace {
-sgemm_fn g_sgemm = nullptr;
-dgemm_fn g_dgemm = nullptr;
-sgemv_fn g_sgemv = nullptr;
-dgemv_fn g_dgemv = nullptr;
+
+inline int tr(bool t) { return t ? ScipyCblasTrans : ScipyCblasNoTrans; }
 
 template <class T>
-struct Blas;
+struct Cblas;
 template <>
-struct Blas<float> {
-    static sgemm_fn gemm() { return g_sgemm; }
-    static sgemv_fn gemv() { return g_sgemv; }
+struct Cblas<float> {
+    static constexpr auto gemm = scipy_cblas_sgemm;
+    static constexpr auto gemv = scipy_cblas_sgemv;
 };
 template <>
-struct Blas<double> {
-    static dgemm_fn gemm() { return g_dgemm; }
-    static dgemv_fn gemv() { return g_dgemv; }
+struct Cblas<double> {
+    static constexpr auto gemm = scipy_cblas_dgemm;
+    static constexpr auto gemv = scipy_cblas_dgemv;
 };
+
+// Products below this many multiply-adds run on one thread: a parallel region
+// costs a few microseconds, about what one core does in 1e5 multiply-adds.
+constexpr int64_t kMinParallelProduct = 1 << 18;
+
 }  // namespace
 
-void set_blas(sgemm_fn sgemm, dgemm_fn dgemm, sgemv_fn sgemv, dgemv_fn dgemv) {
-    g_sgemm = sgemm;
-    g_dgemm = dgemm;
-    g_sgemv = sgemv;
-    g_dgemv = dgemv;
-}
+void blas_init() { scipy_openblas_set_num_threads(1); }
 
-bool blas_ready() { return g_sgemm && g_dgemm && g_sgemv && g_dgemv; }
+const char* blas_config() { return scipy_openblas_get_config(); }
+
+int blas_num_threads() { return scipy_openblas_get_num_threads(); }
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
@@ -42,24 +62,52 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
         return;
     }
     if (M == 1) {
-        // c (Nc) = alpha * op(B)^T a + beta * c, a being the one row of op(A).
-        // Column-major, B's buffer is B^T: no transpose when B is used as is.
-        const char tb = trans_b ? 'T' : 'N';
-        const int rows = static_cast<int>(trans_b ? K : Nc), cols = static_cast<int>(trans_b ? Nc : K);
-        const int lb = static_cast<int>(ldb), inc_a = static_cast<int>(trans_a ? lda : 1), one = 1;
-        Blas<T>::gemv()(&tb, &rows, &cols, &alpha, B, &lb, A, &inc_a, &beta, C, &one);
+        // c (Nc) = alpha * op(B)^T a + beta * c, a being the one row of op(A)
+        const int inc_a = static_cast<int>(trans_a ? lda : 1);
+        if (trans_b)  // B is (Nc,K): c = B a
+            Cblas<T>::gemv(ScipyCblasRowMajor, ScipyCblasNoTrans, static_cast<int>(Nc), static_cast<int>(K), alpha,
+                           B, static_cast<int>(ldb), A, inc_a, beta, C, 1);
+        else  // B is (K,Nc): c = B^T a
+            Cblas<T>::gemv(ScipyCblasRowMajor, ScipyCblasTrans, static_cast<int>(K), static_cast<int>(Nc), alpha, B,
+                           static_cast<int>(ldb), A, inc_a, beta, C, 1);
         return;
     }
-    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-    const char ta = trans_a ? 'T' : 'N', tb = trans_b ? 'T' : 'N';
-    const int m = static_cast<int>(Nc), n = static_cast<int>(M), k = static_cast<int>(K);
-    const int la = static_cast<int>(lda), lb = static_cast<int>(ldb), lc = static_cast<int>(ldc);
-    Blas<T>::gemm()(&tb, &ta, &m, &n, &k, &alpha, B, &lb, A, &la, &beta, C, &lc);
+    Cblas<T>::gemm(ScipyCblasRowMajor, tr(trans_a), tr(trans_b), static_cast<int>(M), static_cast<int>(Nc),
+                   static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta, C,
+                   static_cast<int>(ldc));
 }
 
-template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                          int64_t, float, float*, int64_t);
-template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
-                           int64_t, double, double*, int64_t);
+template <class T>
+void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+    const int nt = get_num_threads();
+    if (nt == 1 || M * Nc * K < kMinParallelProduct) {
+        gemm(trans_a, trans_b, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const bool by_rows = M >= Nc;
+    // Column blocks in multiples of 16 elements (one AVX-512 register of floats).
+    const int64_t extent = by_rows ? M : Nc, align = by_rows ? 1 : 16;
+#pragma omp parallel num_threads(nt)
+    {
+        const Range r = block_of(extent, align);
+        if (r.size() > 0) {
+            if (by_rows)  // rows r of C: rows r of op(A)
+                gemm(trans_a, trans_b, r.size(), Nc, K, alpha, trans_a ? A + r.begin : A + r.begin * lda, lda, B,
+                     ldb, beta, C + r.begin * ldc, ldc);
+            else  // columns r of C: columns r of op(B)
+                gemm(trans_a, trans_b, M, r.size(), K, alpha, A, lda, trans_b ? B + r.begin * ldb : B + r.begin,
+                     ldb, beta, C + r.begin, ldc);
+        }
+    }
+}
+
+#define ATTNCORE_GEMM(T)                                                                                         \
+    template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
+                          int64_t);                                                                              \
+    template void gemm_parallel<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, \
+                                   T, T*, int64_t);
+ATTNCORE_GEMM(float)
+ATTNCORE_GEMM(double)
 
 }  // namespace attncore

@@ -46,48 +46,56 @@ ATTNCORE_SIMD_CLONES void backward_row(T* da, T* dh, T* dc, const T* a, const T*
     }
 }
 
-// dWx (D,G), dWh (H,G), db (G) in one product: [x | h_prev | 1]^T dA, with
-// rows r = n*T + t; dA is (N*T,G). One product with K = N*T instead of three
-// passes over dA (two thin products and a column sum).
+// dWx (D,G), dWh (H,G), db (G) in one product [x | h_prev | 1]^T dA over all
+// rows r = n*T + t, split by output columns between the threads; xh (N*T, D+H+1)
+// holds the left operand. One product with K = N*T instead of three passes over dA.
 template <class T>
-void weight_gradients(T* dWx, T* dWh, T* db, const T* xs, const T* hs, const T* h0, const T* dA, int64_t N,
-                      int64_t Tn, int64_t D, int64_t H) {
-    const int64_t G = 4 * H, L = D + H + 1, R = N * Tn;
-    const int nt = get_num_threads();
-    auto xh = scratch<T>(R * L);
-#pragma omp parallel for num_threads(nt) schedule(static) if (R * L >= kMinParallelWork)
-    for (int64_t r = 0; r < R; ++r) {
-        const int64_t n = r / Tn, t = r % Tn;
-        T* row = xh.get() + r * L;
-        std::memcpy(row, xs + r * D, sizeof(T) * D);
-        std::memcpy(row + D, t == 0 ? h0 + n * H : hs + (r - 1) * H, sizeof(T) * H);
-        row[D + H] = T(1);
-    }
+void weight_gradients(T* dWx, T* dWh, T* db, const T* xh, const T* dA, int64_t R, int64_t D, int64_t H) {
+    const int64_t G = 4 * H, L = D + H + 1;
     auto w = scratch<T>(L * G);
-    gemm<T>(true, false, L, G, R, T(1), xh.get(), L, dA, G, T(0), w.get(), G);
+    gemm_parallel<T>(true, false, L, G, R, T(1), xh, L, dA, G, T(0), w.get(), G);
     std::memcpy(dWx, w.get(), sizeof(T) * D * G);
     std::memcpy(dWh, w.get() + D * G, sizeof(T) * H * G);
     std::memcpy(db, w.get() + (D + H) * G, sizeof(T) * G);
 }
 
+// Rows [rows.begin, rows.end) of xh = [x | h_prev | 1], (N*T, D+H+1).
+template <class T>
+void stack_inputs(T* xh, const T* xs, const T* hs, const T* h0, Range rows, int64_t Tn, int64_t D, int64_t H) {
+    const int64_t L = D + H + 1;
+    for (int64_t n = rows.begin; n < rows.end; ++n)
+        for (int64_t t = 0; t < Tn; ++t) {
+            const int64_t r = n * Tn + t;
+            T* row = xh + r * L;
+            if (D) std::memcpy(row, xs + r * D, sizeof(T) * D);
+            if (H) std::memcpy(row + D, t == 0 ? h0 + n * H : hs + (r - 1) * H, sizeof(T) * H);
+            row[D + H] = T(1);
+        }
+}
+
 }  // namespace
 
+// Each thread takes a block of batch rows through all T steps: its part of
+// xs @ Wx, then per step its rows' h @ Wh and gate loop. Rows never meet, so
+// there is no barrier between steps.
 template <class T>
 void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
                   const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs, cs are (N,T,H), gates is (N,T,4H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
-    const int nt = get_num_threads();
-    // Everything that does not depend on the previous step, in one product.
-    gemm<T>(false, false, N * Tn, G, D, T(1), xs, D, Wx, G, T(0), gates, G);
-    for (int64_t t = 0; t < Tn; ++t) {
-        const T* h_prev = t == 0 ? h0 : hs + (t - 1) * H;
-        const int64_t ld_h = t == 0 ? H : Tn * H;
-        gemm<T>(false, false, N, G, H, T(1), h_prev, ld_h, Wh, G, T(1), gates + t * G, Tn * G);
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
-        for (int64_t n = 0; n < N; ++n) {
-            const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-            forward_row(gates + (n * Tn + t) * G, cs + (n * Tn + t) * H, hs + (n * Tn + t) * H, c_prev, b, H);
+#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + H)))
+    {
+        const Range rows = block_of(N);
+        const int64_t n0 = rows.begin, nr = rows.size();
+        gemm<T>(false, false, nr * Tn, G, D, T(1), xs + n0 * Tn * D, D, Wx, G, T(0), gates + n0 * Tn * G, G);
+        for (int64_t t = 0; nr > 0 && t < Tn; ++t) {
+            const T* h_prev = t == 0 ? h0 + n0 * H : hs + (n0 * Tn + t - 1) * H;
+            const int64_t ld_h = t == 0 ? H : Tn * H;
+            gemm<T>(false, false, nr, G, H, T(1), h_prev, ld_h, Wh, G, T(1), gates + (n0 * Tn + t) * G, Tn * G);
+            for (int64_t n = n0; n < rows.end; ++n) {
+                const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
+                forward_row(gates + (n * Tn + t) * G, cs + (n * Tn + t) * H, hs + (n * Tn + t) * H, c_prev, b, H);
+            }
         }
     }
 }
@@ -97,44 +105,57 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
                             const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs is (N,T,H), c is (N,H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
-    const int nt = get_num_threads();
-    auto a_buf = scratch<T>(N * G);
-    T* a = a_buf.get();
-    std::copy(c0, c0 + N * H, c);
-    for (int64_t t = 0; t < Tn; ++t) {
-        const T* h_prev = t == 0 ? h0 : hs + (t - 1) * H;
-        const int64_t ld_h = t == 0 ? H : Tn * H;
-        gemm<T>(false, false, N, G, D, T(1), xs + t * D, Tn * D, Wx, G, T(0), a, G);
-        gemm<T>(false, false, N, G, H, T(1), h_prev, ld_h, Wh, G, T(1), a, G);
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
-        for (int64_t n = 0; n < N; ++n)  // c is both the previous and the new cell state, element by element
-            forward_row(a + n * G, c + n * H, hs + (n * Tn + t) * H, c + n * H, b, H);
+    if (N * H) std::copy(c0, c0 + N * H, c);
+#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + H)))
+    {
+        const Range rows = block_of(N);
+        const int64_t n0 = rows.begin, nr = rows.size();
+        auto a_buf = scratch<T>(nr * G);  // this block's pre-activations of one step
+        T* a = a_buf.get();
+        for (int64_t t = 0; nr > 0 && t < Tn; ++t) {
+            const T* h_prev = t == 0 ? h0 + n0 * H : hs + (n0 * Tn + t - 1) * H;
+            const int64_t ld_h = t == 0 ? H : Tn * H;
+            gemm<T>(false, false, nr, G, D, T(1), xs + (n0 * Tn + t) * D, Tn * D, Wx, G, T(0), a, G);
+            gemm<T>(false, false, nr, G, H, T(1), h_prev, ld_h, Wh, G, T(1), a, G);
+            for (int64_t n = n0; n < rows.end; ++n)  // c is both the previous and the new cell state
+                forward_row(a + (n - n0) * G, c + n * H, hs + (n * Tn + t) * H, c + n * H, b, H);
+        }
     }
 }
 
+// The backward time loop runs per block of rows like the forward (dh, dc of a
+// row depend only on that row), and each thread also computes its rows of dxs
+// and of the stacked inputs; the weight gradients, sums over all rows, follow
+// as one product split by output columns.
 template <class T>
 void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, const T* gates, const T* cs,
                    const T* xs, const T* Wx, const T* Wh, const T* h0, const T* c0, const T* dhs,
                    const T* dh_next, const T* dc_next, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // dxs is (N,T,D), dWx (D,4H), dWh (H,4H), db (4H), dh0, dc0 (N,H); dhs is (N,T,H)
-    const int64_t G = 4 * H;
-    const int nt = get_num_threads();
+    const int64_t G = 4 * H, L = D + H + 1;
     auto dA_buf = scratch<T>(N * Tn * G);  // every element is written by the step loop before it is read
-    T* dA = dA_buf.get();
-    std::copy(dh_next, dh_next + N * H, dh0);  // dh0 and dc0 carry the state gradient backwards
-    std::copy(dc_next, dc_next + N * H, dc0);
-    for (int64_t t = Tn - 1; t >= 0; --t) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * G >= kMinParallelWork)
-        for (int64_t n = 0; n < N; ++n) {
-            const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-            backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
-                         cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
+    auto xh_buf = scratch<T>(N * Tn * L);
+    T *dA = dA_buf.get(), *xh = xh_buf.get();
+#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + 2 * H)))
+    {
+        const Range rows = block_of(N);
+        const int64_t n0 = rows.begin, nr = rows.size();
+        if (nr * H) {  // dh0 and dc0 carry the state gradient backwards
+            std::copy(dh_next + n0 * H, dh_next + rows.end * H, dh0 + n0 * H);
+            std::copy(dc_next + n0 * H, dc_next + rows.end * H, dc0 + n0 * H);
         }
-        gemm<T>(false, true, N, H, G, T(1), dA + t * G, Tn * G, Wh, G, T(0), dh0, H);
+        for (int64_t t = Tn - 1; nr > 0 && t >= 0; --t) {
+            for (int64_t n = n0; n < rows.end; ++n) {
+                const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
+                backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
+                             cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
+            }
+            gemm<T>(false, true, nr, H, G, T(1), dA + (n0 * Tn + t) * G, Tn * G, Wh, G, T(0), dh0 + n0 * H, H);
+        }
+        gemm<T>(false, true, nr * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0), dxs + n0 * Tn * D, D);
+        stack_inputs(xh, xs, hs, h0, rows, Tn, D, H);
     }
-    // Weight gradients and dxs for all steps at once.
-    weight_gradients(dWx, dWh, db, xs, hs, h0, dA, N, Tn, D, H);
-    gemm<T>(false, true, N * Tn, D, G, T(1), dA, G, Wx, G, T(0), dxs, D);
+    weight_gradients(dWx, dWh, db, xh, dA, N * Tn, D, H);
 }
 
 template void lstm_forward<float>(float*, float*, float*, const float*, const float*, const float*, const float*,

@@ -13,11 +13,40 @@
 
 namespace attncore {
 
-// Number of threads the next parallel region may use (>= 1).
+// Number of threads the next parallel region may use (>= 1). A count above 1
+// marks the OpenMP pool as started (see after_fork_in_child).
 int get_num_threads();
+// Sets the count; throws std::runtime_error for n > 1 in a child forked from a
+// process whose OpenMP pool had started (libgomp's pool does not survive fork:
+// a team of more than one thread would wait forever for workers that do not exist).
 void set_num_threads(int n);
+// In a forked child: run on one thread from now on.
+void after_fork_in_child();
+// True once a kernel has asked for more than one thread (OpenMP's pool exists).
+bool pool_started();
+// True in a forked child whose parent had started the pool.
+bool forked_from_pool();
 // True when this translation unit was compiled with OpenMP.
 bool openmp_enabled();
+
+// A half-open range [begin, end) of rows or columns.
+struct Range {
+    int64_t begin, end;
+    int64_t size() const { return end - begin; }
+};
+
+// The calling thread's share of [0, n) inside a parallel region: contiguous,
+// near-equal blocks in thread order, each a multiple of align except the last.
+inline Range block_of(int64_t n, int64_t align = 1) {
+#ifdef _OPENMP
+    const int64_t parts = omp_get_num_threads(), i = omp_get_thread_num();
+#else
+    const int64_t parts = 1, i = 0;
+#endif
+    const int64_t units = (n + align - 1) / align;
+    const int64_t lo = units * i / parts, hi = units * (i + 1) / parts;
+    return {lo * align < n ? lo * align : n, hi * align < n ? hi * align : n};
+}
 
 // sum_i a[i] * b[i]; the simd reduction lets the compiler vectorize without
 // -ffast-math (the summation order differs from NumPy's only at rounding level).

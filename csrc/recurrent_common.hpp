@@ -38,15 +38,23 @@ void column_sums(T* db, const T* dA, int64_t R, int64_t G) {
     }
 }
 
-// hprev (N,T,H): the state each step started from: h0 at t = 0, hs[:, t-1] after.
-template <class T>
-void previous_states(T* hprev, const T* hs, const T* h0, int64_t N, int64_t Tn, int64_t H) {
+// Threads for a time loop over N independent rows, about `work` multiply-adds
+// per row: each thread runs its own block of rows through every step (the
+// product and the gate loop), so the loop has no barrier per step.
+inline int row_threads(int64_t N, int64_t work) {
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N * Tn * H >= kMinParallelWork)
-    for (int64_t n = 0; n < N; ++n) {
-        if (Tn == 0) continue;
+    if (nt == 1 || N < 2 || N * work < kMinParallelWork) return 1;
+    return nt < N ? nt : static_cast<int>(N);
+}
+
+// hprev rows [rows.begin, rows.end) of (N,T,H): the state each step started
+// from: h0 at t = 0, hs[:, t-1] after.
+template <class T>
+void previous_states(T* hprev, const T* hs, const T* h0, Range rows, int64_t Tn, int64_t H) {
+    if (Tn == 0 || H == 0) return;
+    for (int64_t n = rows.begin; n < rows.end; ++n) {
         std::memcpy(hprev + n * Tn * H, h0 + n * H, sizeof(T) * H);
-        std::memcpy(hprev + (n * Tn + 1) * H, hs + n * Tn * H, sizeof(T) * (Tn - 1) * H);
+        if (Tn > 1) std::memcpy(hprev + (n * Tn + 1) * H, hs + n * Tn * H, sizeof(T) * (Tn - 1) * H);
     }
 }
 

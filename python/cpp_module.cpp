@@ -547,36 +547,22 @@ py::array softmax_cross_entropy_backward(const py::array& xs, const py::array& t
                : sce_backward_t<float>(xs, labels, ignore_label, dout);
 }
 
-// BLAS from scipy.linalg.cython_blas: its capsules hold the ?gemm and ?gemv function pointers.
-std::string load_blas() {
-    py::module_ cb = py::module_::import("scipy.linalg.cython_blas");
-    py::dict capi = cb.attr("__pyx_capi__");
-    auto pointer = [&](const char* name) {
-        py::object cap = capi[name];
-        const char* cap_name = PyCapsule_GetName(cap.ptr());
-        void* p = PyCapsule_GetPointer(cap.ptr(), cap_name);
-        if (p == nullptr) throw py::error_already_set();
-        return p;
-    };
-    attncore::set_blas(reinterpret_cast<attncore::sgemm_fn>(pointer("sgemm")),
-                       reinterpret_cast<attncore::dgemm_fn>(pointer("dgemm")),
-                       reinterpret_cast<attncore::sgemv_fn>(pointer("sgemv")),
-                       reinterpret_cast<attncore::dgemv_fn>(pointer("dgemv")));
-    std::string version = py::str(py::module_::import("scipy").attr("__version__"));
-    return "scipy.linalg.cython_blas (SciPy " + version + ")";
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_cpp, m) {
     m.doc() = "attncore C++ kernels (pybind11 binding of csrc/)";
 
-    m.def("set_num_threads", &attncore::set_num_threads, py::arg("n"));
+    m.def("set_num_threads", &attncore::set_num_threads, py::arg("n"),
+          "Threads of every kernel (>= 1); RuntimeError above 1 in a child forked after the pool started.");
     m.def("get_num_threads", &attncore::get_num_threads);
+    m.def("after_fork_in_child", &attncore::after_fork_in_child);
+    m.def("pool_started", &attncore::pool_started);
+    m.def("forked_from_pool", &attncore::forked_from_pool);
     m.def("openmp_enabled", &attncore::openmp_enabled);
     m.attr("compile_flags") = ATTNCORE_CXXFLAGS;
-    const std::string blas = load_blas();
-    m.def("blas_name", [blas]() { return blas; });
+    attncore::blas_init();
+    m.def("blas_name", []() { return std::string(attncore::blas_config()); });
+    m.def("blas_num_threads", &attncore::blas_num_threads);
 
     m.def("softmax_forward", &softmax_forward, py::arg("x"));
     m.def("softmax_backward", &softmax_backward, py::arg("y"), py::arg("dy"));

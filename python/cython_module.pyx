@@ -21,6 +21,7 @@ ctypedef fused real:
     double
 
 cdef int _num_threads = 1
+cdef bint _pool_started = False
 
 
 def set_num_threads(int n):
@@ -29,6 +30,19 @@ def set_num_threads(int n):
 
 
 def get_num_threads():
+    return _num_threads
+
+
+def pool_started():
+    """True once a kernel has run with more than one thread (OpenMP's pool exists)."""
+    return _pool_started
+
+
+cdef int _team_size():
+    """Threads for the next prange; notes that OpenMP's pool has started when above 1."""
+    global _pool_started
+    if _num_threads > 1:
+        _pool_started = True
     return _num_threads
 
 
@@ -200,7 +214,7 @@ def softmax_forward(x):
     y = np.empty_like(x)
     cdef Py_ssize_t C = x.shape[x.ndim - 1]
     cdef Py_ssize_t R = x.size // C
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if x.dtype == np.float64:
         _softmax_fwd[double](_dptr(y), _dptr(x), R, C, nt)
     else:
@@ -216,7 +230,7 @@ def softmax_backward(y, dy):
     dx = np.empty_like(y)
     cdef Py_ssize_t C = y.shape[y.ndim - 1]
     cdef Py_ssize_t R = y.size // C if C else 0
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if y.dtype == np.float64:
         _softmax_bwd[double](_dptr(dx), _dptr(y), _dptr(dy), R, C, nt)
     else:
@@ -232,7 +246,7 @@ def attention_weight_forward(hs, h):
     h = _contig(h)
     a = np.empty((d["N"], d["T"]), dtype=hs.dtype)
     cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if hs.dtype == np.float64:
         _aw_fwd[double](_dptr(a), _dptr(hs), _dptr(h), N, T, H, nt)
     else:
@@ -249,7 +263,7 @@ def attention_weight_backward(hs, h, a, da):
     dh = np.empty_like(h)
     ds = np.empty_like(a)
     cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if hs.dtype == np.float64:
         _aw_bwd[double](_dptr(dhs), _dptr(dh), _dptr(ds), _dptr(hs), _dptr(h), _dptr(a), _dptr(da), N, T, H, nt)
     else:
@@ -264,7 +278,7 @@ def weight_sum_forward(hs, a):
     hs, a = _contig(hs), _contig(a)
     c = np.empty((d["N"], d["H"]), dtype=hs.dtype)
     cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if hs.dtype == np.float64:
         _ws_fwd[double](_dptr(c), _dptr(hs), _dptr(a), N, T, H, nt)
     else:
@@ -280,7 +294,7 @@ def weight_sum_backward(hs, a, dc):
     dhs = np.empty_like(hs)
     da = np.empty_like(a)
     cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if hs.dtype == np.float64:
         _ws_bwd[double](_dptr(dhs), _dptr(da), _dptr(hs), _dptr(a), _dptr(dc), N, T, H, nt)
     else:
@@ -296,7 +310,7 @@ def time_attention_forward(hs_enc, hs_dec):
     out = np.empty_like(dec)
     a = np.empty((d["N"], d["d"], d["T"]), dtype=enc.dtype)
     cdef Py_ssize_t N = d["N"], T = d["T"], Td = d["d"], H = d["H"]
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if enc.dtype == np.float64:
         _ta_fwd[double](_dptr(out), _dptr(a), _dptr(enc), _dptr(dec), N, T, Td, H, nt)
     else:
@@ -313,7 +327,7 @@ def time_attention_backward(hs_enc, hs_dec, a, dout):
     ddec = np.empty_like(dec)
     ds = np.empty((d["N"], d["T"]), dtype=enc.dtype)
     cdef Py_ssize_t N = d["N"], T = d["T"], Td = d["d"], H = d["H"]
-    cdef int nt = _num_threads
+    cdef int nt = _team_size()
     if enc.dtype == np.float64:
         _ta_bwd[double](_dptr(denc), _dptr(ddec), _dptr(ds), _dptr(enc), _dptr(dec), _dptr(a), _dptr(dout),
                         N, T, Td, H, nt)

@@ -50,9 +50,10 @@ def test_num_threads():
     try:
         attncore.set_num_threads(1)
         assert attncore.get_num_threads() == 1
-        for bad in (0, -1, 1.5, "2", True):
+        for bad in (0, -1, -3, 1.5, "2", True, 2**31, 10**20):
             with pytest.raises(ValueError):
                 attncore.set_num_threads(bad)
+            assert attncore.get_num_threads() == 1  # a refused value changes nothing
     finally:
         attncore.set_num_threads(old)
 
@@ -139,3 +140,84 @@ def test_info_command():
     r = subprocess.run([sys.executable, "-m", "attncore", "info"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "backends" in r.stdout and "numpy" in r.stdout and attncore.__version__ in r.stdout
+
+
+@pytest.mark.parametrize("name", [b for b in BACKENDS if b != "numpy"])
+def test_forked_child_asking_for_threads_gets_an_error_not_a_hang(name):
+    code = f"""
+        import os, numpy as np, attncore
+        from attncore import kernels as K
+        attncore.set_backend({name!r})
+        attncore.set_num_threads(2)
+        enc = np.random.rand(64, 29, 64).astype("f"); dec = np.random.rand(64, 10, 64).astype("f")
+        out, a = K.time_attention_forward(enc, dec)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                attncore.set_num_threads(2)
+            except RuntimeError as exc:
+                ok = "fork" in str(exc) and attncore.get_num_threads() == 1
+                out2, _ = K.time_attention_forward(enc, dec)
+                os._exit(0 if ok and np.allclose(out, out2) else 3)
+            os._exit(4)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), attncore.get_num_threads())
+    """
+    r = run_python(code, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "2"]
+
+
+def test_child_forked_before_any_parallel_kernel_may_use_threads():
+    code = """
+        import os, numpy as np, attncore
+        from attncore import kernels as K
+        pid = os.fork()
+        if pid == 0:
+            attncore.set_num_threads(2)
+            xs = np.random.rand(64, 5, 8).astype("f")
+            Wx, Wh, b = np.random.rand(8, 64).astype("f"), np.random.rand(16, 64).astype("f"), np.zeros(64, "f")
+            K.lstm_forward(xs, Wx, Wh, b)
+            os._exit(0 if attncore.get_num_threads() == 2 else 3)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """
+    r = run_python(code, {"ATTNCORE_BACKEND": "cpp"} if "cpp" in BACKENDS else {}, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0"]
+
+
+@pytest.mark.skipif("cpp" not in BACKENDS, reason="needs the C++ backend")
+def test_one_thread_pool():
+    """The C++ backend's BLAS starts no threads, and attncore leaves the user's settings alone."""
+    code = """
+        import os
+        import numpy as np
+        def threads():
+            return len(os.listdir("/proc/self/task"))
+        before = threads()
+        import attncore
+        from attncore import _backend
+        from attncore import kernels as K
+        cpp = _backend._extensions["cpp"]
+        after_import = threads()
+        attncore.set_num_threads(2)
+        xs = np.random.rand(64, 29, 16).astype("f")
+        Wx, Wh, b = np.random.rand(16, 1024).astype("f"), np.random.rand(256, 1024).astype("f"), np.zeros(1024, "f")
+        with attncore.use_backend("cpp"):
+            hs, gates, cs = K.lstm_forward(xs, Wx, Wh, b)
+            K.lstm_backward(xs, Wx, Wh, None, None, hs, gates, cs, hs)
+        print(after_import - before, threads() - before, cpp.blas_num_threads(),
+              os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("OMP_WAIT_POLICY"), cpp.blas_name())
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}
+    env["OMP_NUM_THREADS"] = "2"
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    new_at_import, new_after_kernels, blas_threads, ob_env, wait_env, name = r.stdout.split(maxsplit=5)
+    # importing numpy starts its own OpenBLAS workers (counted in before); attncore adds none,
+    # and its kernels add exactly one OpenMP worker for the second thread
+    assert (new_at_import, new_after_kernels) == ("0", "1"), r.stdout
+    assert blas_threads == "1" and ob_env == "None" and wait_env == "None", r.stdout
+    assert name.startswith("OpenBLAS"), name

@@ -9,15 +9,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-import os as _os
-
-# The kernels alternate short OpenMP regions with BLAS calls whose own threads
-# need the cores: OpenMP workers that spin between regions (libgomp's default)
-# made the 2-thread LSTM several times slower than 1 thread. Sleeping workers
-# fix that. libgomp reads this once, when it is loaded; set it yourself to
-# override.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from ._backend import (
     available_backends,
     get_backend,

@@ -36,9 +36,53 @@ def _namespace(name: str, module: types.ModuleType | None) -> types.SimpleNamesp
     return ns
 
 
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _load_private_blas() -> None:
+    """Load the C++ backend's own OpenBLAS (scipy-openblas32) so that it starts no threads.
+
+    OpenBLAS reads ``OPENBLAS_NUM_THREADS`` once, when it loads, and starts its
+    worker threads then; loaded here with the variable at 1 it starts none, and
+    the variable is restored at once, so NumPy's and SciPy's copies (other
+    libraries) and child processes see the user's setting. The library is loaded
+    locally (its symbols serve only ``_cpp``, which finds it by its soname).
+    """
+    import ctypes
+    import importlib.util
+
+    # Found, not imported: importing scipy_openblas32 loads the library into
+    # the global namespace, where its symbols would take the place of SciPy's
+    # own bundled OpenBLAS (same names) and bring that library's threads along.
+    spec = importlib.util.find_spec("scipy_openblas32")
+    if spec is None or not spec.submodule_search_locations:
+        return  # _cpp's RUNPATH may still find the library
+    lib_dir = os.path.join(spec.submodule_search_locations[0], "lib")
+    names = sorted(n for n in os.listdir(lib_dir) if n.startswith("libscipy_openblas")) if os.path.isdir(
+        lib_dir) else []
+    if not names:
+        return
+    with _environment(OPENBLAS_NUM_THREADS="1"):
+        ctypes.CDLL(os.path.join(lib_dir, names[0]), mode=os.RTLD_LOCAL | os.RTLD_NOW)
+
+
 def _load() -> None:
     for name, modname in (("cpp", "_cpp"), ("cython", "_cython")):
         try:
+            if name == "cpp":
+                _load_private_blas()
             module = __import__(f"attncore.{modname}", fromlist=["_"])
         except ImportError as exc:  # the build may have left the extension out
             _unavailable[name] = f"{type(exc).__name__}: {exc}"
@@ -93,14 +137,27 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
+MAX_THREADS = 4096
+
+
 def set_num_threads(n: int) -> None:
-    """Threads each native kernel may use (OpenMP); ``n >= 1``."""
+    """Threads each native kernel may use (OpenMP); ``1 <= n <= 4096``.
+
+    In a child process forked after attncore's OpenMP pool had started, only 1
+    is possible (GNU libgomp's pool does not survive ``fork``), and ``n > 1``
+    raises ``RuntimeError``; start such workers with ``spawn`` or ``forkserver``.
+    """
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"number of threads must be an int >= 1, got {n!r}")
-    _num_threads = n
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"number of threads must be an int from 1 to {MAX_THREADS}, got {n!r}")
+    if n > 1 and _forked_from_pool:
+        raise RuntimeError(
+            "attncore: this process was forked from one whose OpenMP thread pool had started, and GNU "
+            "libgomp's pool does not survive fork(), so attncore runs on one thread here; start worker "
+            "processes with multiprocessing's 'spawn' or 'forkserver' method to use more threads in them")
     for module in _extensions.values():
         module.set_num_threads(n)
+    _num_threads = n
 
 
 def get_num_threads() -> int:
@@ -108,10 +165,26 @@ def get_num_threads() -> int:
     return _num_threads
 
 
+_forked_from_pool = False
+
+
+def _pool_started() -> bool:
+    """True once a native kernel has run with more than one OpenMP thread in this process."""
+    return any(m.pool_started() for m in _extensions.values())
+
+
 def _after_fork_in_child() -> None:
     # GNU libgomp's thread pool does not survive fork(): a child that opens a
-    # parallel region with more than one thread can hang. The child runs serial.
-    set_num_threads(1)
+    # parallel region with more than one thread waits forever for workers that
+    # do not exist. The child runs on one thread, and asking for more is an error.
+    global _forked_from_pool, _num_threads
+    _forked_from_pool = _forked_from_pool or _pool_started()
+    for module in _extensions.values():
+        if hasattr(module, "after_fork_in_child"):
+            module.after_fork_in_child()
+        else:
+            module.set_num_threads(1)
+    _num_threads = 1
 
 
 def _init() -> None:
