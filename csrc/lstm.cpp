@@ -135,9 +135,12 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
     const int64_t G = 4 * H, L = D + H + 1;
     auto dA_buf = scratch<T>(N * Tn * G);  // every element is written by the step loop before it is read
     auto xh_buf = scratch<T>(N * Tn * L);
-    T *dA = dA_buf.get(), *xh = xh_buf.get();
+    auto WhT_buf = scratch<T>(G * H);
+    T *dA = dA_buf.get(), *xh = xh_buf.get(), *WhT = WhT_buf.get();
 #pragma omp parallel num_threads(row_threads(N, Tn * G * (D + 2 * H)))
     {
+        transpose_rows(WhT, Wh, block_of(G, 16), H, G);
+#pragma omp barrier
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
         if (nr * H) {  // dh0 and dc0 carry the state gradient backwards
@@ -150,7 +153,7 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
                 backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
                              cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
             }
-            gemm<T>(false, true, nr, H, G, T(1), dA + (n0 * Tn + t) * G, Tn * G, Wh, G, T(0), dh0 + n0 * H, H);
+            gemm<T>(false, false, nr, H, G, T(1), dA + (n0 * Tn + t) * G, Tn * G, WhT, H, T(0), dh0 + n0 * H, H);
         }
         gemm<T>(false, true, nr * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0), dxs + n0 * Tn * D, D);
         stack_inputs(xh, xs, hs, h0, rows, Tn, D, H);

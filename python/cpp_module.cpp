@@ -10,6 +10,7 @@
 
 #include "../csrc/attention.hpp"
 #include "../csrc/blas.hpp"
+#include "../csrc/adam.hpp"
 #include "../csrc/affine.hpp"
 #include "../csrc/embedding.hpp"
 #include "../csrc/gru.hpp"
@@ -547,6 +548,55 @@ py::array softmax_cross_entropy_backward(const py::array& xs, const py::array& t
                : sce_backward_t<float>(xs, labels, ignore_label, dout);
 }
 
+// ---------------------------------------------------------------- optimizer
+
+// param, m, v are written in place, so they must already be C-contiguous,
+// writeable and of one float dtype (nothing is cast or copied: a write into a
+// copy would be lost); grad is read in that dtype.
+template <class T>
+void adam_update_t(py::array& param, py::array& m, py::array& v, const py::array& grad_, double c1, double c2,
+                   double lr_t, bool wide) {
+    auto grad = in<T>(grad_);
+    T *p = static_cast<T*>(param.mutable_data()), *pm = static_cast<T*>(m.mutable_data()),
+      *pv = static_cast<T*>(v.mutable_data());
+    const int64_t n = param.size();
+    py::gil_scoped_release nogil;
+    if (wide || sizeof(T) == sizeof(double))
+        attncore::adam_update<T, double>(p, pm, pv, grad.data(), T(c1), T(c2), lr_t, n);
+    else
+        attncore::adam_update<float, float>(reinterpret_cast<float*>(p), reinterpret_cast<float*>(pm),
+                                            reinterpret_cast<float*>(pv), reinterpret_cast<const float*>(grad.data()),
+                                            float(c1), float(c2), lr_t, n);
+}
+
+void adam_update(py::array param, py::array grad, py::array m, py::array v, double lr_t, double beta1, double beta2,
+                 bool wide) {
+    const char* names[] = {"param", "m", "v"};
+    py::array* arrays[] = {&param, &m, &v};
+    for (int i = 0; i < 3; ++i) {
+        py::array& a = *arrays[i];
+        if (a.dtype().kind() != 'f' || (a.itemsize() != 4 && a.itemsize() != 8))
+            throw py::type_error(std::string(names[i]) + " must be a float32 or float64 array, got dtype " +
+                                 std::string(py::str(a.dtype())));
+        if (!a.dtype().is(param.dtype()))
+            throw py::type_error(std::string(names[i]) + " must have param's dtype " +
+                                 std::string(py::str(param.dtype())) + ", got " + std::string(py::str(a.dtype())));
+        if (!(a.flags() & py::array::c_style) || !a.writeable())
+            throw py::value_error(std::string(names[i]) + " must be C-contiguous and writeable (it is updated in place)");
+        if (a.ndim() != param.ndim() || a.size() != param.size())
+            throw py::value_error("shape mismatch: " + std::string(names[i]) + " " + shape_str(a) + ", param " +
+                                  shape_str(param));
+    }
+    wants_double({{"grad", grad, ""}});
+    bool same = grad.ndim() == param.ndim();
+    for (py::ssize_t i = 0; same && i < grad.ndim(); ++i) same = grad.shape(i) == param.shape(i);
+    if (!same) throw py::value_error("shape mismatch: grad " + shape_str(grad) + ", param " + shape_str(param));
+    if (param.itemsize() == 8)
+        adam_update_t<double>(param, m, v, grad, 1.0 - beta1, 1.0 - beta2, lr_t, wide);
+    else
+        adam_update_t<float>(param, m, v, grad, 1.0 - beta1, 1.0 - beta2, lr_t, wide);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpp, m) {
@@ -589,6 +639,8 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("embedding_backward", &embedding_backward, py::arg("ids"), py::arg("dout"), py::arg("V"));
     m.def("softmax_cross_entropy_forward", &softmax_cross_entropy_forward, py::arg("xs"), py::arg("ts"),
           py::arg("ignore_label"));
+    m.def("adam_update", &adam_update, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"),
+          py::arg("lr_t"), py::arg("beta1"), py::arg("beta2"), py::arg("wide"));
     m.def("softmax_cross_entropy_backward", &softmax_cross_entropy_backward, py::arg("xs"), py::arg("ts"),
           py::arg("ignore_label"), py::arg("dout"));
 }

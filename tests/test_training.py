@@ -7,10 +7,13 @@ import re
 import numpy as np
 import pytest
 
+import attncore
 from attncore import optimizer as opt
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.trainer import Trainer, remove_duplicate
 from attncore.util import clip_grads, eval_seq2seq, evaluate_seq2seq
+
+from conftest import BACKENDS
 
 
 def arrays(seed, shapes=((3, 4), (5,))):
@@ -130,3 +133,56 @@ def test_eval_helpers_agree(capsys):
     assert out[3] == "---"
     with pytest.raises(ValueError):
         evaluate_seq2seq(model, x[:3], t[:2])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # -1e20 squared overflows float32 on purpose
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernel_equals_the_books_expressions_bit_for_bit(backend, dtype):
+    rng = np.random.default_rng(7)
+    shapes = [(1,), (17,), (33, 65), (256, 1024)]  # odd sizes and one above the kernel's parallel threshold
+    params = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    params[1][:4] = [0.0, 1e-30, -1e30, 3.0]
+    want = [p.copy() for p in params]
+    grads_seq = [[(rng.standard_normal(s) * 10.0 ** rng.integers(-8, 4)).astype(dtype) for s in shapes]
+                 for _ in range(4)]
+    for grads in grads_seq:
+        grads[1][:3] = [0.0, 1e-38, -1e20]
+    expected = reference_steps("Adam", want, grads_seq, lr=0.003, beta1=0.85, beta2=0.995)
+    optimizer = opt.Adam(lr=0.003, beta1=0.85, beta2=0.995)
+    with attncore.use_backend(backend):
+        for grads in grads_seq:
+            optimizer.update(params, grads)
+    for got, exp in zip(params, expected):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, exp)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_adam_on_arrays_the_kernel_cannot_take_runs_the_expressions(backend):
+    base = np.arange(24, dtype=np.float32).reshape(4, 6) / 10
+    strided = np.asfortranarray(base)  # not C-contiguous: updated in place all the same
+    grads = [np.full((4, 6), 0.5, np.float64)]  # another dtype than the parameter
+    want = reference_steps("Adam", [base.copy()], [grads], lr=0.01, beta1=0.9, beta2=0.999)
+    with attncore.use_backend(backend):
+        opt.Adam(lr=0.01).update([strided], grads)
+    np.testing.assert_array_equal(strided, want[0])
+
+
+@pytest.mark.skipif("cpp" not in BACKENDS, reason="needs the C++ backend")
+def test_adam_kernel_refuses_arrays_it_cannot_update_in_place():
+    from attncore import _backend
+
+    cpp = _backend._extensions["cpp"]
+    p = np.zeros((3, 4), np.float32)
+    g, m, v = np.ones_like(p), np.zeros_like(p), np.zeros_like(p)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        cpp.adam_update(p.T, g.T, m.T, v.T, 0.1, 0.9, 0.999, True)
+    with pytest.raises(TypeError, match="dtype"):
+        cpp.adam_update(p, g, m.astype(np.float64), v, 0.1, 0.9, 0.999, True)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        cpp.adam_update(p, g[:2], m, v, 0.1, 0.9, 0.999, True)
+    ro = p.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        cpp.adam_update(ro, g, m, v, 0.1, 0.9, 0.999, True)

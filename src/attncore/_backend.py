@@ -28,7 +28,7 @@ def _namespace(name: str, module: types.ModuleType | None) -> types.SimpleNamesp
     """Kernel table for one backend: the module's kernels, NumPy's where it has none."""
     table = {}
     for attr in dir(_numpy_kernels):
-        if attr.endswith(("_forward", "_backward")):
+        if attr.endswith(("_forward", "_backward", "_update")):
             table[attr] = getattr(module, attr, None) or getattr(_numpy_kernels, attr)
     ns = types.SimpleNamespace(**table)
     ns.name = name

@@ -258,3 +258,13 @@ def softmax_cross_entropy_backward(xs, ts, ignore_label, dout):
     dx *= dout / count
     dx *= mask[:, np.newaxis]
     return dx
+
+
+# ---------------------------------------------------------------- optimizer
+
+
+def adam_update(param, grad, m, v, lr_t, beta1: float, beta2: float, wide: bool) -> None:
+    """The book's Adam step on one parameter, in place: its expressions exactly (``wide`` is NumPy's own)."""
+    m += (1 - beta1) * (grad - m)
+    v += (1 - beta2) * (grad**2 - v)
+    param -= lr_t * m / (np.sqrt(v) + 1e-7)

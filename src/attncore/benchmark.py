@@ -5,17 +5,25 @@ one process, interleaved round by round, and reported as medians: attncore on
 the ``numpy`` and ``cpp`` backends, and the same architecture in PyTorch when it
 is installed (embedding, ``nn.LSTM`` encoder and decoder, dot-product attention
 with ``bmm``, affine over [context; decoder state], Adam, gradient clipping).
-Writes ``e2e.json`` and ``e2e.png`` (cost against sequence length and batch
-size) to the output folder.
+Beside them, the matrix-product floor: the same matrix products as one
+training iteration (and as the evaluation) run back to back with NumPy's BLAS,
+so every run shows how far each implementation is from what its products alone
+cost on that machine. ``--busy K`` repeats the training measurement with K
+CPU-bound processes running beside it and reports each implementation's
+slowdown. Writes ``e2e.json`` and ``e2e.png`` (cost against sequence length and
+batch size) to the output folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -130,6 +138,86 @@ def runners(with_torch: bool):
     return found
 
 
+# ----------------------------------------------------------------------------- the matrix-product floor
+
+# A product: (calls, batch, M, K, Nc): `calls` back-to-back products of `batch` stacked (M,K) @ (K,Nc).
+
+
+def training_products(N: int, T: int, Td: int, D: int, H: int, V: int) -> list[tuple]:
+    """Every matrix product of one AttentionSeq2seq training iteration (LSTM cells, dot attention)."""
+    G = 4 * H
+    products = []
+    for steps in (T, Td):  # the encoder's and the decoder's LSTM
+        products += [(1, 1, N * steps, D, G), (steps, 1, N, H, G)]  # forward: xs @ Wx, then h @ Wh per step
+        # backward: dA @ Wh.T per step, [x | h | 1]^T dA (dWx, dWh, db), dA @ Wx.T (dxs)
+        products += [(steps, 1, N, G, H), (1, 1, D + H + 1, N * steps, G), (1, 1, N * steps, G, D)]
+    # attention per row: scores and context forward; four products backward
+    products += [(1, N, Td, H, T), (1, N, Td, T, H)] + [(1, N, Td, H, T), (1, N, T, Td, H)] * 2
+    products += [(1, 1, N * Td, 2 * H, V), (1, 1, 2 * H, N * Td, V), (1, 1, N * Td, V, 2 * H)]  # output affine
+    return products
+
+
+def evaluation_products(rows: int, batch_rows: int, T: int, Td: int, D: int, H: int, V: int) -> list[tuple]:
+    """Every matrix product of batched greedy decoding of ``rows`` rows, ``batch_rows`` at a time."""
+    G, products = 4 * H, []
+    for start in range(0, rows, batch_rows):
+        B = min(batch_rows, rows - start)
+        products += [(1, 1, B * T, D, G), (T, 1, B, H, G)]  # the encoder
+        # per decoded token: the LSTM step, attention against the encoder states, the output affine
+        products += [(Td, 1, B, D, G), (Td, 1, B, H, G), (Td, B, 1, H, T), (Td, B, 1, T, H), (Td, 1, B, 2 * H, V)]
+    return products
+
+
+def product_flops(products) -> float:
+    return float(sum(2.0 * calls * batch * M * K * Nc for calls, batch, M, K, Nc in products))
+
+
+def floor_seconds(products, reps: int = 5, blas_threads: int | None = None) -> float:
+    """Seconds NumPy's BLAS takes for ``products`` back to back (median of ``reps``).
+
+    ``blas_threads`` limits NumPy's BLAS to that many threads for the
+    measurement (needs threadpoolctl); None leaves it as configured.
+    """
+    rng = np.random.default_rng(0)
+    merged: dict[tuple, int] = {}
+    for calls, *shape in products:
+        merged[tuple(shape)] = merged.get(tuple(shape), 0) + calls
+    operands = []
+    for (batch, M, K, Nc), calls in merged.items():
+        lead = (batch,) if batch > 1 else ()
+        a = rng.standard_normal(lead + (M, K)).astype(np.float32)
+        b = rng.standard_normal(lead + (K, Nc)).astype(np.float32)
+        operands.append((a, b, np.empty(lead + (M, Nc), np.float32), calls))
+
+    def run():
+        for a, b, c, calls in operands:
+            for _ in range(calls):
+                np.matmul(a, b, out=c)
+
+    limit = contextlib.nullcontext()
+    if blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(blas_threads, user_api="blas")
+    with limit:
+        run()
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+    return _median(times)
+
+
+def floors(products, reps: int = 5) -> dict[str, float]:
+    """The floor with NumPy's BLAS as configured, and (with threadpoolctl) each product on one
+    BLAS thread divided by attncore's thread count: the products perfectly split between threads."""
+    out = {"numpy_blas": floor_seconds(products, reps)}
+    if importlib.util.find_spec("threadpoolctl"):
+        out["one_thread_split"] = floor_seconds(products, reps, blas_threads=1) / attncore.get_num_threads()
+    return out
+
+
 # ----------------------------------------------------------------------------- measurements
 
 
@@ -159,12 +247,39 @@ def interleaved(runs: list, call, reps: int, warmup: int = 1) -> dict[str, float
     return {name: _median(ts) for name, ts in times.items()}
 
 
-def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: bool, log=print) -> dict:
+BUSY_LOOP = "import time\nend = time.monotonic() + 3600\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_processes(count: int):
+    """``count`` CPU-bound processes running beside the block (each ends itself after an hour at most)."""
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+    try:
+        time.sleep(0.5)  # let them start spinning
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: bool, busy: int = 0,
+            log=print) -> dict:
     rng = np.random.default_rng(0)
     runs = runners(with_torch)
     x, t = batch(rng, BOOK_N, BOOK_T)
     log(f"training iteration, N={BOOK_N} T={BOOK_T} Td={TD} D={D} H={H} V={V} ({reps} rounds)")
     results = {"train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps)}
+    log("matrix-product floor of the training iteration (NumPy's BLAS)")
+    products = training_products(BOOK_N, BOOK_T, TD, D, H, V)
+    results["train_floor_s"] = floors(products, reps)
+    results["train_gflop"] = product_flops(products) / 1e9
+    if busy:
+        log(f"training iteration with {busy} CPU-bound processes beside it")
+        with busy_processes(busy):
+            results["train_iteration_busy_s"] = interleaved(runs, lambda r: r.train(x, t), max(3, reps // 2))
+        results["busy_processes"] = busy
     xe, te = batch(rng, eval_rows, BOOK_T)
 
     def evaluate(run):
@@ -173,6 +288,9 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
 
     log(f"batched greedy evaluation of {eval_rows} rows (1000 per batch)")
     results["eval_batched_s"] = interleaved(runs, evaluate, max(3, reps // 3), warmup=0)
+    products = evaluation_products(eval_rows, 1000, BOOK_T, TD, D, H, V)
+    results["eval_floor_s"] = floors(products, max(3, reps // 3))
+    results["eval_gflop"] = product_flops(products) / 1e9
     log(f"book-style evaluation, one row at a time, {book_rows} rows (scaled to {eval_rows})")
     book = {}
     for run in runs:
@@ -200,22 +318,39 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def table(results: dict) -> str:
     tr, ev, book = results["train_iteration_s"], results["eval_batched_s"], results["eval_one_row_at_a_time_s"]
+    trf, evf = results["train_floor_s"], results["eval_floor_s"]
     names = list(tr)
-    lines = ["| measurement | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(names)]
+    lines = ["| measurement | " + " | ".join(names) + " | floor: NumPy's BLAS | floor: 1-thread BLAS / threads |",
+             "| --- |" + " ---: |" * (len(names) + 2)]
 
-    def row(label, values, unit=1e3, fmt="{:.1f} ms"):
+    def row(label, values, floor=None, unit=1e3, fmt="{:.1f} ms"):
         cells = [fmt.format(values[n] * unit) if n in values else "-" for n in names]
+        for key in ("numpy_blas", "one_thread_split"):
+            cells.append(fmt.format(floor[key] * unit) if floor and key in floor else "-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
-    row("training iteration (median)", tr)
-    row("batched greedy eval, 5,000 rows", ev, 1, "{:.2f} s")
-    row("one-row-at-a-time eval, 5,000 rows", book, 1, "{:.2f} s")
+    row(f"training iteration ({results['train_gflop']:.1f} GFLOP of products)", tr, trf)
+    rows = results.get("eval_rows", 5000)
+    row(f"batched greedy eval, {rows:,} rows ({results['eval_gflop']:.0f} GFLOP)", ev, evf, 1, "{:.2f} s")
+    row(f"one-row-at-a-time eval, {rows:,} rows", book, None, 1, "{:.2f} s")
+    if "train_iteration_busy_s" in results:
+        busy = results["train_iteration_busy_s"]
+        row(f"training iteration, {results['busy_processes']} busy processes beside it", busy)
+        lines.append("| slowdown when busy | " + " | ".join(ratio(busy.get(n), tr.get(n)) for n in names) + " | | |")
+    floor = min(trf.values())
     lines.append("")
-    lines.append(f"- training, cpp vs numpy: {ratio(tr.get('numpy'), tr.get('cpp'))}"
-                 f" (target 2.5x); cpp vs torch: {ratio(tr.get('torch'), tr.get('cpp'))} (target 1.5x)")
-    lines.append(f"- batched eval on cpp vs the book's one-row loop on numpy: "
-                 f"{ratio(book.get('numpy'), ev.get('cpp'))} (target 30x); vs torch batched: "
-                 f"{ratio(ev.get('torch'), ev.get('cpp'))} (target > 1x)")
+    lines.append(f"- training, cpp vs numpy: {ratio(tr.get('numpy'), tr.get('cpp'))}; cpp vs torch: "
+                 f"{ratio(tr.get('torch'), tr.get('cpp'))} (target 1.4x); cpp vs the lower floor: "
+                 f"{ratio(tr.get('cpp'), floor)} (target at most 1.35x)")
+    lines.append(f"- batched eval on cpp vs torch batched: {ratio(ev.get('torch'), ev.get('cpp'))} (target 1.5x); "
+                 f"vs the book's one-row loop on numpy: {ratio(book.get('numpy'), ev.get('cpp'))}; "
+                 f"cpp vs the lower floor: {ratio(ev.get('cpp'), min(evf.values()))}")
+    if "train_iteration_busy_s" in results:
+        busy = results["train_iteration_busy_s"]
+        lines.append(f"- with {results['busy_processes']} CPU-bound processes beside it, the cpp training iteration "
+                     f"slows {ratio(busy.get('cpp'), tr.get('cpp'))} (target at most 3x; a fair share of "
+                     f"{attncore.get_num_threads()} cores among {attncore.get_num_threads() + results['busy_processes']}"
+                     f" threads is {(attncore.get_num_threads() + results['busy_processes']) / attncore.get_num_threads():.1f}x)")
     return "\n".join(lines)
 
 
@@ -263,12 +398,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="rows for the one-row-at-a-time evaluation, scaled to --eval-rows")
     p.add_argument("--no-sweep", action="store_true", help="skip the sequence-length and batch-size sweeps")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--busy", type=int, default=0, metavar="K",
+                   help="also measure the training iteration with K CPU-bound processes running beside it")
     p.add_argument("--out", default="attncore-bench")
     args = p.parse_args(argv)
     if min(args.reps, args.eval_rows, args.book_rows) < 1:
         p.error("--reps, --eval-rows and --book-rows must be at least 1")
+    if not 0 <= args.busy <= 64:
+        p.error("--busy must be from 0 to 64")
     results = measure(args.reps, args.eval_rows, min(args.book_rows, args.eval_rows), not args.no_sweep,
-                      not args.no_torch)
+                      not args.no_torch, args.busy)
+    results["eval_rows"] = args.eval_rows
     results["machine"] = machine()
     print(table(results))
     out = Path(args.out)

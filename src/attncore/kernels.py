@@ -254,3 +254,21 @@ def softmax_cross_entropy_backward(xs, ts, ignore_label: int = -1, dout: float =
     """d loss / d xs (R,V); zero rows where the label is ignored, all zero if every row is."""
     xs, ts = _loss_args(xs, ts, ignore_label)
     return _backend._current.softmax_cross_entropy_backward(xs, ts, int(ignore_label), float(dout))
+
+
+# ---------------------------------------------------------------- optimizer
+
+# NumPy 2 computes ``np.float64 scalar * float32 array`` in float64 (NEP 50), NumPy 1 in float32.
+WIDE_SCALARS = (np.float64(1.0) * np.ones(1, np.float32)).dtype == np.float64
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t: float, beta1: float,
+                beta2: float) -> None:
+    """One Adam step of the book's on ``param`` with moments ``m``, ``v``, all updated in place.
+
+    ``param``, ``m``, ``v`` must be C-contiguous arrays of one float dtype and
+    ``grad`` of the same shape; the result equals the book's NumPy expressions
+    bit for bit on every backend (``lr_t`` is the step size
+    ``lr * sqrt(1 - beta2**t) / (1 - beta1**t)``).
+    """
+    _backend._current.adam_update(param, grad, m, v, np.float64(lr_t), beta1, beta2, WIDE_SCALARS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
+
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
 
@@ -94,6 +96,13 @@ class RMSprop(_WithState):
             param -= self.lr * grad / (np.sqrt(h) + 1e-7)
 
 
+def _fused(param, grad, m, v) -> bool:
+    """True when the Adam kernel can update these arrays in place (else the expressions run as written)."""
+    return (isinstance(param, np.ndarray) and isinstance(grad, np.ndarray) and param.dtype in (np.float32, np.float64)
+            and grad.dtype == param.dtype and grad.shape == param.shape
+            and all(a.flags.c_contiguous and a.flags.writeable and a.dtype == param.dtype for a in (param, m, v)))
+
+
 class Adam:
     """Adam as the book writes it (http://arxiv.org/abs/1412.6980v8).
 
@@ -114,6 +123,9 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
         for param, grad, m, v in zip(params, grads, self.m, self.v):
+            if _fused(param, grad, m, v):  # one pass in the kernel, same numbers
+                kernels.adam_update(param, grad, m, v, lr_t, self.beta1, self.beta2)
+                continue
             m += (1 - self.beta1) * (grad - m)
             v += (1 - self.beta2) * (grad**2 - v)
             param -= lr_t * m / (np.sqrt(v) + 1e-7)

@@ -1,0 +1,35 @@
+#include "adam.hpp"
+
+#include <cmath>
+
+#include "parallel.hpp"
+
+// No contraction into fused multiply-adds: each operation must round as NumPy's does.
+#pragma GCC optimize("fp-contract=off")
+
+namespace attncore {
+
+template <class T, class S>
+void adam_update(T* p, T* m, T* v, const T* g, T c1, T c2, double lr_t, int64_t n) {
+    // p, m, v, g are (n)
+    const int nt = get_num_threads();
+    const S lr = static_cast<S>(lr_t);
+    const T eps = static_cast<T>(1e-7);
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= (1 << 16))
+    for (int64_t i = 0; i < n; ++i) {
+        const T gi = g[i];
+        const T mi = m[i] + c1 * (gi - m[i]);
+        const T vi = v[i] + c2 * (gi * gi - v[i]);
+        m[i] = mi;
+        v[i] = vi;
+        const T denom = std::sqrt(vi) + eps;
+        p[i] = static_cast<T>(static_cast<S>(p[i]) - lr * static_cast<S>(mi) / static_cast<S>(denom));
+    }
+}
+
+template void adam_update<float, double>(float*, float*, float*, const float*, float, float, double, int64_t);
+template void adam_update<float, float>(float*, float*, float*, const float*, float, float, double, int64_t);
+template void adam_update<double, double>(double*, double*, double*, const double*, double, double, double,
+                                          int64_t);
+
+}  // namespace attncore
