@@ -73,65 +73,77 @@ void stack_inputs(T* xh, const T* xs, const T* hs, const T* h0, Range rows, int6
         }
 }
 
-// W ((D+H), G) = [Wx; Wh]: one step's pre-activations are one product [x_t | h_prev] @ W.
-template <class T>
-std::unique_ptr<T[]> stacked_weights(const T* Wx, const T* Wh, int64_t D, int64_t H, int64_t G) {
-    auto W = scratch<T>((D + H) * G);
-    if (D * G) std::memcpy(W.get(), Wx, sizeof(T) * D * G);
-    if (H * G) std::memcpy(W.get() + D * G, Wh, sizeof(T) * H * G);
-    return W;
-}
-
 // Blocks of fewer rows than this add x @ Wx and h @ Wh in two products (each a
-// ?gemv for one row) rather than copying [x | h] first: measured at N=1, the
-// stacked product was 12% slower than xs @ Wx for all steps at once followed
-// by h @ Wh per step.
+// ?gemv for one row) rather than one product [x | h] @ [Wx; Wh]: measured at
+// N=1, the stacked product was 12% slower than xs @ Wx for all steps at once
+// followed by h @ Wh per step, and stacking the weights (1 MB at H=256) on
+// every one-step decoding call made the book's one-row evaluation 3x slower.
 constexpr int64_t kStackRows = 8;
 
-// a (nr rows, row stride lda) = [x | h] @ W for nr rows of x (row stride ldx)
-// and h (row stride ldh); xh (nr, D+H) is scratch. One product with K = D+H
-// instead of x @ Wx (K = D, bound by writing a) plus h @ Wh added to it.
+// The weights of one step: W ((D+H), G) = [Wx; Wh] when the blocks are big
+// enough to stack (made once per call), else empty.
 template <class T>
-void step_preactivations(T* a, int64_t lda, T* xh, const T* W, const T* x, int64_t ldx, const T* h, int64_t ldh,
-                         int64_t nr, int64_t D, int64_t H) {
-    const int64_t L = D + H;
-    if (nr < kStackRows) {  // W + D*G is Wh
-        gemm<T>(false, false, nr, 4 * H, D, T(1), x, ldx, W, 4 * H, T(0), a, lda);
-        gemm<T>(false, false, nr, 4 * H, H, T(1), h, ldh, W + D * 4 * H, 4 * H, T(1), a, lda);
-        return;
+struct StepWeights {
+    const T *Wx, *Wh;
+    int64_t D, H;
+    std::unique_ptr<T[]> W;
+
+    StepWeights(const T* Wx_, const T* Wh_, int64_t D_, int64_t H_, int64_t block_rows)
+        : Wx(Wx_), Wh(Wh_), D(D_), H(H_) {
+        if (block_rows < kStackRows) return;
+        const int64_t G = 4 * H;
+        W = scratch<T>((D + H) * G);
+        if (D * G) std::memcpy(W.get(), Wx, sizeof(T) * D * G);
+        if (H * G) std::memcpy(W.get() + D * G, Wh, sizeof(T) * H * G);
     }
-    for (int64_t r = 0; r < nr; ++r) {
-        if (D) std::memcpy(xh + r * L, x + r * ldx, sizeof(T) * D);
-        if (H) std::memcpy(xh + r * L + D, h + r * ldh, sizeof(T) * H);
+    bool stacked() const { return W != nullptr; }
+
+    // a (nr rows, row stride lda) = x @ Wx + h @ Wh for nr rows of x (row stride
+    // ldx) and h (row stride ldh); stacked, one product [x | h] @ W with xh
+    // (nr, D+H) as scratch instead of x @ Wx (K = D, bound by writing a) plus
+    // h @ Wh added to it.
+    void preactivations(T* a, int64_t lda, T* xh, const T* x, int64_t ldx, const T* h, int64_t ldh,
+                        int64_t nr) const {
+        const int64_t G = 4 * H, L = D + H;
+        if (!stacked()) {
+            gemm<T>(false, false, nr, G, D, T(1), x, ldx, Wx, G, T(0), a, lda);
+            gemm<T>(false, false, nr, G, H, T(1), h, ldh, Wh, G, T(1), a, lda);
+            return;
+        }
+        for (int64_t r = 0; r < nr; ++r) {
+            if (D) std::memcpy(xh + r * L, x + r * ldx, sizeof(T) * D);
+            if (H) std::memcpy(xh + r * L + D, h + r * ldh, sizeof(T) * H);
+        }
+        gemm<T>(false, false, nr, G, L, T(1), xh, L, W.get(), G, T(0), a, lda);
     }
-    gemm<T>(false, false, nr, 4 * H, L, T(1), xh, L, W, 4 * H, T(0), a, lda);
-}
+};
 
 }  // namespace
 
 // Each thread takes a block of batch rows through all T steps: per step, its
-// rows' [x_t | h_prev] @ [Wx; Wh] and gate loop. Rows never meet, so there is
-// no barrier between steps.
+// rows' [x_t | h_prev] @ [Wx; Wh] and gate loop (small blocks: xs @ Wx for all
+// steps first, h @ Wh per step). Rows never meet, so there is no barrier
+// between steps.
 template <class T>
 void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
                   const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs, cs are (N,T,H), gates is (N,T,4H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
-    const auto W = stacked_weights(Wx, Wh, D, H, G);
-#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + H)))
+    const int nt = row_threads(N, Tn * G * (D + H));
+    const StepWeights<T> w(Wx, Wh, D, H, N / nt);
+#pragma omp parallel num_threads(nt)
     {
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
-        const bool stack = nr >= kStackRows;
-        auto xh = scratch<T>(stack ? nr * (D + H) : 0);
-        if (!stack)  // this block's x @ Wx for all steps at once
+        auto xh = scratch<T>(w.stacked() ? nr * (D + H) : 0);
+        if (!w.stacked())  // this block's x @ Wx for all steps at once
             gemm<T>(false, false, nr * Tn, G, D, T(1), xs + n0 * Tn * D, D, Wx, G, T(0), gates + n0 * Tn * G, G);
         for (int64_t t = 0; nr > 0 && t < Tn; ++t) {
             const T* h_prev = t == 0 ? h0 + n0 * H : hs + (n0 * Tn + t - 1) * H;
             const int64_t ld_h = t == 0 ? H : Tn * H;
-            if (stack)
-                step_preactivations(gates + (n0 * Tn + t) * G, Tn * G, xh.get(), W.get(), xs + (n0 * Tn + t) * D,
-                                    Tn * D, h_prev, ld_h, nr, D, H);
+            if (w.stacked())
+                w.preactivations(gates + (n0 * Tn + t) * G, Tn * G, xh.get(), xs + (n0 * Tn + t) * D, Tn * D, h_prev,
+                                 ld_h, nr);
             else
                 gemm<T>(false, false, nr, G, H, T(1), h_prev, ld_h, Wh, G, T(1), gates + (n0 * Tn + t) * G, Tn * G);
             for (int64_t n = n0; n < rows.end; ++n) {
@@ -148,17 +160,18 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
     // hs is (N,T,H), c is (N,H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
     if (N * H) std::copy(c0, c0 + N * H, c);
-    const auto W = stacked_weights(Wx, Wh, D, H, G);
-#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + H)))
+    const int nt = row_threads(N, Tn * G * (D + H));
+    const StepWeights<T> w(Wx, Wh, D, H, N / nt);
+#pragma omp parallel num_threads(nt)
     {
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
         auto a = scratch<T>(nr * G);  // this block's pre-activations of one step
-        auto xh = scratch<T>(nr * (D + H));
+        auto xh = scratch<T>(w.stacked() ? nr * (D + H) : 0);
         for (int64_t t = 0; nr > 0 && t < Tn; ++t) {
             const T* h_prev = t == 0 ? h0 + n0 * H : hs + (n0 * Tn + t - 1) * H;
             const int64_t ld_h = t == 0 ? H : Tn * H;
-            step_preactivations(a.get(), G, xh.get(), W.get(), xs + (n0 * Tn + t) * D, Tn * D, h_prev, ld_h, nr, D, H);
+            w.preactivations(a.get(), G, xh.get(), xs + (n0 * Tn + t) * D, Tn * D, h_prev, ld_h, nr);
             for (int64_t n = n0; n < rows.end; ++n)  // c is both the previous and the new cell state
                 forward_row(a.get() + (n - n0) * G, c + n * H, hs + (n * Tn + t) * H, c + n * H, b, H);
         }
