@@ -70,6 +70,10 @@ class BaseModel:
     def load_params(self, file_name: str | os.PathLike | None = None, allow_pickle: bool = False) -> None:
         """Copy the parameters in ``file_name`` (default ``<ClassName>.npz``) into ``params``, in place.
 
+        With no name, no ``<ClassName>.npz`` and the book's ``<ClassName>.pkl``
+        in the folder, the ``FileNotFoundError`` names the book's file and how
+        to read it.
+
         attncore's ``.npz`` files are read without pickle. The book's pickle
         files are read only when ``allow_pickle=True``: unpickling can run
         arbitrary code, so pass it only for files you trust. Raises
@@ -78,7 +82,13 @@ class BaseModel:
         a pickle and ``allow_pickle`` is False. The model is left unchanged on
         any error.
         """
-        arrays, record = read_params(self._default_name(file_name), allow_pickle)
+        path = self._default_name(file_name)
+        book_file = type(self).__name__ + ".pkl"
+        if file_name is None and not os.path.isfile(path) and os.path.isfile(book_file):
+            raise FileNotFoundError(
+                f"no parameter file {path!r}, but the book's {book_file!r} is here: read it with "
+                f"load_params({book_file!r}, allow_pickle=True) if you trust it (unpickling can run arbitrary code)")
+        arrays, record = read_params(path, allow_pickle)
         check_fits(arrays, self.params)
         for param, array in zip(self.params, arrays):
             param[...] = array

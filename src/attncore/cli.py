@@ -370,17 +370,30 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
         func=cmd_info)
+    sub.add_parser("run-book", add_help=False,
+                   help="run one of the book's scripts on attncore's layers; 'attncore run-book --help'")
     sub.add_parser("bench", add_help=False,
                    help="end-to-end benchmark: numpy vs cpp (vs torch); 'attncore bench --help' for options")
     return top
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"attncore: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    import warnings
+
+    warnings.formatwarning = _one_line_warning  # a note for the user, not a source location
     if argv[:1] == ["bench"]:  # its options belong to attncore.benchmark
         from .benchmark import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["run-book"]:  # its options and the script's arguments belong to attncore.book
+        from .book import main as book_main
+
+        return book_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         return args.func(args)

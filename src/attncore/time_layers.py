@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
+from .functions import sigmoid
 from .layers import Embedding, Layer
 
 __all__ = [
     "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding", "TimeAffine",
-    "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM",
+    "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM", "TimeSigmoidWithLoss", "Simple_TimeAffine",
+    "Simple_TimeSoftmaxWithLoss",
 ]
 
 
@@ -305,3 +307,76 @@ class TimeBiLSTM(Layer):
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
         dxs2 = self.backward_lstm.backward(dhs[:, ::-1, H:])[:, ::-1]
         return dxs1 + dxs2
+
+
+class TimeSigmoidWithLoss(Layer):
+    """Sigmoid with binary cross-entropy on every step (chapter 5-6 scripts).
+
+    forward(xs (N,T) logits, ts (N,T) labels 0/1) -> the mean over steps of the
+    book's per-step loss (mean over the batch of ``-log(p + 1e-7)``, p the
+    probability of the label); backward(dout=1) -> dxs (N,T) float32.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.xs_shape = None
+        self.cache = None
+
+    def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        N, T = xs.shape
+        self.xs_shape = xs.shape
+        y = sigmoid(xs)
+        p = np.where(ts == 1, y, 1 - y)  # the book's np.c_[1 - y, y][arange(N), t]
+        self.cache = (y, ts)
+        return float(-np.sum(np.log(p + 1e-7)) / (N * T)) if N * T else 0.0
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        N, T = self.xs_shape
+        y, ts = self.cache
+        return ((y - ts) * (dout / T) / N).astype("f")
+
+
+class Simple_TimeSoftmaxWithLoss(Layer):
+    """The book's step-by-step softmax cross-entropy: forward(xs (N,T,V), ts (N,T) ids) -> mean loss.
+
+    No ignored label (every position counts); the result equals
+    ``TimeSoftmaxWithLoss`` on labels without -1, computed in one kernel call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cache = None
+
+    def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        N, T, V = xs.shape
+        xs2, ts2 = xs.reshape(N * T, V), np.asarray(ts).reshape(N * T)
+        # an ignore label no id can equal: every position counts, as in the book
+        self.cache = (xs2, ts2, (N, T, V))
+        return kernels.softmax_cross_entropy_forward(xs2, ts2, V)
+
+    def backward(self, dout: float = 1) -> np.ndarray:
+        xs2, ts2, shape = self.cache
+        return kernels.softmax_cross_entropy_backward(xs2, ts2, shape[2], dout).reshape(shape)
+
+
+class Simple_TimeAffine:
+    """The book's step-by-step TimeAffine: keeps ``W``, ``b`` and, after backward, ``dW``, ``db``.
+
+    Like the book's, it has no ``params``/``grads`` lists; forward(xs (N,T,D)) ->
+    (N,T,M), backward(dout) -> dxs, in one kernel call each way.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.W, self.b = W, b
+        self.dW, self.db = None, None
+        self.x = None
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        N, T, D = xs.shape
+        self.x = xs
+        return kernels.affine_forward(xs.reshape(N * T, D), self.W, self.b).reshape(N, T, -1)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        N, T, D = self.x.shape
+        dx, self.dW, self.db = kernels.affine_backward(self.x.reshape(N * T, D), self.W, dout.reshape(N * T, -1))
+        return dx.reshape(N, T, D)

@@ -6,7 +6,11 @@ questions have one length and all answers another. ``load_data`` returns them as
 id arrays, shuffled with ``numpy.random.seed(seed)`` and split 9:1.
 
 For the names ``date.txt`` and ``addition.txt``, when no such file exists, the
-data set is generated (50,000 rows, always the same) and cached in
+book's own file is read where its ``dataset`` folder can be found: the folder
+named by ``$ATTNCORE_BOOK_DATASET``, else ``dataset/`` in the current folder or
+its parent (where the book's scripts run). Failing that, a data set of the
+same format is generated (50,000 rows, always the same; not the book's rows or
+formats, which one warning per process says) and cached in
 ``$ATTNCORE_DATA``, else ``$XDG_CACHE_HOME/attncore``, else ``~/.cache/attncore``.
 
 Word-level parallel text is a tab-separated file of ``source<TAB>target``
@@ -25,7 +29,7 @@ from .._files import write_atomic
 from . import generate
 
 __all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
-           "PAD", "START", "END"]
+           "GeneratedDataWarning", "PAD", "START", "END"]
 
 # The book keeps one vocabulary per process, growing with every load_data call.
 id_to_char: dict[int, str] = {}
@@ -42,12 +46,37 @@ def cache_dir() -> Path:
     return Path(base) / "attncore"
 
 
+class GeneratedDataWarning(UserWarning):
+    """The book's data file was not found, so attncore's generated data set of that name is read."""
+
+
+_announced: set[str] = set()
+
+
+def book_dataset_dirs() -> list[Path]:
+    """Where the book's ``dataset`` folder may be: ``$ATTNCORE_BOOK_DATASET``, ``./dataset``, ``../dataset``."""
+    dirs = [Path(os.environ["ATTNCORE_BOOK_DATASET"])] if os.environ.get("ATTNCORE_BOOK_DATASET") else []
+    return dirs + [Path("dataset"), Path("..") / "dataset"]
+
+
 def resolve_path(file_name: str | os.PathLike) -> Path:
-    """The file to read: ``file_name`` itself if it exists, else the generated ``date.txt``/``addition.txt``."""
+    """The file to read: ``file_name`` itself if it exists; for ``date.txt``/``addition.txt``, the book's
+    file in its ``dataset`` folder (:func:`book_dataset_dirs`), else attncore's generated one."""
     path = Path(file_name)
     if path.is_file():
         return path
     if path.name in GENERATED and len(path.parts) == 1:
+        for folder in book_dataset_dirs():
+            if (folder / path.name).is_file():
+                return folder / path.name
+        if path.name not in _announced:
+            _announced.add(path.name)
+            import warnings
+
+            warnings.warn(f"{path.name}: the book's file was not found (set ATTNCORE_BOOK_DATASET to the book's "
+                          f"dataset folder to use it); reading attncore's generated {path.name}, which has other "
+                          "rows and formats, so results and vocabularies differ from the book's",
+                          GeneratedDataWarning, stacklevel=3)
         cached = cache_dir() / path.name
         if not cached.is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Drop-ins for the book's ``common`` layer modules (``functions``, ``layers``, ``time_layers``)."""

@@ -1,0 +1,4 @@
+from common.np import *
+from common.functions import softmax
+
+SOURCE = "the fixture's own NumPy layers"

@@ -1,0 +1,3 @@
+from common.config import GPU
+
+import numpy as np
