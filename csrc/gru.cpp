@@ -63,11 +63,12 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
     auto hprev_buf = scratch<T>(N * Tn * H);
     auto rh_buf = scratch<T>(N * Tn * H);
     auto dhr_buf = scratch<T>(N * H);
-    auto WhT_buf = scratch<T>(G * H);  // Wh.T: rows [0, 2H) for z and r, [2H, 3H) for h~
-    T *dA = dA_buf.get(), *hprev = hprev_buf.get(), *rh = rh_buf.get(), *dhr = dhr_buf.get(), *WhT = WhT_buf.get();
-#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + 2 * H)))
+    T *dA = dA_buf.get(), *hprev = hprev_buf.get(), *rh = rh_buf.get(), *dhr = dhr_buf.get();
+    const int nt = row_threads(N, Tn * G * (D + 2 * H));
+    BackwardWeights<T> w(Wh, H, G, N / nt);  // columns [0, 2H) of Wh for z and r, [2H, 3H) for h~
+#pragma omp parallel num_threads(nt)
     {
-        transpose_rows(WhT, Wh, block_of(G, 16), H, G);
+        w.transpose();
 #pragma omp barrier
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
@@ -90,8 +91,7 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
                 }
             }
             // d(r * h_prev) = d h~_pre @ Wh[:, 2H:].T
-            gemm<T>(false, false, nr, H, H, T(1), dA + (n0 * Tn + t) * G + 2 * H, Tn * G, WhT + 2 * H * H, H, T(0),
-                    dhr + n0 * H, H);
+            w.dh(nr, 2 * H, H, dA + (n0 * Tn + t) * G + 2 * H, Tn * G, T(0), dhr + n0 * H);
             for (int64_t n = n0; n < rows.end; ++n) {
                 const T* a = gates + (n * Tn + t) * G;
                 const T* hp = hprev + (n * Tn + t) * H;
@@ -106,7 +106,7 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
                     rh_t[k] = r * hp[k];
                 }
             }
-            gemm<T>(false, false, nr, H, 2 * H, T(1), dA + (n0 * Tn + t) * G, Tn * G, WhT, H, T(1), dh0 + n0 * H, H);
+            w.dh(nr, 0, 2 * H, dA + (n0 * Tn + t) * G, Tn * G, T(1), dh0 + n0 * H);
         }
         gemm<T>(false, true, nr * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0), dxs + n0 * Tn * D, D);
     }

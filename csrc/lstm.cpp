@@ -73,12 +73,11 @@ void stack_inputs(T* xh, const T* xs, const T* hs, const T* h0, Range rows, int6
         }
 }
 
-// Blocks of fewer rows than this add x @ Wx and h @ Wh in two products (each a
-// ?gemv for one row) rather than one product [x | h] @ [Wx; Wh]: measured at
-// N=1, the stacked product was 12% slower than xs @ Wx for all steps at once
-// followed by h @ Wh per step, and stacking the weights (1 MB at H=256) on
-// every one-step decoding call made the book's one-row evaluation 3x slower.
-constexpr int64_t kStackRows = 8;
+// Blocks of fewer than kSmallBlock rows add x @ Wx and h @ Wh in two products
+// rather than one product [x | h] @ [Wx; Wh]: measured at N=1, the stacked
+// product was 12% slower than xs @ Wx for all steps at once followed by h @ Wh
+// per step, and stacking the weights (1 MB at H=256) on every one-step
+// decoding call made the book's one-row evaluation 3x slower.
 
 // The weights of one step: W ((D+H), G) = [Wx; Wh] when the blocks are big
 // enough to stack (made once per call), else empty.
@@ -90,7 +89,7 @@ struct StepWeights {
 
     StepWeights(const T* Wx_, const T* Wh_, int64_t D_, int64_t H_, int64_t block_rows)
         : Wx(Wx_), Wh(Wh_), D(D_), H(H_) {
-        if (block_rows < kStackRows) return;
+        if (block_rows < kSmallBlock) return;
         const int64_t G = 4 * H;
         W = scratch<T>((D + H) * G);
         if (D * G) std::memcpy(W.get(), Wx, sizeof(T) * D * G);
@@ -190,11 +189,12 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
     const int64_t G = 4 * H, L = D + H + 1;
     auto dA_buf = scratch<T>(N * Tn * G);  // every element is written by the step loop before it is read
     auto xh_buf = scratch<T>(N * Tn * L);
-    auto WhT_buf = scratch<T>(G * H);
-    T *dA = dA_buf.get(), *xh = xh_buf.get(), *WhT = WhT_buf.get();
-#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + 2 * H)))
+    T *dA = dA_buf.get(), *xh = xh_buf.get();
+    const int nt = row_threads(N, Tn * G * (D + 2 * H));
+    BackwardWeights<T> w(Wh, H, G, N / nt);
+#pragma omp parallel num_threads(nt)
     {
-        transpose_rows(WhT, Wh, block_of(G, 16), H, G);
+        w.transpose();
 #pragma omp barrier
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
@@ -208,7 +208,7 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
                 backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
                              cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
             }
-            gemm<T>(false, false, nr, H, G, T(1), dA + (n0 * Tn + t) * G, Tn * G, WhT, H, T(0), dh0 + n0 * H, H);
+            w.dh(nr, 0, G, dA + (n0 * Tn + t) * G, Tn * G, T(0), dh0 + n0 * H);
         }
         gemm<T>(false, true, nr * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0), dxs + n0 * Tn * D, D);
         stack_inputs(xh, xs, hs, h0, rows, Tn, D, H);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "blas.hpp"
 #include "fastmath.hpp"
 #include "parallel.hpp"
 
@@ -47,20 +48,46 @@ inline int row_threads(int64_t N, int64_t work) {
     return nt < N ? nt : static_cast<int>(N);
 }
 
-// Rows [cols.begin, cols.end) of WT (G,H), the transpose of W (H,G), W's row
-// stride being ldw. Per step, dA @ W.T costs OpenBLAS about 25% more than
-// dA @ WT with WT contiguous (it packs the transposed operand more slowly),
-// so backward loops transpose the recurrent weights once per call.
+// Row blocks smaller than this skip the copies that speed up bigger products
+// (stacked weights, Wh.T): a one-row product is a ?gemv, which reads Wh's rows
+// as they are, and the copy costs more than it saves.
+constexpr int64_t kSmallBlock = 8;
+
+// Wh (H,G) as the right operand of dA @ Wh.T in a backward time loop. For big
+// row blocks a contiguous copy WT = Wh.T (G,H) is made once per call: OpenBLAS
+// took 25% longer per step on the transposed operand. Construct outside the
+// parallel region, call transpose() from every thread of it, then a barrier.
 template <class T>
-void transpose_rows(T* WT, const T* W, Range cols, int64_t H, int64_t ldw) {
-    constexpr int64_t B = 32;
-    for (int64_t g0 = cols.begin; g0 < cols.end; g0 += B)
-        for (int64_t k0 = 0; k0 < H; k0 += B) {
-            const int64_t g1 = g0 + B < cols.end ? g0 + B : cols.end, k1 = k0 + B < H ? k0 + B : H;
-            for (int64_t g = g0; g < g1; ++g)
-                for (int64_t k = k0; k < k1; ++k) WT[g * H + k] = W[k * ldw + g];
-        }
-}
+struct BackwardWeights {
+    const T* Wh;
+    int64_t H, G;
+    std::unique_ptr<T[]> WT;
+
+    BackwardWeights(const T* Wh_, int64_t H_, int64_t G_, int64_t block_rows) : Wh(Wh_), H(H_), G(G_) {
+        if (block_rows >= kSmallBlock) WT = scratch<T>(G * H);
+    }
+
+    // This thread's share of the rows of WT.
+    void transpose() {
+        if (!WT) return;
+        const Range cols = block_of(G, 16);
+        constexpr int64_t B = 32;
+        for (int64_t g0 = cols.begin; g0 < cols.end; g0 += B)
+            for (int64_t k0 = 0; k0 < H; k0 += B) {
+                const int64_t g1 = g0 + B < cols.end ? g0 + B : cols.end, k1 = k0 + B < H ? k0 + B : H;
+                for (int64_t g = g0; g < g1; ++g)
+                    for (int64_t k = k0; k < k1; ++k) WT[g * H + k] = Wh[k * G + g];
+            }
+    }
+
+    // out (nr,H) = beta * out + dA (nr,K) @ Wh[:, c0:c0+K].T; dA's rows lda apart.
+    void dh(int64_t nr, int64_t c0, int64_t K, const T* dA, int64_t lda, T beta, T* out) const {
+        if (WT)
+            gemm<T>(false, false, nr, H, K, T(1), dA, lda, WT.get() + c0 * H, H, beta, out, H);
+        else
+            gemm<T>(false, true, nr, H, K, T(1), dA, lda, Wh + c0, G, beta, out, H);
+    }
+};
 
 // hprev rows [rows.begin, rows.end) of (N,T,H): the state each step started
 // from: h0 at t = 0, hs[:, t-1] after.

@@ -124,6 +124,7 @@ def test_generated_additions_are_right():
     assert any(len(line.split("+")[0]) == 1 for line in lines)
 
 
+@pytest.mark.filterwarnings("ignore::attncore.datasets.sequence.GeneratedDataWarning")
 def test_named_data_sets_are_generated_once_and_cached(cache, fresh_vocab):
     (x_train, t_train), (x_test, t_test) = sequence.load_data("addition.txt")
     assert len(x_train) == 45_000 and len(x_test) == 5_000
