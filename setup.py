@@ -1,9 +1,10 @@
 """Build the two extension modules: attncore._cpp (pybind11) and attncore._cython.
 
 Flags: -O3, C++17, -fno-math-errno and -fno-trapping-math (they change no
-result; they let the compiler vectorize the gate loops), OpenMP when a test compile shows the compiler supports it
-(else a serial build and a warning), never fast-math, -march=native only when
-ATTNCORE_NATIVE=1. If compiling fails, the install still succeeds with the
+result; they let the compiler vectorize the gate loops), -ffp-contract=off,
+OpenMP when a test compile shows the compiler supports it (else a serial build
+and a warning), never fast-math, -march=native only when ATTNCORE_NATIVE=1,
+-fsanitize=address,undefined only when ATTNCORE_SANITIZE=1 (for CI). If compiling fails, the install still succeeds with the
 NumPy backend and says why, unless ATTNCORE_REQUIRE_EXTENSION=1.
 """
 
@@ -19,6 +20,9 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).parent
 REQUIRE = os.environ.get("ATTNCORE_REQUIRE_EXTENSION", "") == "1"
 NATIVE = os.environ.get("ATTNCORE_NATIVE", "") == "1"
+# ATTNCORE_SANITIZE=1: AddressSanitizer and UndefinedBehaviorSanitizer builds for CI (any UB aborts).
+SANITIZE = os.environ.get("ATTNCORE_SANITIZE", "") == "1"
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
 
 
 def _compiles(compiler, flags, code="int main(void){return 0;}\n", suffix=".cpp", link=None):
@@ -47,16 +51,22 @@ class BuildExt(build_ext):
             base, omp = ["/O2", "/std:c++17"], ["/openmp"]
             omp_link = []
         else:
-            base = ["-O3", "-std=c++17", "-fvisibility=hidden", "-fno-math-errno", "-fno-trapping-math"]
+            # -ffp-contract=off: no fused multiply-adds the source does not ask for, so every
+            # operation rounds as NumPy's does (an FMA turned a NaN of NumPy's into inf).
+            base = ["-O3", "-std=c++17", "-fvisibility=hidden", "-fno-math-errno", "-fno-trapping-math",
+                    "-ffp-contract=off"]
             omp, omp_link = ["-fopenmp"], ["-fopenmp"]
             if NATIVE:
                 base.append("-march=native")
+            if SANITIZE:
+                base += SANITIZE_FLAGS
+                omp_link = omp_link + SANITIZE_FLAGS
         if _compiles(cc, base + omp, OPENMP_PROBE, link=omp_link):
             flags, link = base + omp, omp_link
         else:
             self.warn("attncore: the compiler does not support OpenMP; building serial kernels")
             simd = ["-fopenmp-simd"] if _compiles(cc, base + ["-fopenmp-simd"]) else []
-            flags, link = base + simd, []
+            flags, link = base + simd, SANITIZE_FLAGS if SANITIZE else []
         for ext in self.extensions:
             ext.extra_compile_args = list(flags)
             ext.extra_link_args = list(link) + (BLAS_LINK if ext.name == "attncore._cpp" else [])

@@ -4,8 +4,7 @@
 
 #include "parallel.hpp"
 
-// No contraction into fused multiply-adds: each operation must round as NumPy's does.
-#pragma GCC optimize("fp-contract=off")
+// Built with -ffp-contract=off (setup.py): no fused multiply-add may change a rounding.
 
 namespace attncore {
 

@@ -12,7 +12,7 @@ void affine_forward(T* out, const T* x, const T* W, const T* b, int64_t M, int64
     // out is (M,K): every row starts as b, then the product is added to it
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (M * K >= kMinParallelWork)
-    for (int64_t m = 0; m < M; ++m) std::memcpy(out + m * K, b, sizeof(T) * K);
+    for (int64_t m = 0; m < M; ++m) copy_n(out + m * K, b, K);
     gemm_parallel<T>(false, false, M, K, D, T(1), x, D, W, K, T(1), out, K);
 }
 

@@ -12,7 +12,7 @@ void embedding_forward(T* out, const T* W, const int64_t* ids, int64_t R, int64_
     const int nt = get_num_threads();
     // A copy: waking a second thread costs more than copying a few MB serially.
 #pragma omp parallel for num_threads(nt) schedule(static) if (R * D >= (1 << 20))
-    for (int64_t r = 0; r < R; ++r) std::memcpy(out + r * D, W + ids[r] * D, sizeof(T) * D);
+    for (int64_t r = 0; r < R; ++r) copy_n(out + r * D, W + ids[r] * D, D);
 }
 
 template <class T>

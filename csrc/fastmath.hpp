@@ -4,12 +4,13 @@
 // LSTM/GRU gate loops cost more than their matrix products. These use the
 // classic scheme: x = n*ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2),
 // exp(r) by a Taylor polynomial, 2^n by writing the exponent bits. Relative
-// error: a few ulp in float and double; arguments are clamped so 2^n stays a
-// normal number (exp of very negative x gives about 1e-38 / 1e-308, never
-// NaN or inf).
+// error: a few ulp in float and double; below the underflow threshold the
+// result is 0 and above the overflow threshold inf, as libm's.
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <type_traits>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ATTNCORE_INLINE inline __attribute__((always_inline))
@@ -73,20 +74,24 @@ struct ExpTraits<double> {
 
 }  // namespace detail
 
+// Like libm's exp: 0 below the underflow threshold, inf above the overflow
+// one (so sigmoid(-1000) is 0 and 0 * inf is NaN, as in NumPy), NaN for NaN.
 template <class T>
 ATTNCORE_INLINE T fast_exp(T x) {
     using Tr = detail::ExpTraits<T>;
-    using Int = typename Tr::Int;
-    const bool underflow = x < Tr::lo;  // libm gives 0 (or a subnormal) down there: give 0
-    x = underflow ? Tr::lo : x;
-    x = x > Tr::hi ? Tr::hi : x;
-    const T t = x * T(1.4426950408889634) + Tr::magic;  // round(x / ln2) + magic
+    using UInt = std::make_unsigned_t<typename Tr::Int>;
+    const bool underflow = x < Tr::lo, overflow = x > Tr::hi;
+    const T xc = underflow ? Tr::lo : (overflow ? Tr::hi : x);  // NaN stays NaN
+    const T t = xc * T(1.4426950408889634) + Tr::magic;        // round(x / ln2) + magic
     const T n = t - Tr::magic;
-    const T r = (x - n * Tr::ln2_hi) - n * Tr::ln2_lo;
-    // The low bits of t hold n: write n + bias into the exponent field of 2^n.
-    const Int n_int = __builtin_bit_cast(Int, t) - __builtin_bit_cast(Int, Tr::magic);
-    const T scale = __builtin_bit_cast(T, static_cast<Int>((n_int + Tr::bias) << Tr::mantissa));
-    return underflow ? T(0) : Tr::poly(r) * scale;
+    const T r = (xc - n * Tr::ln2_hi) - n * Tr::ln2_lo;
+    // The low bits of t hold n: write n + bias into the exponent field of 2^n. In
+    // unsigned arithmetic: for a NaN the bits are garbage (the result is NaN
+    // anyway), and shifting them as a signed int would be undefined.
+    const UInt n_bits = __builtin_bit_cast(UInt, t) - __builtin_bit_cast(UInt, Tr::magic);
+    const T scale = __builtin_bit_cast(T, static_cast<UInt>((n_bits + UInt(Tr::bias)) << Tr::mantissa));
+    const T y = Tr::poly(r) * scale;
+    return underflow ? T(0) : (overflow ? std::numeric_limits<T>::infinity() : y);
 }
 
 template <class T>

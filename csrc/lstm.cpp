@@ -54,9 +54,9 @@ void weight_gradients(T* dWx, T* dWh, T* db, const T* xh, const T* dA, int64_t R
     const int64_t G = 4 * H, L = D + H + 1;
     auto w = scratch<T>(L * G);
     gemm_parallel<T>(true, false, L, G, R, T(1), xh, L, dA, G, T(0), w.get(), G);
-    std::memcpy(dWx, w.get(), sizeof(T) * D * G);
-    std::memcpy(dWh, w.get() + D * G, sizeof(T) * H * G);
-    std::memcpy(db, w.get() + (D + H) * G, sizeof(T) * G);
+    copy_n(dWx, w.get(), D * G);
+    copy_n(dWh, w.get() + D * G, H * G);
+    copy_n(db, w.get() + (D + H) * G, G);
 }
 
 // Rows [rows.begin, rows.end) of xh = [x | h_prev | 1], (N*T, D+H+1).

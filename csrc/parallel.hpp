@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -79,6 +80,12 @@ inline void dots(T* out, const T* rows, int64_t ld, const T* q, int64_t count, i
         out[t + 3] = s3;
     }
     for (; t < count; ++t) out[t] = dot(rows + t * ld, q, n);
+}
+
+// dst[0:n] = src[0:n]; nothing for n = 0 (memcpy with a null pointer is undefined even then).
+template <class T>
+inline void copy_n(T* dst, const T* src, int64_t n) {
+    if (n > 0) std::memcpy(dst, src, sizeof(T) * static_cast<size_t>(n));
 }
 
 // y[i] += alpha * x[i]

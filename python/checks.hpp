@@ -7,6 +7,8 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstring>
+#include <vector>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -111,10 +113,17 @@ inline void require_positive(const std::map<char, int64_t>& sizes, char dim, con
         throw py::value_error(std::string(what) + " must have at least one element, got 0");
 }
 
-// Contiguous view of the right dtype; copies only when needed. Only for inputs.
+// Contiguous, aligned view of the right dtype; copies only when needed. Only
+// for inputs. (NumPy allows a C-contiguous array at an odd address, e.g. over
+// a bytearray with offset 1; the kernels' vector loads need T's alignment.)
 template <class T>
 inline carray<T> in(const py::array& a) {
-    return carray<T>::ensure(a);
+    carray<T> c = carray<T>::ensure(a);
+    if (!c) throw py::error_already_set();
+    if (reinterpret_cast<std::uintptr_t>(c.data()) % alignof(T) == 0) return c;
+    carray<T> copy(std::vector<py::ssize_t>(c.shape(), c.shape() + c.ndim()));
+    if (c.size()) std::memcpy(copy.mutable_data(), c.data(), sizeof(T) * static_cast<size_t>(c.size()));
+    return copy;
 }
 
 }  // namespace attncore_py

@@ -432,6 +432,13 @@ py::array_t<int64_t> checked_ids(const char* name, const py::array& ids, int64_t
     if (kind != 'i' && kind != 'u')
         throw py::type_error(std::string(name) + " must be an integer array, got dtype " +
                              std::string(py::str(ids.dtype())));
+    if (kind == 'u' && ids.itemsize() == 8) {  // values past int64's range must not wrap to negative ids
+        auto u = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
+        for (py::ssize_t r = 0; r < u.size(); ++r)
+            if (u.data()[r] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+                throw py::index_error(std::string(name) + ": id " + std::to_string(u.data()[r]) +
+                                      " is out of range for size " + std::to_string(V));
+    }
     auto raw = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
     py::array_t<int64_t> out(std::vector<py::ssize_t>(raw.shape(), raw.shape() + raw.ndim()));
     const int64_t* src = raw.data();
@@ -581,8 +588,10 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
         if (!a.dtype().is(param.dtype()))
             throw py::type_error(std::string(names[i]) + " must have param's dtype " +
                                  std::string(py::str(param.dtype())) + ", got " + std::string(py::str(a.dtype())));
-        if (!(a.flags() & py::array::c_style) || !a.writeable())
-            throw py::value_error(std::string(names[i]) + " must be C-contiguous and writeable (it is updated in place)");
+        if (!(a.flags() & py::array::c_style) || !a.writeable() ||
+            reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0)
+            throw py::value_error(std::string(names[i]) +
+                                  " must be C-contiguous, aligned and writeable (it is updated in place)");
         if (a.ndim() != param.ndim() || a.size() != param.size())
             throw py::value_error("shape mismatch: " + std::string(names[i]) + " " + shape_str(a) + ", param " +
                                   shape_str(param));

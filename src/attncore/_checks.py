@@ -80,15 +80,40 @@ def check_same_shape(names: Sequence[str], arrays: Sequence[np.ndarray]) -> None
         raise ValueError(f"shape mismatch: {' and '.join(names)} must have the same shape (at least 1-d); got {got}")
 
 
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _int64_ids(name: str, value: object) -> np.ndarray:
+    """An integer array as int64; unsigned values past int64's range are an ``IndexError``, never wrapped."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and int(a.max()) > _INT64_MAX:
+        raise IndexError(f"{name}: id {int(a.max())} is out of range")
+    return a.astype(np.int64, copy=False)
+
+
+def as_index(name: str, value: object, lo: int = -(2**63), hi: int = 2**63 - 1) -> int:
+    """An integer argument (not bool, not float) in [lo, hi]: ``TypeError`` or ``ValueError`` otherwise."""
+    import operator
+
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be from {lo} to {hi}, got {v}")
+    return v
+
+
 def as_ids(name: str, value: object, V: int) -> np.ndarray:
     """Token ids as int64, negative ids wrapped as NumPy indexing does.
 
     Non-integer arrays raise ``TypeError``; ids >= V or < -V raise ``IndexError``.
     """
-    a = np.asarray(value)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
-    a = a.astype(np.int64, copy=False)
+    a = _int64_ids(name, value)
     if a.size:
         lo, hi = int(a.min()), int(a.max())
         if lo < -V or hi >= V:
@@ -101,10 +126,7 @@ def as_ids(name: str, value: object, V: int) -> np.ndarray:
 
 def as_labels(name: str, value: object, V: int, ignore_label: int) -> np.ndarray:
     """Class labels as int64: each in [0, V) or equal to ``ignore_label``, else ``IndexError``."""
-    a = np.asarray(value)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
-    a = a.astype(np.int64, copy=False)
+    a = _int64_ids(name, value)
     bad = (a != ignore_label) & ((a < 0) | (a >= V))
     if bad.any():
         raise IndexError(f"{name}: label {int(a[bad][0])} is out of range for {V} classes "

@@ -256,7 +256,7 @@ def softmax_cross_entropy_backward(xs, ts, ignore_label, dout):
         return np.zeros_like(dx)
     dx[np.arange(len(ts))[mask], ts[mask]] -= 1
     dx *= dout / count
-    dx *= mask[:, np.newaxis]
+    dx[~mask] = 0  # set, not multiplied: a NaN in an ignored (padded) row must not leak
     return dx
 
 

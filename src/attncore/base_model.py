@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
+import zlib
 import os
 import pickle
 
@@ -104,12 +106,18 @@ def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[li
     with open(path, "rb") as f:
         head = f.read(4)
     if head == _ZIP_MAGIC:
-        with np.load(path, allow_pickle=False) as data:
-            if "config" not in data.files:
-                raise ValueError(f"{path}: not an attncore parameter file (no 'config' record)")
-            record = json.loads(str(data["config"]))
-            names = sorted(k for k in data.files if k.startswith("param_"))
-            return [data[k] for k in names], record
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "config" not in data.files:
+                    raise ValueError("not an attncore parameter file (no 'config' record)")
+                record = json.loads(str(data["config"]))
+                names = sorted(k for k in data.files if k.startswith("param_"))
+                arrays = [data[k] for k in names]
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
+            raise ValueError(f"{path}: not a readable parameter file ({exc})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: its 'config' record must be a JSON object, got {type(record).__name__}")
+        return arrays, record
     if not allow_pickle:
         raise ValueError(
             f"{path} is not an .npz parameter file; if it is one of the book's pickle files and you "
@@ -149,15 +157,25 @@ def load_model(file_name: str | os.PathLike) -> BaseModel:
     arrays, record = read_params(file_name)
     classes = model_classes()
     name = record.get("class")
-    if name not in classes:
-        raise ValueError(f"{os.fspath(file_name)}: unknown model class {name!r} (known: {sorted(classes)})")
+    path = os.fspath(file_name)
+    if not isinstance(name, str) or name not in classes:
+        raise ValueError(f"{path}: unknown model class {name!r} (known: {sorted(classes)})")
+    config, metadata = record.get("config", {}), record.get("metadata", {})
+    if not isinstance(config, dict) or not isinstance(metadata, dict):
+        raise ValueError(f"{path}: 'config' and 'metadata' must be JSON objects")
+    sizes = {k: v for k, v in config.items() if k in ("vocab_size", "wordvec_size", "hidden_size")}
+    if len(sizes) != 3 or not all(type(v) is int and v >= 1 for v in sizes.values()):
+        raise ValueError(f"{path}: the config needs vocab_size, wordvec_size and hidden_size as integers >= 1, "
+                         f"got {config}")
     state = np.random.get_state()
     try:
-        model = classes[name](**record.get("config", {}))
+        model = classes[name](**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the config {config} does not build a {name}: {exc}") from None
     finally:
         np.random.set_state(state)
     check_fits(arrays, model.params)
     for param, array in zip(model.params, arrays):
         param[...] = array
-    model.metadata = dict(record.get("metadata", {}))
+    model.metadata = dict(metadata)
     return model

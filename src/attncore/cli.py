@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -176,17 +177,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     import attncore
 
     from .optimizer import Adam
-    from .trainer import train_step
-    from .util import evaluate_seq2seq
 
     if args.backend:
         attncore.set_backend(args.backend)
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
         attncore.set_num_threads(args.threads)
     for name in ("epochs", "batch_size", "hidden", "wordvec"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be from 0 to 2**32 - 1, got {args.seed}")
+    out = output_folder(args.out)
     data = load_dataset(args.data)
+    if data.question_length < 1 or data.answer_length < 1:
+        raise UsageError(f"{data.name}: every question and every answer needs at least one token "
+                         f"(got questions of {data.question_length} and answers of {data.answer_length})")
     reverse = not args.no_reverse
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
@@ -194,11 +201,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                       "question_length": data.question_length, "answer_length": data.answer_length,
                       "start_id": data.start_id, "data": args.data}
     optimizer = Adam()
-    x_train, t_train = data.train
-    x_test, t_test = data.test
-    x_train = model_input(data, reverse, x_train)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    x_train, x_test, t_test = data.train[0], data.test[0], data.test[1]
+    if len(x_test) == 0:
+        raise UsageError(f"{data.name} has {len(x_train)} rows: its last tenth, the test split, is empty "
+                         "(at least 10 rows are needed)")
     iters = len(x_train) // args.batch_size
     if iters == 0:
         raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(x_train)} training rows")
@@ -206,6 +212,35 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{data.name}: {len(x_train)} training and {len(x_test)} test rows, vocabulary {len(data.tokens)}, "
           f"backend {attncore.get_backend()}, {attncore.get_num_threads()} threads")
     history = {"epoch": [], "loss": [], "val_acc": [], "train_seconds": [], "eval_seconds": []}
+    try:
+        train_epochs(args, model, optimizer, data, reverse, iters, history)
+    except KeyboardInterrupt:
+        model.save_params(out / "params.npz")
+        write_atomic(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
+        print(f"attncore train: interrupted in epoch {len(history['epoch']) + 1}; saved the weights reached so far "
+              f"and the history of {len(history['epoch'])} finished epochs to {out}", file=sys.stderr)
+        return 130
+    right = show_samples(model, data, reverse)
+    print(f"{right}/{min(10, len(data.test[0]))} samples right")
+    model.save_params(out / "params.npz")
+    write_atomic(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
+    plot_history(history, out / "accuracy.png")
+    written = ["params.npz", "history.json", "accuracy.png"]
+    if hasattr(model.decoder, "attention"):
+        plot_attention(attention_maps(model, data, reverse, (x_test[:4], t_test[:4])), out / "attention.png")
+        written.append("attention.png")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def train_epochs(args, model, optimizer, data, reverse: bool, iters: int, history: dict) -> None:
+    """The epochs of ``attncore train``: train, evaluate, print one line and extend ``history`` per epoch."""
+    from .trainer import train_step
+    from .util import evaluate_seq2seq
+
+    x_train, t_train = data.train
+    x_test, t_test = data.test
+    x_train = model_input(data, reverse, x_train)
     for epoch in range(1, args.epochs + 1):
         bar = ProgressBar(iters, f"epoch {epoch}/{args.epochs}")
         idx = np.random.permutation(len(x_train))
@@ -224,17 +259,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             history[key].append(value)
         print(f"epoch {epoch:>3} | loss {total / iters:.4f} | val acc {100 * acc:6.2f}% | "
               f"train {train_seconds:6.1f} s | eval {eval_seconds:5.1f} s", flush=True)
-    right = show_samples(model, data, reverse)
-    print(f"{right}/{min(10, len(data.test[0]))} samples right")
-    model.save_params(out / "params.npz")
-    write_atomic(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
-    plot_history(history, out / "accuracy.png")
-    written = ["params.npz", "history.json", "accuracy.png"]
-    if hasattr(model.decoder, "attention"):
-        plot_attention(attention_maps(model, data, reverse, (x_test[:4], t_test[:4])), out / "attention.png")
-        written.append("attention.png")
-    print(f"wrote {', '.join(written)} to {out}")
-    return 0
+
+
+def output_folder(name: str) -> Path:
+    """The folder for a run's files, created if needed; a clear error when it cannot be."""
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {name}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {name}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {name}: the folder is not writable")
+    return out
 
 
 def load_saved(path: str):
@@ -246,7 +284,25 @@ def load_saved(path: str):
         raise UsageError(str(exc)) from None
     if "tokens" not in model.metadata:
         raise UsageError(f"{path} has no vocabulary (not written by 'attncore train')")
+    check_metadata(path, model)
     return model
+
+
+def check_metadata(path: str, model) -> None:
+    """The record 'attncore train' writes, field by field (a hand-made file gets a clear error)."""
+    meta = model.metadata
+    tokens = meta.get("tokens")
+    vocab = model.params[0].shape[0]
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or len(tokens) != vocab:
+        raise UsageError(f"{path}: 'tokens' must be a list of {vocab} strings (the model's vocabulary)")
+    for key in ("question_length", "answer_length"):
+        if type(meta.get(key)) is not int or meta[key] < 1:
+            raise UsageError(f"{path}: metadata {key!r} must be an integer >= 1, got {meta.get(key)!r}")
+    if type(meta.get("start_id")) is not int or not 0 <= meta["start_id"] < vocab:
+        raise UsageError(f"{path}: metadata 'start_id' must be a token id below {vocab}, got {meta.get('start_id')!r}")
+    for key in ("word_level", "reverse"):
+        if not isinstance(meta.get(key), bool):
+            raise UsageError(f"{path}: metadata {key!r} must be true or false, got {meta.get(key)!r}")
 
 
 def saved_data(model):
@@ -311,6 +367,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.plot:
         if not hasattr(model.decoder, "attention"):
             raise UsageError("--plot needs an attention model")
+        folder = Path(args.plot).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UsageError(f"--plot {args.plot}: the folder {folder} does not exist or is not writable")
         maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start))
         plot_attention(maps, Path(args.plot))
         ids = [data.token_to_id[tok] for tok in maps[0][1]]
@@ -336,6 +395,9 @@ def cmd_info(_args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="attncore", description="Fast, book-compatible attention seq2seq.")
+    from . import __version__
+
+    top.add_argument("--version", action="version", version=f"attncore {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
     backends = ["cpp", "cython", "numpy"]
 
@@ -400,3 +462,17 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"attncore {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:  # bad files or values: one line
+        if os.environ.get("ATTNCORE_DEBUG"):
+            raise
+        print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of attncore's: still one line, with the way to the traceback
+        if os.environ.get("ATTNCORE_DEBUG"):
+            raise
+        print(f"attncore {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(ATTNCORE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._checks import as_dtype, as_floats, as_ids, as_labels, check_same_shape, check_shapes, require_positive
+from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, check_same_shape, check_shapes,
+                      require_positive)
 
 # ---------------------------------------------------------------- softmax
 
@@ -222,6 +223,7 @@ def embedding_forward(W, ids) -> np.ndarray:
 def embedding_backward(ids, dout, V: int) -> np.ndarray:
     """dW (V,D): the rows of ``dout`` (*ids.shape, D) summed per id (repeated ids accumulate)."""
     (dout,) = as_floats(("dout", dout))
+    V = as_index("V", V, 0)
     ids = as_ids("ids", ids, V)
     if dout.shape[:-1] != ids.shape or dout.ndim != ids.ndim + 1:
         raise ValueError(f"shape mismatch: dout must have shape ids.shape + (D,); got ids {ids.shape}, dout {dout.shape}")
@@ -232,13 +234,14 @@ def embedding_backward(ids, dout, V: int) -> np.ndarray:
 
 
 def _loss_args(xs, ts, ignore_label):
+    ignore_label = as_index("ignore_label", ignore_label)
     (xs,) = as_floats(("xs", xs))
     if xs.ndim != 2 or xs.shape[1] < 1:
         raise ValueError(f"xs must have shape (R, V) with V >= 1, got {xs.shape}")
     ts = as_labels("ts", ts, xs.shape[1], ignore_label)
     if ts.shape != xs.shape[:1]:
         raise ValueError(f"shape mismatch: expected xs (R, V), ts (R,); got xs {xs.shape}, ts {ts.shape}")
-    return xs, ts
+    return xs, ts, ignore_label
 
 
 def softmax_cross_entropy_forward(xs, ts, ignore_label: int = -1) -> float:
@@ -246,14 +249,14 @@ def softmax_cross_entropy_forward(xs, ts, ignore_label: int = -1) -> float:
 
     xs (R,V) float, ts (R,) int.
     """
-    xs, ts = _loss_args(xs, ts, ignore_label)
-    return _backend._current.softmax_cross_entropy_forward(xs, ts, int(ignore_label))
+    xs, ts, ignore_label = _loss_args(xs, ts, ignore_label)
+    return _backend._current.softmax_cross_entropy_forward(xs, ts, ignore_label)
 
 
 def softmax_cross_entropy_backward(xs, ts, ignore_label: int = -1, dout: float = 1.0) -> np.ndarray:
     """d loss / d xs (R,V); zero rows where the label is ignored, all zero if every row is."""
-    xs, ts = _loss_args(xs, ts, ignore_label)
-    return _backend._current.softmax_cross_entropy_backward(xs, ts, int(ignore_label), float(dout))
+    xs, ts, ignore_label = _loss_args(xs, ts, ignore_label)
+    return _backend._current.softmax_cross_entropy_backward(xs, ts, ignore_label, float(dout))
 
 
 # ---------------------------------------------------------------- optimizer

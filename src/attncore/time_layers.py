@@ -72,6 +72,14 @@ class _TimeRecurrent(Layer):
         """``forward`` for decoding: same output and state, but ``backward`` may not follow."""
         return self.forward(xs)
 
+    @staticmethod
+    def _last(seq: np.ndarray, start: np.ndarray | None) -> np.ndarray:
+        """The state after the last step of ``seq`` (N,T,H), a copy; with T=0 the start state (zeros if None)."""
+        if seq.shape[1]:
+            return seq[:, -1].copy()
+        N, _, H = seq.shape
+        return np.array(start, dtype=seq.dtype) if start is not None else np.zeros((N, H), seq.dtype)
+
 
 class TimeRNN(_TimeRecurrent):
     """An RNN over T steps: forward(xs (N,T,D)) -> hs (N,T,H); backward(dhs) -> dxs."""
@@ -152,16 +160,17 @@ class TimeLSTM(_TimeRecurrent):
         h0, c0 = self._start("h"), self._start("c")
         hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h0, c0)
         self.cache = (xs, h0, c0, hs, gates, cs)
-        self.h, self.c = hs[:, -1], cs[:, -1]
-        return hs
+        self.h, self.c = self._last(hs, h0), self._last(cs, c0)
+        return hs.copy()  # the cache keeps its own: writing into the output must not change the gradients
 
     def forward_inference(self, xs: np.ndarray) -> np.ndarray:
         """``forward`` for decoding: same output, ``h`` and ``c``, but nothing is kept for ``backward``
         (one (N,4H) work buffer instead of the gates and cell states of every step)."""
         Wx, Wh, b = self.params
-        hs, c = kernels.lstm_inference_forward(xs, Wx, Wh, b, self._start("h"), self._start("c"))
+        h0 = self._start("h")
+        hs, c = kernels.lstm_inference_forward(xs, Wx, Wh, b, h0, self._start("c"))
         self.cache = None
-        self.h, self.c = hs[:, -1], c
+        self.h, self.c = self._last(hs, h0), c
         return hs
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
@@ -202,8 +211,8 @@ class TimeGRU(_TimeRecurrent):
         h0 = self._start("h")
         hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h0)
         self.cache = (xs, h0, hs, gates)
-        self.h = hs[:, -1]
-        return hs
+        self.h = self._last(hs, h0)
+        return hs.copy()  # the cache keeps its own: writing into the output must not change the gradients
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         Wx, Wh, _ = self.params

@@ -1,0 +1,312 @@
+"""Regression tests of the hardening audit: every bad input a clean error, the same on every backend.
+
+Each test names the audit's finding it keeps fixed. The CLI runs in subprocesses on tiny data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import attncore
+from attncore import kernels as K
+from attncore.datasets import generate
+from attncore.time_layers import TimeGRU, TimeLSTM
+
+from conftest import BACKENDS
+
+TINY = ["--epochs", "1", "--hidden", "8", "--wordvec", "4", "--batch-size", "16"]
+
+
+def cli(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def assert_clean_error(r, status=2, text=None):
+    assert r.returncode == status, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    if text:
+        assert text in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hard")
+    data = root / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=3)), encoding="utf-8")
+    r = cli("train", "--data", str(data), "--out", str(root / "run"), *TINY)
+    assert r.returncode == 0, r.stderr
+    return root, data, root / "run" / "params.npz"
+
+
+# ---------------------------------------------------------------- 1. the command line
+
+
+def test_version():
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"attncore {attncore.__version__}"
+
+
+def test_truncated_params_file(run, tmp_path):
+    _, _, params = run
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(params.read_bytes()[: params.stat().st_size // 2])
+    assert_clean_error(cli("eval", "--params", str(cut)), text="not a readable parameter file")
+
+
+@pytest.mark.parametrize("lines, text", [
+    (["12+3  _15 "] * 5, "test split, is empty"),
+    (["_abc"] * 20, "at least one token"),
+    (["abc_"] * 20, "at least one token"),
+])
+def test_bad_data_files(tmp_path, lines, text):
+    data = tmp_path / "bad.txt"
+    data.write_text("\n".join(lines) + "\n")
+    assert_clean_error(cli("train", "--data", str(data), "--out", str(tmp_path / "o"), *TINY), text=text)
+
+
+@pytest.mark.parametrize("option", [["--threads", "-3"], ["--threads", "0"], ["--seed", "-1"],
+                                    ["--seed", str(2**32)]])
+def test_bad_numbers(tmp_path, option):
+    r = cli("train", "--data", "addition", "--out", str(tmp_path / "o"), *TINY, *option)
+    assert_clean_error(r, text=option[0])
+
+
+def test_out_that_cannot_be_a_folder(tmp_path):
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    assert_clean_error(cli("train", "--out", str(afile), *TINY), text="not a folder")
+    assert_clean_error(cli("train", "--out", str(afile / "below"), *TINY), text="cannot create")
+
+
+def test_plot_into_a_missing_folder(run):
+    _, _, params = run
+    assert_clean_error(cli("translate", "--params", str(params), "--plot", "/no/such/dir/x.png", "may 1, 2000"),
+                       text="/no/such/dir")
+
+
+def rewrite_record(src, dst, change):
+    with np.load(src) as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["config"]))
+    arrays["config"] = np.array(json.dumps(change(record)))
+    np.savez(dst, **arrays)
+
+
+@pytest.mark.parametrize("name, change, text", [
+    ("list", lambda r: [r], "JSON object"),
+    ("unknown key", lambda r: {**r, "config": {**r["config"], "depth": 3}}, "does not build"),
+    ("string size", lambda r: {**r, "config": {**r["config"], "hidden_size": "8"}}, "integers"),
+    ("no question_length", lambda r: {**r, "metadata": {k: v for k, v in r["metadata"].items()
+                                                          if k != "question_length"}}, "question_length"),
+    ("empty question_length", lambda r: {**r, "metadata": {**r["metadata"], "question_length": None}},
+     "question_length"),
+    ("start_id", lambda r: {**r, "metadata": {**r["metadata"], "start_id": 10**6}}, "start_id"),
+])
+def test_hand_made_params_files(run, tmp_path, name, change, text):
+    _, _, params = run
+    bad = tmp_path / "bad.npz"
+    rewrite_record(params, bad, change)
+    assert_clean_error(cli("translate", "--params", str(bad), "may 1, 2000"), text=text)
+
+
+def test_ctrl_c_during_training_saves_and_exits_130(tmp_path):
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(400, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", "--data", str(data), "--out", str(out),
+                             "--epochs", "500", "--hidden", "8", "--wordvec", "4", "--batch-size", "16"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    line = ""
+    while not line.startswith("epoch   1") and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"][0] == 1
+    assert (out / "params.npz").is_file()
+
+
+# ---------------------------------------------------------------- 2. outputs do not alias the cache
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls, gates", [(TimeLSTM, 4), (TimeGRU, 3)])
+def test_writing_into_the_output_leaves_the_gradients(backend, cls, gates):
+    rng = np.random.default_rng(0)
+    D, H = 3, 5
+    params = [rng.standard_normal((D, gates * H)).astype("f"), rng.standard_normal((H, gates * H)).astype("f"),
+              np.zeros(gates * H, "f")]
+    xs, dhs = rng.standard_normal((2, 4, D)).astype("f"), rng.standard_normal((2, 4, H)).astype("f")
+    with attncore.use_backend(backend):
+        clean = cls(*params)
+        clean.forward(xs)
+        want = clean.backward(dhs), [g.copy() for g in clean.grads]
+        layer = cls(*params)
+        hs = layer.forward(xs)
+        h = layer.h.copy()
+        hs *= 0.5
+        layer.h *= 0
+        got = layer.backward(dhs), layer.grads
+    np.testing.assert_array_equal(got[0], want[0])
+    for g, w in zip(got[1], want[1]):
+        np.testing.assert_array_equal(g, w)
+    assert not np.array_equal(h, layer.h)  # self.h is the layer's own copy
+
+
+# ---------------------------------------------------------------- 3. ignored rows
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_in_an_ignored_row_stays_out_of_the_gradient(backend):
+    xs = np.ones((3, 4), "f")
+    xs[1, 2] = np.nan
+    ts = np.array([0, -1, 3])
+    with attncore.use_backend(backend):
+        loss = K.softmax_cross_entropy_forward(xs, ts)
+        dx = K.softmax_cross_entropy_backward(xs, ts)
+    assert np.isfinite(loss)
+    assert np.all(dx[1] == 0) and np.all(np.isfinite(dx))
+
+
+# ---------------------------------------------------------------- 4. ids and labels never wrap
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_huge_unsigned_ids_and_labels_are_index_errors(backend):
+    W = np.ones((5, 2), "f")
+    with attncore.use_backend(backend):
+        with pytest.raises(IndexError):
+            K.embedding_forward(W, np.array([2**64 - 1], np.uint64))
+        with pytest.raises(IndexError):
+            K.softmax_cross_entropy_forward(np.ones((1, 5), "f"), np.array([2**64 - 1], np.uint64))
+
+
+@pytest.mark.skipif("cpp" not in BACKENDS, reason="needs the C++ backend")
+def test_the_binding_itself_refuses_huge_unsigned_ids():
+    from attncore import _backend
+
+    with pytest.raises(IndexError):
+        _backend._extensions["cpp"].embedding_forward(np.ones((5, 2), "f"), np.array([2**64 - 1], np.uint64))
+
+
+# ---------------------------------------------------------------- 5. arguments, the same on every backend
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("ignore, error", [(2**63, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_ignore_label_must_be_an_int64(backend, ignore, error):
+    with attncore.use_backend(backend):
+        with pytest.raises(error, match="ignore_label"):
+            K.softmax_cross_entropy_forward(np.ones((2, 3), "f"), np.array([0, 1]), ignore)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_vocabulary_size_must_be_an_int(backend):
+    with attncore.use_backend(backend):
+        with pytest.raises(TypeError, match="V"):
+            K.embedding_backward(np.array([0, 0]), np.ones((2, 3), "f"), True)
+
+
+# ---------------------------------------------------------------- 6-7. NaN, inf, odd addresses, empty axes
+
+
+def unaligned(a: np.ndarray) -> np.ndarray:
+    buf = bytearray(a.nbytes + 1)
+    out = np.ndarray(a.shape, a.dtype, buffer=buf, offset=1)
+    out[...] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's own, for inf - inf
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_and_inf_propagate_as_in_numpy(backend):
+    x = np.array([[0.0, np.nan, 1.0], [1e30, -1e30, 0.0], [np.inf, 0.0, 1.0]], "f")
+    with attncore.use_backend("numpy"):
+        want = K.softmax_forward(x)
+    with attncore.use_backend(backend):
+        got = K.softmax_forward(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # NumPy's own, for 0 * inf
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_infinite_cell_state_gives_nan_as_in_numpy(backend):
+    H = 3
+    Wx, Wh = np.zeros((2, 4 * H), "f"), np.zeros((H, 4 * H), "f")
+    b = np.zeros(4 * H, "f")
+    b[:H] = -1000.0  # forget gate sigmoid(-1000) = 0, and 0 * inf = nan
+    c0 = np.full((1, H), np.inf, "f")
+    with attncore.use_backend("numpy"):
+        want = K.lstm_forward(np.zeros((1, 2, 2), "f"), Wx, Wh, b, None, c0)[0]
+    with attncore.use_backend(backend):
+        got = K.lstm_forward(np.zeros((1, 2, 2), "f"), Wx, Wh, b, None, c0)[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_at_odd_addresses(backend):
+    rng = np.random.default_rng(1)
+    enc, dec = rng.standard_normal((2, 5, 4)).astype("f"), rng.standard_normal((2, 3, 4)).astype("f")
+    with attncore.use_backend("numpy"):
+        want = K.time_attention_forward(enc, dec)[0]
+    with attncore.use_backend(backend):
+        got = K.time_attention_forward(unaligned(enc), unaligned(dec))[0]
+        xs = unaligned(rng.standard_normal((2, 3, 4)).astype("f"))
+        K.lstm_forward(xs, np.ones((4, 8), "f"), np.ones((2, 8), "f"), np.zeros(8, "f"))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cls, gates", [(TimeLSTM, 4), (TimeGRU, 3)])
+def test_no_time_steps(backend, cls, gates):
+    H = 4
+    layer = cls(np.ones((3, gates * H), "f"), np.ones((H, gates * H), "f"), np.zeros(gates * H, "f"))
+    with attncore.use_backend(backend):
+        hs = layer.forward(np.zeros((2, 0, 3), "f"))
+    assert hs.shape == (2, 0, H)
+    np.testing.assert_array_equal(layer.h, np.zeros((2, H), "f"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_zero_hidden_units(backend):
+    with attncore.use_backend(backend):
+        hs, gates, cs = K.lstm_forward(np.ones((2, 3, 2), "f"), np.ones((2, 0), "f"), np.ones((0, 0), "f"),
+                                       np.zeros(0, "f"))
+        dxs = K.lstm_backward(np.ones((2, 3, 2), "f"), np.ones((2, 0), "f"), np.ones((0, 0), "f"), None, None,
+                              hs, gates, cs, hs)[0]
+    assert hs.shape == (2, 3, 0) and dxs.shape == (2, 3, 2) and not dxs.any()
+
+
+# ---------------------------------------------------------------- 10. interrupted saves
+
+
+def test_a_killed_save_leaves_no_temporary_behind(tmp_path):
+    from attncore.seq2seq import Seq2seq
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / f".params.npz.{dead}.abc123.tmp"
+    stale.write_bytes(b"x" * 100)
+    mine = tmp_path / f".params.npz.{os.getpid()}.live.tmp"  # a writer that is still running: kept
+    mine.write_bytes(b"x")
+    Seq2seq(5, 3, 4).save_params(tmp_path / "params.npz")
+    assert not stale.exists() and mine.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name, "params.npz"]
+    with zipfile.ZipFile(tmp_path / "params.npz") as z:
+        assert "config.npy" in z.namelist()
