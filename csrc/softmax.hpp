@@ -31,7 +31,9 @@ template <class T>
 inline void softmax_backward_row(T* dx, const T* y, const T* dy, int64_t C) {
     T s = 0;
     for (int64_t c = 0; c < C; ++c) s += y[c] * dy[c];
-    for (int64_t c = 0; c < C; ++c) dx[c] = y[c] * (dy[c] - s);
+    // y*dy - y*s as NumPy's reference computes it (y*(dy - s) is equal in exact arithmetic,
+    // but gives -inf where NumPy gives inf - inf = NaN)
+    for (int64_t c = 0; c < C; ++c) dx[c] = y[c] * dy[c] - y[c] * s;
 }
 
 // y, x are (R,C)

@@ -84,7 +84,7 @@ cdef inline void _softmax_backward_row(real* dx, const real* y, const real* dy, 
     for c in range(C):
         s = s + y[c] * dy[c]
     for c in range(C):
-        dx[c] = y[c] * (dy[c] - s)
+        dx[c] = y[c] * dy[c] - y[c] * s  # as NumPy computes it: inf - inf gives NaN there too
 
 
 cdef inline real _dot(const real* a, const real* b, Py_ssize_t n) noexcept nogil:

@@ -19,7 +19,8 @@ def as_floats(*named: tuple[str, object]) -> list[np.ndarray]:
 
     float16 is widened to float32. Integer, bool, complex, object and extended
     precision arrays raise ``TypeError`` naming the argument. Arrays already of
-    the common dtype are returned as they are (no copy, any strides).
+    the common dtype are returned as they are (no copy, any strides), unless
+    they are not aligned to their dtype (then an aligned copy).
     """
     arrays = []
     wide = False
@@ -30,7 +31,12 @@ def as_floats(*named: tuple[str, object]) -> list[np.ndarray]:
         wide = wide or a.dtype == np.float64
         arrays.append(a)
     dtype = np.float64 if wide else np.float32
-    return [a.astype(dtype, copy=False) for a in arrays]
+    return [_aligned(a.astype(dtype, copy=False)) for a in arrays]
+
+
+def _aligned(a: np.ndarray) -> np.ndarray:
+    """``a``, or an aligned copy when it sits at an address its dtype's loads may not use."""
+    return a if a.flags.aligned else np.require(a, requirements="A")
 
 
 def as_dtype(name: str, value: object, dtype: np.dtype) -> np.ndarray:
@@ -38,7 +44,7 @@ def as_dtype(name: str, value: object, dtype: np.dtype) -> np.ndarray:
     a = np.asarray(value)
     if a.dtype.kind != "f" or a.dtype.itemsize > 8:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {a.dtype}")
-    return a.astype(dtype, copy=False)
+    return _aligned(a.astype(dtype, copy=False))
 
 
 def _dims_str(dims: str) -> str:
