@@ -97,6 +97,17 @@ def test_attention_layer_from_ch08(tree):
     assert r.stdout.split() == ["attncore.attention_layer", "True", "['--flag',", "'x']"]
 
 
+def test_modules_of_other_chapters_are_found_last(tree):
+    (tree / "ch07").mkdir()
+    (tree / "ch07" / "helper7.py").write_text("VALUE = 7\n")
+    (tree / "ch08").mkdir()
+    (tree / "ch08" / "use.py").write_text("import helper7\nprint(helper7.VALUE)\n")
+    assert run(["use.py"], tree / "ch08").returncode != 0  # plain python does not find it
+    r = run(["-m", "attncore", "run-book", "ch08/use.py"], tree)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "7"
+
+
 def test_gpu_config_gets_a_clear_error(tree):
     (tree / "common" / "config.py").write_text("GPU = True\n")
     r = run(["-m", "attncore", "run-book", "chtest/train_tiny.py"], tree)

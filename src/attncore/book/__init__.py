@@ -7,6 +7,10 @@ modules are answered by attncore's drop-ins (:data:`BOOK_MODULES`); the rest
 ``common.optimizer``, ``common.base_model``, ``common.np``, ``common.config``)
 is imported from the book's tree as it is.
 
+The book's chapter folders are appended to the end of ``sys.path``, so that
+``ch08/train.py`` finds ch07's modules as the book's text assumes (a plain
+``python train.py`` needs ``PYTHONPATH=../ch07`` for that).
+
 For a book tree you edit yourself, the drop-ins are importable directly:
 ``from attncore.book.common.time_layers import *`` in place of
 ``from common.time_layers import *``.
@@ -128,6 +132,11 @@ def run(script: str | os.PathLike, args: list[str] | None = None, figures: str |
     saved = (list(sys.argv), list(sys.path), os.getcwd())
     sys.argv = [str(path), *(args or [])]
     sys.path.insert(0, str(path.parent))
+    # The chapter folders last, only to resolve imports that fail otherwise: ch08/train.py imports
+    # ch07's peeky model, whose "from seq2seq import" needs ch07 on the path (PYTHONPATH=../ch07 in
+    # the book's own run). Chapters share only script names (train.py, eval.py), never an imported one.
+    if root is not None:
+        sys.path.extend(str(d) for d in sorted(root.glob("ch[0-9]*")) if d.is_dir() and str(d) not in sys.path)
     os.chdir(path.parent)
     try:
         runpy.run_path(str(path), run_name="__main__")
