@@ -75,7 +75,10 @@ def _load_private_blas() -> None:
     if not names:
         return
     with _environment(OPENBLAS_NUM_THREADS="1"):
-        ctypes.CDLL(os.path.join(lib_dir, names[0]), mode=os.RTLD_LOCAL | os.RTLD_NOW)
+        try:
+            ctypes.CDLL(os.path.join(lib_dir, names[0]), mode=os.RTLD_LOCAL | os.RTLD_NOW)
+        except OSError:  # importing _cpp then says what is missing
+            pass
 
 
 def _load() -> None:
