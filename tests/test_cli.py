@@ -119,3 +119,17 @@ def test_info_and_bench_help():
     assert result.returncode == 0 and "--reps" in result.stdout
     result = attncore_cmd("--help")
     assert result.returncode == 0 and all(c in result.stdout for c in ("train", "eval", "translate", "bench"))
+
+
+def test_train_options_for_small_data(tmp_path):
+    data = tmp_path / "small.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(100, seed=5)), encoding="utf-8")
+    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--lr", "0.005", "--clip", "0",
+                     *TINY)
+    assert r.returncode == 0, r.stderr
+    # 90 training rows at batch size 32: three iterations, the last one partial, and a warning with the hint
+    assert "only 3 iterations per epoch" in r.stderr and "--batch-size" in r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--lr", "0", *TINY)
+    assert r.returncode == 2 and "--lr" in r.stderr
+    r = attncore_cmd("train", "--help")
+    assert r.returncode == 0 and "(default: 0.001)" in r.stdout and "chapter 8" in r.stdout

@@ -15,6 +15,7 @@ from ._files import write_atomic
 
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt"}
 DEFAULT_EPOCHS = 5
+MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
 
 
 class UsageError(Exception):
@@ -72,30 +73,6 @@ def model_input(data, reverse: bool, x: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- output
-
-
-class ProgressBar:
-    """One line on stderr redrawn in place, only when stderr is a terminal."""
-
-    def __init__(self, total: int, label: str, width: int = 30) -> None:
-        self.total, self.label, self.width = total, label, width
-        self.enabled = sys.stderr.isatty()
-        self.last = 0.0
-
-    def update(self, done: int, loss: float) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and done < self.total):
-            return
-        self.last = now
-        filled = self.width * done // self.total
-        bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r{self.label} [{bar}] {done}/{self.total} loss {loss:.4f}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * (len(self.label) + self.width + 40) + "\r")
-            sys.stderr.flush()
 
 
 def show_samples(model, data, reverse: bool, count: int = 10) -> int:
@@ -200,14 +177,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
                       "start_id": data.start_id, "data": args.data}
-    optimizer = Adam()
+    optimizer = Adam(lr=args.lr)
     x_train, x_test, t_test = data.train[0], data.test[0], data.test[1]
     if len(x_test) == 0:
         raise UsageError(f"{data.name} has {len(x_train)} rows: its last tenth, the test split, is empty "
                          "(at least 10 rows are needed)")
-    iters = len(x_train) // args.batch_size
-    if iters == 0:
-        raise UsageError(f"--batch-size {args.batch_size} is larger than the {len(x_train)} training rows")
+    if args.lr <= 0 or args.clip < 0:
+        raise UsageError("--lr must be above 0 and --clip at least 0")
+    iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
+    if iters < MIN_ITERATIONS:
+        print(f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
+              f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
+              "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
           f"{data.name}: {len(x_train)} training and {len(x_test)} test rows, vocabulary {len(data.tokens)}, "
           f"backend {attncore.get_backend()}, {attncore.get_num_threads()} threads")
@@ -241,16 +222,20 @@ def train_epochs(args, model, optimizer, data, reverse: bool, iters: int, histor
     x_train, t_train = data.train
     x_test, t_test = data.test
     x_train = model_input(data, reverse, x_train)
+    from tqdm import tqdm
+
+    max_grad = args.clip or None  # --clip 0: no clipping
     for epoch in range(1, args.epochs + 1):
-        bar = ProgressBar(iters, f"epoch {epoch}/{args.epochs}")
         idx = np.random.permutation(len(x_train))
         total = 0.0
         start = time.perf_counter()
-        for i in range(iters):
-            batch = idx[i * args.batch_size:(i + 1) * args.batch_size]
-            total += float(train_step(model, optimizer, x_train[batch], t_train[batch], max_grad=5.0))
-            bar.update(i + 1, total / (i + 1))
-        bar.close()
+        with tqdm(total=iters, desc=f"epoch {epoch}/{args.epochs}", unit="it", leave=False,
+                  disable=not sys.stderr.isatty()) as bar:
+            for i in range(iters):
+                batch = idx[i * args.batch_size:(i + 1) * args.batch_size]
+                total += float(train_step(model, optimizer, x_train[batch], t_train[batch], max_grad=max_grad))
+                bar.set_postfix(loss=f"{total / (i + 1):.4f}", refresh=False)
+                bar.update()
         train_seconds = time.perf_counter() - start
         start = time.perf_counter()
         acc = evaluate_seq2seq(model, model_input(data, reverse, x_test), t_test, batch_size=1000)
@@ -401,15 +386,19 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     backends = ["cpp", "cython", "numpy"]
 
-    p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots")
+    p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", default="date", help="date, addition, a book-format file or a tab-separated file")
-    p.add_argument("--model", default="attention", choices=["attention", "seq2seq", "peeky"])
+    p.add_argument("--model", default="attention", choices=["attention", "seq2seq", "peeky"],
+                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
     p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--wordvec", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
     p.add_argument("--backend", choices=backends)
     p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
     p.add_argument("--seed", type=int, default=1984)
