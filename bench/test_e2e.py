@@ -11,10 +11,14 @@ from attncore.benchmark import main
 
 
 def test_e2e_runs_and_writes_its_outputs(tmp_path, capsys):
-    assert main(["--reps", "1", "--eval-rows", "20", "--book-rows", "2", "--no-torch", "--out", str(tmp_path)]) == 0
+    assert main(["--reps", "1", "--eval-rows", "20", "--book-rows", "2", "--no-torch", "--busy", "1",
+                 "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "| training iteration (median) |" in out and "cpp vs numpy" in out
+    assert "| training iteration (8.7 GFLOP of products) |" in out and "cpp vs numpy" in out
+    assert "floor: NumPy's BLAS" in out and "| slowdown when busy |" in out
     results = json.loads((tmp_path / "e2e.json").read_text())
     assert set(results["sweep_T"]) == {"8", "16", "32", "64", "128"}
     assert results["train_iteration_s"]["numpy"] > 0
+    assert results["train_floor_s"]["numpy_blas"] > 0 and results["train_gflop"] > 8
+    assert results["busy_processes"] == 1 and results["train_iteration_busy_s"]["numpy"] > 0
     assert (tmp_path / "e2e.png").read_bytes()[:4] == b"\x89PNG"
