@@ -49,9 +49,12 @@ def test_train_writes_history_params_and_plots(trained):
 def test_eval_and_translate(trained):
     root, data, out, _ = trained
     params = str(out / "params.npz")
-    result = attncore_cmd("eval", "--params", params, "--data", str(data))
+    result = attncore_cmd("eval", "--params", params)  # the test split of the data it was trained on
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("accuracy ") and "on 40 test rows" in result.stdout
+    result = attncore_cmd("eval", "--params", params, "--data", str(data))  # every row of a file
+    assert result.returncode == 0, result.stderr
+    assert "on 400 rows of dates.txt" in result.stdout
     result = attncore_cmd("translate", "--params", params, "september 27, 1994", "--plot", str(root / "a.png"))
     assert result.returncode == 0, result.stderr
     answer = result.stdout.strip()
@@ -133,3 +136,39 @@ def test_train_options_for_small_data(tmp_path):
     assert r.returncode == 2 and "--lr" in r.stderr
     r = attncore_cmd("train", "--help")
     assert r.returncode == 0 and "(default: 0.001)" in r.stdout and "chapter 8" in r.stdout
+
+
+def test_eval_scores_every_row_of_a_file(trained, tmp_path):
+    _, data, out, _ = trained
+    params = str(out / "params.npz")
+    rows = data.read_text(encoding="utf-8").splitlines()[:30]
+    short = tmp_path / "short.txt"  # trailing spaces trimmed: shorter rows are padded as translate pads them
+    short.write_text("\n".join(r[:r.index("_")].rstrip() + "_" + r[r.index("_") + 1:].rstrip() for r in rows) + "\n")
+    r = attncore_cmd("eval", "--params", params, "--data", str(short), "--errors", "2")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("accuracy ") and "on 30 rows of short.txt" in lines[0]
+    assert len(lines) <= 3 and all(line.startswith("row ") and " | T " in line for line in lines[1:])
+    long = tmp_path / "long.txt"
+    long.write_text(rows[0] + "\n" + "1" * 40 + "_2000-01-01\n")
+    r = attncore_cmd("eval", "--params", params, "--data", str(long))
+    assert r.returncode == 2 and "row 2" in r.stderr and "at most" in r.stderr
+
+
+def test_translate_reads_lines_and_prints_json(trained, tmp_path):
+    _, _, out, _ = trained
+    params = str(out / "params.npz")
+    inputs = "september 27, 1994\nmay 1, 2000\n"
+    r = subprocess.run([sys.executable, "-m", "attncore", "translate", "--params", params, "--json"], input=inputs,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [o["input"] for o in objs] == ["september 27, 1994", "may 1, 2000"]
+    for o in objs:
+        assert len(o["tokens"]) == len(o["probabilities"]) and all(0 < p <= 1 for p in o["probabilities"])
+        one = attncore_cmd("translate", "--params", params, o["input"])
+        assert one.stdout.strip() == o["output"]  # the same as one at a time
+    f = tmp_path / "in.txt"
+    f.write_text(inputs)
+    r = attncore_cmd("translate", "--params", params, "--file", str(f))
+    assert r.returncode == 0 and r.stdout.splitlines() == [o["output"] for o in objs]

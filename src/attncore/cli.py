@@ -298,23 +298,77 @@ def saved_data(model):
     return SequenceData(empty, empty, meta["tokens"], meta["word_level"])
 
 
+def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of a data file in the model's vocabulary, padded to its lengths (longer rows refused).
+
+    Character files hold ``question_answer`` lines, tab-separated files
+    ``source<TAB>target`` sentences, as ``attncore train`` reads them.
+    """
+    from .datasets.sequence import END, START
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f if line.strip()]
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not lines:
+        raise UsageError(f"{path}: no rows")
+    xs, ts = [], []
+    for number, line in enumerate(lines, start=1):
+        if data.word_level:
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise UsageError(f"{path}, row {number}: expected 'source<TAB>target'")
+            question, answer = parts[0], [START] + parts[1].split() + [END]
+        else:
+            if "_" not in line:
+                raise UsageError(f"{path}, row {number}: no '_' between question and answer")
+            question, answer = line[:line.index("_")].rstrip(), list(line[line.index("_"):].rstrip())
+        try:
+            xs.append(encode_question(question, data, meta["question_length"])[0])
+            ts.append(encode_answer(answer, data, meta["answer_length"] + 1))
+        except UsageError as exc:
+            raise UsageError(f"{path}, row {number}: {exc}") from None
+    return np.array(xs), np.array(ts)
+
+
+def encode_answer(tokens: list[str], data, length: int) -> np.ndarray:
+    from .datasets.sequence import PAD
+
+    pad = PAD if data.word_level else " "
+    unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
+    if unknown:
+        raise UsageError(f"the answer has tokens the model does not know: {', '.join(map(repr, unknown))}")
+    if len(tokens) > length:
+        raise UsageError(f"the answer has {len(tokens) - 1} tokens; this model writes at most {length - 1}")
+    return np.array([data.token_to_id[tok] for tok in tokens + [pad] * (length - len(tokens))])
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import attncore
 
-    from .util import evaluate_seq2seq
-
     if args.backend:
         attncore.set_backend(args.backend)
+    if args.errors < 0:
+        raise UsageError("--errors must be at least 0")
     model = load_saved(args.params)
     meta = model.metadata
-    data = remap(load_dataset(args.data or meta.get("data", "date")), meta["tokens"])
-    if (data.question_length, data.answer_length) != (meta["question_length"], meta["answer_length"]):
-        raise UsageError(f"the data's questions/answers have {data.question_length}/{data.answer_length} "
-                         f"tokens, the model's {meta['question_length']}/{meta['answer_length']}")
-    x, t = data.test
+    if args.data:  # every row of the file
+        data = saved_data(model)
+        x, t = encode_rows(args.data, data, meta)
+        what = f"rows of {Path(args.data).name}"
+    else:  # the test split of the data the model was trained on
+        data = remap(load_dataset(meta.get("data", "date")), meta["tokens"])
+        x, t = data.test
+        what = f"test rows of {data.name}"
     start = time.perf_counter()
-    acc = evaluate_seq2seq(model, model_input(data, meta["reverse"], x), t, batch_size=1000)
-    print(f"accuracy {100 * acc:.2f}% on {len(x)} test rows of {data.name} ({time.perf_counter() - start:.1f} s)")
+    guess = np.concatenate([model.generate_batch(model_input(data, meta["reverse"], x[i:i + 1000]), t[i:i + 1000, 0],
+                                                 t.shape[1] - 1) for i in range(0, len(x), 1000)])
+    right = (guess == t[:, 1:]).all(axis=1)
+    print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({time.perf_counter() - start:.1f} s)")
+    for i in np.flatnonzero(~right)[:args.errors]:
+        print(f"row {i + 1}: Q {data.decode(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
+              f"got {data.decode(guess[i]).rstrip()}")
     return 0
 
 
@@ -339,6 +393,16 @@ def encode_question(text: str, data, length: int) -> np.ndarray:
     return np.array([[data.token_to_id[tok] for tok in tokens]])
 
 
+def token_probabilities(model, xs: np.ndarray, start: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The probability of each generated token: the decoder rerun on its own greedy output (same states)."""
+    from .functions import softmax
+
+    ts = np.concatenate([start[:, None], ids[:, :-1]], axis=1)
+    score = model.decoder.forward(ts, model.encoder.forward(xs))
+    p = softmax(score)
+    return np.take_along_axis(p, ids[:, :, None], axis=2)[:, :, 0]
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     import attncore
 
@@ -347,8 +411,21 @@ def cmd_translate(args: argparse.Namespace) -> int:
     model = load_saved(args.params)
     meta = model.metadata
     data = saved_data(model)
-    x = encode_question(args.text, data, meta["question_length"])
-    start = np.array([meta["start_id"]])
+    if args.text is None:  # one input per line, from --file or standard input
+        if args.plot:
+            raise UsageError("--plot draws one input: give it as the text argument")
+        try:
+            source = open(args.file, encoding="utf-8") if args.file else sys.stdin
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        with source:
+            texts = [line.rstrip("\n") for line in source]
+    else:
+        texts = [args.text]
+    if not texts:
+        return 0
+    x = np.concatenate([encode_question(text, data, meta["question_length"]) for text in texts])
+    start = np.full(len(texts), meta["start_id"])
     if args.plot:
         if not hasattr(model.decoder, "attention"):
             raise UsageError("--plot needs an attention model")
@@ -357,10 +434,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
             raise UsageError(f"--plot {args.plot}: the folder {folder} does not exist or is not writable")
         maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start))
         plot_attention(maps, Path(args.plot))
-        ids = [data.token_to_id[tok] for tok in maps[0][1]]
-    else:
-        ids = model.generate_batch(model_input(data, meta["reverse"], x), start, meta["answer_length"])[0]
-    print(data.decode(ids).rstrip())
+    for i in range(0, len(texts), 1000):
+        xs = model_input(data, meta["reverse"], x[i:i + 1000])
+        ids = model.generate_batch(xs, start[i:i + 1000], meta["answer_length"])
+        probs = token_probabilities(model, xs, start[i:i + 1000], ids) if args.json else None
+        for j, row in enumerate(ids):
+            out = data.decode(row).rstrip()
+            if args.json:
+                tokens = [data.tokens[int(k)] for k in row]
+                print(json.dumps({"input": texts[i + j], "output": out, "tokens": tokens,
+                                  "probabilities": [round(float(p), 6) for p in probs[j]]}, ensure_ascii=False))
+            else:
+                print(out)
     return 0
 
 
@@ -406,17 +491,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="attncore-run", help="folder for params.npz, history.json and the plots")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="accuracy of saved params on a data set's test split")
+    p = sub.add_parser("eval", help="accuracy of saved params on every row of a file (or the training data's "
+                       "test split)")
     p.add_argument("--params", required=True)
-    p.add_argument("--data", help="default: the data the params were trained on")
+    p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
+                   "padded); default: the test split of the data the params were trained on")
+    p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
     p.add_argument("--backend", choices=backends)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("translate", help="answer one question with saved params")
+    p = sub.add_parser("translate", help="answer questions with saved params: the text argument, else one per "
+                       "line of --file or standard input")
     p.add_argument("--params", required=True)
-    p.add_argument("--plot", help="also draw the attention map to this PNG")
+    p.add_argument("--plot", help="also draw the attention map of the text argument to this PNG")
+    p.add_argument("--file", help="read one input per line from this file (default: standard input)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per input: input, output, tokens and their probabilities")
     p.add_argument("--backend", choices=backends)
-    p.add_argument("text")
+    p.add_argument("text", nargs="?")
     p.set_defaults(func=cmd_translate)
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
