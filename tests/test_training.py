@@ -186,3 +186,29 @@ def test_adam_kernel_refuses_arrays_it_cannot_update_in_place():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         cpp.adam_update(ro, g, m, v, 0.1, 0.9, 0.999, True)
+
+
+def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
+    from attncore.trainer import EarlyStopping, ModelCheckpoint
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (64, 4))
+    t = np.concatenate([np.zeros((64, 1), int), x[:, ::-1]], axis=1)  # reverse the question
+    np.random.seed(0)
+    model = AttentionSeq2seq(5, 6, 12)
+    trainer = Trainer(model, opt.Adam(0.05))
+    stop = EarlyStopping(patience=2)
+    history = trainer.fit(x[:48], t[:48], max_epoch=40, batch_size=16, eval_interval=None,
+                          validation_data=(x[48:], t[48:]),
+                          callbacks=[stop, ModelCheckpoint(tmp_path / "best.npz", best_only=True)])
+    assert history is trainer.history and set(history) == {"epoch", "loss", "val_acc", "seconds"}
+    epochs = history["epoch"]
+    assert epochs == list(range(1, len(epochs) + 1))
+    assert len(epochs) < 40  # stopped early: two epochs without a better val_acc
+    assert epochs[-1] - stop.best_epoch == 2 and stop.best == max(history["val_acc"])
+    assert history["loss"][-1] < history["loss"][0]
+    assert (tmp_path / "best.npz").is_file()
+    assert capsys.readouterr().out == ""  # eval_interval=None prints nothing, as in the book
+    with pytest.raises(KeyError, match="val_acc"):
+        Trainer(model, opt.Adam()).fit(x, t, max_epoch=1, batch_size=16, eval_interval=None,
+                                       callbacks=[EarlyStopping()])

@@ -8,7 +8,7 @@ import numpy as np
 
 from .util import clip_grads
 
-__all__ = ["Trainer", "remove_duplicate", "train_step"]
+__all__ = ["Trainer", "remove_duplicate", "train_step", "EarlyStopping", "ModelCheckpoint"]
 
 
 def remove_duplicate(params: list[np.ndarray], grads: list[np.ndarray]):
@@ -62,18 +62,41 @@ class Trainer:
         self.current_epoch = 0
 
     def fit(self, x: np.ndarray, t: np.ndarray, max_epoch: int = 10, batch_size: int = 32,
-            max_grad: float | None = None, eval_interval: int | None = 20) -> None:
+            max_grad: float | None = None, eval_interval: int | None = 20, *,
+            validation_data: tuple[np.ndarray, np.ndarray] | None = None, callbacks=()) -> dict:
+        """Train as the book does, and return the history of the epochs.
+
+        With the book's arguments alone this is the book's loop and output
+        (shuffle with ``np.random.permutation`` each epoch, ``len(x) //
+        batch_size`` iterations, a progress line every ``eval_interval``).
+        ``validation_data=(x_val, t_val)`` scores greedy decoding after each
+        epoch (``util.evaluate_seq2seq``). Each callback's
+        ``on_epoch_end(trainer, logs)`` runs after each epoch and may return
+        True to stop (:class:`EarlyStopping`, :class:`ModelCheckpoint`).
+        Returns ``{"epoch": [...], "loss": [...], "val_acc": [...],
+        "seconds": [...]}``, one entry per epoch (``val_acc`` only with
+        validation data); the same dict stays in ``self.history``.
+        """
+        from .util import evaluate_seq2seq
+
         data_size = len(x)
         max_iters = data_size // batch_size
         self.eval_interval = eval_interval
         total_loss, loss_count = 0.0, 0
         start_time = time.time()
+        history: dict[str, list] = {"epoch": [], "loss": [], "seconds": []}
+        if validation_data is not None:
+            history["val_acc"] = []
+        self.history = history
         for _ in range(max_epoch):
             idx = np.random.permutation(np.arange(data_size))
             x, t = x[idx], t[idx]
+            epoch_start, epoch_loss = time.time(), 0.0
             for iters in range(max_iters):
                 batch = slice(iters * batch_size, (iters + 1) * batch_size)
-                total_loss += train_step(self.model, self.optimizer, x[batch], t[batch], max_grad)
+                loss = train_step(self.model, self.optimizer, x[batch], t[batch], max_grad)
+                total_loss += loss
+                epoch_loss += float(loss)
                 loss_count += 1
                 if eval_interval is not None and iters % eval_interval == 0:
                     avg_loss = total_loss / loss_count
@@ -83,6 +106,15 @@ class Trainer:
                     self.loss_list.append(float(avg_loss))
                     total_loss, loss_count = 0.0, 0
             self.current_epoch += 1
+            history["epoch"].append(self.current_epoch)
+            history["loss"].append(epoch_loss / max(max_iters, 1))
+            history["seconds"].append(time.time() - epoch_start)
+            if validation_data is not None:
+                history["val_acc"].append(evaluate_seq2seq(self.model, *validation_data))
+            logs = {k: v[-1] for k, v in history.items()}
+            if any([bool(cb.on_epoch_end(self, logs)) for cb in callbacks]):
+                break
+        return history
 
     def plot(self, ylim=None) -> None:
         import matplotlib.pyplot as plt
@@ -94,3 +126,45 @@ class Trainer:
         plt.xlabel("iterations (x" + str(self.eval_interval) + ")")
         plt.ylabel("loss")
         plt.show()
+
+
+class EarlyStopping:
+    """Stop ``Trainer.fit`` after ``patience`` epochs without a better ``monitor`` value (higher is better
+    for ``val_acc``, lower for ``loss``). ``best`` and ``best_epoch`` hold the best seen."""
+
+    def __init__(self, patience: int = 3, monitor: str = "val_acc") -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be at least 1, got {patience}")
+        self.patience, self.monitor = patience, monitor
+        self.best: float | None = None
+        self.best_epoch = 0
+
+    def improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.monitor != "loss" else value < self.best
+
+    def on_epoch_end(self, trainer, logs: dict) -> bool:
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not record "
+                           f"(it records {sorted(logs)}; pass validation_data for val_acc)")
+        if self.improved(logs[self.monitor]):
+            self.best, self.best_epoch = logs[self.monitor], logs["epoch"]
+        return logs["epoch"] - self.best_epoch >= self.patience
+
+
+class ModelCheckpoint(EarlyStopping):
+    """Save the model's params (``save_params(path)``, atomic) after each epoch, or with ``best_only``
+    only when ``monitor`` improved. Never stops the training."""
+
+    def __init__(self, path, monitor: str = "val_acc", best_only: bool = False) -> None:
+        super().__init__(patience=1, monitor=monitor)
+        self.path, self.best_only = path, best_only
+
+    def on_epoch_end(self, trainer, logs: dict) -> bool:
+        better = self.monitor in logs and self.improved(logs[self.monitor])
+        if better:
+            self.best, self.best_epoch = logs[self.monitor], logs["epoch"]
+        if better or not self.best_only:
+            trainer.model.save_params(self.path)
+        return False
