@@ -92,20 +92,27 @@ def show_samples(model, data, reverse: bool, count: int = 10) -> int:
 
 
 def plot_history(history: dict, path: Path) -> None:
+    """Validation accuracy and training loss per epoch: a sensible number of epoch ticks, the 100% point
+    inside the axes, a log loss axis when the loss spans more than a decade."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax1 = plt.subplots(figsize=(6, 3.6), dpi=100)
-    ax1.plot(history["epoch"], [100 * a for a in history["val_acc"]], "o-", color="tab:blue")
+    fig, ax1 = plt.subplots(figsize=(6.4, 3.8), dpi=100)
+    ax1.plot(history["epoch"], [100 * a for a in history["val_acc"]], "o-", color="tab:blue", markersize=4)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("validation accuracy (%)", color="tab:blue")
-    ax1.set_ylim(0, 100)
+    ax1.set_ylim(-2, 102)
+    ax1.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+    ax1.grid(True, alpha=0.3)
     ax2 = ax1.twinx()
-    ax2.plot(history["epoch"], history["loss"], "s--", color="tab:red")
-    ax2.set_ylabel("training loss", color="tab:red")
-    ax1.set_xticks(history["epoch"])
+    losses = history["loss"]
+    ax2.plot(history["epoch"], losses, "s--", color="tab:red", markersize=4)
+    if min(losses) > 0 and max(losses) / min(losses) > 10:
+        ax2.set_yscale("log")
+    ax2.set_ylabel("training loss" + (" (log scale)" if ax2.get_yscale() == "log" else ""), color="tab:red")
     ax1.set_title("attncore train: accuracy and loss per epoch")
     fig.tight_layout()
     fig.savefig(path)
@@ -113,19 +120,40 @@ def plot_history(history: dict, path: Path) -> None:
 
 
 def attention_maps(model, data, reverse: bool, rows: np.ndarray):
-    """(question tokens, answer tokens, weights (Td, T) in reading order) for each row of ``rows``."""
+    """(question tokens, answer tokens, weights (Td, T) in reading order, right or not) for each row."""
     x, t = rows
     guess = model.generate_batch(model_input(data, reverse, x), t[:, 0], t.shape[1] - 1)
     weights = np.stack(model.decoder.attention_weights_history, axis=1)  # (N, Td, T)
     if reverse:
         weights = weights[:, :, ::-1]
     maps = []
-    for q, g, w in zip(x, guess, weights):
-        maps.append(([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w))
+    for q, g, w, a in zip(x, guess, weights, t[:, 1:]):
+        maps.append(([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w,
+                     bool(np.array_equal(g, a))))
     return maps
 
 
-def plot_attention(maps, path: Path) -> None:
+def _tick(token: str) -> str:
+    """A token as a tick label: spaces and control characters visible, the same way on both axes."""
+    return "\u2423" if token == " " else repr(token)[1:-1] if not token.isprintable() else token
+
+
+def _input_ticks(question: list[str]) -> list[str]:
+    """Tick labels of the input axis: the trailing padding labelled once (its first column), not per column."""
+    from .datasets.sequence import PAD
+
+    end = len(question)
+    while end > 0 and question[end - 1] in (" ", PAD):
+        end -= 1
+    labels = [_tick(c) for c in question[:end]]
+    if end < len(question):
+        labels += [_tick(question[end]) + "\u2026"] + [""] * (len(question) - end - 1)
+    return labels
+
+
+def plot_attention(maps, path: Path, known: bool = True) -> None:
+    """One panel per row: attention weights (output down, input across), a colorbar, and a title with
+    the question, the prediction and (when the answer is ``known``) whether it is right."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,16 +161,23 @@ def plot_attention(maps, path: Path) -> None:
 
     cols = min(2, len(maps))
     rows = (len(maps) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 2.6 * rows), dpi=100, squeeze=False)
-    for ax, (question, answer, weights) in zip(axes.flat, maps):
-        ax.imshow(weights, cmap="Greys_r", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set_xticks(range(len(question)), [repr(c)[1:-1] if c != " " else "␣" for c in question], fontsize=7)
-        ax.set_yticks(range(len(answer)), answer, fontsize=7)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.4 * rows), dpi=100, squeeze=False)
+    image = None
+    for ax, (question, answer, weights, right) in zip(axes.flat, maps):
+        image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(question)), _input_ticks(question), fontsize=9)
+        ax.set_yticks(range(len(answer)), [_tick(c) for c in answer], fontsize=9)
         ax.set_xlabel("input")
         ax.set_ylabel("output")
+        sep = " " if any(len(tok) > 1 for tok in question + answer) else ""
+        verdict = (" (right)" if right else " (wrong)") if known else ""
+        ax.set_title(f"{sep.join(question).strip()} \u2192 {sep.join(answer).strip()}{verdict}", fontsize=10,
+                     color="black" if right or not known else "tab:red")
     for ax in list(axes.flat)[len(maps):]:
         ax.axis("off")
     fig.tight_layout()
+    if image is not None:
+        fig.colorbar(image, ax=list(axes.flat), shrink=0.8, label="attention weight")
     fig.savefig(path)
     plt.close(fig)
 
@@ -433,7 +468,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise UsageError(f"--plot {args.plot}: the folder {folder} does not exist or is not writable")
         maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start))
-        plot_attention(maps, Path(args.plot))
+        plot_attention(maps, Path(args.plot), known=False)
     for i in range(0, len(texts), 1000):
         xs = model_input(data, meta["reverse"], x[i:i + 1000])
         ids = model.generate_batch(xs, start[i:i + 1000], meta["answer_length"])
