@@ -34,12 +34,14 @@ def trained(tmp_path_factory):
 def test_train_writes_history_params_and_plots(trained):
     _, _, out, result = trained
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 test rows")
+    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation rows")
     assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
     assert sum(line.startswith(("\u2611 ", "\u2612 ")) for line in lines) == 10
     history = json.loads((out / "history.json").read_text())
-    assert set(history) == {"epoch", "loss", "val_acc", "train_seconds", "eval_seconds"}
+    assert set(history) == {"epoch", "loss", "val_acc", "seconds", "val_seconds"}
     assert history["epoch"] == [1] and 0 <= history["val_acc"][0] <= 1 and history["loss"][0] > 0
+    for name in ("params.npz", "best.npz", "checkpoint.npz"):
+        assert (out / name).is_file()
     for name in ("accuracy.png", "attention.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with np.load(out / "params.npz") as f:
@@ -51,7 +53,7 @@ def test_eval_and_translate(trained):
     params = str(out / "params.npz")
     result = attncore_cmd("eval", "--params", params)  # the test split of the data it was trained on
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("accuracy ") and "on 40 test rows" in result.stdout
+    assert result.stdout.startswith("accuracy ") and "on 40 validation rows" in result.stdout
     result = attncore_cmd("eval", "--params", params, "--data", str(data))  # every row of a file
     assert result.returncode == 0, result.stderr
     assert "on 400 rows of dates.txt" in result.stdout
@@ -172,3 +174,28 @@ def test_translate_reads_lines_and_prints_json(trained, tmp_path):
     f.write_text(inputs)
     r = attncore_cmd("translate", "--params", params, "--file", str(f))
     assert r.returncode == 0 and r.stdout.splitlines() == [o["output"] for o in objs]
+
+
+def test_validation_options_and_early_stopping(tmp_path):
+    data = tmp_path / "dates.txt"
+    lines = generate.date_lines(300, seed=6)
+    data.write_text("".join(line + "\n" for line in lines[:200]), encoding="utf-8")
+    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "a"), "--val-split", "0.25", *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "150 training and 50 validation rows" in r.stdout
+    val = tmp_path / "val.txt"
+    val.write_text("".join(line + "\n" for line in lines[200:]), encoding="utf-8")
+    r = attncore_cmd("train", "--data", str(data), "--val", str(val), "--out", str(tmp_path / "b"), *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "200 training and 100 validation rows" in r.stdout
+    r = attncore_cmd("eval", "--params", str(tmp_path / "b" / "params.npz"))
+    assert r.returncode == 0 and "on 100 rows of val.txt" in r.stdout, r.stderr
+    # A learning rate of 1e-9 learns nothing: validation accuracy never improves after epoch 1.
+    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "c"), "--lr", "1e-9", "--patience", "2",
+                     *[a if a != "1" else "30" for a in TINY])
+    assert r.returncode == 0, r.stderr
+    assert "no better validation accuracy for 2 epochs: stopped after epoch 3 (best: epoch 1" in r.stdout
+    assert json.loads((tmp_path / "c" / "history.json").read_text())["epoch"] == [1, 2, 3]
+    for option, value in (("--val-split", "0"), ("--val-split", "1"), ("--patience", "-2")):
+        r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "d"), option, value, *TINY)
+        assert r.returncode == 2 and option in r.stderr and "Traceback" not in r.stderr

@@ -64,7 +64,7 @@ def test_truncated_params_file(run, tmp_path):
 
 
 @pytest.mark.parametrize("lines, text", [
-    (["12+3  _15 "] * 5, "test split, is empty"),
+    (["12+3  _15 "] * 5, "leaves no validation rows"),
     (["_abc"] * 20, "at least one token"),
     (["abc_"] * 20, "at least one token"),
 ])
@@ -119,12 +119,17 @@ def test_hand_made_params_files(run, tmp_path, name, change, text):
     assert_clean_error(cli("translate", "--params", str(bad), "may 1, 2000"), text=text)
 
 
-def test_ctrl_c_during_training_saves_and_exits_130(tmp_path):
+def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
+    """Ctrl-C mid-epoch: exit 130 with one line saying how to resume; --resume then ends exactly where an
+    uninterrupted run with the same seed ends (same weights, same validation accuracy per epoch)."""
     data = tmp_path / "dates.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(400, seed=4)), encoding="utf-8")
+    options = ["--data", str(data), "--epochs", "12", "--hidden", "24", "--wordvec", "8", "--batch-size", "16",
+               "--threads", "2"]
+    whole = cli("train", *options, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", "--data", str(data), "--out", str(out),
-                             "--epochs", "500", "--hidden", "8", "--wordvec", "4", "--batch-size", "16"],
+    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     line = ""
@@ -133,10 +138,40 @@ def test_ctrl_c_during_training_saves_and_exits_130(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
+    assert "Traceback" not in err and f"attncore train --resume {out}" in err.splitlines()[-1]
     history = json.loads((out / "history.json").read_text())
-    assert history["epoch"][0] == 1
-    assert (out / "params.npz").is_file()
+    assert 1 <= len(history["epoch"]) < 12
+    assert {"params.npz", "best.npz", "checkpoint.npz"} <= {p.name for p in out.iterdir()}
+    resumed = cli("train", "--resume", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stdout
+    final, expected = (json.loads((d / "history.json").read_text()) for d in (out, tmp_path / "whole"))
+    assert final["epoch"] == expected["epoch"] and final["val_acc"] == expected["val_acc"]
+    with np.load(out / "params.npz") as a, np.load(tmp_path / "whole" / "params.npz") as b:
+        assert all(np.array_equal(a[k], b[k]) for k in a.files if k.startswith("param_"))
+
+
+def test_resume_refuses_a_mismatched_run(tmp_path):
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli("train", "--data", str(data), "--out", str(out), *TINY).returncode == 0
+    for args, text in [(["--epochs", "1"], "has finished its 1 epochs"),
+                       (["--epochs", "2", "--hidden", "9"], "it had --hidden 8, not 9"),
+                       (["--epochs", "2", "--out", str(tmp_path / "other")], "leave out --out"),
+                       (["--epochs", "2", "--patience", "-1"], "--patience must be at least 0")]:
+        result = cli("train", "--resume", str(out), *args)
+        assert result.returncode == 2 and text in result.stderr and "Traceback" not in result.stderr, result.stderr
+    with open(data, "a", encoding="utf-8") as f:
+        f.write(generate.date_lines(1, seed=9)[0] + "\n")
+    result = cli("train", "--resume", str(out), "--epochs", "2")
+    assert result.returncode == 2 and "the data differ from the run's" in result.stderr
+    for bad in (tmp_path, out / "params.npz"):
+        result = cli("train", "--resume", str(bad), "--epochs", "2")
+        assert result.returncode == 2 and "checkpoint.npz" in result.stderr
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 broken")
+    result = cli("train", "--resume", str(out), "--epochs", "2")
+    assert result.returncode == 2 and "not readable" in result.stderr and "Traceback" not in result.stderr
 
 
 # ---------------------------------------------------------------- 2. outputs do not alias the cache

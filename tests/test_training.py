@@ -201,7 +201,7 @@ def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
     history = trainer.fit(x[:48], t[:48], max_epoch=40, batch_size=16, eval_interval=None,
                           validation_data=(x[48:], t[48:]),
                           callbacks=[stop, ModelCheckpoint(tmp_path / "best.npz", best_only=True)])
-    assert history is trainer.history and set(history) == {"epoch", "loss", "val_acc", "seconds"}
+    assert history is trainer.history and set(history) == {"epoch", "loss", "val_acc", "seconds", "val_seconds"}
     epochs = history["epoch"]
     assert epochs == list(range(1, len(epochs) + 1))
     assert len(epochs) < 40  # stopped early: two epochs without a better val_acc
@@ -212,3 +212,133 @@ def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
     with pytest.raises(KeyError, match="val_acc"):
         Trainer(model, opt.Adam()).fit(x, t, max_epoch=1, batch_size=16, eval_interval=None,
                                        callbacks=[EarlyStopping()])
+
+
+def books_loop(model, optimizer, x, t, max_epoch, batch_size, max_grad):
+    """The book's ``Trainer.fit`` without its printing, written out for this test: ``x = x[idx]`` each epoch."""
+    from attncore.trainer import train_step
+
+    for _ in range(max_epoch):
+        idx = np.random.permutation(np.arange(len(x)))
+        x, t = x[idx], t[idx]
+        for i in range(len(x) // batch_size):
+            train_step(model, optimizer, x[i * batch_size:(i + 1) * batch_size],
+                       t[i * batch_size:(i + 1) * batch_size], max_grad)
+
+
+def test_fit_gives_the_books_numbers():
+    x, t = tiny_task()
+    models = []
+    for run in range(2):
+        np.random.seed(3)
+        model = AttentionSeq2seq(10, 8, 16)
+        if run == 0:
+            books_loop(model, opt.Adam(0.01), x, t, 3, 16, 5.0)
+        else:
+            Trainer(model, opt.Adam(0.01)).fit(x, t, max_epoch=3, batch_size=16, max_grad=5.0, eval_interval=None)
+        models.append(model)
+    for a, b in zip(models[0].params, models[1].params):
+        assert np.array_equal(a, b)
+
+
+class InterruptAt:
+    """A model that raises SIGINT in the main thread during its ``calls``-th forward."""
+
+    def __init__(self, model, calls, times=1) -> None:
+        self.model, self.calls, self.times, self.count = model, calls, times, 0
+        self.params, self.grads = model.params, model.grads
+
+    def forward(self, xs, ts):
+        import signal
+
+        self.count += 1
+        if self.count == self.calls:
+            for _ in range(self.times):
+                signal.raise_signal(signal.SIGINT)
+        return self.model.forward(xs, ts)
+
+    def backward(self, dout=1):
+        return self.model.backward(dout)
+
+    def generate_batch(self, *args):
+        return self.model.generate_batch(*args)
+
+
+@pytest.mark.parametrize("stop_at", [1, 5, 8, 9, 13])
+def test_an_interrupted_fit_continues_exactly(stop_at):
+    """Ctrl-C stops between two steps; state() restored into a new Trainer carries on to the same params."""
+    from attncore.trainer import TrainingInterrupted
+
+    x, t = tiny_task(N=70)  # 4 full batches of 16 and a partial one of 6: drop_last=False trains 5 per epoch
+    kwargs = dict(max_epoch=3, batch_size=16, max_grad=5.0, eval_interval=None, drop_last=False,
+                  validation_data=(x[:20], t[:20]))
+    np.random.seed(5)
+    plain = AttentionSeq2seq(10, 8, 16)
+    whole = Trainer(plain, opt.Adam(0.01)).fit(x, t, **kwargs)
+    assert len(whole["epoch"]) == 3
+
+    np.random.seed(5)
+    model = AttentionSeq2seq(10, 8, 16)
+    trainer = Trainer(InterruptAt(model, stop_at), opt.Adam(0.01))
+    with pytest.raises(TrainingInterrupted):
+        trainer.fit(x, t, **kwargs)
+    assert trainer.current_epoch * 5 + trainer.position == stop_at  # the step in progress was finished
+    record, arrays = trainer.state()
+    import json
+
+    record = json.loads(json.dumps(record))  # what a checkpoint file keeps
+    np.random.seed(123)  # restore() brings back the random state too
+    resumed = Trainer(model, opt.Adam(0.01))
+    resumed.restore(record, {k: v.copy() for k, v in arrays.items()})
+    history = resumed.fit(x, t, **{**kwargs, "max_epoch": 3 - resumed.current_epoch})
+    for a, b in zip(plain.params, model.params):
+        assert np.array_equal(a, b)
+    assert history["epoch"] == [1, 2, 3]
+    assert history["loss"] == pytest.approx(whole["loss"], rel=1e-12)
+    assert history["val_acc"] == whole["val_acc"]
+
+
+def test_a_second_ctrl_c_interrupts_at_once():
+    from attncore.trainer import TrainingInterrupted
+
+    x, t = tiny_task()
+    np.random.seed(0)
+    trainer = Trainer(InterruptAt(AttentionSeq2seq(10, 8, 16), 2, times=2), opt.Adam(0.01))
+    with pytest.raises(KeyboardInterrupt) as info:
+        trainer.fit(x, t, max_epoch=2, batch_size=16, eval_interval=None)
+    assert not isinstance(info.value, TrainingInterrupted)
+
+
+def test_fit_continues_only_after_an_interrupt():
+    """Without an interrupt, each fit starts from the caller's order of the rows, as the book's does."""
+    x, t = tiny_task()
+    np.random.seed(0)
+    trainer = Trainer(AttentionSeq2seq(10, 8, 16), opt.Adam(0.01))
+    trainer.fit(x, t, max_epoch=1, batch_size=16, eval_interval=None)
+    trainer.fit(x, t, max_epoch=1, batch_size=16, eval_interval=None)
+    np.random.seed(0)
+    model = AttentionSeq2seq(10, 8, 16)
+    optimizer = opt.Adam(0.01)
+    books_loop(model, optimizer, x, t, 1, 16, None)
+    books_loop(model, optimizer, x, t, 1, 16, None)
+    for a, b in zip(trainer.model.params, model.params):
+        assert np.array_equal(a, b)
+    assert trainer.history["epoch"] == [1, 2]
+
+
+def test_optimizer_state_round_trip():
+    from attncore.trainer import optimizer_state, restore_optimizer
+
+    for cls in (opt.SGD, opt.Momentum, opt.AdaGrad, opt.RMSprop, opt.Adam):
+        a, b = cls(lr=0.05), cls(lr=0.05)
+        params = arrays(1)
+        a.update(params, arrays(2))
+        record, state = optimizer_state(a)
+        restore_optimizer(b, record, state)
+        p1, p2 = [p.copy() for p in params], [p.copy() for p in params]
+        a.update(p1, arrays(3))
+        b.update(p2, arrays(3))
+        for x1, x2 in zip(p1, p2):
+            assert np.array_equal(x1, x2)
+    with pytest.raises(ValueError, match="Adam"):
+        restore_optimizer(opt.SGD(), *optimizer_state(opt.Adam()))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ import numpy as np
 from ._files import write_atomic
 
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt"}
+BACKENDS = ["cpp", "cython", "numpy"]
 DEFAULT_EPOCHS = 5
 MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
 
@@ -25,7 +29,7 @@ class UsageError(Exception):
 # ----------------------------------------------------------------------------- data and models
 
 
-def load_dataset(spec: str, seed: int = 1984):
+def load_dataset(spec: str, seed: int = 1984, test_fraction: float = 0.1):
     """``date``, ``addition``, a book-format file, or a tab-separated word-level file."""
     from .datasets.sequence import load_parallel, read_char_data
 
@@ -36,8 +40,8 @@ def load_dataset(spec: str, seed: int = 1984):
             with open(path, encoding="utf-8") as f:
                 first = f.readline()
             if "\t" in first:
-                return load_parallel(path, seed)
-        return read_char_data(name, seed)
+                return load_parallel(path, seed, test_fraction)
+        return read_char_data(name, seed, test_fraction)
     except (OSError, ValueError) as exc:  # missing, unreadable or malformed: one line, exit 2
         raise UsageError(str(exc)) from None
 
@@ -188,7 +192,9 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     import attncore
 
+    from .base_model import check_fits
     from .optimizer import Adam
+    from .trainer import EarlyStopping, Trainer, TrainingInterrupted
 
     if args.backend:
         attncore.set_backend(args.backend)
@@ -196,89 +202,202 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads must be at least 1, got {args.threads}")
         attncore.set_num_threads(args.threads)
-    for name in ("epochs", "batch_size", "hidden", "wordvec"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if not 0 <= args.seed < 2**32:
-        raise UsageError(f"--seed must be from 0 to 2**32 - 1, got {args.seed}")
-    out = output_folder(args.out)
-    data = load_dataset(args.data)
-    if data.question_length < 1 or data.answer_length < 1:
-        raise UsageError(f"{data.name}: every question and every answer needs at least one token "
-                         f"(got questions of {data.question_length} and answers of {data.answer_length})")
+    saved = None
+    if args.resume:
+        saved = read_checkpoint(Path(args.resume))
+        apply_saved_options(args, saved["options"])
+    check_train_options(args)
+    if args.resume and "out" in args.explicit and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise UsageError("--resume writes into the run's own folder: leave out --out")
+    out = output_folder(args.resume or args.out)
+    data, fingerprint = training_data(args)
+    if saved is not None and saved["data"] != fingerprint:
+        raise UsageError(f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
+                         f"now {describe_data(fingerprint)}); resume with the same files, or start a new run")
     reverse = not args.no_reverse
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
-                      "start_id": data.start_id, "data": args.data}
-    optimizer = Adam(lr=args.lr)
-    x_train, x_test, t_test = data.train[0], data.test[0], data.test[1]
-    if len(x_test) == 0:
-        raise UsageError(f"{data.name} has {len(x_train)} rows: its last tenth, the test split, is empty "
-                         "(at least 10 rows are needed)")
-    if args.lr <= 0 or args.clip < 0:
-        raise UsageError("--lr must be above 0 and --clip at least 0")
+                      "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val}
+    trainer = Trainer(model, Adam(lr=args.lr))
+    if saved is not None:
+        if saved["tokens"] != data.tokens:
+            raise UsageError(f"--resume {args.resume}: the run's vocabulary differs from the data's")
+        try:
+            check_fits(saved["params"], model.params)
+            trainer.restore(saved["trainer"], saved["trainer_arrays"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"--resume {args.resume}: {CHECKPOINT} does not fit this model ({exc})") from None
+        for param, array in zip(model.params, saved["params"]):
+            param[...] = array
+        if trainer.current_epoch >= args.epochs:
+            raise UsageError(f"--resume {args.resume}: the run has finished its {trainer.current_epoch} epochs; "
+                             f"pass --epochs N with N > {trainer.current_epoch} to train further")
+    (x_train, t_train), (x_val, t_val) = data.train, data.test
     iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
-    if iters < MIN_ITERATIONS:
+    if iters < MIN_ITERATIONS and saved is None:
         print(f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
               f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
               "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
-          f"{data.name}: {len(x_train)} training and {len(x_test)} test rows, vocabulary {len(data.tokens)}, "
-          f"backend {attncore.get_backend()}, {attncore.get_num_threads()} threads")
-    history = {"epoch": [], "loss": [], "val_acc": [], "train_seconds": [], "eval_seconds": []}
+          f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows, vocabulary {len(data.tokens)}, "
+          f"backend {attncore.get_backend()}, {attncore.get_num_threads()} threads"
+          + (f"; resuming after epoch {trainer.current_epoch}" + (f", iteration {trainer.position}"
+                                                                   if trainer.position else "")
+             if saved is not None else ""))
+    files = RunFiles(out, vars(args), fingerprint, data.tokens)
+    callbacks = [files]
+    if args.patience:
+        stop = EarlyStopping(patience=args.patience)
+        stop.resume_from(trainer.history)
+        callbacks.append(stop)
     try:
-        train_epochs(args, model, optimizer, data, reverse, iters, history)
-    except KeyboardInterrupt:
-        model.save_params(out / "params.npz")
-        write_atomic(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
-        print(f"attncore train: interrupted in epoch {len(history['epoch']) + 1}; saved the weights reached so far "
-              f"and the history of {len(history['epoch'])} finished epochs to {out}", file=sys.stderr)
+        trainer.fit(model_input(data, reverse, x_train), t_train, max_epoch=args.epochs - trainer.current_epoch,
+                    batch_size=args.batch_size, max_grad=args.clip or None, eval_interval=None,
+                    validation_data=(model_input(data, reverse, x_val), t_val), callbacks=callbacks,
+                    drop_last=False, progress=True)
+    except TrainingInterrupted:  # between two steps: save everything, resumable from exactly here
+        files.save(trainer)
+        print(f"attncore train: interrupted in epoch {trainer.current_epoch + 1} after iteration {trainer.position} "
+              f"of {iters}; saved the run to {out}; continue it with: attncore train --resume {out}",
+              file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # a second Ctrl-C, mid-step: the last epoch's files stay as they are
+        where = f"the end of epoch {trainer.current_epoch}" if trainer.current_epoch else "nothing yet"
+        print(f"attncore train: interrupted mid-step; {out} holds {where}"
+              + (f"; continue it with: attncore train --resume {out}" if trainer.current_epoch else ""),
+              file=sys.stderr)
+        return 130
+    if trainer.current_epoch < args.epochs:
+        print(f"no better validation accuracy for {args.patience} epochs: stopped after epoch "
+              f"{trainer.current_epoch} (best: epoch {stop.best_epoch}, {100 * stop.best:.2f}%, in best.npz)")
     right = show_samples(model, data, reverse)
-    print(f"{right}/{min(10, len(data.test[0]))} samples right")
-    model.save_params(out / "params.npz")
-    write_atomic(out / "history.json", (json.dumps(history, indent=1) + "\n").encode())
-    plot_history(history, out / "accuracy.png")
-    written = ["params.npz", "history.json", "accuracy.png"]
+    print(f"{right}/{min(10, len(x_val))} samples right")
+    plot_history(trainer.history, out / "accuracy.png")
+    written = ["params.npz", "best.npz", CHECKPOINT, "history.json", "accuracy.png"]
     if hasattr(model.decoder, "attention"):
-        plot_attention(attention_maps(model, data, reverse, (x_test[:4], t_test[:4])), out / "attention.png")
+        plot_attention(attention_maps(model, data, reverse, (x_val[:4], t_val[:4])), out / "attention.png")
         written.append("attention.png")
     print(f"wrote {', '.join(written)} to {out}")
     return 0
 
 
-def train_epochs(args, model, optimizer, data, reverse: bool, iters: int, history: dict) -> None:
-    """The epochs of ``attncore train``: train, evaluate, print one line and extend ``history`` per epoch."""
-    from .trainer import train_step
-    from .util import evaluate_seq2seq
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_FORMAT = "attncore-run-1"
+# What a resumed run takes from its checkpoint; of the other options, --epochs and --patience may change.
+RUN_OPTIONS = ("data", "val", "val_split", "model", "cell", "luong", "hidden", "wordvec", "batch_size", "lr", "clip",
+               "seed", "no_reverse")
 
-    x_train, t_train = data.train
-    x_test, t_test = data.test
-    x_train = model_input(data, reverse, x_train)
-    from tqdm import tqdm
 
-    max_grad = args.clip or None  # --clip 0: no clipping
-    for epoch in range(1, args.epochs + 1):
-        idx = np.random.permutation(len(x_train))
-        total = 0.0
-        start = time.perf_counter()
-        with tqdm(total=iters, desc=f"epoch {epoch}/{args.epochs}", unit="it", leave=False,
-                  disable=not sys.stderr.isatty()) as bar:
-            for i in range(iters):
-                batch = idx[i * args.batch_size:(i + 1) * args.batch_size]
-                total += float(train_step(model, optimizer, x_train[batch], t_train[batch], max_grad=max_grad))
-                bar.set_postfix(loss=f"{total / (i + 1):.4f}", refresh=False)
-                bar.update()
-        train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        acc = evaluate_seq2seq(model, model_input(data, reverse, x_test), t_test, batch_size=1000)
-        eval_seconds = time.perf_counter() - start
-        for key, value in zip(history, (epoch, total / iters, acc, train_seconds, eval_seconds)):
-            history[key].append(value)
-        print(f"epoch {epoch:>3} | loss {total / iters:.4f} | val acc {100 * acc:6.2f}% | "
-              f"train {train_seconds:6.1f} s | eval {eval_seconds:5.1f} s", flush=True)
+def check_train_options(args: argparse.Namespace) -> None:
+    for name in ("epochs", "batch_size", "hidden", "wordvec"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be from 0 to 2**32 - 1, got {args.seed}")
+    if not args.lr > 0 or not args.clip >= 0:
+        raise UsageError("--lr must be above 0 and --clip at least 0")
+    if args.patience < 0:
+        raise UsageError(f"--patience must be at least 0 (0: no early stopping), got {args.patience}")
+    if not 0 < args.val_split < 1:
+        raise UsageError(f"--val-split must be above 0 and below 1, got {args.val_split}")
+
+
+def training_data(args: argparse.Namespace):
+    """The training data and its validation rows (``data.test``), and the fingerprint of the files read."""
+    from .datasets.sequence import resolve_path
+
+    data = load_dataset(args.data, test_fraction=0.0 if args.val else args.val_split)
+    if data.question_length < 1 or data.answer_length < 1:
+        raise UsageError(f"{data.name}: every question and every answer needs at least one token "
+                         f"(got questions of {data.question_length} and answers of {data.answer_length})")
+    files = [Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))]
+    if args.val:
+        meta = {"question_length": data.question_length, "answer_length": data.answer_length}
+        data.test = encode_rows(args.val, data, meta)
+        files.append(Path(args.val))
+    elif len(data.test[0]) == 0:
+        raise UsageError(f"{data.name} has {len(data.train[0])} rows: --val-split {args.val_split} leaves no "
+                         "validation rows (use more rows, a larger --val-split or --val FILE)")
+    return data, {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+
+
+def describe_data(fingerprint: dict) -> str:
+    return ", ".join(f"{name} sha256 {digest[:12]}" for name, digest in fingerprint.items())
+
+
+def explicit_options(argv: list[str]) -> set[str]:
+    """The ``train`` options given on the command line (not taken from their defaults)."""
+    train = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(train)
+    unset = object()
+    train.set_defaults(**{name: unset for name in vars(train.parse_args(argv))})
+    return {name for name, value in vars(train.parse_args(argv)).items() if value is not unset}
+
+
+def apply_saved_options(args: argparse.Namespace, options: dict) -> None:
+    """A resumed run's options: the saved ones, where the command line must agree with them."""
+    for name in RUN_OPTIONS:
+        if name in args.explicit and getattr(args, name) != options[name]:
+            raise UsageError(f"--resume continues the run as it was started: it had --{name.replace('_', '-')} "
+                             f"{options[name]}, not {getattr(args, name)} (start a new run to change it)")
+        setattr(args, name, options[name])
+    for name in ("epochs", "patience"):
+        if name not in args.explicit:
+            setattr(args, name, options[name])
+
+
+class RunFiles:
+    """The files of a training run, written atomically after each epoch (a ``Trainer.fit`` callback):
+    ``checkpoint.npz`` (everything ``--resume`` needs), ``params.npz``, ``best.npz`` (the params of the
+    best validation accuracy so far) and ``history.json``; each epoch also prints one line."""
+
+    def __init__(self, out: Path, options: dict, fingerprint: dict, tokens: list[str]) -> None:
+        self.out = out
+        self.options = {k: options[k] for k in (*RUN_OPTIONS, "epochs", "patience")}
+        self.record = {"format": CHECKPOINT_FORMAT, "options": self.options, "data": fingerprint, "tokens": tokens}
+
+    def on_epoch_end(self, trainer, logs: dict) -> bool:
+        print(f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val acc {100 * logs['val_acc']:6.2f}% | "
+              f"train {logs['seconds']:6.1f} s | eval {logs['val_seconds']:5.1f} s", flush=True)
+        earlier = [acc for acc in trainer.history["val_acc"][:-1] if acc is not None]
+        if not earlier or logs["val_acc"] > max(earlier):
+            trainer.model.save_params(self.out / "best.npz")
+        self.save(trainer)
+        return False
+
+    def save(self, trainer) -> None:
+        """The checkpoint first, then the files a user reads."""
+        record, arrays = trainer.state()
+        payload = {"trainer_" + k: v for k, v in arrays.items()}
+        payload.update({f"param_{i:03d}": p for i, p in enumerate(trainer.model.params)})
+        buffer = io.BytesIO()
+        np.savez(buffer, record=np.array(json.dumps({**self.record, "trainer": record})), **payload)
+        write_atomic(self.out / CHECKPOINT, buffer.getvalue())
+        trainer.model.save_params(self.out / "params.npz")
+        write_atomic(self.out / "history.json", (json.dumps(trainer.history, indent=1) + "\n").encode())
+
+
+def read_checkpoint(folder: Path) -> dict:
+    """The run saved in ``folder/checkpoint.npz``; a UsageError naming what is wrong otherwise."""
+    path = folder / CHECKPOINT
+    if not path.is_file():
+        raise UsageError(f"--resume {folder}: no {CHECKPOINT} there (not a folder written by 'attncore train')")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            record = json.loads(str(f["record"]))
+            arrays = {k: f[k] for k in f.files if k != "record"}
+        if record.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unknown format {record.get('format')!r}")
+        saved = {key: record[key] for key in ("options", "data", "tokens", "trainer")}
+        if set(saved["options"]) != {*RUN_OPTIONS, "epochs", "patience"}:
+            raise ValueError("its options are not those of this version of attncore")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"--resume {folder}: {CHECKPOINT} is not readable ({exc})") from None
+    saved["params"] = [arrays[k] for k in sorted(arrays) if k.startswith("param_")]
+    saved["trainer_arrays"] = {k[len("trainer_"):]: v for k, v in arrays.items() if k.startswith("trainer_")}
+    return saved
 
 
 def output_folder(name: str) -> Path:
@@ -392,10 +511,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data = saved_data(model)
         x, t = encode_rows(args.data, data, meta)
         what = f"rows of {Path(args.data).name}"
-    else:  # the test split of the data the model was trained on
-        data = remap(load_dataset(meta.get("data", "date")), meta["tokens"])
+    elif meta.get("val"):  # the validation file of the run
+        data = saved_data(model)
+        x, t = encode_rows(meta["val"], data, meta)
+        what = f"rows of {Path(meta['val']).name}"
+    else:  # the validation split of the data the model was trained on
+        data = remap(load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1)), meta["tokens"])
         x, t = data.test
-        what = f"test rows of {data.name}"
+        what = f"validation rows of {data.name}"
     start = time.perf_counter()
     guess = np.concatenate([model.generate_batch(model_input(data, meta["reverse"], x[i:i + 1000]), t[i:i + 1000, 0],
                                                  t.shape[1] - 1) for i in range(0, len(x), 1000)])
@@ -498,32 +621,44 @@ def cmd_info(_args: argparse.Namespace) -> int:
     return 0
 
 
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="date", help="date, addition, a book-format file or a tab-separated file")
+    p.add_argument("--model", default="attention", choices=["attention", "seq2seq", "peeky"],
+                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
+    p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
+    p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs in all (with --resume: including "
+                   "those done)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--wordvec", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
+    p.add_argument("--backend", choices=BACKENDS)
+    p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
+    p.add_argument("--seed", type=int, default=1984)
+    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does)")
+    p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
+                   help="the share of the data's rows held out to validate each epoch")
+    p.add_argument("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
+    p.add_argument("--patience", type=int, default=0, metavar="N",
+                   help="stop after N epochs without a better validation accuracy (0: never)")
+    p.add_argument("--out", default="attncore-run", help="folder for the run's files: params.npz, best.npz, "
+                   "checkpoint.npz, history.json and the plots")
+    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
+                   "optimizer state) up to --epochs")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="attncore", description="Fast, book-compatible attention seq2seq.")
     from . import __version__
 
     top.add_argument("--version", action="version", version=f"attncore {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
-    backends = ["cpp", "cython", "numpy"]
 
     p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", default="date", help="date, addition, a book-format file or a tab-separated file")
-    p.add_argument("--model", default="attention", choices=["attention", "seq2seq", "peeky"],
-                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
-    p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
-    p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--wordvec", type=int, default=16)
-    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
-    p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
-    p.add_argument("--backend", choices=backends)
-    p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
-    p.add_argument("--seed", type=int, default=1984)
-    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does)")
-    p.add_argument("--out", default="attncore-run", help="folder for params.npz, history.json and the plots")
+    add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="accuracy of saved params on every row of a file (or the training data's "
@@ -532,7 +667,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
                    "padded); default: the test split of the data the params were trained on")
     p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
-    p.add_argument("--backend", choices=backends)
+    p.add_argument("--backend", choices=BACKENDS)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("translate", help="answer questions with saved params: the text argument, else one per "
@@ -542,7 +677,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read one input per line from this file (default: standard input)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per input: input, output, tokens and their probabilities")
-    p.add_argument("--backend", choices=backends)
+    p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("text", nargs="?")
     p.set_defaults(func=cmd_translate)
 
@@ -573,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return book_main(argv[1:])
     args = parser().parse_args(argv)
+    if args.command == "train":
+        args.explicit = explicit_options(argv[1:])
     try:
         return args.func(args)
     except UsageError as exc:

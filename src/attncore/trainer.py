@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sys
+import threading
 import time
 
 import numpy as np
 
 from .util import clip_grads
 
-__all__ = ["Trainer", "remove_duplicate", "train_step", "EarlyStopping", "ModelCheckpoint"]
+__all__ = ["Trainer", "TrainingInterrupted", "remove_duplicate", "train_step", "EarlyStopping", "ModelCheckpoint"]
 
 
 def remove_duplicate(params: list[np.ndarray], grads: list[np.ndarray]):
@@ -47,11 +51,18 @@ def train_step(model, optimizer, batch_x: np.ndarray, batch_t: np.ndarray, max_g
     return loss
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C reached ``Trainer.fit`` and it stopped between two steps: ``state()`` can be saved and resumed."""
+
+
 class Trainer:
     """Mini-batch training loop: ``fit`` shuffles each epoch and prints the book's progress lines.
 
     ``loss_list`` holds the mean loss of every ``eval_interval`` iterations;
-    ``plot(ylim=None)`` draws it (needs matplotlib).
+    ``plot(ylim=None)`` draws it (needs matplotlib). ``history`` holds the
+    per-epoch record of every ``fit`` so far. ``state()`` and ``restore()``
+    save and restore the position in the training (with the optimizer's state
+    and NumPy's random state), so an interrupted run continues exactly.
     """
 
     def __init__(self, model, optimizer) -> None:
@@ -60,61 +71,144 @@ class Trainer:
         self.loss_list: list[float] = []
         self.eval_interval: int | None = None
         self.current_epoch = 0
+        self.history: dict[str, list] = {"epoch": [], "loss": [], "seconds": []}
+        self._order: np.ndarray | None = None  # rows in the order of the epoch in progress (the book's x[idx])
+        self._position: int | None = None  # next iteration of the epoch in progress; None between epochs
+        self._epoch_loss = 0.0
+        self._epoch_seconds = 0.0
+        self._continue = False  # the next fit carries on from _order/_position (after an interrupt or restore)
 
     def fit(self, x: np.ndarray, t: np.ndarray, max_epoch: int = 10, batch_size: int = 32,
             max_grad: float | None = None, eval_interval: int | None = 20, *,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None, callbacks=()) -> dict:
+            validation_data: tuple[np.ndarray, np.ndarray] | None = None, callbacks=(),
+            drop_last: bool = True, progress: bool = False) -> dict:
         """Train as the book does, and return the history of the epochs.
 
         With the book's arguments alone this is the book's loop and output
         (shuffle with ``np.random.permutation`` each epoch, ``len(x) //
         batch_size`` iterations, a progress line every ``eval_interval``).
-        ``validation_data=(x_val, t_val)`` scores greedy decoding after each
-        epoch (``util.evaluate_seq2seq``). Each callback's
-        ``on_epoch_end(trainer, logs)`` runs after each epoch and may return
-        True to stop (:class:`EarlyStopping`, :class:`ModelCheckpoint`).
-        Returns ``{"epoch": [...], "loss": [...], "val_acc": [...],
-        "seconds": [...]}``, one entry per epoch (``val_acc`` only with
-        validation data); the same dict stays in ``self.history``.
+
+        - ``validation_data=(x_val, t_val)`` scores greedy decoding after each
+          epoch (``util.evaluate_seq2seq``).
+        - Each callback's ``on_epoch_end(trainer, logs)`` runs after each epoch
+          and may return True to stop (:class:`EarlyStopping`,
+          :class:`ModelCheckpoint`).
+        - ``drop_last=False`` also trains the last, partial batch of an epoch.
+        - ``progress=True`` shows a ``tqdm`` bar per epoch on a terminal's stderr.
+        - Ctrl-C (SIGINT, in the main thread) ends the iteration in progress,
+          then raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``):
+          the model and optimizer are between two steps, and calling ``fit``
+          again (or ``restore(state())`` in a new process) continues from
+          there. A second Ctrl-C raises a plain ``KeyboardInterrupt`` at once,
+          mid-step.
+
+        Returns ``self.history``: ``{"epoch", "loss", "seconds"}`` and, with
+        validation data, ``"val_acc"`` and ``"val_seconds"``, one entry per
+        epoch (of every ``fit`` so far).
         """
+        data_size = len(x)
+        iters = data_size // batch_size if drop_last else -(-data_size // batch_size)
+        if not self._continue or self._order is None or len(self._order) != data_size:
+            self._order, self._position = np.arange(data_size), None  # the book starts from the caller's x
+        self.eval_interval = eval_interval
+        history = self.history
+        if validation_data is not None:
+            for key in ("val_acc", "val_seconds"):
+                history.setdefault(key, [None] * len(history["epoch"]))
+        try:
+            self._epochs(x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data,
+                         callbacks, progress)
+        except TrainingInterrupted:
+            self._continue = True  # between two steps: the next fit carries on from here
+            raise
+        self._continue = False
+        return history
+
+    def _epochs(self, x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data, callbacks,
+                progress) -> None:
         from .util import evaluate_seq2seq
 
-        data_size = len(x)
-        max_iters = data_size // batch_size
-        self.eval_interval = eval_interval
+        data_size, history = len(x), self.history
         total_loss, loss_count = 0.0, 0
         start_time = time.time()
-        history: dict[str, list] = {"epoch": [], "loss": [], "seconds": []}
-        if validation_data is not None:
-            history["val_acc"] = []
-        self.history = history
-        for _ in range(max_epoch):
-            idx = np.random.permutation(np.arange(data_size))
-            x, t = x[idx], t[idx]
-            epoch_start, epoch_loss = time.time(), 0.0
-            for iters in range(max_iters):
-                batch = slice(iters * batch_size, (iters + 1) * batch_size)
-                loss = train_step(self.model, self.optimizer, x[batch], t[batch], max_grad)
-                total_loss += loss
-                epoch_loss += float(loss)
-                loss_count += 1
-                if eval_interval is not None and iters % eval_interval == 0:
-                    avg_loss = total_loss / loss_count
-                    elapsed_time = time.time() - start_time
-                    print("| epoch %d |  iter %d / %d | time %d[s] | loss %.2f"
-                          % (self.current_epoch + 1, iters + 1, max_iters, elapsed_time, avg_loss))
-                    self.loss_list.append(float(avg_loss))
-                    total_loss, loss_count = 0.0, 0
-            self.current_epoch += 1
-            history["epoch"].append(self.current_epoch)
-            history["loss"].append(epoch_loss / max(max_iters, 1))
-            history["seconds"].append(time.time() - epoch_start)
-            if validation_data is not None:
-                history["val_acc"].append(evaluate_seq2seq(self.model, *validation_data))
-            logs = {k: v[-1] for k, v in history.items()}
-            if any([bool(cb.on_epoch_end(self, logs)) for cb in callbacks]):
-                break
-        return history
+        with _deferred_interrupt() as interrupted:
+            for _ in range(max_epoch):
+                if self._position is None:  # a new epoch: x = x[idx] as the book shuffles
+                    idx = np.random.permutation(np.arange(data_size))
+                    self._order = self._order[idx]
+                    self._position, self._epoch_loss, self._epoch_seconds = 0, 0.0, 0.0
+                epoch_start = time.perf_counter()
+                with _progress(progress, iters, self._position, f"epoch {self.current_epoch + 1}") as bar:
+                    while self._position < iters:
+                        iters_done = self._position
+                        batch = self._order[iters_done * batch_size:(iters_done + 1) * batch_size]
+                        loss = train_step(self.model, self.optimizer, x[batch], t[batch], max_grad)
+                        self._position += 1
+                        total_loss += loss
+                        self._epoch_loss += float(loss)
+                        loss_count += 1
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{self._epoch_loss / self._position:.4f}", refresh=False)
+                            bar.update()
+                        if eval_interval is not None and iters_done % eval_interval == 0:
+                            avg_loss = total_loss / loss_count
+                            elapsed_time = time.time() - start_time
+                            print("| epoch %d |  iter %d / %d | time %d[s] | loss %.2f"
+                                  % (self.current_epoch + 1, iters_done + 1, iters, elapsed_time, avg_loss))
+                            self.loss_list.append(float(avg_loss))
+                            total_loss, loss_count = 0.0, 0
+                        if interrupted():
+                            self._epoch_seconds += time.perf_counter() - epoch_start
+                            raise TrainingInterrupted
+                self._epoch_seconds += time.perf_counter() - epoch_start
+                logs = {"epoch": self.current_epoch + 1, "loss": self._epoch_loss / max(iters, 1),
+                        "seconds": self._epoch_seconds}
+                if validation_data is not None:
+                    val_start = time.perf_counter()
+                    logs["val_acc"] = evaluate_seq2seq(self.model, *validation_data)
+                    logs["val_seconds"] = time.perf_counter() - val_start
+                self.current_epoch += 1
+                self._position = None
+                for key in history:
+                    history[key].append(logs.get(key))
+                if any([bool(cb.on_epoch_end(self, logs)) for cb in callbacks]):
+                    break
+                if interrupted():
+                    raise TrainingInterrupted
+
+    @property
+    def position(self) -> int:
+        """Iterations done of the epoch in progress (0 between epochs)."""
+        return self._position or 0
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """Where the training stands, as ``(record, arrays)``: a JSON-compatible record (epoch, history,
+        optimizer settings, NumPy's random state) and the arrays (row order, optimizer state)."""
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        record = {"current_epoch": self.current_epoch, "position": self._position, "epoch_loss": self._epoch_loss,
+                  "epoch_seconds": self._epoch_seconds, "history": self.history, "loss_list": self.loss_list,
+                  "random_state": [kind, int(pos), int(has_gauss), float(cached)]}
+        arrays = {"random_keys": keys}
+        if self._order is not None:
+            arrays["order"] = self._order
+        opt_record, opt_arrays = optimizer_state(self.optimizer)
+        record["optimizer"] = opt_record
+        arrays.update({"optimizer_" + k: v for k, v in opt_arrays.items()})
+        return record, arrays
+
+    def restore(self, record: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from ``state()``: the next ``fit`` on the same data carries on from there."""
+        restore_optimizer(self.optimizer, record["optimizer"],
+                          {k[len("optimizer_"):]: v for k, v in arrays.items() if k.startswith("optimizer_")})
+        kind, pos, has_gauss, cached = record["random_state"]
+        np.random.set_state((kind, np.asarray(arrays["random_keys"], dtype=np.uint32), pos, has_gauss, cached))
+        self.current_epoch = int(record["current_epoch"])
+        self._position = record["position"]
+        self._epoch_loss, self._epoch_seconds = float(record["epoch_loss"]), float(record["epoch_seconds"])
+        self.history = {k: list(v) for k, v in record["history"].items()}
+        self.loss_list = list(record["loss_list"])
+        self._order = np.asarray(arrays["order"]) if "order" in arrays else None
+        self._continue = True
 
     def plot(self, ylim=None) -> None:
         import matplotlib.pyplot as plt
@@ -126,6 +220,72 @@ class Trainer:
         plt.xlabel("iterations (x" + str(self.eval_interval) + ")")
         plt.ylabel("loss")
         plt.show()
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Within: the first SIGINT is remembered (the yielded function returns True from then on), a second
+    one raises KeyboardInterrupt at once. Outside the main thread signals cannot be caught: a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    seen = []
+
+    def handler(signum, frame):
+        if seen:
+            raise KeyboardInterrupt
+        seen.append(signum)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main interpreter
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int, done: int, desc: str):
+    """A tqdm bar on stderr when ``enabled`` and stderr is a terminal, else None."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, initial=done, desc=desc, unit="it", leave=False) as bar:
+        yield bar
+
+
+def optimizer_state(optimizer) -> tuple[dict, dict[str, np.ndarray]]:
+    """An optimizer's settings and counters (JSON) and its state arrays (``m_000``, ``v_000``, ...)."""
+    record: dict = {"class": type(optimizer).__name__, "scalars": {}, "lists": {}}
+    arrays = {}
+    for name, value in vars(optimizer).items():
+        if isinstance(value, (bool, int, float)):
+            record["scalars"][name] = value
+        elif isinstance(value, list):
+            record["lists"][name] = len(value)
+            arrays.update({f"{name}_{i:03d}": a for i, a in enumerate(value)})
+    return record, arrays
+
+
+def restore_optimizer(optimizer, record: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Put ``optimizer_state``'s output back into an optimizer of the same class; ValueError if it does not fit."""
+    name = type(optimizer).__name__
+    if record.get("class") != name:
+        raise ValueError(f"the saved optimizer is {record.get('class')!r}, not {name}")
+    unknown = [k for k in [*record["scalars"], *record["lists"]] if k not in vars(optimizer)]
+    if unknown:
+        raise ValueError(f"{name} has no state {unknown[0]!r}")
+    try:
+        lists = {k: [np.array(arrays[f"{k}_{i:03d}"]) for i in range(n)] for k, n in record["lists"].items()}
+    except KeyError as exc:
+        raise ValueError(f"the saved optimizer state lacks the array {exc.args[0]!r}") from None
+    for key, value in {**record["scalars"], **lists}.items():
+        setattr(optimizer, key, value)
 
 
 class EarlyStopping:
@@ -143,6 +303,12 @@ class EarlyStopping:
         if self.best is None:
             return True
         return value > self.best if self.monitor != "loss" else value < self.best
+
+    def resume_from(self, history: dict) -> None:
+        """Take the best value and epoch from the history of a run that is being continued."""
+        for epoch, value in zip(history.get("epoch", []), history.get(self.monitor, [])):
+            if value is not None and self.improved(value):
+                self.best, self.best_epoch = value, epoch
 
     def on_epoch_end(self, trainer, logs: dict) -> bool:
         if self.monitor not in logs:

@@ -116,13 +116,23 @@ def _encode(texts: list[str], vocab: dict[str, int]) -> np.ndarray:
     return np.array([[vocab[c] for c in text] for text in texts], dtype=int).reshape(len(texts), -1)
 
 
-def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None):
+def test_rows(rows: int, test_fraction: float) -> int:
+    """How many of ``rows`` the test split gets: ``rows // 10`` for the book's 0.1, else the fraction
+    rounded down (read as the decimal it is written as, so 0.3 of 10 rows is 3)."""
+    from fractions import Fraction
+
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"the test fraction must be at least 0 and below 1, got {test_fraction}")
+    return int(rows * Fraction(repr(float(test_fraction))))
+
+
+def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None, test_fraction: float = 0.1):
     indices = np.arange(len(x))
     if seed is not None:
         np.random.seed(seed)
     np.random.shuffle(indices)
     x, t = x[indices], t[indices]
-    split_at = len(x) - len(x) // 10
+    split_at = len(x) - test_rows(len(x), test_fraction)
     return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
 
 
@@ -192,25 +202,27 @@ class SequenceData:
         return " ".join(t for t in toks if t not in (PAD, START))
 
 
-def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984) -> SequenceData:
-    """Like ``load_data`` but with a vocabulary of this file alone (not the module-wide one)."""
+def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1) -> SequenceData:
+    """Like ``load_data`` but with a vocabulary of this file alone (not the module-wide one) and
+    ``test_fraction`` of the rows (rounded down) in the test split."""
     path = resolve_path(file_name)
     questions, answers = split_lines(path, read_lines(path))
     vocab: dict[str, int] = {}
     for q, a in zip(questions, answers):
         for c in q + a:
             vocab.setdefault(c, len(vocab))
-    train, test = _shuffle_split(_encode(questions, vocab), _encode(answers, vocab), seed)
+    train, test = _shuffle_split(_encode(questions, vocab), _encode(answers, vocab), seed, test_fraction)
     return SequenceData(train, test, list(vocab), word_level=False, name=path.name)
 
 
-def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984) -> SequenceData:
+def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1) -> SequenceData:
     """Word-level ``source<TAB>target`` sentences as a ``SequenceData``.
 
     Tokens are split on whitespace. One vocabulary serves both sides:
     ``<pad>`` (id 0), ``<s>`` (1), ``</s>`` (2), then the words in order of first
     appearance. Sources are ``words </s>`` padded with ``<pad>`` to the longest;
-    targets are ``<s> words </s>`` padded likewise. Raises ValueError with the
+    targets are ``<s> words </s>`` padded likewise; ``test_fraction`` of the
+    shuffled rows (rounded down) form the test split. Raises ValueError with the
     line number for a line without exactly one tab or with an empty side.
     """
     path = Path(file_name)
@@ -233,5 +245,5 @@ def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984) -> Sequ
     Ts, Tt = max(len(s) for s, _ in pairs), max(len(t) for _, t in pairs)
     x = np.array([[vocab[w] for w in s] + [0] * (Ts - len(s)) for s, _ in pairs], dtype=int)
     t = np.array([[vocab[w] for w in tg] + [0] * (Tt - len(tg)) for _, tg in pairs], dtype=int)
-    train, test = _shuffle_split(x, t, seed)
+    train, test = _shuffle_split(x, t, seed, test_fraction)
     return SequenceData(train, test, list(vocab), word_level=True, name=path.name)
