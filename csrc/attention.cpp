@@ -56,10 +56,11 @@ ATTNCORE_SIMD_CLONES void weight_sum_backward_row(T* dhs_n, T* da_n, const T* hs
 
 // One batch row of TimeAttention backward, all decoder steps: dhs_enc_n (T,H)
 // summed over the steps, dhs_dec_n (Td,H); ds_n (T) is scratch.
+// Only the first L of the T encoder steps take part (a's rows have stride Tn); the rest get zeros.
 template <class T>
 ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n, T* ds_n, const T* hs_n,
                                                       const T* hs_dec_n, const T* a_n, const T* dout_n, int64_t Tn,
-                                                      int64_t Td, int64_t H) {
+                                                      int64_t L, int64_t Td, int64_t H) {
     for (int64_t i = 0; i < Tn * H; ++i) dhs_enc_n[i] = 0;
     for (int64_t j = 0; j < Td; ++j) {
         const T* a_nj = a_n + j * Tn;
@@ -67,11 +68,11 @@ ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n
         const T* q = hs_dec_n + j * H;
         T* dq = dhs_dec_n + j * H;
         // weighted sum: d a[t] = dout . hs[t]; then through the softmax to the scores' gradient ds
-        dots(ds_n, hs_n, H, dout_nj, Tn, H);
-        softmax_backward_row(ds_n, a_nj, ds_n, Tn);
+        dots(ds_n, hs_n, H, dout_nj, L, H);
+        softmax_backward_row(ds_n, a_nj, ds_n, L);
         // d hs[t] += a[t] * dout + ds[t] * q (one pass); dq = sum_t ds[t] * hs[t]
         for (int64_t k = 0; k < H; ++k) dq[k] = 0;
-        for (int64_t t = 0; t < Tn; ++t) {
+        for (int64_t t = 0; t < L; ++t) {
             T* d = dhs_enc_n + t * H;
             const T at = a_nj[t], st = ds_n[t];
 #pragma omp simd
@@ -81,49 +82,70 @@ ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n
     }
 }
 
+// The number of encoder steps row n attends over: its length, or all Tn without lengths.
+inline int64_t row_length(const int64_t* lengths, int64_t n, int64_t Tn) { return lengths ? lengths[n] : Tn; }
+
+template <class T>
+void zero_tail(T* row, int64_t from, int64_t to) {
+    for (int64_t i = from; i < to; ++i) row[i] = 0;
+}
+
 }  // namespace
 
 template <class T>
-void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t Tn, int64_t H) {
-    // a is (N,T); hs is (N,T,H), h is (N,H)
+void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t Tn, int64_t H,
+                              const int64_t* lengths) {
+    // a is (N,T); hs is (N,T,H), h is (N,H); lengths (N) or null
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n) scores_softmax(a + n * Tn, hs + n * Tn * H, h + n * H, Tn, H);
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t L = row_length(lengths, n, Tn);
+        scores_softmax(a + n * Tn, hs + n * Tn * H, h + n * H, L, H);
+        zero_tail(a + n * Tn, L, Tn);
+    }
 }
 
 template <class T>
 void attention_weight_backward(T* dhs, T* dh, const T* hs, const T* h, const T* a, const T* da,
-                               int64_t N, int64_t Tn, int64_t H) {
+                               int64_t N, int64_t Tn, int64_t H, const int64_t* lengths) {
     // dhs is (N,T,H), dh is (N,H); hs is (N,T,H), h is (N,H); a, da are (N,T)
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t L = row_length(lengths, n, Tn);
         attention_weight_backward_row(dhs + n * Tn * H, dh + n * H, ds.data() + n * Tn, hs + n * Tn * H, h + n * H,
-                                      a + n * Tn, da + n * Tn, Tn, H);
+                                      a + n * Tn, da + n * Tn, L, H);
+        zero_tail(dhs + n * Tn * H, L * H, Tn * H);
+    }
 }
 
 template <class T>
-void weight_sum_forward(T* c, const T* hs, const T* a, int64_t N, int64_t Tn, int64_t H) {
+void weight_sum_forward(T* c, const T* hs, const T* a, int64_t N, int64_t Tn, int64_t H, const int64_t* lengths) {
     // c is (N,H); hs is (N,T,H), a is (N,T)
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n) weighted_sum(c + n * H, hs + n * Tn * H, a + n * Tn, Tn, H);
+    for (int64_t n = 0; n < N; ++n)
+        weighted_sum(c + n * H, hs + n * Tn * H, a + n * Tn, row_length(lengths, n, Tn), H);
 }
 
 template <class T>
 void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, int64_t N, int64_t Tn,
-                         int64_t H) {
+                         int64_t H, const int64_t* lengths) {
     // dhs is (N,T,H), da is (N,T); hs is (N,T,H), a is (N,T), dc is (N,H)
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
-    for (int64_t n = 0; n < N; ++n)
-        weight_sum_backward_row(dhs + n * Tn * H, da + n * Tn, hs + n * Tn * H, a + n * Tn, dc + n * H, Tn, H);
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t L = row_length(lengths, n, Tn);
+        weight_sum_backward_row(dhs + n * Tn * H, da + n * Tn, hs + n * Tn * H, a + n * Tn, dc + n * H, L, H);
+        zero_tail(dhs + n * Tn * H, L * H, Tn * H);
+        zero_tail(da + n * Tn, L, Tn);
+    }
 }
 
 template <class T>
 void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int64_t N, int64_t Tn,
-                            int64_t Td, int64_t H) {
+                            int64_t Td, int64_t H, const int64_t* lengths) {
     // out is (N,Td,H), a is (N,Td,T); hs_enc is (N,T,H), hs_dec is (N,Td,H)
     const int nt = get_num_threads();
     // Each (n, j) owns out[n,j,:] and a[n,j,:].
@@ -132,15 +154,17 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
         for (int64_t j = 0; j < Td; ++j) {
             const T* hs_n = hs_enc + n * Tn * H;
             T* a_nj = a + (n * Td + j) * Tn;
-            scores_softmax(a_nj, hs_n, hs_dec + (n * Td + j) * H, Tn, H);
-            weighted_sum(out + (n * Td + j) * H, hs_n, a_nj, Tn, H);
+            const int64_t L = row_length(lengths, n, Tn);
+            scores_softmax(a_nj, hs_n, hs_dec + (n * Td + j) * H, L, H);
+            zero_tail(a_nj, L, Tn);
+            weighted_sum(out + (n * Td + j) * H, hs_n, a_nj, L, H);
         }
     }
 }
 
 template <class T>
 void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* hs_dec, const T* a,
-                             const T* dout, int64_t N, int64_t Tn, int64_t Td, int64_t H) {
+                             const T* dout, int64_t N, int64_t Tn, int64_t Td, int64_t H, const int64_t* lengths) {
     // dhs_enc is (N,T,H), dhs_dec is (N,Td,H); hs_enc is (N,T,H), hs_dec is (N,Td,H),
     // a is (N,Td,T), dout is (N,Td,H)
     std::vector<T> ds(static_cast<size_t>(N * Tn));
@@ -150,20 +174,20 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     for (int64_t n = 0; n < N; ++n)
         time_attention_backward_row(dhs_enc + n * Tn * H, dhs_dec + n * Td * H, ds.data() + n * Tn,
                                     hs_enc + n * Tn * H, hs_dec + n * Td * H, a + n * Td * Tn, dout + n * Td * H, Tn,
-                                    Td, H);
+                                    row_length(lengths, n, Tn), Td, H);
 }
 
-#define ATTNCORE_INSTANTIATE(T)                                                                   \
-    template void attention_weight_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t); \
-    template void attention_weight_backward<T>(T*, T*, const T*, const T*, const T*, const T*,    \
-                                               int64_t, int64_t, int64_t);                        \
-    template void weight_sum_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);       \
-    template void weight_sum_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t,  \
-                                         int64_t);                                                \
-    template void time_attention_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t,         \
-                                            int64_t, int64_t);                                    \
-    template void time_attention_backward<T>(T*, T*, const T*, const T*, const T*, const T*,      \
-                                             int64_t, int64_t, int64_t, int64_t);
+#define ATTNCORE_INSTANTIATE(T)                                                                              \
+    template void attention_weight_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*); \
+    template void attention_weight_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t,  \
+                                               int64_t, const int64_t*);                                     \
+    template void weight_sum_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*);       \
+    template void weight_sum_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
+                                         const int64_t*);                                                    \
+    template void time_attention_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t,       \
+                                            const int64_t*);                                                 \
+    template void time_attention_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t,    \
+                                             int64_t, int64_t, const int64_t*);
 ATTNCORE_INSTANTIATE(float)
 ATTNCORE_INSTANTIATE(double)
 #undef ATTNCORE_INSTANTIATE

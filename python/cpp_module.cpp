@@ -76,145 +76,180 @@ py::array softmax_backward(const py::array& y, const py::array& dy) {
 
 // ---------------------------------------------------------------- attention
 
+// Per-row source lengths of the attention kernels: None, or N integers from 1 to T.
+struct Lengths {
+    py::array_t<int64_t> array;
+    const int64_t* data = nullptr;
+};
+
+Lengths checked_lengths(const py::object& lengths, int64_t N, int64_t Tn) {
+    Lengths out;
+    if (lengths.is_none()) return out;
+    py::array a = py::array::ensure(lengths);
+    if (!a || (a.dtype().kind() != 'i' && a.dtype().kind() != 'u'))
+        throw py::type_error("lengths must be an integer array" +
+                             (a ? ", got dtype " + std::string(py::str(a.dtype())) : std::string()));
+    if (a.ndim() != 1 || a.shape(0) != N)
+        throw py::value_error("lengths must have shape (N,) = (" + std::to_string(N) + ",), got " + shape_str(a));
+    out.array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+    for (int64_t n = 0; n < N; ++n) {
+        const int64_t v = out.array.data()[n];
+        if (v < 1 || v > Tn || (a.dtype().kind() == 'u' && v < 0))
+            throw py::value_error("lengths must be from 1 to T = " + std::to_string(Tn) + ", got " +
+                                  std::string(py::str(a[py::int_(n)])) + " in row " + std::to_string(n));
+    }
+    out.data = out.array.data();
+    return out;
+}
+
 template <class T>
-py::array attention_weight_forward_t(const py::array& hs_, const py::array& h_) {
+py::array attention_weight_forward_t(const py::array& hs_, const py::array& h_, const py::object& lengths_) {
     auto hs = in<T>(hs_);
     auto h = in<T>(h_);
     const int64_t N = hs.shape(0), Tn = hs.shape(1), H = hs.shape(2);
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
     carray<T> a({N, Tn});
     {
         py::gil_scoped_release nogil;
-        attncore::attention_weight_forward(a.mutable_data(), hs.data(), h.data(), N, Tn, H);
+        attncore::attention_weight_forward(a.mutable_data(), hs.data(), h.data(), N, Tn, H, lengths.data);
     }
     return std::move(a);
 }
 
-py::array attention_weight_forward(const py::array& hs, const py::array& h) {
+py::array attention_weight_forward(const py::array& hs, const py::array& h, const py::object& lengths) {
     const bool dbl = wants_double({{"hs", hs, ""}, {"h", h, ""}});
     auto dims = check_shapes({{"hs", hs, "NTH"}, {"h", h, "NH"}});
     require_positive(dims, 'T', "hs's time axis (T)");
-    return dbl ? attention_weight_forward_t<double>(hs, h) : attention_weight_forward_t<float>(hs, h);
+    return dbl ? attention_weight_forward_t<double>(hs, h, lengths) : attention_weight_forward_t<float>(hs, h, lengths);
 }
 
 template <class T>
 py::tuple attention_weight_backward_t(const py::array& hs_, const py::array& h_, const py::array& a_,
-                                      const py::array& da_) {
+                                      const py::array& da_, const py::object& lengths_) {
     auto hs = in<T>(hs_);
     auto h = in<T>(h_);
     auto a = in<T>(a_);
     auto da = in<T>(da_);
     const int64_t N = hs.shape(0), Tn = hs.shape(1), H = hs.shape(2);
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
     carray<T> dhs({N, Tn, H});
     carray<T> dh({N, H});
     {
         py::gil_scoped_release nogil;
         attncore::attention_weight_backward(dhs.mutable_data(), dh.mutable_data(), hs.data(), h.data(),
-                                            a.data(), da.data(), N, Tn, H);
+                                            a.data(), da.data(), N, Tn, H, lengths.data);
     }
     return py::make_tuple(dhs, dh);
 }
 
 py::tuple attention_weight_backward(const py::array& hs, const py::array& h, const py::array& a,
-                                    const py::array& da) {
+                                    const py::array& da, const py::object& lengths) {
     const bool dbl = wants_double({{"hs", hs, ""}, {"h", h, ""}, {"a", a, ""}, {"da", da, ""}});
     auto dims = check_shapes({{"hs", hs, "NTH"}, {"h", h, "NH"}, {"a", a, "NT"}, {"da", da, "NT"}});
     require_positive(dims, 'T', "hs's time axis (T)");
-    return dbl ? attention_weight_backward_t<double>(hs, h, a, da)
-               : attention_weight_backward_t<float>(hs, h, a, da);
+    return dbl ? attention_weight_backward_t<double>(hs, h, a, da, lengths)
+               : attention_weight_backward_t<float>(hs, h, a, da, lengths);
 }
 
 template <class T>
-py::array weight_sum_forward_t(const py::array& hs_, const py::array& a_) {
+py::array weight_sum_forward_t(const py::array& hs_, const py::array& a_, const py::object& lengths_) {
     auto hs = in<T>(hs_);
     auto a = in<T>(a_);
     const int64_t N = hs.shape(0), Tn = hs.shape(1), H = hs.shape(2);
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
     carray<T> c({N, H});
     {
         py::gil_scoped_release nogil;
-        attncore::weight_sum_forward(c.mutable_data(), hs.data(), a.data(), N, Tn, H);
+        attncore::weight_sum_forward(c.mutable_data(), hs.data(), a.data(), N, Tn, H, lengths.data);
     }
     return std::move(c);
 }
 
-py::array weight_sum_forward(const py::array& hs, const py::array& a) {
+py::array weight_sum_forward(const py::array& hs, const py::array& a, const py::object& lengths) {
     const bool dbl = wants_double({{"hs", hs, ""}, {"a", a, ""}});
     auto dims = check_shapes({{"hs", hs, "NTH"}, {"a", a, "NT"}});
     require_positive(dims, 'T', "hs's time axis (T)");
-    return dbl ? weight_sum_forward_t<double>(hs, a) : weight_sum_forward_t<float>(hs, a);
+    return dbl ? weight_sum_forward_t<double>(hs, a, lengths) : weight_sum_forward_t<float>(hs, a, lengths);
 }
 
 template <class T>
-py::tuple weight_sum_backward_t(const py::array& hs_, const py::array& a_, const py::array& dc_) {
+py::tuple weight_sum_backward_t(const py::array& hs_, const py::array& a_, const py::array& dc_,
+                                const py::object& lengths_) {
     auto hs = in<T>(hs_);
     auto a = in<T>(a_);
     auto dc = in<T>(dc_);
     const int64_t N = hs.shape(0), Tn = hs.shape(1), H = hs.shape(2);
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
     carray<T> dhs({N, Tn, H});
     carray<T> da({N, Tn});
     {
         py::gil_scoped_release nogil;
         attncore::weight_sum_backward(dhs.mutable_data(), da.mutable_data(), hs.data(), a.data(), dc.data(),
-                                      N, Tn, H);
+                                      N, Tn, H, lengths.data);
     }
     return py::make_tuple(dhs, da);
 }
 
-py::tuple weight_sum_backward(const py::array& hs, const py::array& a, const py::array& dc) {
+py::tuple weight_sum_backward(const py::array& hs, const py::array& a, const py::array& dc,
+                              const py::object& lengths) {
     const bool dbl = wants_double({{"hs", hs, ""}, {"a", a, ""}, {"dc", dc, ""}});
     auto dims = check_shapes({{"hs", hs, "NTH"}, {"a", a, "NT"}, {"dc", dc, "NH"}});
     require_positive(dims, 'T', "hs's time axis (T)");
-    return dbl ? weight_sum_backward_t<double>(hs, a, dc) : weight_sum_backward_t<float>(hs, a, dc);
+    return dbl ? weight_sum_backward_t<double>(hs, a, dc, lengths) : weight_sum_backward_t<float>(hs, a, dc, lengths);
 }
 
 template <class T>
-py::tuple time_attention_forward_t(const py::array& enc_, const py::array& dec_) {
+py::tuple time_attention_forward_t(const py::array& enc_, const py::array& dec_, const py::object& lengths_) {
     auto enc = in<T>(enc_);
     auto dec = in<T>(dec_);
     const int64_t N = enc.shape(0), Tn = enc.shape(1), H = enc.shape(2), Td = dec.shape(1);
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
     carray<T> out({N, Td, H});
     carray<T> a({N, Td, Tn});
     {
         py::gil_scoped_release nogil;
         attncore::time_attention_forward(out.mutable_data(), a.mutable_data(), enc.data(), dec.data(), N, Tn,
-                                         Td, H);
+                                         Td, H, lengths.data);
     }
     return py::make_tuple(out, a);
 }
 
-py::tuple time_attention_forward(const py::array& hs_enc, const py::array& hs_dec) {
+py::tuple time_attention_forward(const py::array& hs_enc, const py::array& hs_dec, const py::object& lengths) {
     const bool dbl = wants_double({{"hs_enc", hs_enc, ""}, {"hs_dec", hs_dec, ""}});
     auto dims = check_shapes({{"hs_enc", hs_enc, "NTH"}, {"hs_dec", hs_dec, "NdH"}});
     require_positive(dims, 'T', "hs_enc's time axis (T)");
-    return dbl ? time_attention_forward_t<double>(hs_enc, hs_dec) : time_attention_forward_t<float>(hs_enc, hs_dec);
+    return dbl ? time_attention_forward_t<double>(hs_enc, hs_dec, lengths)
+               : time_attention_forward_t<float>(hs_enc, hs_dec, lengths);
 }
 
 template <class T>
 py::tuple time_attention_backward_t(const py::array& enc_, const py::array& dec_, const py::array& a_,
-                                    const py::array& dout_) {
+                                    const py::array& dout_, const py::object& lengths_) {
     auto enc = in<T>(enc_);
     auto dec = in<T>(dec_);
     auto a = in<T>(a_);
     auto dout = in<T>(dout_);
     const int64_t N = enc.shape(0), Tn = enc.shape(1), H = enc.shape(2), Td = dec.shape(1);
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
     carray<T> denc({N, Tn, H});
     carray<T> ddec({N, Td, H});
     {
         py::gil_scoped_release nogil;
         attncore::time_attention_backward(denc.mutable_data(), ddec.mutable_data(), enc.data(), dec.data(),
-                                          a.data(), dout.data(), N, Tn, Td, H);
+                                          a.data(), dout.data(), N, Tn, Td, H, lengths.data);
     }
     return py::make_tuple(denc, ddec);
 }
 
 py::tuple time_attention_backward(const py::array& hs_enc, const py::array& hs_dec, const py::array& a,
-                                  const py::array& dout) {
+                                  const py::array& dout, const py::object& lengths) {
     const bool dbl =
         wants_double({{"hs_enc", hs_enc, ""}, {"hs_dec", hs_dec, ""}, {"a", a, ""}, {"dout", dout, ""}});
     auto dims = check_shapes(
         {{"hs_enc", hs_enc, "NTH"}, {"hs_dec", hs_dec, "NdH"}, {"a", a, "NdT"}, {"dout", dout, "NdH"}});
     require_positive(dims, 'T', "hs_enc's time axis (T)");
-    return dbl ? time_attention_backward_t<double>(hs_enc, hs_dec, a, dout)
-               : time_attention_backward_t<float>(hs_enc, hs_dec, a, dout);
+    return dbl ? time_attention_backward_t<double>(hs_enc, hs_dec, a, dout, lengths)
+               : time_attention_backward_t<float>(hs_enc, hs_dec, a, dout, lengths);
 }
 
 // ---------------------------------------------------------------- recurrent
@@ -625,14 +660,15 @@ PYBIND11_MODULE(_cpp, m) {
 
     m.def("softmax_forward", &softmax_forward, py::arg("x"));
     m.def("softmax_backward", &softmax_backward, py::arg("y"), py::arg("dy"));
-    m.def("attention_weight_forward", &attention_weight_forward, py::arg("hs"), py::arg("h"));
+    const auto no_lengths = py::arg("lengths") = py::none();
+    m.def("attention_weight_forward", &attention_weight_forward, py::arg("hs"), py::arg("h"), no_lengths);
     m.def("attention_weight_backward", &attention_weight_backward, py::arg("hs"), py::arg("h"), py::arg("a"),
-          py::arg("da"));
-    m.def("weight_sum_forward", &weight_sum_forward, py::arg("hs"), py::arg("a"));
-    m.def("weight_sum_backward", &weight_sum_backward, py::arg("hs"), py::arg("a"), py::arg("dc"));
-    m.def("time_attention_forward", &time_attention_forward, py::arg("hs_enc"), py::arg("hs_dec"));
+          py::arg("da"), no_lengths);
+    m.def("weight_sum_forward", &weight_sum_forward, py::arg("hs"), py::arg("a"), no_lengths);
+    m.def("weight_sum_backward", &weight_sum_backward, py::arg("hs"), py::arg("a"), py::arg("dc"), no_lengths);
+    m.def("time_attention_forward", &time_attention_forward, py::arg("hs_enc"), py::arg("hs_dec"), no_lengths);
     m.def("time_attention_backward", &time_attention_backward, py::arg("hs_enc"), py::arg("hs_dec"), py::arg("a"),
-          py::arg("dout"));
+          py::arg("dout"), no_lengths);
     m.def("lstm_forward", &lstm_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"),
           py::arg("c0"));
     m.def("lstm_inference_forward", &lstm_inference_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),

@@ -138,3 +138,22 @@ def as_labels(name: str, value: object, V: int, ignore_label: int) -> np.ndarray
         raise IndexError(f"{name}: label {int(a[bad][0])} is out of range for {V} classes "
                          f"(and is not ignore_label={ignore_label})")
     return a
+
+
+def as_lengths(value: object, N: int, T: int) -> np.ndarray | None:
+    """Per-row sequence lengths: None, or N integers from 1 to T as a contiguous int64 array.
+
+    ``TypeError`` for a non-integer array, ``ValueError`` for another shape or
+    a length outside [1, T] (naming the row).
+    """
+    if value is None:
+        return None
+    a = np.asarray(value)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be an integer array, got dtype {a.dtype}")
+    if a.shape != (N,):
+        raise ValueError(f"lengths must have shape (N,) = ({N},), got {a.shape}")
+    bad = np.flatnonzero((a < 1) | (a > T))
+    if bad.size:
+        raise ValueError(f"lengths must be from 1 to T = {T}, got {a[bad[0]]} in row {bad[0]}")
+    return np.ascontiguousarray(a, dtype=np.int64)

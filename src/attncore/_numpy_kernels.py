@@ -33,39 +33,58 @@ def softmax_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- attention
 
 
-def attention_weight_forward(hs: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """hs is (N,T,H), h is (N,H) -> a (N,T)."""
+def _past(lengths, T: int):
+    """(N,T) True at the steps at or past each row's length; None without lengths."""
+    return None if lengths is None else np.arange(T) >= np.asarray(lengths).reshape(-1, 1)
+
+
+def _zero_past(x: np.ndarray, past) -> np.ndarray:
+    """``x`` (N,T,...) with the steps past the lengths set to 0 (a copy; ``x`` itself without lengths)."""
+    if past is None:
+        return x
+    return np.where(past.reshape(past.shape + (1,) * (x.ndim - 2)), 0, x).astype(x.dtype, copy=False)
+
+
+def attention_weight_forward(hs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
+    """hs is (N,T,H), h is (N,H) -> a (N,T); with lengths (N,), a is 0 at and past each row's length."""
     N, T, H = hs.shape
-    s = (hs * h.reshape(N, 1, H)).sum(axis=2)
+    past = _past(lengths, T)
+    s = (_zero_past(hs, past) * h.reshape(N, 1, H)).sum(axis=2)
+    if past is not None:
+        s[past] = -np.inf
     return softmax_forward(s)
 
 
-def attention_weight_backward(hs, h, a, da):
-    """hs (N,T,H), h (N,H), a and da (N,T) -> dhs (N,T,H), dh (N,H)."""
+def attention_weight_backward(hs, h, a, da, lengths=None):
+    """hs (N,T,H), h (N,H), a and da (N,T) -> dhs (N,T,H), dh (N,H); zero gradients past the lengths."""
     N, T, H = hs.shape
+    past = _past(lengths, T)
+    a, da, hs = _zero_past(a, past), _zero_past(da, past), _zero_past(hs, past)
     ds = softmax_backward(a, da)
     dt = ds.reshape(N, T, 1)
     dhs = dt * h.reshape(N, 1, H)
     dh = (dt * hs).sum(axis=1)
-    return dhs, dh
+    return _zero_past(dhs, past), dh
 
 
-def weight_sum_forward(hs: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """hs is (N,T,H), a is (N,T) -> c (N,H)."""
+def weight_sum_forward(hs: np.ndarray, a: np.ndarray, lengths=None) -> np.ndarray:
+    """hs is (N,T,H), a is (N,T) -> c (N,H); the steps past the lengths are left out."""
     N, T, H = hs.shape
-    return (hs * a.reshape(N, T, 1)).sum(axis=1)
+    past = _past(lengths, T)
+    return (_zero_past(hs, past) * _zero_past(a, past).reshape(N, T, 1)).sum(axis=1)
 
 
-def weight_sum_backward(hs, a, dc):
-    """hs (N,T,H), a (N,T), dc (N,H) -> dhs (N,T,H), da (N,T)."""
+def weight_sum_backward(hs, a, dc, lengths=None):
+    """hs (N,T,H), a (N,T), dc (N,H) -> dhs (N,T,H), da (N,T); zero past the lengths."""
     N, T, H = hs.shape
+    past = _past(lengths, T)
     dt = dc.reshape(N, 1, H)
     dhs = dt * a.reshape(N, T, 1)
     da = (dt * hs).sum(axis=2)
-    return dhs, da
+    return _zero_past(dhs, past), _zero_past(da, past)
 
 
-def time_attention_forward(hs_enc, hs_dec):
+def time_attention_forward(hs_enc, hs_dec, lengths=None):
     """hs_enc (N,T,H), hs_dec (N,Td,H) -> out (N,Td,H), a (N,Td,T).
 
     One attention per decoder step, in a Python loop as in the book.
@@ -75,19 +94,19 @@ def time_attention_forward(hs_enc, hs_dec):
     out = np.empty((N, Td, H), dtype=hs_enc.dtype)
     a = np.empty((N, Td, T), dtype=hs_enc.dtype)
     for j in range(Td):
-        a[:, j] = attention_weight_forward(hs_enc, hs_dec[:, j])
-        out[:, j] = weight_sum_forward(hs_enc, a[:, j])
+        a[:, j] = attention_weight_forward(hs_enc, hs_dec[:, j], lengths)
+        out[:, j] = weight_sum_forward(hs_enc, a[:, j], lengths)
     return out, a
 
 
-def time_attention_backward(hs_enc, hs_dec, a, dout):
+def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
     """-> dhs_enc (N,T,H) summed over decoder steps, dhs_dec (N,Td,H)."""
     Td = hs_dec.shape[1]
     dhs_enc = np.zeros_like(hs_enc)
     dhs_dec = np.empty_like(hs_dec)
     for j in range(Td):
-        dhs0, da = weight_sum_backward(hs_enc, a[:, j], dout[:, j])
-        dhs1, dh = attention_weight_backward(hs_enc, hs_dec[:, j], a[:, j], da)
+        dhs0, da = weight_sum_backward(hs_enc, a[:, j], dout[:, j], lengths)
+        dhs1, dh = attention_weight_backward(hs_enc, hs_dec[:, j], a[:, j], da, lengths)
         dhs_enc += dhs0 + dhs1
         dhs_dec[:, j] = dh
     return dhs_enc, dhs_dec

@@ -2,6 +2,11 @@
 
 Shapes: N batch, T encoder time steps, Td decoder time steps, H hidden size.
 None of these layers has weights: ``params == grads == []``.
+
+Every ``forward`` takes optional ``lengths`` (N,), integers from 1 to T: row n
+attends over its first ``lengths[n]`` encoder steps only (the padding after
+them gets weight 0), and ``backward`` gives those steps zero gradients. Without
+lengths the layers are the book's.
 """
 
 from __future__ import annotations
@@ -22,14 +27,14 @@ class WeightSum:
         self.grads: list[np.ndarray] = []
         self.cache = None
 
-    def forward(self, hs: np.ndarray, a: np.ndarray) -> np.ndarray:
-        c = kernels.weight_sum_forward(hs, a)
-        self.cache = (hs, a)
+    def forward(self, hs: np.ndarray, a: np.ndarray, lengths=None) -> np.ndarray:
+        c = kernels.weight_sum_forward(hs, a, lengths)
+        self.cache = (hs, a, lengths)
         return c
 
     def backward(self, dc: np.ndarray):
-        hs, a = self.cache
-        return kernels.weight_sum_backward(hs, a, dc)
+        hs, a, lengths = self.cache
+        return kernels.weight_sum_backward(hs, a, dc, lengths)
 
 
 class AttentionWeight:
@@ -43,14 +48,14 @@ class AttentionWeight:
         self.grads: list[np.ndarray] = []
         self.cache = None
 
-    def forward(self, hs: np.ndarray, h: np.ndarray) -> np.ndarray:
-        a = kernels.attention_weight_forward(hs, h)
-        self.cache = (hs, h, a)
+    def forward(self, hs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
+        a = kernels.attention_weight_forward(hs, h, lengths)
+        self.cache = (hs, h, a, lengths)
         return a
 
     def backward(self, da: np.ndarray):
-        hs, h, a = self.cache
-        return kernels.attention_weight_backward(hs, h, a, da)
+        hs, h, a, lengths = self.cache
+        return kernels.attention_weight_backward(hs, h, a, da, lengths)
 
 
 class Attention:
@@ -67,9 +72,9 @@ class Attention:
         self.weight_sum_layer = WeightSum()
         self.attention_weight: np.ndarray | None = None
 
-    def forward(self, hs: np.ndarray, h: np.ndarray) -> np.ndarray:
-        a = self.attention_weight_layer.forward(hs, h)
-        out = self.weight_sum_layer.forward(hs, a)
+    def forward(self, hs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
+        a = self.attention_weight_layer.forward(hs, h, lengths)
+        out = self.weight_sum_layer.forward(hs, a, lengths)
         self.attention_weight = a
         return out
 
@@ -93,12 +98,12 @@ class TimeAttention:
         self.attention_weights: list[np.ndarray] | None = None
         self.cache = None
 
-    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray) -> np.ndarray:
-        out, a = kernels.time_attention_forward(hs_enc, hs_dec)
-        self.cache = (hs_enc, hs_dec, a)
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
+        out, a = kernels.time_attention_forward(hs_enc, hs_dec, lengths)
+        self.cache = (hs_enc, hs_dec, a, lengths)
         self.attention_weights = [a[:, j] for j in range(a.shape[1])]
         return out
 
     def backward(self, dout: np.ndarray):
-        hs_enc, hs_dec, a = self.cache
-        return kernels.time_attention_backward(hs_enc, hs_dec, a, dout)
+        hs_enc, hs_dec, a, lengths = self.cache
+        return kernels.time_attention_backward(hs_enc, hs_dec, a, dout, lengths)

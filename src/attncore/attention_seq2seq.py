@@ -61,13 +61,13 @@ class AttentionEncoder(Encoder):
         self.params, self.grads = collect([self.embed, self.rnn])
         self.hs: np.ndarray | None = None
 
-    def forward(self, xs: np.ndarray) -> np.ndarray:
-        self.hs = self.rnn.forward(self.embed.forward(xs))
+    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+        self.hs = self.rnn.forward(self.embed.forward(xs), lengths)
         return self.hs
 
-    def encode(self, xs: np.ndarray) -> np.ndarray:
+    def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         """``forward`` for decoding (keeps nothing for ``backward``): hs (N,T,H)."""
-        return self.rnn.forward_inference(self.embed.forward(xs))
+        return self.rnn.forward_inference(self.embed.forward(xs), lengths)
 
     def backward(self, dhs: np.ndarray) -> None:
         self.embed.backward(self.rnn.backward(dhs))
@@ -98,18 +98,19 @@ class AttentionDecoder:
         self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
         self.params, self.grads = collect(layers + [self.affine])
 
-    def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, inference: bool = False) -> np.ndarray:
+    def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, inference: bool = False) -> np.ndarray:
         rnn = self.rnn.forward_inference if inference else self.rnn.forward
         dec_hs = rnn(self.embed.forward(xs))
-        c = self.attention.forward(enc_hs, dec_hs)
+        c = self.attention.forward(enc_hs, dec_hs, lengths)
         out = np.concatenate((c, dec_hs), axis=2)
         for layer in self.hidden:
             out = layer.forward(out)
         return self.affine.forward(out)
 
-    def forward(self, xs: np.ndarray, enc_hs: np.ndarray) -> np.ndarray:
+    def forward(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None) -> np.ndarray:
+        """``lengths`` (N,): attend over each row's first lengths[n] encoder states only."""
         self.rnn.set_state(enc_hs[:, -1])
-        return self._scores(xs, enc_hs)
+        return self._scores(xs, enc_hs, lengths)
 
     def backward(self, dscore: np.ndarray) -> np.ndarray:
         dout = self.affine.backward(dscore)
@@ -123,23 +124,27 @@ class AttentionDecoder:
         self.embed.backward(dout)
         return denc_hs
 
-    def generate_batch(self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
+    def stepper(self, enc_hs: np.ndarray, lengths=None):
+        """Start decoding from the encoder's states; returns ``step(ids (N,1)) -> scores (N,1,V)``. Each
+        step's attention weights (N,T) go to ``attention_weights_history``."""
+        self.rnn.set_state(enc_hs[:, -1])
+        self.attention_weights_history = history = []
+
+        def step(x):
+            score = self._scores(x, enc_hs, lengths, inference=True)
+            history.append(self.attention.attention_weights[0])
+            return score
+
+        return step
+
+    def generate_batch(self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int,
+                       lengths=None) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
         The attention weights of each step stay in ``attention_weights_history``
         (a list of sample_size arrays (N,T)).
         """
-        self.rnn.set_state(enc_hs[:, -1])
-        history = []
-
-        def step(x):
-            score = self._scores(x, enc_hs, inference=True)
-            history.append(self.attention.attention_weights[0])
-            return score
-
-        sampled = _decode(step, start_ids, sample_size)
-        self.attention_weights_history = history
-        return sampled
+        return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
 
     def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
         return _as_list(self.generate_batch(enc_hs, _start_column(start_id, 1), sample_size))

@@ -155,9 +155,33 @@ def _input_ticks(question: list[str]) -> list[str]:
     return labels
 
 
+def _trim_words(question: list[str], answer: list[str], weights: np.ndarray):
+    """Word-level rows without their padding: the question up to its last real token (``</s>`` kept), the
+    answer up to its first ``</s>``."""
+    from .datasets.sequence import END, PAD
+
+    q_end = len(question)
+    while q_end > 1 and question[q_end - 1] == PAD:
+        q_end -= 1
+    a_end = answer.index(END) + 1 if END in answer else len(answer)
+    return question[:q_end], answer[:a_end], weights[:a_end, :q_end]
+
+
+def _title(question: list[str], answer: list[str], words: bool) -> str:
+    import textwrap
+
+    from .datasets.sequence import END, PAD, START
+
+    def text(tokens):
+        return (" " if words else "").join(t for t in tokens if t not in (PAD, START, END)).strip()
+
+    return textwrap.fill(f"{text(question)} \u2192 {text(answer)}", width=56)
+
+
 def plot_attention(maps, path: Path, known: bool = True) -> None:
     """One panel per row: attention weights (output down, input across), a colorbar, and a title with
-    the question, the prediction and (when the answer is ``known``) whether it is right."""
+    the question, the prediction and (when the answer is ``known``) whether it is right. Word-level rows
+    are drawn without their padding, with slanted input labels."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,21 +189,25 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
 
     cols = min(2, len(maps))
     rows = (len(maps) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.4 * rows), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.8 * rows), dpi=100, squeeze=False,
+                             layout="constrained")
     image = None
     for ax, (question, answer, weights, right) in zip(axes.flat, maps):
+        words = any(len(tok) > 1 for tok in question + answer)
+        if words:
+            question, answer, weights = _trim_words(question, answer, weights)
         image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(question)), _input_ticks(question), fontsize=9)
+        if words:
+            plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
         ax.set_yticks(range(len(answer)), [_tick(c) for c in answer], fontsize=9)
         ax.set_xlabel("input")
         ax.set_ylabel("output")
-        sep = " " if any(len(tok) > 1 for tok in question + answer) else ""
         verdict = (" (right)" if right else " (wrong)") if known else ""
-        ax.set_title(f"{sep.join(question).strip()} \u2192 {sep.join(answer).strip()}{verdict}", fontsize=10,
+        ax.set_title(_title(question, answer, words) + verdict, fontsize=9,
                      color="black" if right or not known else "tab:red")
     for ax in list(axes.flat)[len(maps):]:
         ax.axis("off")
-    fig.tight_layout()
     if image is not None:
         fig.colorbar(image, ax=list(axes.flat), shrink=0.8, label="attention weight")
     fig.savefig(path)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
-from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, check_same_shape, check_shapes,
+from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, as_lengths, check_same_shape, check_shapes,
                       require_positive)
 
 # ---------------------------------------------------------------- softmax
@@ -40,39 +40,45 @@ def softmax_backward(y, dy) -> np.ndarray:
 # ---------------------------------------------------------------- attention
 
 
-def attention_weight_forward(hs, h) -> np.ndarray:
+# ``lengths`` (N,) integers from 1 to T, or None: row n attends over its first
+# lengths[n] encoder steps; the others get weight 0 and gradient 0 (dhs, and da
+# of WeightSum). Without lengths the results are exactly the book's.
+
+
+def attention_weight_forward(hs, h, lengths=None) -> np.ndarray:
     """``a[n,t] = softmax_t(hs[n,t] . h[n])``; hs (N,T,H), h (N,H) -> a (N,T)."""
     hs, h = as_floats(("hs", hs), ("h", h))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.attention_weight_forward(hs, h)
+    return _backend._current.attention_weight_forward(hs, h, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def attention_weight_backward(hs, h, a, da):
+def attention_weight_backward(hs, h, a, da, lengths=None):
     """hs (N,T,H), h (N,H), a and da (N,T) -> (dhs (N,T,H), dh (N,H))."""
     hs, h, a, da = as_floats(("hs", hs), ("h", h), ("a", a), ("da", da))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"), ("a", a, "NT"), ("da", da, "NT"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.attention_weight_backward(hs, h, a, da)
+    return _backend._current.attention_weight_backward(hs, h, a, da,
+                                                       lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def weight_sum_forward(hs, a) -> np.ndarray:
+def weight_sum_forward(hs, a, lengths=None) -> np.ndarray:
     """``c[n] = sum_t a[n,t] hs[n,t]``; hs (N,T,H), a (N,T) -> c (N,H)."""
     hs, a = as_floats(("hs", hs), ("a", a))
     dims = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.weight_sum_forward(hs, a)
+    return _backend._current.weight_sum_forward(hs, a, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def weight_sum_backward(hs, a, dc):
+def weight_sum_backward(hs, a, dc, lengths=None):
     """hs (N,T,H), a (N,T), dc (N,H) -> (dhs (N,T,H), da (N,T))."""
     hs, a, dc = as_floats(("hs", hs), ("a", a), ("dc", dc))
     dims = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"), ("dc", dc, "NH"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.weight_sum_backward(hs, a, dc)
+    return _backend._current.weight_sum_backward(hs, a, dc, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def time_attention_forward(hs_enc, hs_dec):
+def time_attention_forward(hs_enc, hs_dec, lengths=None):
     """Attention of every decoder step over the encoder sequence, in one call.
 
     hs_enc (N,T,H), hs_dec (N,Td,H) -> (out (N,Td,H), a (N,Td,T)).
@@ -80,17 +86,18 @@ def time_attention_forward(hs_enc, hs_dec):
     hs_enc, hs_dec = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec))
     dims = check_shapes(("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"))
     require_positive(dims, "T", "hs_enc's time axis (T)")
-    return _backend._current.time_attention_forward(hs_enc, hs_dec)
+    return _backend._current.time_attention_forward(hs_enc, hs_dec, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def time_attention_backward(hs_enc, hs_dec, a, dout):
+def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
     """-> (dhs_enc (N,T,H) summed over decoder steps, dhs_dec (N,Td,H))."""
     hs_enc, hs_dec, a, dout = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec), ("a", a), ("dout", dout))
     dims = check_shapes(
         ("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"), ("a", a, "NdT"), ("dout", dout, "NdH")
     )
     require_positive(dims, "T", "hs_enc's time axis (T)")
-    return _backend._current.time_attention_backward(hs_enc, hs_dec, a, dout)
+    return _backend._current.time_attention_backward(hs_enc, hs_dec, a, dout,
+                                                     lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 # ---------------------------------------------------------------- recurrent

@@ -37,7 +37,7 @@ class PeekyDecoder:
         out = lstm(np.concatenate((hs, self.embed.forward(xs)), axis=2))
         return self.affine.forward(np.concatenate((hs, out), axis=2))
 
-    def forward(self, xs: np.ndarray, h: np.ndarray) -> np.ndarray:
+    def forward(self, xs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
         self.lstm.set_state(h)
         self.cache = h.shape[1]
         return self._scores(xs, h)
@@ -51,10 +51,14 @@ class PeekyDecoder:
         self.embed.backward(dembed)
         return self.lstm.dh + np.sum(dhs0 + dhs1, axis=1)
 
-    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
-        """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
+    def stepper(self, h: np.ndarray, lengths=None):
+        """Start decoding from ``h`` (N,H); returns ``step(ids (N,1)) -> scores (N,1,V)``."""
         self.lstm.set_state(h)
-        return _decode(lambda x: self._scores(x, h, inference=True), start_ids, sample_size)
+        return lambda x: self._scores(x, h, inference=True)
+
+    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int, lengths=None) -> np.ndarray:
+        """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
+        return _decode(self.stepper(h), start_ids, sample_size)
 
     def generate(self, h: np.ndarray, start_id: int, sample_size: int) -> list[int]:
         return _as_list(self.generate_batch(h, _start_column(start_id, 1), sample_size))

@@ -13,7 +13,7 @@ import numpy as np
 from .base_model import BaseModel
 from .time_layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
 
-__all__ = ["Encoder", "Decoder", "Seq2seq"]
+__all__ = ["Encoder", "Decoder", "Seq2seq", "source_lengths"]
 
 
 def embedding_weights(V: int, D: int) -> np.ndarray:
@@ -59,13 +59,13 @@ class Encoder:
         self.params, self.grads = collect([self.embed, self.lstm])
         self.hs: np.ndarray | None = None
 
-    def forward(self, xs: np.ndarray) -> np.ndarray:
-        self.hs = self.lstm.forward(self.embed.forward(xs))
+    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+        self.hs = self.lstm.forward(self.embed.forward(xs), lengths)
         return self.hs[:, -1, :]
 
-    def encode(self, xs: np.ndarray) -> np.ndarray:
+    def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         """``forward`` for decoding (keeps nothing for ``backward``): the last hidden state (N,H)."""
-        return self.lstm.forward_inference(self.embed.forward(xs))[:, -1, :]
+        return self.lstm.forward_inference(self.embed.forward(xs), lengths)[:, -1, :]
 
     def backward(self, dh: np.ndarray) -> None:
         dhs = np.zeros_like(self.hs)
@@ -87,7 +87,7 @@ class Decoder:
         self.affine = TimeAffine(scaled_randn(H, V), np.zeros(V).astype("f"))
         self.params, self.grads = collect([self.embed, self.lstm, self.affine])
 
-    def forward(self, xs: np.ndarray, h: np.ndarray) -> np.ndarray:
+    def forward(self, xs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
         self.lstm.set_state(h)
         return self.affine.forward(self.lstm.forward(self.embed.forward(xs)))
 
@@ -96,18 +96,22 @@ class Decoder:
         self.embed.backward(dout)
         return self.lstm.dh
 
-    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
-        """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
+    def stepper(self, h: np.ndarray, lengths=None):
+        """Start decoding from ``h`` (N,H); returns ``step(ids (N,1)) -> scores (N,1,V)``, one step each call."""
         self.lstm.set_state(h)
-        return _decode(lambda x: self.affine.forward(self.lstm.forward_inference(self.embed.forward(x))), start_ids,
-                       sample_size)
+        return lambda x: self.affine.forward(self.lstm.forward_inference(self.embed.forward(x)))
+
+    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int, lengths=None) -> np.ndarray:
+        """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
+        return _decode(self.stepper(h), start_ids, sample_size)
 
     def generate(self, h: np.ndarray, start_id: int, sample_size: int) -> list[int]:
         return _as_list(self.generate_batch(h, _start_column(start_id, 1), sample_size))
 
 
 def _start_column(start_id, N: int) -> np.ndarray:
-    return np.full((N, 1), int(start_id), dtype=np.int64)
+    """One start id or one per row as an (N,1) int64 column."""
+    return np.broadcast_to(np.asarray(start_id, dtype=np.int64).reshape(-1, 1), (N, 1))
 
 
 def _as_list(sampled: np.ndarray) -> list[int]:
@@ -146,13 +150,35 @@ class Seq2seq(BaseModel):
         self.config = {k: v if isinstance(v, (bool, str)) else int(v) for k, v in config.items()}
         self.encoder, self.decoder = encoder, decoder
         self.softmax = TimeSoftmaxWithLoss()
+        self._pad_id: int | None = None
         self.params = self.encoder.params + self.decoder.params
         self.grads = self.encoder.grads + self.decoder.grads
 
-    def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+    @property
+    def pad_id(self) -> int | None:
+        """The padding token, or None (the book's models: no padding). When set, the source lengths come
+        from the trailing pads of ``xs`` (attention and the encoder's final state leave them out) and the
+        loss ignores pad labels."""
+        return self._pad_id
+
+    @pad_id.setter
+    def pad_id(self, value: int | None) -> None:
+        self._pad_id = None if value is None else int(value)
+        self.softmax.ignore_label = -1 if value is None else int(value)
+
+    def source_lengths(self, xs: np.ndarray, lengths=None) -> np.ndarray | None:
+        """``lengths`` if given, else the lengths of ``xs``'s rows before their trailing ``pad_id`` tokens
+        (None without a ``pad_id``)."""
+        if lengths is not None or self.pad_id is None:
+            return lengths
+        return source_lengths(xs, self.pad_id)
+
+    def forward(self, xs: np.ndarray, ts: np.ndarray, lengths=None) -> float:
+        """Mean loss; ``lengths`` (N,) masks the padding of the sources (default: from ``pad_id``)."""
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
-        h = self.encoder.forward(xs)
-        score = self.decoder.forward(decoder_xs, h)
+        lengths = self.source_lengths(xs, lengths)
+        h = self.encoder.forward(xs, lengths)
+        score = self.decoder.forward(decoder_xs, h, lengths)
         return self.softmax.forward(score, decoder_ts)
 
     def backward(self, dout: float = 1) -> None:
@@ -160,13 +186,84 @@ class Seq2seq(BaseModel):
         self.encoder.backward(dh)
 
     def generate(self, xs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return self.decoder.generate(self.encoder.encode(xs), start_id, sample_size)
+        return self.decoder.generate(self.encoder.encode(xs, self.source_lengths(xs)), start_id, sample_size)
 
-    def generate_batch(self, xs: np.ndarray, start_id, sample_size: int) -> np.ndarray:
+    def generate_batch(self, xs: np.ndarray, start_id, sample_size: int, lengths=None) -> np.ndarray:
         """Greedy decoding of all N rows at once; row i equals ``generate(xs[i:i+1], ...)``.
 
         ``start_id`` is one id or one per row. Returns an int64 array (N, sample_size).
         """
         xs = np.asarray(xs)
-        starts = np.broadcast_to(np.asarray(start_id, dtype=np.int64).reshape(-1, 1), (xs.shape[0], 1))
-        return self.decoder.generate_batch(self.encoder.encode(xs), starts, sample_size)
+        starts = _start_column(start_id, xs.shape[0])
+        lengths = self.source_lengths(xs, lengths)
+        return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size, lengths)
+
+    def generate_beam(self, xs: np.ndarray, start_id, end_id: int | None, sample_size: int, beam: int = 4,
+                      length_penalty: float = 0.0, lengths=None) -> np.ndarray:
+        """Beam search over all N rows at once: the ``beam`` most probable partial answers of each row are
+        kept at every step; returns the best finished one per row, int64 (N, sample_size).
+
+        An answer finishes at ``end_id`` (None: answers always have ``sample_size`` tokens); the tokens after
+        it are ``end_id``. The best answer maximizes ``log p / length ** length_penalty`` (0: the plain log
+        probability; 1: per token). ``beam=1`` is greedy decoding.
+        """
+        from ._checks import as_index
+
+        beam = as_index("beam", beam, 1, 1 << 16)
+        sample_size = as_index("sample_size", sample_size, 0)
+        xs = np.asarray(xs)
+        N, K = xs.shape[0], beam
+        lengths = self.source_lengths(xs, lengths)
+        enc = np.repeat(self.encoder.encode(xs, lengths), K, axis=0)  # each row's encoding once per beam
+        step = self.decoder.stepper(enc, None if lengths is None else np.repeat(lengths, K))
+        rnn = self.decoder.rnn if hasattr(self.decoder, "rnn") else self.decoder.lstm
+        ids = np.repeat(_start_column(start_id, N), K, axis=0)
+        scores = np.full((N, K), -np.inf)
+        scores[:, 0] = 0.0  # one live beam to start with: the others would repeat it
+        tokens = np.zeros((N, K, 0), dtype=np.int64)
+        done = np.zeros((N, K), dtype=bool)
+        rows = np.arange(N)[:, None] * K
+        for _ in range(sample_size):
+            logp = _log_softmax(step(ids)[:, -1]).reshape(N, K, -1)
+            if end_id is not None:  # a finished answer goes on with end_id alone, at no cost
+                logp[done] = -np.inf
+                logp[done, end_id] = 0.0
+            V = logp.shape[2]
+            flat = (scores[:, :, None] + logp).reshape(N, K * V)
+            best = np.argsort(-flat, axis=1, kind="stable")[:, :K]
+            parent, token = best // V, best % V
+            scores = np.take_along_axis(flat, best, axis=1)
+            tokens = np.concatenate([np.take_along_axis(tokens, parent[:, :, None], axis=1), token[:, :, None]],
+                                    axis=2)
+            done = np.take_along_axis(done, parent, axis=1) | (token == end_id)
+            order = (rows + parent).ravel()
+            rnn.h = rnn.h[order]
+            if rnn.c is not None:
+                rnn.c = rnn.c[order]
+            ids = token.reshape(-1, 1)
+        if sample_size == 0:
+            return np.zeros((N, 0), dtype=np.int64)
+        length = np.full((N, K), sample_size)
+        if end_id is not None:
+            ended = tokens == end_id
+            length = np.where(ended.any(axis=2), ended.argmax(axis=2) + 1, sample_size)
+        choice = np.argmax(scores / length.astype(float) ** length_penalty, axis=1)
+        return tokens[np.arange(N), choice]
+
+
+def _log_softmax(scores: np.ndarray) -> np.ndarray:
+    """log softmax over the last axis, in float64."""
+    x = scores.astype(np.float64)
+    x -= x.max(axis=-1, keepdims=True)
+    x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    return x
+
+
+def source_lengths(xs: np.ndarray, pad_id: int) -> np.ndarray:
+    """Each row's length before its trailing ``pad_id`` tokens: xs (N,T) -> int64 (N,).
+
+    A row of pads only has length 0, which the layers refuse (``ValueError``).
+    """
+    real = np.asarray(xs) != pad_id
+    T = real.shape[1]
+    return np.where(real.any(axis=1), T - real[:, ::-1].argmax(axis=1), 0).astype(np.int64)

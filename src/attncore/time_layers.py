@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
+from ._checks import as_lengths
 from .functions import sigmoid
 from .layers import Embedding, Layer
 
@@ -46,8 +47,36 @@ class RNN(Layer):
         return np.dot(dt, Wx.T), np.dot(dt, Wh.T)
 
 
+def hold_past(seq: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """``seq`` (N,T,H) with each row's steps at and past its length holding the state of its last step
+    (``seq[n, lengths[n] - 1]``), as a sequence whose state stops changing there; ``seq`` without lengths."""
+    if lengths is None:
+        return seq
+    steps = np.minimum(np.arange(seq.shape[1]), lengths[:, None] - 1)
+    return np.take_along_axis(seq, steps[:, :, None], axis=1)
+
+
+def route_past(dseq: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """The gradient through ``hold_past``: each row's gradients at and past its length summed into its
+    last step, zeros there; ``dseq`` without lengths."""
+    if lengths is None:
+        return dseq
+    N, T, _ = dseq.shape
+    past = (np.arange(T) >= lengths[:, None])[:, :, None]
+    out = np.where(past, 0, dseq).astype(dseq.dtype, copy=False)
+    out[np.arange(N), lengths - 1] += np.where(past, dseq, 0).sum(axis=1, dtype=dseq.dtype)
+    return out
+
+
 class _TimeRecurrent(Layer):
-    """State handling shared by TimeRNN, TimeLSTM and TimeGRU."""
+    """State handling shared by TimeRNN, TimeLSTM and TimeGRU.
+
+    ``forward(xs, lengths)`` with per-row lengths (N,) from 1 to T: a row's
+    state stops changing at its length (the outputs past it repeat its last
+    state, ``h`` is that state, as PyTorch's packed sequences give), and
+    ``backward`` gives zero gradients for the steps past it. The kernels run all
+    T steps; the padded steps only cost time. Without lengths: the book's layer.
+    """
 
     def __init__(self, Wx, Wh, b, stateful: bool = False) -> None:
         super().__init__(Wx, Wh, b)
@@ -71,6 +100,11 @@ class _TimeRecurrent(Layer):
     def forward_inference(self, xs: np.ndarray) -> np.ndarray:
         """``forward`` for decoding: same output and state, but ``backward`` may not follow."""
         return self.forward(xs)
+
+    @staticmethod
+    def _lengths(xs: np.ndarray, lengths) -> np.ndarray | None:
+        xs = np.asarray(xs)
+        return as_lengths(lengths, xs.shape[0], xs.shape[1]) if xs.ndim == 3 else lengths
 
     @staticmethod
     def _last(seq: np.ndarray, start: np.ndarray | None) -> np.ndarray:
@@ -155,17 +189,24 @@ class TimeLSTM(_TimeRecurrent):
     after ``backward``. Not stateful, or no state yet: start from zeros.
     """
 
-    def forward(self, xs: np.ndarray) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         Wx, Wh, b = self.params
+        lengths = self._lengths(xs, lengths)
         h0, c0 = self._start("h"), self._start("c")
         hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h0, c0)
-        self.cache = (xs, h0, c0, hs, gates, cs)
-        self.h, self.c = self._last(hs, h0), self._last(cs, c0)
-        return hs.copy()  # the cache keeps its own: writing into the output must not change the gradients
+        self.cache = (xs, h0, c0, hs, gates, cs, lengths)
+        out = hold_past(hs, lengths)
+        self.h, self.c = self._last(out, h0), self._last(hold_past(cs, lengths), c0)
+        # The cache keeps its own hs: writing into the output must not change the gradients (hold_past copies).
+        return out.copy() if lengths is None else out
 
-    def forward_inference(self, xs: np.ndarray) -> np.ndarray:
+    def forward_inference(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         """``forward`` for decoding: same output, ``h`` and ``c``, but nothing is kept for ``backward``
         (one (N,4H) work buffer instead of the gates and cell states of every step)."""
+        if lengths is not None:  # the cell state at each row's length needs every step's
+            out = self.forward(xs, lengths)
+            self.cache = None
+            return out
         Wx, Wh, b = self.params
         h0 = self._start("h")
         hs, c = kernels.lstm_inference_forward(xs, Wx, Wh, b, h0, self._start("c"))
@@ -175,7 +216,8 @@ class TimeLSTM(_TimeRecurrent):
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         Wx, Wh, _ = self.params
-        xs, h0, c0, hs, gates, cs = self.cache
+        xs, h0, c0, hs, gates, cs, lengths = self.cache
+        dhs = route_past(np.asarray(dhs), lengths)
         dxs, dWx, dWh, db, self.dh, _ = kernels.lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs)
         _write_grads(self.grads, (dWx, dWh, db))
         return dxs
@@ -206,17 +248,27 @@ class GRU(Layer):
 class TimeGRU(_TimeRecurrent):
     """A GRU over T steps in one kernel call; ``h``, ``dh``, ``set_state(h)``, ``reset_state()``."""
 
-    def forward(self, xs: np.ndarray) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         Wx, Wh, b = self.params
+        lengths = self._lengths(xs, lengths)
         h0 = self._start("h")
         hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h0)
-        self.cache = (xs, h0, hs, gates)
-        self.h = self._last(hs, h0)
-        return hs.copy()  # the cache keeps its own: writing into the output must not change the gradients
+        self.cache = (xs, h0, hs, gates, lengths)
+        out = hold_past(hs, lengths)
+        self.h = self._last(out, h0)
+        # The cache keeps its own hs: writing into the output must not change the gradients (hold_past copies).
+        return out.copy() if lengths is None else out
+
+    def forward_inference(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+        """``forward`` for decoding (``backward`` may not follow)."""
+        out = self.forward(xs, lengths)
+        self.cache = None
+        return out
 
     def backward(self, dhs: np.ndarray) -> np.ndarray:
         Wx, Wh, _ = self.params
-        xs, h0, hs, gates = self.cache
+        xs, h0, hs, gates, lengths = self.cache
+        dhs = route_past(np.asarray(dhs), lengths)
         dxs, dWx, dWh, db, self.dh = kernels.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs)
         _write_grads(self.grads, (dWx, dWh, db))
         return dxs
