@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "blas.hpp"
 #include "fastmath.hpp"
 #include "parallel.hpp"
 #include "softmax.hpp"
@@ -14,10 +15,9 @@ namespace {
 // the right one is picked at load time (ATTNCORE_SIMD_CLONES): the inline
 // dot/axpy helpers they call are vectorized at that width.
 
-// a_row (T) = softmax over t of hs_n[t,:] . q (H)
+// a_row (T) = softmax of a_row, in place
 template <class T>
-ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
-    dots(a_row, hs_n, H, q, Tn, H);
+ATTNCORE_SIMD_CLONES void softmax_in_place(T* a_row, int64_t Tn) {
     T m = a_row[0];
     for (int64_t t = 1; t < Tn; ++t) m = a_row[t] > m ? a_row[t] : m;
     T s = 0;
@@ -27,6 +27,13 @@ ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, in
     }
     const T inv = T(1) / s;
     for (int64_t t = 0; t < Tn; ++t) a_row[t] *= inv;
+}
+
+// a_row (T) = softmax over t of hs_n[t,:] . q (H)
+template <class T>
+ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
+    dots(a_row, hs_n, H, q, Tn, H);
+    softmax_in_place(a_row, Tn);
 }
 
 // c (H) = sum_t a_row[t] * hs_n[t,:]
@@ -143,11 +150,31 @@ void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, in
     }
 }
 
+// From this many decoder steps on, a batch row's attention is two matrix products (scores, then the
+// weighted sums) and its backward four: the BLAS reads each encoder state once per product, where the
+// loops read all of them once per decoder step. Below it, the loops are faster (decoding has Td = 1).
+constexpr int64_t kProductSteps = 16;
+
 template <class T>
 void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int64_t N, int64_t Tn,
                             int64_t Td, int64_t H, const int64_t* lengths) {
     // out is (N,Td,H), a is (N,Td,T); hs_enc is (N,T,H), hs_dec is (N,Td,H)
     const int nt = get_num_threads();
+    if (Td >= kProductSteps && H > 0) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+        for (int64_t n = 0; n < N; ++n) {
+            const T* hs_n = hs_enc + n * Tn * H;
+            T* a_n = a + n * Td * Tn;
+            const int64_t L = row_length(lengths, n, Tn);
+            gemm<T>(false, true, Td, L, H, T(1), hs_dec + n * Td * H, H, hs_n, H, T(0), a_n, Tn);  // scores
+            for (int64_t j = 0; j < Td; ++j) {
+                softmax_in_place(a_n + j * Tn, L);
+                zero_tail(a_n + j * Tn, L, Tn);
+            }
+            gemm<T>(false, false, Td, H, L, T(1), a_n, Tn, hs_n, H, T(0), out + n * Td * H, H);
+        }
+        return;
+    }
     // Each (n, j) owns out[n,j,:] and a[n,j,:].
 #pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (N * Td > 1)
     for (int64_t n = 0; n < N; ++n) {
@@ -167,8 +194,26 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
                              const T* dout, int64_t N, int64_t Tn, int64_t Td, int64_t H, const int64_t* lengths) {
     // dhs_enc is (N,T,H), dhs_dec is (N,Td,H); hs_enc is (N,T,H), hs_dec is (N,Td,H),
     // a is (N,Td,T), dout is (N,Td,H)
-    std::vector<T> ds(static_cast<size_t>(N * Tn));
     const int nt = get_num_threads();
+    if (Td >= kProductSteps && H > 0) {
+        std::vector<T> ds(static_cast<size_t>(N * Td * Tn));
+#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+        for (int64_t n = 0; n < N; ++n) {
+            const T *hs_n = hs_enc + n * Tn * H, *dec_n = hs_dec + n * Td * H, *a_n = a + n * Td * Tn;
+            const T* dout_n = dout + n * Td * H;
+            T *ds_n = ds.data() + n * Td * Tn, *denc_n = dhs_enc + n * Tn * H;
+            const int64_t L = row_length(lengths, n, Tn);
+            // the weighted sums' gradient to the weights, then through each softmax to the scores
+            gemm<T>(false, true, Td, L, H, T(1), dout_n, H, hs_n, H, T(0), ds_n, L);
+            for (int64_t j = 0; j < Td; ++j) softmax_backward_row(ds_n + j * L, a_n + j * Tn, ds_n + j * L, L);
+            gemm<T>(true, false, L, H, Td, T(1), a_n, Tn, dout_n, H, T(0), denc_n, H);   // through the sums
+            gemm<T>(true, false, L, H, Td, T(1), ds_n, L, dec_n, H, T(1), denc_n, H);    // through the scores
+            zero_tail(denc_n, L * H, Tn * H);
+            gemm<T>(false, false, Td, H, L, T(1), ds_n, L, hs_n, H, T(0), dhs_dec + n * Td * H, H);
+        }
+        return;
+    }
+    std::vector<T> ds(static_cast<size_t>(N * Tn));
     // Each n owns dhs_enc[n] (summed over decoder steps) and dhs_dec[n]: no race.
 #pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
     for (int64_t n = 0; n < N; ++n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -199,3 +200,37 @@ def test_validation_options_and_early_stopping(tmp_path):
     for option, value in (("--val-split", "0"), ("--val-split", "1"), ("--patience", "-2")):
         r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "d"), option, value, *TINY)
         assert r.returncode == 2 and option in r.stderr and "Traceback" not in r.stderr
+
+
+def test_korean_english_numbers_with_masks_and_beam(tmp_path):
+    """--data ko-en-numbers (here a small cached copy): Korean read as characters, padding masked, beam search."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "ko-en-numbers.tsv").write_text("\n".join(generate.ko_en_number_lines(400, seed=3)) + "\n",
+                                             encoding="utf-8")
+    env = {**os.environ, "ATTNCORE_DATA": str(cache)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, env=env,
+                              timeout=300)
+
+    out = tmp_path / "run"
+    r = run("train", "--data", "ko-en-numbers", "--cell", "gru", "--luong", "--out", str(out), *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "ko-en-numbers.tsv: 360 training and 40 validation rows" in r.stdout
+    with np.load(out / "params.npz") as f:
+        meta = json.loads(str(f["config"]))["metadata"]
+    assert meta["pad_id"] == 0 and meta["source_chars"] and not meta["reverse"]
+    params = str(out / "params.npz")
+    for beam in ("1", "3"):
+        r = run("eval", "--params", params, "--beam", beam)
+        assert r.returncode == 0 and ("beam 3" if beam == "3" else "greedy") in r.stdout, r.stderr
+    r = run("translate", "--params", params, "--beam", "3", "--json", "구만 팔천칠백육십오")
+    assert r.returncode == 0, r.stderr
+    answer = json.loads(r.stdout)
+    assert answer["input"] == "구만 팔천칠백육십오" and len(answer["tokens"]) == len(answer["probabilities"])
+    assert answer["tokens"].count("</s>") <= 1
+    r = run("translate", "--params", params, "구만 x")
+    assert r.returncode == 2 and "unknown characters: 'x'" in r.stderr
+    r = run("translate", "--params", params, "--beam", "0", "구만")
+    assert r.returncode == 2 and "--beam must be at least 1" in r.stderr

@@ -152,3 +152,23 @@ def test_parallel_text(tmp_path):
     write(tmp_path / "bad.tsv", ["a\tb", "c d e"])
     with pytest.raises(ValueError, match="line 2"):
         sequence.load_parallel(tmp_path / "bad.tsv")
+
+
+def test_korean_english_numbers(tmp_path):
+    from num2words import num2words
+
+    lines = generate.ko_en_number_lines(300, seed=5)
+    assert len(set(lines)) == 300 and lines == generate.ko_en_number_lines(300, seed=5)
+    numbers = {num2words(n, lang="ko"): n for n in range(1_000_000) if n < 1000 or n % 997 == 0}
+    for line in lines:
+        korean, english = line.split("\t")
+        assert "," not in english.replace(" , ", "")  # the comma is a word of its own
+        if korean in numbers:
+            assert english == " ".join(num2words(numbers[korean], lang="en").replace(",", " ,").split())
+    path = write(tmp_path / "ko.tsv", lines)
+    data = sequence.load_parallel(path, source_chars=True)
+    assert data.source_chars and sequence.SPACE in data.tokens
+    x = np.concatenate([data.train[0], data.test[0]])
+    assert {data.decode_question(row) for row in x} == {line.split("\t")[0] for line in lines}
+    assert data.question_tokens("구만 팔천") == ["구", "만", sequence.SPACE, "팔", "천"]
+    assert sequence.load_parallel(path).question_length < data.question_length  # as words: fewer tokens

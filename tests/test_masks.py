@@ -313,3 +313,23 @@ def test_beam_arguments():
     for bad in (0, -1, 1.5, True):
         with pytest.raises((ValueError, TypeError)):
             model.generate_beam(xs, 1, 2, 4, beam=bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+def test_many_decoder_steps_take_the_product_path(dtype, lengths):
+    """From 16 decoder steps on, the C++ kernels compute a row's attention as matrix products: same results."""
+    rng = np.random.default_rng(11)
+    steps = 21
+    enc, dec = rng.standard_normal((N, T, H)).astype(dtype), rng.standard_normal((N, steps, H)).astype(dtype)
+    dout = rng.standard_normal((N, steps, H)).astype(dtype)
+    out, a = NK.time_attention_forward(enc, dec, lengths)
+    grads = NK.time_attention_backward(enc, dec, a, dout, lengths)
+    for _ in thread_counts():
+        got_out, got_a = K.time_attention_forward(enc, dec, lengths)
+        assert_close(got_out, out, dtype)
+        assert_close(got_a, a, dtype)
+        for g, want in zip(K.time_attention_backward(enc, dec, a, dout, lengths), grads):
+            assert_close(g, want, dtype)
+        if lengths is not None:
+            assert np.all(got_a[past()[:, None, :].repeat(steps, 1)] == 0)

@@ -25,22 +25,57 @@ import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 import attncore
 
-V, D, H, TD = 60, 16, 256, 10  # the book's date task: vocabulary, word vectors, hidden, answer length
-BOOK_N, BOOK_T = 128, 29
+@dataclass(frozen=True)
+class Shape:
+    """A model and batch to measure: batch N, encoder steps T, decoder steps Td, vocabulary V, word vectors
+    D, hidden H, the recurrent cell and whether the Luong attentional layer is there."""
+
+    name: str
+    N: int
+    T: int
+    Td: int
+    V: int
+    D: int
+    H: int
+    cell: str = "lstm"
+    luong: bool = False
+
+    @property
+    def gates(self) -> int:
+        return 4 if self.cell == "lstm" else 3
+
+    def describe(self) -> str:
+        return (f"N={self.N} T={self.T} Td={self.Td} D={self.D} H={self.H} V={self.V} {self.cell}"
+                + (" luong" if self.luong else ""))
+
+
+SHAPES = {
+    # the book's date task (chapter 8)
+    "book": Shape("book", N=128, T=29, Td=10, V=60, D=16, H=256),
+    # the Keras seed's Korean-English model: Embedding(., 128), GRU(512), dot attention, Dense(512, tanh),
+    # Dense(3079); sources padded to 95 tokens, targets to 103. attncore's models have one vocabulary for
+    # both sides: 3079 here, for both implementations (the source embedding's size does not change the cost
+    # of a lookup and its scatter-add, only the Adam update of 4763 x 128 more weights).
+    "keras-seed": Shape("keras-seed", N=64, T=95, Td=103, V=3079, D=128, H=512, cell="gru", luong=True),
+}
+BOOK = SHAPES["book"]
+# The issues' targets, cpp against torch: (training iteration, batched evaluation).
+TARGETS = {"book": (1.4, 1.5), "keras-seed": (1.3, None)}
 
 
 def _median(times) -> float:
     return float(np.median(times))
 
 
-def batch(rng, N: int, T: int, Td: int = TD):
-    return rng.integers(0, V, (N, T)), rng.integers(0, V, (N, Td + 1))
+def batch(rng, N: int, T: int, Td: int = BOOK.Td, vocab: int = BOOK.V):
+    return rng.integers(0, vocab, (N, T)), rng.integers(0, vocab, (N, Td + 1))
 
 
 # ----------------------------------------------------------------------------- implementations
@@ -49,13 +84,13 @@ def batch(rng, N: int, T: int, Td: int = TD):
 class AttncoreRunner:
     """attncore's AttentionSeq2seq on one backend, trained with the book's Adam and clipping."""
 
-    def __init__(self, backend: str, seed: int = 0) -> None:
+    def __init__(self, backend: str, seed: int = 0, shape: Shape = BOOK) -> None:
         from .attention_seq2seq import AttentionSeq2seq
         from .optimizer import Adam
 
         self.name, self.backend = backend, backend
         np.random.seed(seed)
-        self.model = AttentionSeq2seq(V, D, H)
+        self.model = AttentionSeq2seq(shape.V, shape.D, shape.H, cell=shape.cell, luong=shape.luong)
         self.optimizer = Adam()
 
     def train(self, x, t) -> None:
@@ -78,30 +113,35 @@ class AttncoreRunner:
 class TorchRunner:
     """The same architecture in PyTorch on the CPU."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, shape: Shape = BOOK) -> None:
         import torch
         from torch import nn
 
-        self.torch, self.name = torch, "torch"
+        self.torch, self.name, self.V = torch, "torch", shape.V
         torch.manual_seed(seed)
         torch.set_num_threads(attncore.get_num_threads())
+        V, D, H, lstm = shape.V, shape.D, shape.H, shape.cell == "lstm"
+        cell = nn.LSTM if lstm else nn.GRU
 
         class Model(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.enc_embed, self.dec_embed = nn.Embedding(V, D), nn.Embedding(V, D)
-                self.enc_lstm = nn.LSTM(D, H, batch_first=True)
-                self.dec_lstm = nn.LSTM(D, H, batch_first=True)
-                self.affine = nn.Linear(2 * H, V)
+                self.enc_rnn = cell(D, H, batch_first=True)
+                self.dec_rnn = cell(D, H, batch_first=True)
+                self.hidden = nn.Sequential(nn.Linear(2 * H, H), nn.Tanh()) if shape.luong else nn.Identity()
+                self.affine = nn.Linear(H if shape.luong else 2 * H, V)
 
             def scores(self, enc_hs, dec_in, state):
-                dec_hs, state = self.dec_lstm(self.dec_embed(dec_in), state)
+                dec_hs, state = self.dec_rnn(self.dec_embed(dec_in), state)
                 a = torch.softmax(torch.bmm(dec_hs, enc_hs.transpose(1, 2)), dim=-1)
-                return self.affine(torch.cat([torch.bmm(a, enc_hs), dec_hs], dim=-1)), state
+                return self.affine(self.hidden(torch.cat([torch.bmm(a, enc_hs), dec_hs], dim=-1))), state
 
             def encode(self, xs):
-                enc_hs, (h, c) = self.enc_lstm(self.enc_embed(xs))
-                return enc_hs, (h, torch.zeros_like(c))
+                enc_hs, state = self.enc_rnn(self.enc_embed(xs))
+                if lstm:  # the decoder starts from the encoder's h, cell state zero (as attncore's)
+                    state = (state[0], torch.zeros_like(state[1]))
+                return enc_hs, state
 
         self.model = Model()
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.001)
@@ -111,7 +151,7 @@ class TorchRunner:
         xs, ts = torch.from_numpy(x), torch.from_numpy(t)
         enc_hs, state = self.model.encode(xs)
         score, _ = self.model.scores(enc_hs, ts[:, :-1], state)
-        loss = torch.nn.functional.cross_entropy(score.reshape(-1, V), ts[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(score.reshape(-1, self.V), ts[:, 1:].reshape(-1))
         self.optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -130,11 +170,11 @@ class TorchRunner:
             return torch.cat(out, dim=1).numpy()
 
 
-def runners(with_torch: bool):
-    found = [AttncoreRunner("numpy"), AttncoreRunner("cpp")] if "cpp" in attncore.available_backends() else [
-        AttncoreRunner("numpy")]
+def runners(with_torch: bool, shape: Shape = BOOK):
+    backends = ["numpy", "cpp"] if "cpp" in attncore.available_backends() else ["numpy"]
+    found = [AttncoreRunner(name, shape=shape) for name in backends]
     if with_torch and importlib.util.find_spec("torch"):
-        found.append(TorchRunner())
+        found.append(TorchRunner(shape=shape))
     return found
 
 
@@ -143,9 +183,11 @@ def runners(with_torch: bool):
 # A product: (calls, batch, M, K, Nc): `calls` back-to-back products of `batch` stacked (M,K) @ (K,Nc).
 
 
-def training_products(N: int, T: int, Td: int, D: int, H: int, V: int) -> list[tuple]:
-    """Every matrix product of one AttentionSeq2seq training iteration (LSTM cells, dot attention)."""
-    G = 4 * H
+def training_products(N: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4,
+                      luong: bool = False) -> list[tuple]:
+    """Every matrix product of one AttentionSeq2seq training iteration (LSTM cells, or GRU cells with
+    ``gates=3``; dot attention; with ``luong`` the tanh layer 2H -> H before the output affine)."""
+    G = gates * H
     products = []
     for steps in (T, Td):  # the encoder's and the decoder's LSTM
         products += [(1, 1, N * steps, D, G), (steps, 1, N, H, G)]  # forward: xs @ Wx, then h @ Wh per step
@@ -153,18 +195,21 @@ def training_products(N: int, T: int, Td: int, D: int, H: int, V: int) -> list[t
         products += [(steps, 1, N, G, H), (1, 1, D + H + 1, N * steps, G), (1, 1, N * steps, G, D)]
     # attention per row: scores and context forward; four products backward
     products += [(1, N, Td, H, T), (1, N, Td, T, H)] + [(1, N, Td, H, T), (1, N, T, Td, H)] * 2
-    products += [(1, 1, N * Td, 2 * H, V), (1, 1, 2 * H, N * Td, V), (1, 1, N * Td, V, 2 * H)]  # output affine
+    for fan_in, fan_out in ([(2 * H, H), (H, V)] if luong else [(2 * H, V)]):  # the affine layers
+        products += [(1, 1, N * Td, fan_in, fan_out), (1, 1, fan_in, N * Td, fan_out), (1, 1, N * Td, fan_out, fan_in)]
     return products
 
 
-def evaluation_products(rows: int, batch_rows: int, T: int, Td: int, D: int, H: int, V: int) -> list[tuple]:
+def evaluation_products(rows: int, batch_rows: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4,
+                        luong: bool = False) -> list[tuple]:
     """Every matrix product of batched greedy decoding of ``rows`` rows, ``batch_rows`` at a time."""
-    G, products = 4 * H, []
+    G, products = gates * H, []
     for start in range(0, rows, batch_rows):
         B = min(batch_rows, rows - start)
         products += [(1, 1, B * T, D, G), (T, 1, B, H, G)]  # the encoder
         # per decoded token: the LSTM step, attention against the encoder states, the output affine
-        products += [(Td, 1, B, D, G), (Td, 1, B, H, G), (Td, B, 1, H, T), (Td, B, 1, T, H), (Td, 1, B, 2 * H, V)]
+        products += [(Td, 1, B, D, G), (Td, 1, B, H, G), (Td, B, 1, H, T), (Td, B, 1, T, H)]
+        products += [(Td, 1, B, 2 * H, H), (Td, 1, B, H, V)] if luong else [(Td, 1, B, 2 * H, V)]
     return products
 
 
@@ -265,14 +310,16 @@ def busy_processes(count: int):
 
 
 def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: bool, busy: int = 0,
-            log=print) -> dict:
+            log=print, shape: Shape = BOOK) -> dict:
+    """The measurements of one shape: training iteration (and with ``busy`` processes beside it), batched
+    greedy evaluation, their floors; for the book's shape also the one-row evaluation and the sweeps."""
     rng = np.random.default_rng(0)
-    runs = runners(with_torch)
-    x, t = batch(rng, BOOK_N, BOOK_T)
-    log(f"training iteration, N={BOOK_N} T={BOOK_T} Td={TD} D={D} H={H} V={V} ({reps} rounds)")
-    results = {"train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps)}
+    runs = runners(with_torch, shape)
+    x, t = batch(rng, shape.N, shape.T, shape.Td, shape.V)
+    log(f"training iteration, {shape.describe()} ({reps} rounds)")
+    results = {"shape": vars(shape), "train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps)}
     log("matrix-product floor of the training iteration (NumPy's BLAS)")
-    products = training_products(BOOK_N, BOOK_T, TD, D, H, V)
+    products = training_products(shape.N, shape.T, shape.Td, shape.D, shape.H, shape.V, shape.gates, shape.luong)
     results["train_floor_s"] = floors(products, reps)
     results["train_gflop"] = product_flops(products) / 1e9
     if busy:
@@ -280,7 +327,7 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
         with busy_processes(busy):
             results["train_iteration_busy_s"] = interleaved(runs, lambda r: r.train(x, t), max(3, reps // 2))
         results["busy_processes"] = busy
-    xe, te = batch(rng, eval_rows, BOOK_T)
+    xe, te = batch(rng, eval_rows, shape.T, shape.Td, shape.V)
 
     def evaluate(run):
         for start in range(0, eval_rows, 1000):
@@ -288,9 +335,12 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
 
     log(f"batched greedy evaluation of {eval_rows} rows (1000 per batch)")
     results["eval_batched_s"] = interleaved(runs, evaluate, max(3, reps // 3), warmup=0)
-    products = evaluation_products(eval_rows, 1000, BOOK_T, TD, D, H, V)
+    products = evaluation_products(eval_rows, 1000, shape.T, shape.Td, shape.D, shape.H, shape.V, shape.gates,
+                                   shape.luong)
     results["eval_floor_s"] = floors(products, max(3, reps // 3))
     results["eval_gflop"] = product_flops(products) / 1e9
+    if shape != BOOK:
+        return results
     log(f"book-style evaluation, one row at a time, {book_rows} rows (scaled to {eval_rows})")
     book = {}
     for run in runs:
@@ -302,11 +352,11 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
     if sweep:
         results["sweep_T"], results["sweep_N"] = {}, {}
         for T in (8, 16, 32, 64, 128):
-            xs, ts = batch(rng, BOOK_N, T)
+            xs, ts = batch(rng, shape.N, T)
             log(f"sweep: T={T}")
             results["sweep_T"][T] = interleaved(runs, lambda r: r.train(xs, ts), 3)
         for N in (1, 16, 64, 128, 256):
-            xs, ts = batch(rng, N, BOOK_T)
+            xs, ts = batch(rng, N, shape.T)
             log(f"sweep: N={N}")
             results["sweep_N"][N] = interleaved(runs, lambda r: r.train(xs, ts), 3)
     return results
@@ -317,7 +367,7 @@ def ratio(a: float | None, b: float | None) -> str:
 
 
 def table(results: dict) -> str:
-    tr, ev, book = results["train_iteration_s"], results["eval_batched_s"], results["eval_one_row_at_a_time_s"]
+    tr, ev, book = results["train_iteration_s"], results["eval_batched_s"], results.get("eval_one_row_at_a_time_s")
     trf, evf = results["train_floor_s"], results["eval_floor_s"]
     names = list(tr)
     lines = ["| measurement | " + " | ".join(names) + " | floor: NumPy's BLAS | floor: 1-thread BLAS / threads |",
@@ -332,18 +382,21 @@ def table(results: dict) -> str:
     row(f"training iteration ({results['train_gflop']:.1f} GFLOP of products)", tr, trf)
     rows = results.get("eval_rows", 5000)
     row(f"batched greedy eval, {rows:,} rows ({results['eval_gflop']:.0f} GFLOP)", ev, evf, 1, "{:.2f} s")
-    row(f"one-row-at-a-time eval, {rows:,} rows", book, None, 1, "{:.2f} s")
+    if book is not None:
+        row(f"one-row-at-a-time eval, {rows:,} rows", book, None, 1, "{:.2f} s")
     if "train_iteration_busy_s" in results:
         busy = results["train_iteration_busy_s"]
         row(f"training iteration, {results['busy_processes']} busy processes beside it", busy)
         lines.append("| slowdown when busy | " + " | ".join(ratio(busy.get(n), tr.get(n)) for n in names) + " | | |")
     floor = min(trf.values())
     lines.append("")
+    train_target, eval_target = TARGETS.get(results.get("shape", {}).get("name", "book"), (None, None))
     lines.append(f"- training, cpp vs numpy: {ratio(tr.get('numpy'), tr.get('cpp'))}; cpp vs torch: "
-                 f"{ratio(tr.get('torch'), tr.get('cpp'))} (target 1.4x); cpp vs the lower floor: "
+                 f"{ratio(tr.get('torch'), tr.get('cpp'))} (target {train_target}x); cpp vs the lower floor: "
                  f"{ratio(tr.get('cpp'), floor)} (target at most 1.35x)")
-    lines.append(f"- batched eval on cpp vs torch batched: {ratio(ev.get('torch'), ev.get('cpp'))} (target 1.5x); "
-                 f"vs the book's one-row loop on numpy: {ratio(book.get('numpy'), ev.get('cpp'))}; "
+    book_loop = f"vs the book's one-row loop on numpy: {ratio(book.get('numpy'), ev.get('cpp'))}; " if book else ""
+    lines.append(f"- batched eval on cpp vs torch batched: {ratio(ev.get('torch'), ev.get('cpp'))}"
+                 + (f" (target {eval_target}x)" if eval_target else "") + f"; {book_loop}"
                  f"cpp vs the lower floor: {ratio(ev.get('cpp'), min(evf.values()))}")
     if "train_iteration_busy_s" in results:
         busy = results["train_iteration_busy_s"]
@@ -392,8 +445,11 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="attncore bench", description=__doc__.splitlines()[0])
-    p.add_argument("--reps", type=int, default=15, help="rounds per measurement (medians are reported)")
-    p.add_argument("--eval-rows", type=int, default=5000)
+    p.add_argument("--shape", choices=sorted(SHAPES), default="book",
+                   help="book: the book's date model; keras-seed: the Keras seed's GRU/Luong translation model")
+    p.add_argument("--reps", type=int, help="rounds per measurement (medians are reported; default 15, "
+                   "keras-seed 5)")
+    p.add_argument("--eval-rows", type=int, help="rows of the batched evaluation (default 5000, keras-seed 1000)")
     p.add_argument("--book-rows", type=int, default=1000,
                    help="rows for the one-row-at-a-time evaluation, scaled to --eval-rows")
     p.add_argument("--no-sweep", action="store_true", help="skip the sequence-length and batch-size sweeps")
@@ -402,19 +458,25 @@ def main(argv: list[str] | None = None) -> int:
                    help="also measure the training iteration with K CPU-bound processes running beside it")
     p.add_argument("--out", default="attncore-bench")
     args = p.parse_args(argv)
+    shape = SHAPES[args.shape]
+    if args.reps is None:
+        args.reps = 15 if shape == BOOK else 5
+    if args.eval_rows is None:
+        args.eval_rows = 5000 if shape == BOOK else 1000
     if min(args.reps, args.eval_rows, args.book_rows) < 1:
         p.error("--reps, --eval-rows and --book-rows must be at least 1")
     if not 0 <= args.busy <= 64:
         p.error("--busy must be from 0 to 64")
     results = measure(args.reps, args.eval_rows, min(args.book_rows, args.eval_rows), not args.no_sweep,
-                      not args.no_torch, args.busy)
+                      not args.no_torch, args.busy, shape=shape)
     results["eval_rows"] = args.eval_rows
     results["machine"] = machine()
     print(table(results))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "e2e.json").write_text(json.dumps(results, indent=1) + "\n")
-    written = ["e2e.json"]
+    stem = "e2e" if shape == BOOK else f"e2e-{shape.name}"
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
+    written = [f"{stem}.json"]
     if "sweep_T" in results:
         plot(results, out / "e2e.png")
         written.append("e2e.png")

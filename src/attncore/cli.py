@@ -16,7 +16,7 @@ import numpy as np
 
 from ._files import write_atomic
 
-DATA_NAMES = {"date": "date.txt", "addition": "addition.txt"}
+DATA_NAMES = {"date": "date.txt", "addition": "addition.txt", "ko-en-numbers": "ko-en-numbers.tsv"}
 BACKENDS = ["cpp", "cython", "numpy"]
 DEFAULT_EPOCHS = 5
 MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
@@ -30,18 +30,17 @@ class UsageError(Exception):
 
 
 def load_dataset(spec: str, seed: int = 1984, test_fraction: float = 0.1):
-    """``date``, ``addition``, a book-format file, or a tab-separated word-level file."""
-    from .datasets.sequence import load_parallel, read_char_data
+    """``date``, ``addition``, ``ko-en-numbers``, a book-format file, or a tab-separated word-level file."""
+    from .datasets.sequence import load_parallel, read_char_data, resolve_path
 
     name = DATA_NAMES.get(spec, spec)
-    path = Path(name)
     try:
-        if path.is_file():
-            with open(path, encoding="utf-8") as f:
-                first = f.readline()
-            if "\t" in first:
-                return load_parallel(path, seed, test_fraction)
-        return read_char_data(name, seed, test_fraction)
+        path = resolve_path(name)
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+        if "\t" in first:  # the Korean of ko-en-numbers is read as characters
+            return load_parallel(path, seed, test_fraction, source_chars=name == "ko-en-numbers.tsv")
+        return read_char_data(path, seed, test_fraction)
     except (OSError, ValueError) as exc:  # missing, unreadable or malformed: one line, exit 2
         raise UsageError(str(exc)) from None
 
@@ -79,17 +78,30 @@ def model_input(data, reverse: bool, x: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- output
 
 
+def decode(model, data, reverse: bool, x: np.ndarray, start: np.ndarray, sample_size: int, beam: int = 1,
+           length_penalty: float = 0.0) -> np.ndarray:
+    """Answers to the questions ``x`` in batches of 1,000: greedy, or beam search with ``beam`` > 1."""
+    from .datasets.sequence import END
+
+    end_id = data.token_to_id.get(END) if data.word_level else None
+    out = []
+    for i in range(0, len(x), 1000):
+        xs, starts = model_input(data, reverse, x[i:i + 1000]), start[i:i + 1000]
+        out.append(model.generate_batch(xs, starts, sample_size) if beam == 1 else
+                   model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty))
+    return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)
+
+
 def show_samples(model, data, reverse: bool, count: int = 10) -> int:
+    from .util import _mark, answers_match
+
     x, t = data.test
     count = min(count, len(x))
-    guess = model.generate_batch(model_input(data, reverse, x[:count]), t[:count, 0], t.shape[1] - 1)
-    from .util import _mark
-
+    guess = decode(model, data, reverse, x[:count], t[:count, 0], t.shape[1] - 1)
     right = 0
-    for q, a, g in zip(x[:count], t[:count, 1:], guess):
-        ok = bool(np.array_equal(a, g))
+    for q, a, g, ok in zip(x[:count], t[:count, 1:], guess, answers_match(guess, t[:count, 1:], model.pad_id)):
         right += ok
-        print(f"Q {data.decode(q)}")
+        print(f"Q {data.decode_question(q)}")
         print(f"T {data.decode(a)}")
         print(f"{_mark(ok)} {data.decode(g)}")
     return right
@@ -130,11 +142,11 @@ def attention_maps(model, data, reverse: bool, rows: np.ndarray):
     weights = np.stack(model.decoder.attention_weights_history, axis=1)  # (N, Td, T)
     if reverse:
         weights = weights[:, :, ::-1]
-    maps = []
-    for q, g, w, a in zip(x, guess, weights, t[:, 1:]):
-        maps.append(([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w,
-                     bool(np.array_equal(g, a))))
-    return maps
+    from .util import answers_match
+
+    right = answers_match(guess, t[:, 1:], model.pad_id)
+    return [([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w, bool(ok))
+            for q, g, w, ok in zip(x, guess, weights, right)]
 
 
 def _tick(token: str) -> str:
@@ -167,15 +179,44 @@ def _trim_words(question: list[str], answer: list[str], weights: np.ndarray):
     return question[:q_end], answer[:a_end], weights[:a_end, :q_end]
 
 
-def _title(question: list[str], answer: list[str], words: bool) -> str:
+def _title(question: list[str], answer: list[str]) -> str:
+    """``question -> answer`` as text: character tokens joined, word tokens spaced, markers left out."""
     import textwrap
 
-    from .datasets.sequence import END, PAD, START
+    from .datasets.sequence import END, PAD, SPACE, START
 
     def text(tokens):
-        return (" " if words else "").join(t for t in tokens if t not in (PAD, START, END)).strip()
+        tokens = [t for t in tokens if t not in (PAD, START, END)]
+        sep = "" if all(len(t) == 1 for t in tokens) else " "
+        return sep.join(tokens).replace(SPACE, " ").strip()
 
     return textwrap.fill(f"{text(question)} \u2192 {text(answer)}", width=56)
+
+
+def label_fonts(texts) -> list[str] | None:
+    """Font families for labels with characters matplotlib's DejaVu Sans lacks (Hangul, kana, ...): DejaVu
+    Sans, then the first installed font with glyphs for all of them (matplotlib falls back glyph by glyph).
+    None when DejaVu Sans has them all, or (with one warning) when no installed font has."""
+    import warnings
+
+    from matplotlib import font_manager, ft2font
+
+    def charmap(path):
+        try:
+            return set(ft2font.FT2Font(path).get_charmap())
+        except (OSError, RuntimeError, ValueError):
+            return set()
+
+    need = {ord(c) for text in texts for c in text} - charmap(font_manager.findfont("DejaVu Sans"))
+    if not need:
+        return None
+    for entry in font_manager.fontManager.ttflist:
+        if "Last Resort" not in entry.name and need <= charmap(entry.fname):  # not placeholder glyphs
+            return ["DejaVu Sans", entry.name]
+    warnings.warn(f"no installed font has glyphs for {''.join(sorted(map(chr, need)))[:20]!r}: they show as boxes in "
+                  "the plot (install one, e.g. Noto Sans CJK or NanumGothic, and remove matplotlib's font cache)",
+                  stacklevel=2)
+    return None
 
 
 def plot_attention(maps, path: Path, known: bool = True) -> None:
@@ -186,6 +227,14 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    families = label_fonts(tok for question, answer, _, _ in maps for tok in question + answer)
+    with plt.rc_context({"font.family": families} if families else {}):
+        _draw_attention(plt, maps, path, known)
+
+
+def _draw_attention(plt, maps, path: Path, known: bool) -> None:
+    from .datasets.sequence import END, PAD, START
 
     cols = min(2, len(maps))
     rows = (len(maps) + cols - 1) // cols
@@ -198,13 +247,13 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
             question, answer, weights = _trim_words(question, answer, weights)
         image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(question)), _input_ticks(question), fontsize=9)
-        if words:
+        if any(len(tok) > 1 and tok not in (PAD, START, END) for tok in question):  # slanted words
             plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
         ax.set_yticks(range(len(answer)), [_tick(c) for c in answer], fontsize=9)
         ax.set_xlabel("input")
         ax.set_ylabel("output")
         verdict = (" (right)" if right else " (wrong)") if known else ""
-        ax.set_title(_title(question, answer, words) + verdict, fontsize=9,
+        ax.set_title(_title(question, answer) + verdict, fontsize=9,
                      color="black" if right or not known else "tab:red")
     for ax in list(axes.flat)[len(maps):]:
         ax.axis("off")
@@ -221,6 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import attncore
 
     from .base_model import check_fits
+    from .datasets.sequence import PAD
     from .optimizer import Adam
     from .trainer import EarlyStopping, Trainer, TrainingInterrupted
 
@@ -242,12 +292,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if saved is not None and saved["data"] != fingerprint:
         raise UsageError(f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
                          f"now {describe_data(fingerprint)}); resume with the same files, or start a new run")
-    reverse = not args.no_reverse
+    # Word-level sources keep their order: their padding comes last, where the masks leave it out.
+    reverse = not args.no_reverse and not data.word_level
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
+    model.pad_id = data.token_to_id[PAD] if data.word_level else None
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
-                      "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val}
+                      "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val,
+                      "pad_id": model.pad_id, "source_chars": data.source_chars}
     trainer = Trainer(model, Adam(lr=args.lr))
     if saved is not None:
         if saved["tokens"] != data.tokens:
@@ -452,6 +505,7 @@ def load_saved(path: str):
     if "tokens" not in model.metadata:
         raise UsageError(f"{path} has no vocabulary (not written by 'attncore train')")
     check_metadata(path, model)
+    model.pad_id = model.metadata.get("pad_id")
     return model
 
 
@@ -467,6 +521,11 @@ def check_metadata(path: str, model) -> None:
             raise UsageError(f"{path}: metadata {key!r} must be an integer >= 1, got {meta.get(key)!r}")
     if type(meta.get("start_id")) is not int or not 0 <= meta["start_id"] < vocab:
         raise UsageError(f"{path}: metadata 'start_id' must be a token id below {vocab}, got {meta.get('start_id')!r}")
+    pad_id = meta.get("pad_id")
+    if pad_id is not None and (type(pad_id) is not int or not 0 <= pad_id < vocab):
+        raise UsageError(f"{path}: metadata 'pad_id' must be a token id below {vocab} or null, got {pad_id!r}")
+    if not isinstance(meta.get("source_chars", False), bool):
+        raise UsageError(f"{path}: metadata 'source_chars' must be true or false, got {meta['source_chars']!r}")
     for key in ("word_level", "reverse"):
         if not isinstance(meta.get(key), bool):
             raise UsageError(f"{path}: metadata {key!r} must be true or false, got {meta.get(key)!r}")
@@ -477,7 +536,7 @@ def saved_data(model):
 
     meta = model.metadata
     empty = (np.zeros((0, meta["question_length"]), int), np.zeros((0, meta["answer_length"] + 1), int))
-    return SequenceData(empty, empty, meta["tokens"], meta["word_level"])
+    return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False))
 
 
 def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
@@ -531,8 +590,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.backend:
         attncore.set_backend(args.backend)
+    from .util import answers_match
+
     if args.errors < 0:
         raise UsageError("--errors must be at least 0")
+    check_beam(args)
     model = load_saved(args.params)
     meta = model.metadata
     if args.data:  # every row of the file
@@ -548,12 +610,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         x, t = data.test
         what = f"validation rows of {data.name}"
     start = time.perf_counter()
-    guess = np.concatenate([model.generate_batch(model_input(data, meta["reverse"], x[i:i + 1000]), t[i:i + 1000, 0],
-                                                 t.shape[1] - 1) for i in range(0, len(x), 1000)])
-    right = (guess == t[:, 1:]).all(axis=1)
-    print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({time.perf_counter() - start:.1f} s)")
+    guess = decode(model, data, meta["reverse"], x, t[:, 0], t.shape[1] - 1, args.beam, args.length_penalty)
+    right = answers_match(guess, t[:, 1:], model.pad_id)
+    how = f"beam {args.beam}" if args.beam > 1 else "greedy"
+    print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({how}, {time.perf_counter() - start:.1f} s)")
     for i in np.flatnonzero(~right)[:args.errors]:
-        print(f"row {i + 1}: Q {data.decode(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
+        print(f"row {i + 1}: Q {data.decode_question(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
               f"got {data.decode(guess[i]).rstrip()}")
     return 0
 
@@ -561,17 +623,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def encode_question(text: str, data, length: int) -> np.ndarray:
     from .datasets.sequence import END, PAD
 
-    if data.word_level:
-        tokens = text.split() + [END]
-        pad = PAD
-    else:
-        tokens, pad = list(text), " "
+    tokens = data.question_tokens(text) + ([END] if data.word_level else [])
+    pad = PAD if data.word_level else " "
     unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
     if unknown:
-        what = "words" if data.word_level else "characters"
+        what = "words" if data.word_level and not data.source_chars else "characters"
         raise UsageError(f"unknown {what}: {', '.join(map(repr, unknown))}")
     if len(tokens) > length:
-        what = "tokens" if data.word_level else "characters"
+        what = "tokens" if data.word_level and not data.source_chars else "characters"
         raise UsageError(f"the input has {len(tokens)} {what}; this model reads at most {length}")
     tokens += [pad] * (length - len(tokens))
     if pad not in data.token_to_id:
@@ -579,12 +638,20 @@ def encode_question(text: str, data, length: int) -> np.ndarray:
     return np.array([[data.token_to_id[tok] for tok in tokens]])
 
 
+def check_beam(args: argparse.Namespace) -> None:
+    if args.beam < 1:
+        raise UsageError(f"--beam must be at least 1, got {args.beam}")
+    if not np.isfinite(args.length_penalty):
+        raise UsageError(f"--length-penalty must be a number, got {args.length_penalty}")
+
+
 def token_probabilities(model, xs: np.ndarray, start: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The probability of each generated token: the decoder rerun on its own greedy output (same states)."""
+    """The probability of each generated token: the decoder rerun on its output (greedy: the same states)."""
     from .functions import softmax
 
     ts = np.concatenate([start[:, None], ids[:, :-1]], axis=1)
-    score = model.decoder.forward(ts, model.encoder.forward(xs))
+    lengths = model.source_lengths(xs)
+    score = model.decoder.forward(ts, model.encoder.forward(xs, lengths), lengths)
     p = softmax(score)
     return np.take_along_axis(p, ids[:, :, None], axis=2)[:, :, 0]
 
@@ -594,6 +661,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     if args.backend:
         attncore.set_backend(args.backend)
+    from .datasets.sequence import END
+
+    check_beam(args)
     model = load_saved(args.params)
     meta = model.metadata
     data = saved_data(model)
@@ -622,14 +692,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
         plot_attention(maps, Path(args.plot), known=False)
     for i in range(0, len(texts), 1000):
         xs = model_input(data, meta["reverse"], x[i:i + 1000])
-        ids = model.generate_batch(xs, start[i:i + 1000], meta["answer_length"])
+        ids = decode(model, data, meta["reverse"], x[i:i + 1000], start[i:i + 1000], meta["answer_length"], args.beam,
+                     args.length_penalty)
         probs = token_probabilities(model, xs, start[i:i + 1000], ids) if args.json else None
         for j, row in enumerate(ids):
             out = data.decode(row).rstrip()
             if args.json:
                 tokens = [data.tokens[int(k)] for k in row]
+                if data.word_level and END in tokens:  # the answer ends at its end marker
+                    tokens = tokens[:tokens.index(END) + 1]
                 print(json.dumps({"input": texts[i + j], "output": out, "tokens": tokens,
-                                  "probabilities": [round(float(p), 6) for p in probs[j]]}, ensure_ascii=False))
+                                  "probabilities": [round(float(p), 6) for p in probs[j, :len(tokens)]]},
+                                 ensure_ascii=False))
             else:
                 print(out)
     return 0
@@ -650,7 +724,8 @@ def cmd_info(_args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="date", help="date, addition, a book-format file or a tab-separated file")
+    p.add_argument("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
+                   "words), a book-format file or a tab-separated source<TAB>target file")
     p.add_argument("--model", default="attention", choices=["attention", "seq2seq", "peeky"],
                    help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
     p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
@@ -665,7 +740,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
     p.add_argument("--seed", type=int, default=1984)
-    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does)")
+    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does; "
+                   "word-level sources are never reversed: their padding comes last and is masked)")
     p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
                    help="the share of the data's rows held out to validate each epoch")
     p.add_argument("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
@@ -675,6 +751,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "checkpoint.npz, history.json and the plots")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
                    "optimizer state) up to --epochs")
+
+
+def add_beam_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam", type=int, default=1, metavar="K", help="beam search keeping K answers (1: greedy)")
+    p.add_argument("--length-penalty", type=float, default=0.0, metavar="ALPHA",
+                   help="beam search picks the answer of the highest log p / length**ALPHA (0: log p)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -695,6 +777,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
                    "padded); default: the test split of the data the params were trained on")
     p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
+    add_beam_arguments(p)
     p.add_argument("--backend", choices=BACKENDS)
     p.set_defaults(func=cmd_eval)
 
@@ -705,6 +788,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read one input per line from this file (default: standard input)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per input: input, output, tokens and their probabilities")
+    add_beam_arguments(p)
     p.add_argument("--backend", choices=BACKENDS)
     p.add_argument("text", nargs="?")
     p.set_defaults(func=cmd_translate)

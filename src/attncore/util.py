@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["clip_grads", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text"]
+__all__ = ["answers_match", "clip_grads", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text"]
 
 
 def clip_grads(grads: list[np.ndarray], max_norm: float) -> None:
@@ -62,11 +62,23 @@ def eval_seq2seq(model, question: np.ndarray, correct: np.ndarray, id_to_char: d
     return 1 if guess_text == correct_text else 0
 
 
+def answers_match(guess: np.ndarray, answers: np.ndarray, pad_id: int | None = None) -> np.ndarray:
+    """Which rows of ``guess`` (N,Td) equal ``answers`` (N,Td): every token, or with ``pad_id`` every token
+    that is not padding in the answer (so up to and including its end marker)."""
+    guess, answers = np.asarray(guess), np.asarray(answers)
+    same = guess == answers
+    if pad_id is not None:
+        same |= answers == pad_id
+    return same.all(axis=1)
+
+
 def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
     """Fraction of rows whose greedy decoding equals the answer, decoding ``batch_size`` rows at once.
 
     x (N,T) questions, t (N,Td+1) answers starting with the start id. Equal to
     the mean of ``eval_seq2seq`` over the rows (up to floating-point ties).
+    For a model with a ``pad_id``, the answers' padding is not compared
+    (:func:`answers_match`).
     """
     if len(x) != len(t):
         raise ValueError(f"x has {len(x)} rows but t has {len(t)}")
@@ -76,5 +88,5 @@ def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000
     for start in range(0, len(x), batch_size):
         xb, tb = x[start:start + batch_size], t[start:start + batch_size]
         guess = model.generate_batch(xb, tb[:, 0], tb.shape[1] - 1)
-        correct += int(np.sum(np.all(guess == tb[:, 1:], axis=1)))
+        correct += int(np.sum(answers_match(guess, tb[:, 1:], getattr(model, "pad_id", None))))
     return correct / len(x)

@@ -4,6 +4,9 @@
 ``addition_lines``: ``a+b`` for numbers of up to three digits -> ``_sum``.
 Every line is ``question_answer`` padded with spaces to one width per side, the
 format ``attncore.datasets.sequence`` reads.
+
+``ko_en_number_lines``: Korean number words -> English number words, both
+written by the ``num2words`` library, as tab-separated word-level lines.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-__all__ = ["date_lines", "addition_lines", "DATE_QUESTION_WIDTH"]
+__all__ = ["date_lines", "addition_lines", "ko_en_number_lines", "DATE_QUESTION_WIDTH"]
 
 DATE_QUESTION_WIDTH = 29
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -77,4 +80,30 @@ def addition_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
             continue
         seen.add((a, b))
         lines.append(f"{f'{a}+{b}':<7}_{a + b:<4}")
+    return lines
+
+
+def ko_en_number_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
+    """``count`` distinct lines ``<Korean><TAB><English>`` for numbers below 1,000,000, written by
+    ``num2words`` (``lang="ko"`` and ``"en"``), e.g. ``구만 팔천칠백육십오<TAB>ninety-eight thousand ,
+    seven hundred and sixty-five``: the English comma is a word of its own.
+
+    The number of digits is drawn first (1 to 6, evenly), so short numbers are
+    as common as long ones until they run out.
+    """
+    from num2words import num2words
+
+    if count > 1_000_000:
+        raise ValueError(f"there are 1,000,000 numbers below 1,000,000, not {count}")
+    rng = random.Random(seed)
+    seen: set[int] = set()
+    lines: list[str] = []
+    while len(lines) < count:
+        digits = rng.randint(1, 6)
+        n = rng.randrange(10 ** (digits - 1) if digits > 1 else 0, 10**digits)
+        if n in seen:
+            continue
+        seen.add(n)
+        english = " ".join(num2words(n, lang="en").replace(",", " ,").split())
+        lines.append(f"{num2words(n, lang='ko')}\t{english}")
     return lines

@@ -14,7 +14,9 @@ formats, which one warning per process says) and cached in
 ``$ATTNCORE_DATA``, else ``$XDG_CACHE_HOME/attncore``, else ``~/.cache/attncore``.
 
 Word-level parallel text is a tab-separated file of ``source<TAB>target``
-sentences, tokenized on whitespace (``load_parallel``).
+sentences, tokenized on whitespace (``load_parallel``). ``ko-en-numbers.tsv``
+is generated the same way when no such file exists: 50,000 numbers below a
+million in Korean and English words, written by ``num2words``.
 """
 
 from __future__ import annotations
@@ -29,14 +31,19 @@ from .._files import write_atomic
 from . import generate
 
 __all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
-           "GeneratedDataWarning", "PAD", "START", "END"]
+           "GeneratedDataWarning", "PAD", "START", "END", "SPACE"]
 
 # The book keeps one vocabulary per process, growing with every load_data call.
 id_to_char: dict[int, str] = {}
 char_to_id: dict[str, int] = {}
 
-GENERATED = {"date.txt": generate.date_lines, "addition.txt": generate.addition_lines}
+GENERATED = {"date.txt": generate.date_lines, "addition.txt": generate.addition_lines,
+             "ko-en-numbers.tsv": generate.ko_en_number_lines}
 PAD, START, END = "<pad>", "<s>", "</s>"
+SPACE = "\u2581"  # a space of a source read as characters (SentencePiece's mark)
+
+
+BOOK_FILES = ("date.txt", "addition.txt")  # the book's files, read from its dataset folder when found
 
 
 def cache_dir() -> Path:
@@ -66,10 +73,10 @@ def resolve_path(file_name: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     if path.name in GENERATED and len(path.parts) == 1:
-        for folder in book_dataset_dirs():
+        for folder in book_dataset_dirs() if path.name in BOOK_FILES else []:
             if (folder / path.name).is_file():
                 return folder / path.name
-        if path.name not in _announced:
+        if path.name not in _announced and path.name in BOOK_FILES:
             _announced.add(path.name)
             import warnings
 
@@ -167,7 +174,8 @@ class SequenceData:
 
     ``tokens`` is the vocabulary in id order; ``word_level`` says whether a
     sequence is written as words separated by spaces or as characters;
-    ``start_id`` begins every answer.
+    ``source_chars`` that the word-level questions are read as characters
+    (a space is the token ``SPACE``); ``start_id`` begins every answer.
     """
 
     train: tuple[np.ndarray, np.ndarray]
@@ -175,6 +183,7 @@ class SequenceData:
     tokens: list[str]
     word_level: bool = False
     name: str = ""
+    source_chars: bool = False
     token_to_id: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -201,6 +210,21 @@ class SequenceData:
             toks = toks[: toks.index(END)]
         return " ".join(t for t in toks if t not in (PAD, START))
 
+    def decode_question(self, ids) -> str:
+        """Text of a question: as ``decode``, with characters joined when ``source_chars``."""
+        if not self.source_chars:
+            return self.decode(ids)
+        return "".join(self.tokens[int(i)] for i in ids if self.tokens[int(i)] not in (PAD, START, END)).replace(
+            SPACE, " ")
+
+    def question_tokens(self, text: str) -> list[str]:
+        """The tokens of a question's text (without the end marker)."""
+        if not self.word_level:
+            return list(text)
+        if self.source_chars:
+            return [SPACE if c == " " else c for c in " ".join(text.split())]
+        return text.split()
+
 
 def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1) -> SequenceData:
     """Like ``load_data`` but with a vocabulary of this file alone (not the module-wide one) and
@@ -215,19 +239,19 @@ def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984, test_f
     return SequenceData(train, test, list(vocab), word_level=False, name=path.name)
 
 
-def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1) -> SequenceData:
+def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1,
+                  source_chars: bool = False) -> SequenceData:
     """Word-level ``source<TAB>target`` sentences as a ``SequenceData``.
 
     Tokens are split on whitespace. One vocabulary serves both sides:
     ``<pad>`` (id 0), ``<s>`` (1), ``</s>`` (2), then the words in order of first
     appearance. Sources are ``words </s>`` padded with ``<pad>`` to the longest;
     targets are ``<s> words </s>`` padded likewise; ``test_fraction`` of the
-    shuffled rows (rounded down) form the test split. Raises ValueError with the
+    shuffled rows (rounded down) form the test split. With ``source_chars``
+    the sources are read as characters (spaces as ``SPACE``). Raises ValueError with the
     line number for a line without exactly one tab or with an empty side.
     """
-    path = Path(file_name)
-    if not path.is_file():
-        raise FileNotFoundError(f"no data file {os.fspath(file_name)!r}")
+    path = resolve_path(file_name)
     vocab = {PAD: 0, START: 1, END: 2}
     pairs = []
     for number, line in enumerate(read_lines(path), start=1):
@@ -236,7 +260,8 @@ def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984, test_fr
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].split() or not parts[1].split():
             raise ValueError(f"{path}, line {number}: expected 'source<TAB>target' with words on both sides")
-        src, tgt = parts[0].split() + [END], [START] + parts[1].split() + [END]
+        src = [SPACE if c == " " else c for c in " ".join(parts[0].split())] if source_chars else parts[0].split()
+        src, tgt = src + [END], [START] + parts[1].split() + [END]
         for tok in src + tgt:
             vocab.setdefault(tok, len(vocab))
         pairs.append((src, tgt))
@@ -246,4 +271,4 @@ def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984, test_fr
     x = np.array([[vocab[w] for w in s] + [0] * (Ts - len(s)) for s, _ in pairs], dtype=int)
     t = np.array([[vocab[w] for w in tg] + [0] * (Tt - len(tg)) for _, tg in pairs], dtype=int)
     train, test = _shuffle_split(x, t, seed, test_fraction)
-    return SequenceData(train, test, list(vocab), word_level=True, name=path.name)
+    return SequenceData(train, test, list(vocab), word_level=True, name=path.name, source_chars=source_chars)
