@@ -128,6 +128,24 @@ def test_attention_kernels(backend, data, N, T, Td, H):
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
 @FUZZ
+@given(backends, st.data(), st.integers(1, 4), st.integers(1, 5), st.sampled_from([1, 3, 16, 19]), st.integers(1, 5))
+def test_masked_attention_kernels(backend, data, N, T, Td, H):
+    """Ragged lengths, and 16 or more decoder steps (the C++ kernels' matrix-product path)."""
+    lengths = np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)))
+    hs = data.draw(arrays((N, T, H)))
+    dec = data.draw(arrays((N, Td, H)))
+    a = data.draw(arrays((N, T)))
+    dc = data.draw(arrays((N, H)))
+    dout = data.draw(arrays((N, Td, H)))
+    a_td = data.draw(arrays((N, Td, T)))
+    compare(backend, K.attention_weight_forward, hs, dec[:, 0], lengths)
+    compare(backend, K.weight_sum_backward, hs, a, dc, lengths)
+    compare(backend, K.time_attention_forward, hs, dec, lengths)
+    compare(backend, K.time_attention_backward, hs, dec, a_td, dout, lengths)
+
+
+@pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
+@FUZZ
 @given(backends, st.data(), sizes, sizes, st.integers(0, 5), st.integers(0, 6), st.sampled_from(["lstm", "gru"]))
 def test_recurrent_kernels(backend, data, N, T, D, H, kind):
     G = (4 if kind == "lstm" else 3) * H

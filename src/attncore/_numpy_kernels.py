@@ -52,7 +52,7 @@ def attention_weight_forward(hs: np.ndarray, h: np.ndarray, lengths=None) -> np.
     s = (_zero_past(hs, past) * h.reshape(N, 1, H)).sum(axis=2)
     if past is not None:
         s[past] = -np.inf
-    return softmax_forward(s)
+    return _zero_past(softmax_forward(s), past)  # 0, not NaN, past the length of a row with NaN scores
 
 
 def attention_weight_backward(hs, h, a, da, lengths=None):
@@ -60,7 +60,7 @@ def attention_weight_backward(hs, h, a, da, lengths=None):
     N, T, H = hs.shape
     past = _past(lengths, T)
     a, da, hs = _zero_past(a, past), _zero_past(da, past), _zero_past(hs, past)
-    ds = softmax_backward(a, da)
+    ds = _zero_past(softmax_backward(a, da), past)
     dt = ds.reshape(N, T, 1)
     dhs = dt * h.reshape(N, 1, H)
     dh = (dt * hs).sum(axis=1)

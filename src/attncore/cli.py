@@ -228,8 +228,11 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import warnings
+
     families = label_fonts(tok for question, answer, _, _ in maps for tok in question + answer)
-    with plt.rc_context({"font.family": families} if families else {}):
+    with plt.rc_context({"font.family": families} if families else {}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # label_fonts said it once
         _draw_attention(plt, maps, path, known)
 
 
