@@ -172,3 +172,6 @@ def test_korean_english_numbers(tmp_path):
     assert {data.decode_question(row) for row in x} == {line.split("\t")[0] for line in lines}
     assert data.question_tokens("구만 팔천") == ["구", "만", sequence.SPACE, "팔", "천"]
     assert sequence.load_parallel(path).question_length < data.question_length  # as words: fewer tokens
+    lengths = data.source_lengths(x)
+    assert data.pad_id == 0 and all(len(line.split("\t")[0]) + 1 == n for line, n in zip(
+        [data.decode_question(row) for row in x], lengths))

@@ -273,7 +273,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     import attncore
 
     from .base_model import check_fits
-    from .datasets.sequence import PAD
     from .optimizer import Adam
     from .trainer import EarlyStopping, Trainer, TrainingInterrupted
 
@@ -299,7 +298,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     reverse = not args.no_reverse and not data.word_level
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
-    model.pad_id = data.token_to_id[PAD] if data.word_level else None
+    model.pad_id = data.pad_id
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
                       "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val,

@@ -210,6 +210,21 @@ class SequenceData:
             toks = toks[: toks.index(END)]
         return " ".join(t for t in toks if t not in (PAD, START))
 
+    @property
+    def pad_id(self) -> int | None:
+        """The padding token of word-level data (``<pad>``, 0), None for character data (padded with
+        spaces, which are characters of the book's format)."""
+        return self.token_to_id.get(PAD) if self.word_level else None
+
+    def source_lengths(self, x: np.ndarray) -> np.ndarray | None:
+        """The length of each question of ``x`` (N,T) before its padding: what the models' ``lengths``
+        take; None for character data."""
+        if self.pad_id is None:
+            return None
+        from ..seq2seq import source_lengths
+
+        return source_lengths(x, self.pad_id)
+
     def decode_question(self, ids) -> str:
         """Text of a question: as ``decode``, with characters joined when ``source_chars``."""
         if not self.source_chars:
