@@ -18,8 +18,7 @@ namespace {
 // a_row (T) = softmax of a_row, in place
 template <class T>
 ATTNCORE_SIMD_CLONES void softmax_in_place(T* a_row, int64_t Tn) {
-    T m = a_row[0];
-    for (int64_t t = 1; t < Tn; ++t) m = a_row[t] > m ? a_row[t] : m;
+    const T m = row_max(a_row, Tn);
     T s = 0;
     for (int64_t t = 0; t < Tn; ++t) {
         a_row[t] = fast_exp(a_row[t] - m);

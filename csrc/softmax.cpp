@@ -15,8 +15,7 @@ ATTNCORE_SIMD_CLONES void softmax_forward_row(T* y, const T* x, int64_t C) {
 // -log softmax(x)[label] for one row, the exponentials summed in double.
 template <class T>
 ATTNCORE_SIMD_CLONES double cross_entropy_row(const T* x, int64_t label, int64_t V) {
-    T m = x[0];
-    for (int64_t v = 1; v < V; ++v) m = x[v] > m ? x[v] : m;
+    const T m = row_max(x, V);
     double s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t v = 0; v < V; ++v) s += double(fast_exp(x[v] - m));

@@ -9,13 +9,24 @@
 
 namespace attncore {
 
+// The largest of x[0..n), n >= 1, in vector lanes (the plain loop is a scalar
+// dependency chain: 60% of a 3,079-class cross-entropy row). Where the row holds
+// a NaN the result may or may not be NaN; the callers subtract it and take exp,
+// so such a row ends NaN either way, as NumPy's.
+template <class T>
+inline T row_max(const T* x, int64_t n) {
+    T m = x[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
 // y = softmax(x) for one row of length C; y may alias x. Subtracting the row
 // maximum keeps exp() finite for logits of any size; fast_exp is within a few
 // ulp of libm's and vectorizes.
 template <class T>
 inline void softmax_row(T* y, const T* x, int64_t C) {
-    T m = x[0];
-    for (int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
+    const T m = row_max(x, C);
     T s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < C; ++c) {
