@@ -10,7 +10,7 @@ import pytest
 
 from attncore import _files
 from attncore.attention_seq2seq import AttentionSeq2seq
-from attncore.base_model import load_model
+from attncore.models import load_model
 from attncore.peeky_seq2seq import PeekySeq2seq
 from attncore.seq2seq import Seq2seq
 

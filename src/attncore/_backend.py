@@ -52,13 +52,13 @@ def _environment(**values: str) -> Iterator[None]:
 
 
 def _load_private_blas() -> None:
-    """Load the C++ backend's own OpenBLAS (scipy-openblas32) so that it starts no threads.
+    """Load the extensions' own OpenBLAS (scipy-openblas32) so that it starts no threads.
 
     OpenBLAS reads ``OPENBLAS_NUM_THREADS`` once, when it loads, and starts its
     worker threads then; loaded here with the variable at 1 it starts none, and
     the variable is restored at once, so NumPy's and SciPy's copies (other
     libraries) and child processes see the user's setting. The library is loaded
-    locally (its symbols serve only ``_cpp``, which finds it by its soname).
+    locally (its symbols serve only the extensions, which find it by its soname).
     """
     import ctypes
     import importlib.util
@@ -68,7 +68,7 @@ def _load_private_blas() -> None:
     # own bundled OpenBLAS (same names) and bring that library's threads along.
     spec = importlib.util.find_spec("scipy_openblas32")
     if spec is None or not spec.submodule_search_locations:
-        return  # _cpp's RUNPATH may still find the library
+        return  # the extensions' RUNPATH may still find the library
     lib_dir = os.path.join(spec.submodule_search_locations[0], "lib")
     names = sorted(n for n in os.listdir(lib_dir) if n.startswith("libscipy_openblas")) if os.path.isdir(
         lib_dir) else []
@@ -77,15 +77,14 @@ def _load_private_blas() -> None:
     with _environment(OPENBLAS_NUM_THREADS="1"):
         try:
             ctypes.CDLL(os.path.join(lib_dir, names[0]), mode=os.RTLD_LOCAL | os.RTLD_NOW)
-        except OSError:  # importing _cpp then says what is missing
+        except OSError:  # importing the extensions then says what is missing
             pass
 
 
 def _load() -> None:
+    _load_private_blas()  # both extensions link it: their kernels share csrc/
     for name, modname in (("cpp", "_cpp"), ("cython", "_cython")):
         try:
-            if name == "cpp":
-                _load_private_blas()
             module = __import__(f"attncore.{modname}", fromlist=["_"])
         except ImportError as exc:  # the build may have left the extension out
             _unavailable[name] = f"{type(exc).__name__}: {exc}"

@@ -17,7 +17,7 @@ import numpy as np
 from .attention_layer import TimeAttention
 from .base_model import BaseModel
 from .layers import Layer
-from .seq2seq import (Encoder, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
+from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
                       lstm_weights, scaled_randn)
 from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
 
@@ -57,7 +57,6 @@ class AttentionEncoder(Encoder):
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = TimeEmbedding(embedding_weights(V, D))
         self.rnn = recurrent_layer(cell, D, H, stateful=False)
-        setattr(self, cell, self.rnn)
         self.params, self.grads = collect([self.embed, self.rnn])
         self.hs: np.ndarray | None = None
 
@@ -73,7 +72,7 @@ class AttentionEncoder(Encoder):
         self.embed.backward(self.rnn.backward(dhs))
 
 
-class AttentionDecoder:
+class AttentionDecoder(RecurrentHalf):
     """Decoder attending over the encoder's states at every step.
 
     forward(xs (N,Td) int, enc_hs (N,T,H)) -> scores (N,Td,V); the recurrent
@@ -87,7 +86,6 @@ class AttentionDecoder:
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = TimeEmbedding(embedding_weights(V, D))
         self.rnn = recurrent_layer(cell, D, H, stateful=True)
-        setattr(self, cell, self.rnn)
         self.attention = TimeAttention()
         layers = [self.embed, self.rnn]
         self.hidden: list = []
@@ -158,6 +156,8 @@ class AttentionSeq2seq(Seq2seq):
     book's weights.
     """
 
+    attends = True
+
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False) -> None:
         if cell not in CELLS:
@@ -166,3 +166,11 @@ class AttentionSeq2seq(Seq2seq):
         V, D, H = vocab_size, wordvec_size, hidden_size
         self._assemble(AttentionEncoder(V, D, H, cell), AttentionDecoder(V, D, H, cell, luong),
                        vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong))
+
+    def attention_weights(self) -> np.ndarray:
+        """The attention weights (N,Td,T) of the last ``generate_batch`` (or ``generate``): one (N,T) row
+        of weights over the encoder's steps per decoded token."""
+        history = getattr(self.decoder, "attention_weights_history", None)
+        if not history:
+            raise ValueError("no attention weights yet: call generate_batch first")
+        return np.stack(history, axis=1)

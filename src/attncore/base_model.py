@@ -4,9 +4,10 @@ attncore's own format is ``.npz`` read without pickle: the parameter arrays
 (``param_000``, ``param_001``, ...) and a JSON record ``config`` with the
 model's class, its constructor arguments and free-form ``metadata`` (the CLI
 keeps the vocabulary and whether inputs are reversed there), so
-``load_model(path)`` rebuilds a model from the file alone. The book's format, a
-pickle of the list of parameters cast to float16, is written for a name ending
-in ``.pkl`` and read only with ``allow_pickle=True``.
+``attncore.models.load_model(path)`` rebuilds a model from the file alone. The
+book's format, a pickle of the list of parameters cast to float16, is written for
+a name ending in ``.pkl`` and read only with ``allow_pickle=True``. This module
+knows no model class: the registry of models is :mod:`attncore.models`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from ._files import write_atomic
 
-__all__ = ["BaseModel", "load_model"]
+__all__ = ["BaseModel", "check_fits", "param_arrays", "params_in", "read_params"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _FORMAT = "attncore-params-1"
@@ -63,9 +64,8 @@ class BaseModel:
         else:
             record = {"format": _FORMAT, "class": type(self).__name__, "config": self.config,
                       "metadata": self.metadata}
-            arrays = {f"param_{i:03d}": p for i, p in enumerate(self.params)}
             buffer = io.BytesIO()
-            np.savez(buffer, config=np.array(json.dumps(record)), **arrays)
+            np.savez(buffer, config=np.array(json.dumps(record)), **param_arrays(self.params))
             payload = buffer.getvalue()
         write_atomic(path, payload)
 
@@ -98,6 +98,20 @@ class BaseModel:
             self.metadata = dict(record.get("metadata", {}))
 
 
+_PARAM = "param_"
+
+
+def param_arrays(params: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The parameters under their names in attncore's files (``param_000``, ``param_001``, ...)."""
+    return {f"{_PARAM}{i:03d}": p for i, p in enumerate(params)}
+
+
+def params_in(arrays) -> list[np.ndarray]:
+    """The parameters of an ``.npz`` file or a dict of its arrays, in order (``param_000``, ...)."""
+    names = arrays.files if hasattr(arrays, "files") else list(arrays)
+    return [arrays[k] for k in sorted(k for k in names if k.startswith(_PARAM))]
+
+
 def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[list[np.ndarray], dict | None]:
     """The arrays of a parameter file and its JSON record (None for the book's pickles)."""
     path = os.fspath(path)
@@ -111,8 +125,7 @@ def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[li
                 if "config" not in data.files:
                     raise ValueError("not an attncore parameter file (no 'config' record)")
                 record = json.loads(str(data["config"]))
-                names = sorted(k for k in data.files if k.startswith("param_"))
-                arrays = [data[k] for k in names]
+                arrays = params_in(data)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
             raise ValueError(f"{path}: not a readable parameter file ({exc})") from None
         if not isinstance(record, dict):
@@ -139,43 +152,3 @@ def check_fits(arrays: list[np.ndarray], params: list[np.ndarray]) -> None:
             raise ValueError(f"parameter {i}: the file has shape {array.shape}, the model {param.shape}")
         if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"parameter {i}: the file has dtype {array.dtype}, expected floating point")
-
-
-def model_classes() -> dict[str, type]:
-    from .attention_seq2seq import AttentionSeq2seq
-    from .peeky_seq2seq import PeekySeq2seq
-    from .seq2seq import Seq2seq
-
-    return {c.__name__: c for c in (Seq2seq, PeekySeq2seq, AttentionSeq2seq)}
-
-
-def load_model(file_name: str | os.PathLike) -> BaseModel:
-    """Rebuild the model saved in an attncore ``.npz`` file: its class, sizes, weights and metadata.
-
-    NumPy's global random state is left as it was (building a model draws from it).
-    """
-    arrays, record = read_params(file_name)
-    classes = model_classes()
-    name = record.get("class")
-    path = os.fspath(file_name)
-    if not isinstance(name, str) or name not in classes:
-        raise ValueError(f"{path}: unknown model class {name!r} (known: {sorted(classes)})")
-    config, metadata = record.get("config", {}), record.get("metadata", {})
-    if not isinstance(config, dict) or not isinstance(metadata, dict):
-        raise ValueError(f"{path}: 'config' and 'metadata' must be JSON objects")
-    sizes = {k: v for k, v in config.items() if k in ("vocab_size", "wordvec_size", "hidden_size")}
-    if len(sizes) != 3 or not all(type(v) is int and v >= 1 for v in sizes.values()):
-        raise ValueError(f"{path}: the config needs vocab_size, wordvec_size and hidden_size as integers >= 1, "
-                         f"got {config}")
-    state = np.random.get_state()
-    try:
-        model = classes[name](**config)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: the config {config} does not build a {name}: {exc}") from None
-    finally:
-        np.random.set_state(state)
-    check_fits(arrays, model.params)
-    for param, array in zip(model.params, arrays):
-        param[...] = array
-    model.metadata = dict(metadata)
-    return model

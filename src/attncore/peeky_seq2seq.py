@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .seq2seq import (Encoder, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
+from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
                       lstm_weights, scaled_randn)
 from .time_layers import TimeAffine, TimeEmbedding, TimeLSTM
 
 __all__ = ["PeekyDecoder", "PeekySeq2seq"]
 
 
-class PeekyDecoder:
+class PeekyDecoder(RecurrentHalf):
     """Decoder whose LSTM input is [h; embedding] and whose affine input is [h; lstm output].
 
     forward(xs (N,Td) int, h (N,H)) -> scores (N,Td,V); backward(dscore) -> dh (N,H);
@@ -25,20 +25,20 @@ class PeekyDecoder:
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = TimeEmbedding(embedding_weights(V, D))
-        self.lstm = TimeLSTM(*lstm_weights(H + D, H), stateful=True)
+        self.rnn = TimeLSTM(*lstm_weights(H + D, H), stateful=True)
         self.affine = TimeAffine(scaled_randn(H + H, V), np.zeros(V).astype("f"))
-        self.params, self.grads = collect([self.embed, self.lstm, self.affine])
+        self.params, self.grads = collect([self.embed, self.rnn, self.affine])
         self.cache: int | None = None
 
     def _scores(self, xs: np.ndarray, h: np.ndarray, inference: bool = False) -> np.ndarray:
         N, T = xs.shape
         hs = np.broadcast_to(h[:, None, :], (N, T, h.shape[1]))
-        lstm = self.lstm.forward_inference if inference else self.lstm.forward
-        out = lstm(np.concatenate((hs, self.embed.forward(xs)), axis=2))
+        rnn = self.rnn.forward_inference if inference else self.rnn.forward
+        out = rnn(np.concatenate((hs, self.embed.forward(xs)), axis=2))
         return self.affine.forward(np.concatenate((hs, out), axis=2))
 
-    def forward(self, xs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
-        self.lstm.set_state(h)
+    def forward(self, xs: np.ndarray, h: np.ndarray) -> np.ndarray:
+        self.rnn.set_state(h)
         self.cache = h.shape[1]
         return self._scores(xs, h)
 
@@ -46,17 +46,17 @@ class PeekyDecoder:
         H = self.cache
         dout = self.affine.backward(dscore)
         dhs0, dout = dout[:, :, :H], dout[:, :, H:]
-        dout = self.lstm.backward(dout)
+        dout = self.rnn.backward(dout)
         dhs1, dembed = dout[:, :, :H], dout[:, :, H:]
         self.embed.backward(dembed)
-        return self.lstm.dh + np.sum(dhs0 + dhs1, axis=1)
+        return self.rnn.dh + np.sum(dhs0 + dhs1, axis=1)
 
-    def stepper(self, h: np.ndarray, lengths=None):
+    def stepper(self, h: np.ndarray):
         """Start decoding from ``h`` (N,H); returns ``step(ids (N,1)) -> scores (N,1,V)``."""
-        self.lstm.set_state(h)
+        self.rnn.set_state(h)
         return lambda x: self._scores(x, h, inference=True)
 
-    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int, lengths=None) -> np.ndarray:
+    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
         """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
         return _decode(self.stepper(h), start_ids, sample_size)
 

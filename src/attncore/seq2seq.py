@@ -11,9 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from .base_model import BaseModel
-from .time_layers import TimeAffine, TimeEmbedding, TimeLSTM, TimeSoftmaxWithLoss
+from ._checks import as_index
+from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM, TimeSoftmaxWithLoss
+from .util import source_lengths
 
-__all__ = ["Encoder", "Decoder", "Seq2seq", "source_lengths"]
+__all__ = ["Encoder", "Decoder", "RecurrentHalf", "Seq2seq", "source_lengths"]
 
 
 def embedding_weights(V: int, D: int) -> np.ndarray:
@@ -46,7 +48,28 @@ def greedy_ids(score: np.ndarray) -> np.ndarray:
     return score[:, -1].argmax(axis=1).reshape(-1, 1)
 
 
-class Encoder:
+class RecurrentHalf:
+    """What the encoders and decoders share: ``rnn``, their recurrent layer (a TimeLSTM or a TimeGRU). It is
+    also readable by its cell's name, ``lstm`` (the book's attribute) or ``gru``."""
+
+    rnn: TimeLSTM | TimeGRU
+
+    def _cell(self, cls: type):
+        if not isinstance(self.rnn, cls):
+            raise AttributeError(f"this {type(self).__name__}'s recurrent layer is a {type(self.rnn).__name__} "
+                                 f"(.rnn), not a {cls.__name__}")
+        return self.rnn
+
+    @property
+    def lstm(self) -> TimeLSTM:
+        return self._cell(TimeLSTM)
+
+    @property
+    def gru(self) -> TimeGRU:
+        return self._cell(TimeGRU)
+
+
+class Encoder(RecurrentHalf):
     """Embedding then LSTM over the question; forward(xs (N,T) int) -> last hidden state (N,H).
 
     backward(dh (N,H)) fills the grads and returns None.
@@ -55,25 +78,25 @@ class Encoder:
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = TimeEmbedding(embedding_weights(V, D))
-        self.lstm = TimeLSTM(*lstm_weights(D, H), stateful=False)
-        self.params, self.grads = collect([self.embed, self.lstm])
+        self.rnn = TimeLSTM(*lstm_weights(D, H), stateful=False)
+        self.params, self.grads = collect([self.embed, self.rnn])
         self.hs: np.ndarray | None = None
 
     def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
-        self.hs = self.lstm.forward(self.embed.forward(xs), lengths)
+        self.hs = self.rnn.forward(self.embed.forward(xs), lengths)
         return self.hs[:, -1, :]
 
     def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         """``forward`` for decoding (keeps nothing for ``backward``): the last hidden state (N,H)."""
-        return self.lstm.forward_inference(self.embed.forward(xs), lengths)[:, -1, :]
+        return self.rnn.forward_inference(self.embed.forward(xs), lengths)[:, -1, :]
 
     def backward(self, dh: np.ndarray) -> None:
         dhs = np.zeros_like(self.hs)
         dhs[:, -1, :] = dh
-        self.embed.backward(self.lstm.backward(dhs))
+        self.embed.backward(self.rnn.backward(dhs))
 
 
-class Decoder:
+class Decoder(RecurrentHalf):
     """Embedding, stateful LSTM started from the encoder's state, affine to scores.
 
     forward(xs (N,Td) int, h (N,H)) -> scores (N,Td,V); backward(dscore) -> dh (N,H);
@@ -83,25 +106,25 @@ class Decoder:
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = TimeEmbedding(embedding_weights(V, D))
-        self.lstm = TimeLSTM(*lstm_weights(D, H), stateful=True)
+        self.rnn = TimeLSTM(*lstm_weights(D, H), stateful=True)
         self.affine = TimeAffine(scaled_randn(H, V), np.zeros(V).astype("f"))
-        self.params, self.grads = collect([self.embed, self.lstm, self.affine])
+        self.params, self.grads = collect([self.embed, self.rnn, self.affine])
 
-    def forward(self, xs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
-        self.lstm.set_state(h)
-        return self.affine.forward(self.lstm.forward(self.embed.forward(xs)))
+    def forward(self, xs: np.ndarray, h: np.ndarray) -> np.ndarray:
+        self.rnn.set_state(h)
+        return self.affine.forward(self.rnn.forward(self.embed.forward(xs)))
 
     def backward(self, dscore: np.ndarray) -> np.ndarray:
-        dout = self.lstm.backward(self.affine.backward(dscore))
+        dout = self.rnn.backward(self.affine.backward(dscore))
         self.embed.backward(dout)
-        return self.lstm.dh
+        return self.rnn.dh
 
-    def stepper(self, h: np.ndarray, lengths=None):
+    def stepper(self, h: np.ndarray):
         """Start decoding from ``h`` (N,H); returns ``step(ids (N,1)) -> scores (N,1,V)``, one step each call."""
-        self.lstm.set_state(h)
-        return lambda x: self.affine.forward(self.lstm.forward_inference(self.embed.forward(x)))
+        self.rnn.set_state(h)
+        return lambda x: self.affine.forward(self.rnn.forward_inference(self.embed.forward(x)))
 
-    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int, lengths=None) -> np.ndarray:
+    def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
         """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
         return _decode(self.stepper(h), start_ids, sample_size)
 
@@ -138,6 +161,9 @@ class Seq2seq(BaseModel):
 
     encoder_class = Encoder
     decoder_class = Decoder
+    # Whether the decoder attends over the encoder's states: it then takes the source lengths too, and
+    # ``attention_weights()`` has the weights of the last decoding.
+    attends = False
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int) -> None:
         super().__init__()
@@ -173,20 +199,40 @@ class Seq2seq(BaseModel):
             return lengths
         return source_lengths(xs, self.pad_id)
 
+    def _masking(self, lengths) -> dict:
+        """The decoder's keyword arguments for the source lengths: only an attending decoder reads them
+        (the others see the encoder's last state, which the lengths already chose)."""
+        return {"lengths": lengths} if self.attends else {}
+
     def forward(self, xs: np.ndarray, ts: np.ndarray, lengths=None) -> float:
         """Mean loss; ``lengths`` (N,) masks the padding of the sources (default: from ``pad_id``)."""
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
         lengths = self.source_lengths(xs, lengths)
         h = self.encoder.forward(xs, lengths)
-        score = self.decoder.forward(decoder_xs, h, lengths)
+        score = self.decoder.forward(decoder_xs, h, **self._masking(lengths))
         return self.softmax.forward(score, decoder_ts)
 
     def backward(self, dout: float = 1) -> None:
         dh = self.decoder.backward(self.softmax.backward(dout))
         self.encoder.backward(dh)
 
+    def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+        """What the decoder starts from, for decoding: the encoder's last state (N,H), or all its states
+        (N,T,H) for an attending decoder. ``lengths`` default to those of ``pad_id``."""
+        return self.encoder.encode(xs, self.source_lengths(xs, lengths))
+
+    def scores(self, xs: np.ndarray, decoder_xs: np.ndarray, lengths=None) -> np.ndarray:
+        """The decoder's scores (N,Td,V) when it reads ``decoder_xs`` (N,Td) (teacher forcing): what
+        ``forward`` feeds the loss. Greedy decoding's own output as ``decoder_xs`` gives its states."""
+        lengths = self.source_lengths(xs, lengths)
+        return self.decoder.forward(decoder_xs, self.encoder.forward(xs, lengths), **self._masking(lengths))
+
+    def attention_weights(self) -> np.ndarray | None:
+        """The attention weights (N,Td,T) of the last ``generate_batch``; None for a model without attention."""
+        return None
+
     def generate(self, xs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return self.decoder.generate(self.encoder.encode(xs, self.source_lengths(xs)), start_id, sample_size)
+        return self.decoder.generate(self.encode(xs), start_id, sample_size)
 
     def generate_batch(self, xs: np.ndarray, start_id, sample_size: int, lengths=None) -> np.ndarray:
         """Greedy decoding of all N rows at once; row i equals ``generate(xs[i:i+1], ...)``.
@@ -196,7 +242,8 @@ class Seq2seq(BaseModel):
         xs = np.asarray(xs)
         starts = _start_column(start_id, xs.shape[0])
         lengths = self.source_lengths(xs, lengths)
-        return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size, lengths)
+        return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size,
+                                           **self._masking(lengths))
 
     def generate_beam(self, xs: np.ndarray, start_id, end_id: int | None, sample_size: int, beam: int = 4,
                       length_penalty: float = 0.0, lengths=None) -> np.ndarray:
@@ -207,16 +254,14 @@ class Seq2seq(BaseModel):
         it are ``end_id``. The best answer maximizes ``log p / length ** length_penalty`` (0: the plain log
         probability; 1: per token). ``beam=1`` is greedy decoding.
         """
-        from ._checks import as_index
-
         beam = as_index("beam", beam, 1, 1 << 16)
         sample_size = as_index("sample_size", sample_size, 0)
         xs = np.asarray(xs)
         N, K = xs.shape[0], beam
         lengths = self.source_lengths(xs, lengths)
         enc = np.repeat(self.encoder.encode(xs, lengths), K, axis=0)  # each row's encoding once per beam
-        step = self.decoder.stepper(enc, None if lengths is None else np.repeat(lengths, K))
-        rnn = self.decoder.rnn if hasattr(self.decoder, "rnn") else self.decoder.lstm
+        step = self.decoder.stepper(enc, **self._masking(None if lengths is None else np.repeat(lengths, K)))
+        rnn = self.decoder.rnn
         ids = np.repeat(_start_column(start_id, N), K, axis=0)
         scores = np.full((N, K), -np.inf)
         scores[:, 0] = 0.0  # one live beam to start with: the others would repeat it
@@ -257,13 +302,3 @@ def _log_softmax(scores: np.ndarray) -> np.ndarray:
     x -= x.max(axis=-1, keepdims=True)
     x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
     return x
-
-
-def source_lengths(xs: np.ndarray, pad_id: int) -> np.ndarray:
-    """Each row's length before its trailing ``pad_id`` tokens: xs (N,T) -> int64 (N,).
-
-    A row of pads only has length 0, which the layers refuse (``ValueError``).
-    """
-    real = np.asarray(xs) != pad_id
-    T = real.shape[1]
-    return np.where(real.any(axis=1), T - real[:, ::-1].argmax(axis=1), 0).astype(np.int64)

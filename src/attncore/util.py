@@ -7,7 +7,9 @@ import sys
 
 import numpy as np
 
-__all__ = ["answers_match", "clip_grads", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text"]
+from .defaults import DECODE_BATCH
+
+__all__ = ["answers_match", "clip_grads", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text", "source_lengths"]
 
 
 def clip_grads(grads: list[np.ndarray], max_norm: float) -> None:
@@ -72,7 +74,7 @@ def answers_match(guess: np.ndarray, answers: np.ndarray, pad_id: int | None = N
     return same.all(axis=1)
 
 
-def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
+def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
     """Fraction of rows whose greedy decoding equals the answer, decoding ``batch_size`` rows at once.
 
     x (N,T) questions, t (N,Td+1) answers starting with the start id. Equal to
@@ -90,3 +92,13 @@ def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = 1000
         guess = model.generate_batch(xb, tb[:, 0], tb.shape[1] - 1)
         correct += int(np.sum(answers_match(guess, tb[:, 1:], getattr(model, "pad_id", None))))
     return correct / len(x)
+
+
+def source_lengths(xs: np.ndarray, pad_id: int) -> np.ndarray:
+    """Each row's length before its trailing ``pad_id`` tokens: xs (N,T) -> int64 (N,).
+
+    A row of pads only has length 0, which the layers refuse (``ValueError``).
+    """
+    real = np.asarray(xs) != pad_id
+    T = real.shape[1]
+    return np.where(real.any(axis=1), T - real[:, ::-1].argmax(axis=1), 0).astype(np.int64)

@@ -30,6 +30,9 @@ from pathlib import Path
 
 import attncore
 
+from ..errors import UsageError
+from ..options import add_runtime_arguments, apply_runtime
+
 # The book's module -> attncore's drop-in; "attention_layer" (top level) only when run from ch08/.
 BOOK_MODULES = {
     "common.functions": "attncore.book.common.functions",
@@ -161,8 +164,7 @@ def main(argv: list[str] | None = None, prog: str = "attncore run-book") -> int:
     p.add_argument("script", nargs="?", help="the book's script, e.g. ch08/train.py")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.add_argument("--list", action="store_true", help="print which modules attncore answers, and exit")
-    p.add_argument("--backend", choices=["cpp", "cython", "numpy"], help="attncore backend (default: fastest)")
-    p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
+    add_runtime_arguments(p)
     p.add_argument("--figures", metavar="DIR", help="plt.show() saves the figures as PNG files in DIR")
     a = p.parse_args(argv)
     if a.list:
@@ -171,11 +173,8 @@ def main(argv: list[str] | None = None, prog: str = "attncore run-book") -> int:
     if not a.script:
         p.error("the script to run is missing (or --list)")
     try:
-        if a.backend:
-            attncore.set_backend(a.backend)
-        if a.threads is not None:
-            attncore.set_num_threads(a.threads)
-    except (ValueError, RuntimeError) as exc:
+        apply_runtime(a)
+    except (UsageError, ValueError, RuntimeError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     script = Path(a.script)

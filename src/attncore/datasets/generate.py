@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from ..defaults import SEED
+
 __all__ = ["date_lines", "addition_lines", "ko_en_number_lines", "DATE_QUESTION_WIDTH"]
 
 DATE_QUESTION_WIDTH = 29
@@ -44,7 +46,7 @@ def _cased(text: str, rng: random.Random) -> str:
     return rng.choice((str.lower, str.upper, str.title))(text)
 
 
-def date_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
+def date_lines(count: int = 50_000, seed: int = SEED) -> list[str]:
     """``count`` distinct lines ``<date in a human format, padded to 29>_<YYYY-MM-DD>``."""
     rng = random.Random(seed)
     span = (_LAST_DAY - _FIRST_DAY).days
@@ -60,7 +62,7 @@ def date_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
     return lines
 
 
-def addition_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
+def addition_lines(count: int = 50_000, seed: int = SEED) -> list[str]:
     """``count`` distinct lines ``<a+b padded to 7>_<a+b's value padded to 4>``, a and b below 1000.
 
     The number of digits of each operand is drawn first (1 to 3, evenly), so
@@ -83,7 +85,7 @@ def addition_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
     return lines
 
 
-def ko_en_number_lines(count: int = 50_000, seed: int = 1984) -> list[str]:
+def ko_en_number_lines(count: int = 50_000, seed: int = SEED) -> list[str]:
     """``count`` distinct lines ``<Korean><TAB><English>`` for numbers below 1,000,000, written by
     ``num2words`` (``lang="ko"`` and ``"en"``), e.g. ``구만 팔천칠백육십오<TAB>ninety-eight thousand ,
     seven hundred and sixty-five``: the English comma is a word of its own.

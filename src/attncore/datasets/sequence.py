@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .._files import write_atomic
+from ..defaults import SEED
+from ..util import source_lengths
 from . import generate
 
 __all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
@@ -143,7 +145,7 @@ def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None, test_fraction
     return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
 
 
-def load_data(file_name: str = "addition.txt", seed: int | None = 1984):
+def load_data(file_name: str = "addition.txt", seed: int | None = SEED):
     """The book's ``load_data``: ``((x_train, t_train), (x_test, t_test))`` as int arrays.
 
     x (rows, question length), t (rows, answer length with its leading ``_``).
@@ -221,8 +223,6 @@ class SequenceData:
         take; None for character data."""
         if self.pad_id is None:
             return None
-        from ..seq2seq import source_lengths
-
         return source_lengths(x, self.pad_id)
 
     def decode_question(self, ids) -> str:
@@ -241,7 +241,7 @@ class SequenceData:
         return text.split()
 
 
-def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1) -> SequenceData:
+def read_char_data(file_name: str | os.PathLike, seed: int | None = SEED, test_fraction: float = 0.1) -> SequenceData:
     """Like ``load_data`` but with a vocabulary of this file alone (not the module-wide one) and
     ``test_fraction`` of the rows (rounded down) in the test split."""
     path = resolve_path(file_name)
@@ -254,7 +254,7 @@ def read_char_data(file_name: str | os.PathLike, seed: int | None = 1984, test_f
     return SequenceData(train, test, list(vocab), word_level=False, name=path.name)
 
 
-def load_parallel(file_name: str | os.PathLike, seed: int | None = 1984, test_fraction: float = 0.1,
+def load_parallel(file_name: str | os.PathLike, seed: int | None = SEED, test_fraction: float = 0.1,
                   source_chars: bool = False) -> SequenceData:
     """Word-level ``source<TAB>target`` sentences as a ``SequenceData``.
 

@@ -1,0 +1,92 @@
+"""The ``attncore`` command: ``train``, ``eval``, ``translate``, ``info``, ``run-book`` and ``bench``.
+
+The parser and the one error handler live here; each command is a module of
+this package (``train``, ``infer`` for eval and translate, ``info``), and
+``run-book`` and ``bench`` keep their own parsers (:mod:`attncore.book`,
+:mod:`attncore.benchmark`). Every error a user can cause is one line on stderr
+and exit status 2; Ctrl-C is exit 130; nothing prints a traceback unless
+``ATTNCORE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+from .. import __version__
+from ..errors import UsageError
+from .info import cmd_info
+from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
+from .train import add_train_arguments, cmd_train, explicit_options
+
+__all__ = ["UsageError", "main", "parser"]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="attncore", description="Fast, book-compatible attention seq2seq.")
+    top.add_argument("--version", action="version", version=f"attncore {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy of saved params on every row of a file (or the training data's "
+                       "test split)")
+    add_eval_arguments(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("translate", help="answer questions with saved params: the text argument, else one per "
+                       "line of --file or standard input")
+    add_translate_arguments(p)
+    p.set_defaults(func=cmd_translate)
+
+    sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
+        func=cmd_info)
+    sub.add_parser("run-book", add_help=False,
+                   help="run one of the book's scripts on attncore's layers; 'attncore run-book --help'")
+    sub.add_parser("bench", add_help=False,
+                   help="end-to-end benchmark: numpy vs cpp (vs torch); 'attncore bench --help' for options")
+    return top
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"attncore: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    warnings.formatwarning = _one_line_warning  # a note for the user, not a source location
+    if argv[:1] == ["bench"]:  # its options belong to attncore.benchmark
+        from ..benchmark import main as bench_main
+
+        return bench_main(argv[1:])
+    if argv[:1] == ["run-book"]:  # its options and the script's arguments belong to attncore.book
+        from ..book import main as book_main
+
+        return book_main(argv[1:])
+    args = parser().parse_args(argv)
+    if args.command == "train":
+        args.explicit = explicit_options(argv[1:])
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"attncore {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:  # bad files or values: one line
+        if os.environ.get("ATTNCORE_DEBUG"):
+            raise
+        print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug of attncore's: still one line, with the way to the traceback
+        if os.environ.get("ATTNCORE_DEBUG"):
+            raise
+        print(f"attncore {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(ATTNCORE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1

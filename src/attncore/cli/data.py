@@ -1,0 +1,184 @@
+"""The command line's data: data sets by name, the saved model's vocabulary and lengths, rows encoded for
+it, and answers decoded in batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..datasets.sequence import END, PAD, START, SequenceData, load_parallel, read_char_data, resolve_path
+from ..defaults import DECODE_BATCH, SEED
+from ..errors import UsageError
+from ..models import load_model
+from ..util import _mark, answers_match
+
+__all__ = ["DATA_NAMES", "attention_maps", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
+           "model_input", "remap", "saved_data", "show_samples"]
+
+DATA_NAMES = {"date": "date.txt", "addition": "addition.txt", "ko-en-numbers": "ko-en-numbers.tsv"}
+
+
+def load_dataset(spec: str, seed: int = SEED, test_fraction: float = 0.1):
+    """``date``, ``addition``, ``ko-en-numbers``, a book-format file, or a tab-separated word-level file."""
+    name = DATA_NAMES.get(spec, spec)
+    try:
+        path = resolve_path(name)
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+        if "\t" in first:  # the Korean of ko-en-numbers is read as characters
+            return load_parallel(path, seed, test_fraction, source_chars=name == "ko-en-numbers.tsv")
+        return read_char_data(path, seed, test_fraction)
+    except (OSError, ValueError) as exc:  # missing, unreadable or malformed: one line, exit 2
+        raise UsageError(str(exc)) from None
+
+
+def remap(data, tokens: list[str]):
+    """``data`` re-encoded with a saved model's vocabulary ``tokens``."""
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    missing = [tok for tok in data.tokens if tok not in vocab]
+    if missing:
+        raise UsageError(f"the data has tokens the model does not know: {', '.join(map(repr, missing[:10]))}")
+    table = np.array([vocab[tok] for tok in data.tokens])
+    data.train = tuple(table[a] for a in data.train)
+    data.test = tuple(table[a] for a in data.test)
+    data.tokens = list(tokens)
+    data.token_to_id = vocab
+    return data
+
+
+def model_input(data, reverse: bool, x: np.ndarray) -> np.ndarray:
+    return x[:, ::-1] if reverse else x
+
+
+def decode(model, data, reverse: bool, x: np.ndarray, start: np.ndarray, sample_size: int, beam: int = 1,
+           length_penalty: float = 0.0) -> np.ndarray:
+    """Answers to the questions ``x`` in batches of ``DECODE_BATCH``: greedy, or beam search with ``beam`` > 1."""
+    end_id = data.token_to_id.get(END) if data.word_level else None
+    out = []
+    for i in range(0, len(x), DECODE_BATCH):
+        xs, starts = model_input(data, reverse, x[i:i + DECODE_BATCH]), start[i:i + DECODE_BATCH]
+        out.append(model.generate_batch(xs, starts, sample_size) if beam == 1 else
+                   model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty))
+    return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)
+
+
+def show_samples(model, data, reverse: bool, count: int = 10) -> int:
+    x, t = data.test
+    count = min(count, len(x))
+    guess = decode(model, data, reverse, x[:count], t[:count, 0], t.shape[1] - 1)
+    right = 0
+    for q, a, g, ok in zip(x[:count], t[:count, 1:], guess, answers_match(guess, t[:count, 1:], model.pad_id)):
+        right += ok
+        print(f"Q {data.decode_question(q)}")
+        print(f"T {data.decode(a)}")
+        print(f"{_mark(ok)} {data.decode(g)}")
+    return right
+
+
+def attention_maps(model, data, reverse: bool, rows: np.ndarray):
+    """(question tokens, answer tokens, weights (Td, T) in reading order, right or not) for each row."""
+    x, t = rows
+    guess = model.generate_batch(model_input(data, reverse, x), t[:, 0], t.shape[1] - 1)
+    weights = model.attention_weights()  # (N, Td, T)
+    if reverse:
+        weights = weights[:, :, ::-1]
+    right = answers_match(guess, t[:, 1:], model.pad_id)
+    return [([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w, bool(ok))
+            for q, g, w, ok in zip(x, guess, weights, right)]
+
+
+def load_saved(path: str):
+    try:
+        model = load_model(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if "tokens" not in model.metadata:
+        raise UsageError(f"{path} has no vocabulary (not written by 'attncore train')")
+    check_metadata(path, model)
+    model.pad_id = model.metadata.get("pad_id")
+    return model
+
+
+def check_metadata(path: str, model) -> None:
+    """The record 'attncore train' writes, field by field (a hand-made file gets a clear error)."""
+    meta = model.metadata
+    tokens = meta.get("tokens")
+    vocab = model.params[0].shape[0]
+    if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or len(tokens) != vocab:
+        raise UsageError(f"{path}: 'tokens' must be a list of {vocab} strings (the model's vocabulary)")
+    for key in ("question_length", "answer_length"):
+        if type(meta.get(key)) is not int or meta[key] < 1:
+            raise UsageError(f"{path}: metadata {key!r} must be an integer >= 1, got {meta.get(key)!r}")
+    if type(meta.get("start_id")) is not int or not 0 <= meta["start_id"] < vocab:
+        raise UsageError(f"{path}: metadata 'start_id' must be a token id below {vocab}, got {meta.get('start_id')!r}")
+    pad_id = meta.get("pad_id")
+    if pad_id is not None and (type(pad_id) is not int or not 0 <= pad_id < vocab):
+        raise UsageError(f"{path}: metadata 'pad_id' must be a token id below {vocab} or null, got {pad_id!r}")
+    if not isinstance(meta.get("source_chars", False), bool):
+        raise UsageError(f"{path}: metadata 'source_chars' must be true or false, got {meta['source_chars']!r}")
+    for key in ("word_level", "reverse"):
+        if not isinstance(meta.get(key), bool):
+            raise UsageError(f"{path}: metadata {key!r} must be true or false, got {meta.get(key)!r}")
+
+
+def saved_data(model):
+    meta = model.metadata
+    empty = (np.zeros((0, meta["question_length"]), int), np.zeros((0, meta["answer_length"] + 1), int))
+    return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False))
+
+
+def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of a data file in the model's vocabulary, padded to its lengths (longer rows refused).
+
+    Character files hold ``question_answer`` lines, tab-separated files
+    ``source<TAB>target`` sentences, as ``attncore train`` reads them.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f if line.strip()]
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not lines:
+        raise UsageError(f"{path}: no rows")
+    xs, ts = [], []
+    for number, line in enumerate(lines, start=1):
+        if data.word_level:
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise UsageError(f"{path}, row {number}: expected 'source<TAB>target'")
+            question, answer = parts[0], [START] + parts[1].split() + [END]
+        else:
+            if "_" not in line:
+                raise UsageError(f"{path}, row {number}: no '_' between question and answer")
+            question, answer = line[:line.index("_")].rstrip(), list(line[line.index("_"):].rstrip())
+        try:
+            xs.append(encode_question(question, data, meta["question_length"])[0])
+            ts.append(encode_answer(answer, data, meta["answer_length"] + 1))
+        except UsageError as exc:
+            raise UsageError(f"{path}, row {number}: {exc}") from None
+    return np.array(xs), np.array(ts)
+
+
+def encode_answer(tokens: list[str], data, length: int) -> np.ndarray:
+    pad = PAD if data.word_level else " "
+    unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
+    if unknown:
+        raise UsageError(f"the answer has tokens the model does not know: {', '.join(map(repr, unknown))}")
+    if len(tokens) > length:
+        raise UsageError(f"the answer has {len(tokens) - 1} tokens; this model writes at most {length - 1}")
+    return np.array([data.token_to_id[tok] for tok in tokens + [pad] * (length - len(tokens))])
+
+
+def encode_question(text: str, data, length: int) -> np.ndarray:
+    tokens = data.question_tokens(text) + ([END] if data.word_level else [])
+    pad = PAD if data.word_level else " "
+    unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
+    if unknown:
+        what = "words" if data.word_level and not data.source_chars else "characters"
+        raise UsageError(f"unknown {what}: {', '.join(map(repr, unknown))}")
+    if len(tokens) > length:
+        what = "tokens" if data.word_level and not data.source_chars else "characters"
+        raise UsageError(f"the input has {len(tokens)} {what}; this model reads at most {length}")
+    tokens += [pad] * (length - len(tokens))
+    if pad not in data.token_to_id:
+        raise UsageError(f"the model's vocabulary has no padding token {pad!r}")
+    return np.array([[data.token_to_id[tok] for tok in tokens]])

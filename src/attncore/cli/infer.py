@@ -1,0 +1,143 @@
+"""``attncore eval`` and ``attncore translate``: a saved model's accuracy on a file, and its answers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.sequence import END
+from ..defaults import DECODE_BATCH
+from ..errors import UsageError
+from ..functions import softmax
+from ..options import add_runtime_arguments, apply_runtime
+from ..plots import plot_attention
+from ..util import answers_match
+from .data import (attention_maps, decode, encode_question, encode_rows, load_dataset, load_saved, model_input, remap,
+                   saved_data)
+
+__all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
+
+
+def add_beam_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--beam", type=int, default=1, metavar="K", help="beam search keeping K answers (1: greedy)")
+    p.add_argument("--length-penalty", type=float, default=0.0, metavar="ALPHA",
+                   help="beam search picks the answer of the highest log p / length**ALPHA (0: log p)")
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", required=True)
+    p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
+                   "padded); default: the test split of the data the params were trained on")
+    p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
+    add_beam_arguments(p)
+    add_runtime_arguments(p)
+
+
+def add_translate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", required=True)
+    p.add_argument("--plot", help="also draw the attention map of the text argument to this PNG")
+    p.add_argument("--file", help="read one input per line from this file (default: standard input)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per input: input, output, tokens and their probabilities")
+    add_beam_arguments(p)
+    add_runtime_arguments(p)
+    p.add_argument("text", nargs="?")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    apply_runtime(args)
+    if args.errors < 0:
+        raise UsageError("--errors must be at least 0")
+    check_beam(args)
+    model = load_saved(args.params)
+    meta = model.metadata
+    if args.data:  # every row of the file
+        data = saved_data(model)
+        x, t = encode_rows(args.data, data, meta)
+        what = f"rows of {Path(args.data).name}"
+    elif meta.get("val"):  # the validation file of the run
+        data = saved_data(model)
+        x, t = encode_rows(meta["val"], data, meta)
+        what = f"rows of {Path(meta['val']).name}"
+    else:  # the validation split of the data the model was trained on
+        data = remap(load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1)), meta["tokens"])
+        x, t = data.test
+        what = f"validation rows of {data.name}"
+    start = time.perf_counter()
+    guess = decode(model, data, meta["reverse"], x, t[:, 0], t.shape[1] - 1, args.beam, args.length_penalty)
+    right = answers_match(guess, t[:, 1:], model.pad_id)
+    how = f"beam {args.beam}" if args.beam > 1 else "greedy"
+    print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({how}, {time.perf_counter() - start:.1f} s)")
+    for i in np.flatnonzero(~right)[:args.errors]:
+        print(f"row {i + 1}: Q {data.decode_question(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
+              f"got {data.decode(guess[i]).rstrip()}")
+    return 0
+
+
+def check_beam(args: argparse.Namespace) -> None:
+    if args.beam < 1:
+        raise UsageError(f"--beam must be at least 1, got {args.beam}")
+    if not np.isfinite(args.length_penalty):
+        raise UsageError(f"--length-penalty must be a number, got {args.length_penalty}")
+
+
+def token_probabilities(model, xs: np.ndarray, start: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The probability of each generated token: the decoder rerun on its output (greedy: the same states)."""
+    ts = np.concatenate([start[:, None], ids[:, :-1]], axis=1)
+    p = softmax(model.scores(xs, ts))
+    return np.take_along_axis(p, ids[:, :, None], axis=2)[:, :, 0]
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    apply_runtime(args)
+    check_beam(args)
+    model = load_saved(args.params)
+    meta = model.metadata
+    data = saved_data(model)
+    if args.text is None:  # one input per line, from --file or standard input
+        if args.plot:
+            raise UsageError("--plot draws one input: give it as the text argument")
+        try:
+            source = open(args.file, encoding="utf-8") if args.file else sys.stdin
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+        with source:
+            texts = [line.rstrip("\n") for line in source]
+    else:
+        texts = [args.text]
+    if not texts:
+        return 0
+    x = np.concatenate([encode_question(text, data, meta["question_length"]) for text in texts])
+    start = np.full(len(texts), meta["start_id"])
+    if args.plot:
+        if not model.attends:
+            raise UsageError("--plot needs an attention model")
+        folder = Path(args.plot).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UsageError(f"--plot {args.plot}: the folder {folder} does not exist or is not writable")
+        maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start))
+        plot_attention(maps, Path(args.plot), known=False)
+    for i in range(0, len(texts), DECODE_BATCH):
+        rows = slice(i, i + DECODE_BATCH)
+        ids = decode(model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"], args.beam,
+                     args.length_penalty)
+        xs = model_input(data, meta["reverse"], x[rows])
+        probs = token_probabilities(model, xs, start[rows], ids) if args.json else None
+        for j, row in enumerate(ids):
+            out = data.decode(row).rstrip()
+            if args.json:
+                tokens = [data.tokens[int(k)] for k in row]
+                if data.word_level and END in tokens:  # the answer ends at its end marker
+                    tokens = tokens[:tokens.index(END) + 1]
+                print(json.dumps({"input": texts[i + j], "output": out, "tokens": tokens,
+                                  "probabilities": [round(float(p), 6) for p in probs[j, :len(tokens)]]},
+                                 ensure_ascii=False))
+            else:
+                print(out)
+    return 0

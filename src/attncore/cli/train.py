@@ -1,0 +1,216 @@
+"""``attncore train``: train a model on a data set, validate it each epoch, write the run's files and plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .._backend import get_backend, get_num_threads
+from ..base_model import check_fits
+from ..datasets.sequence import resolve_path
+from ..defaults import SEED
+from ..errors import UsageError
+from ..models import MODEL_KINDS, build_model
+from ..optimizer import Adam
+from ..options import add_runtime_arguments, apply_runtime
+from ..plots import plot_attention, plot_history
+from ..runs import CHECKPOINT, RUN_OPTIONS, RunFiles, describe_data, fingerprint, output_folder, read_checkpoint
+from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
+from .data import DATA_NAMES, attention_maps, encode_rows, load_dataset, model_input, show_samples
+
+__all__ = ["add_train_arguments", "cmd_train"]
+
+DEFAULT_EPOCHS = 5
+MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
+                   "words), a book-format file or a tab-separated source<TAB>target file")
+    p.add_argument("--model", default="attention", choices=list(MODEL_KINDS),
+                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
+    p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
+    p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs in all (with --resume: including "
+                   "those done)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--wordvec", type=int, default=16)
+    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
+    add_runtime_arguments(p)
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does; "
+                   "word-level sources are never reversed: their padding comes last and is masked)")
+    p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
+                   help="the share of the data's rows held out to validate each epoch")
+    p.add_argument("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
+    p.add_argument("--patience", type=int, default=0, metavar="N",
+                   help="stop after N epochs without a better validation accuracy (0: never)")
+    p.add_argument("--out", default="attncore-run", help="folder for the run's files: params.npz, best.npz, "
+                   "checkpoint.npz, history.json and the plots")
+    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
+                   "optimizer state) up to --epochs")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    apply_runtime(args)
+    saved = None
+    if args.resume:
+        saved = read_checkpoint(Path(args.resume))
+        apply_saved_options(args, saved["options"])
+    check_train_options(args)
+    if args.resume and "out" in args.explicit and Path(args.out).resolve() != Path(args.resume).resolve():
+        raise UsageError("--resume writes into the run's own folder: leave out --out")
+    out = output_folder(args.resume or args.out)
+    data, files = training_data(args)
+    if saved is not None and saved["data"] != files:
+        raise UsageError(f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
+                         f"now {describe_data(files)}); resume with the same files, or start a new run")
+    # Word-level sources keep their order: their padding comes last, where the masks leave it out.
+    reverse = not args.no_reverse and not data.word_level
+    model = new_model(args, data, reverse)
+    trainer = Trainer(model, Adam(lr=args.lr))
+    if saved is not None:
+        restore(args, saved, data, trainer)
+    (x_train, t_train), (x_val, t_val) = data.train, data.test
+    iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
+    if iters < MIN_ITERATIONS and saved is None:
+        print(f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
+              f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
+              "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
+    print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
+          f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows, vocabulary {len(data.tokens)}, "
+          f"backend {get_backend()}, {get_num_threads()} threads"
+          + (f"; resuming after epoch {trainer.current_epoch}" + (f", iteration {trainer.position}"
+                                                                   if trainer.position else "")
+             if saved is not None else ""))
+    run = RunFiles(out, vars(args), files, data.tokens)
+    callbacks = [run]
+    stop = None
+    if args.patience:
+        stop = EarlyStopping(patience=args.patience)
+        stop.resume_from(trainer.history)
+        callbacks.append(stop)
+    try:
+        trainer.fit(model_input(data, reverse, x_train), t_train, max_epoch=args.epochs - trainer.current_epoch,
+                    batch_size=args.batch_size, max_grad=args.clip or None, eval_interval=None,
+                    validation_data=(model_input(data, reverse, x_val), t_val), callbacks=callbacks,
+                    drop_last=False, progress=True)
+    except TrainingInterrupted:  # between two steps: save everything, resumable from exactly here
+        run.save(trainer)
+        print(f"attncore train: interrupted in epoch {trainer.current_epoch + 1} after iteration {trainer.position} "
+              f"of {iters}; saved the run to {out}; continue it with: attncore train --resume {out}",
+              file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second Ctrl-C, mid-step: the last epoch's files stay as they are
+        where = f"the end of epoch {trainer.current_epoch}" if trainer.current_epoch else "nothing yet"
+        print(f"attncore train: interrupted mid-step; {out} holds {where}"
+              + (f"; continue it with: attncore train --resume {out}" if trainer.current_epoch else ""),
+              file=sys.stderr)
+        return 130
+    if stop is not None and trainer.current_epoch < args.epochs:
+        print(f"no better validation accuracy for {args.patience} epochs: stopped after epoch "
+              f"{trainer.current_epoch} (best: epoch {stop.best_epoch}, {100 * stop.best:.2f}%, in best.npz)")
+    finish(model, data, reverse, trainer, out)
+    return 0
+
+
+def new_model(args: argparse.Namespace, data, reverse: bool):
+    """The model of the options, drawn from ``--seed``, with what ``eval`` and ``translate`` need in its
+    metadata."""
+    if args.model != "attention" and (args.cell != "lstm" or args.luong):
+        raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
+    np.random.seed(args.seed)
+    model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
+    model.pad_id = data.pad_id
+    model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
+                      "question_length": data.question_length, "answer_length": data.answer_length,
+                      "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val,
+                      "pad_id": model.pad_id, "source_chars": data.source_chars}
+    return model
+
+
+def restore(args: argparse.Namespace, saved: dict, data, trainer: Trainer) -> None:
+    """The weights and the trainer's state of a checkpoint, after checking that they fit."""
+    if saved["tokens"] != data.tokens:
+        raise UsageError(f"--resume {args.resume}: the run's vocabulary differs from the data's")
+    model = trainer.model
+    try:
+        check_fits(saved["params"], model.params)
+        trainer.restore(saved["trainer"], saved["trainer_arrays"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--resume {args.resume}: {CHECKPOINT} does not fit this model ({exc})") from None
+    for param, array in zip(model.params, saved["params"]):
+        param[...] = array
+    if trainer.current_epoch >= args.epochs:
+        raise UsageError(f"--resume {args.resume}: the run has finished its {trainer.current_epoch} epochs; "
+                         f"pass --epochs N with N > {trainer.current_epoch} to train further")
+
+
+def finish(model, data, reverse: bool, trainer: Trainer, out: Path) -> None:
+    """Ten validation samples, the accuracy plot and (for an attention model) four attention maps."""
+    x_val, t_val = data.test
+    right = show_samples(model, data, reverse)
+    print(f"{right}/{min(10, len(x_val))} samples right")
+    plot_history(trainer.history, out / "accuracy.png")
+    written = ["params.npz", "best.npz", CHECKPOINT, "history.json", "accuracy.png"]
+    if model.attends:
+        plot_attention(attention_maps(model, data, reverse, (x_val[:4], t_val[:4])), out / "attention.png")
+        written.append("attention.png")
+    print(f"wrote {', '.join(written)} to {out}")
+
+
+def check_train_options(args: argparse.Namespace) -> None:
+    for name in ("epochs", "batch_size", "hidden", "wordvec"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be from 0 to 2**32 - 1, got {args.seed}")
+    if not args.lr > 0 or not args.clip >= 0:
+        raise UsageError("--lr must be above 0 and --clip at least 0")
+    if args.patience < 0:
+        raise UsageError(f"--patience must be at least 0 (0: no early stopping), got {args.patience}")
+    if not 0 < args.val_split < 1:
+        raise UsageError(f"--val-split must be above 0 and below 1, got {args.val_split}")
+
+
+def training_data(args: argparse.Namespace):
+    """The training data and its validation rows (``data.test``), and the fingerprint of the files read."""
+    data = load_dataset(args.data, test_fraction=0.0 if args.val else args.val_split)
+    if data.question_length < 1 or data.answer_length < 1:
+        raise UsageError(f"{data.name}: every question and every answer needs at least one token "
+                         f"(got questions of {data.question_length} and answers of {data.answer_length})")
+    files = [Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))]
+    if args.val:
+        meta = {"question_length": data.question_length, "answer_length": data.answer_length}
+        data.test = encode_rows(args.val, data, meta)
+        files.append(Path(args.val))
+    elif len(data.test[0]) == 0:
+        raise UsageError(f"{data.name} has {len(data.train[0])} rows: --val-split {args.val_split} leaves no "
+                         "validation rows (use more rows, a larger --val-split or --val FILE)")
+    return data, fingerprint(files)
+
+
+def explicit_options(argv: list[str]) -> set[str]:
+    """The ``train`` options given on the command line (not taken from their defaults)."""
+    train = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(train)
+    unset = object()
+    train.set_defaults(**{name: unset for name in vars(train.parse_args(argv))})
+    return {name for name, value in vars(train.parse_args(argv)).items() if value is not unset}
+
+
+def apply_saved_options(args: argparse.Namespace, options: dict) -> None:
+    """A resumed run's options: the saved ones, where the command line must agree with them."""
+    for name in RUN_OPTIONS:
+        if name in args.explicit and getattr(args, name) != options[name]:
+            raise UsageError(f"--resume continues the run as it was started: it had --{name.replace('_', '-')} "
+                             f"{options[name]}, not {getattr(args, name)} (start a new run to change it)")
+        setattr(args, name, options[name])
+    for name in ("epochs", "patience"):
+        if name not in args.explicit:
+            setattr(args, name, options[name])

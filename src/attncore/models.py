@@ -1,0 +1,74 @@
+"""The registry of models: every model class once, built by kind or rebuilt from a parameter file.
+
+The command line and the benchmark build models here; :mod:`attncore.base_model`
+knows none of them, so the model modules import it and nothing imports back.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .attention_seq2seq import CELLS, AttentionSeq2seq
+from .base_model import BaseModel, check_fits, read_params
+from .peeky_seq2seq import PeekySeq2seq
+from .seq2seq import Seq2seq
+
+__all__ = ["MODEL_KINDS", "build_model", "load_model", "model_classes"]
+
+# The kinds of ``attncore train --model``: the book's chapter 8 model first, then chapter 7's.
+MODEL_KINDS: dict[str, type[Seq2seq]] = {"attention": AttentionSeq2seq, "seq2seq": Seq2seq, "peeky": PeekySeq2seq}
+
+
+def model_classes() -> dict[str, type[Seq2seq]]:
+    """Every model class by its name, as parameter files record it."""
+    return {cls.__name__: cls for cls in MODEL_KINDS.values()}
+
+
+def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
+                luong: bool = False) -> Seq2seq:
+    """A new model of ``kind`` (``attention``, ``seq2seq`` or ``peeky``), its weights drawn from NumPy's
+    global random state. ``cell="gru"`` and ``luong`` exist for the attention model only: ``ValueError``
+    for another kind, an unknown kind or an unknown cell."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model {kind!r}; choose one of {list(MODEL_KINDS)}")
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    if kind == "attention":
+        return AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, cell=cell, luong=luong)
+    if cell != "lstm" or luong:
+        raise ValueError(f"cell={cell!r} and luong=True need the attention model, got {kind!r}")
+    return MODEL_KINDS[kind](vocab_size, wordvec_size, hidden_size)
+
+
+def load_model(file_name: str | os.PathLike) -> BaseModel:
+    """Rebuild the model saved in an attncore ``.npz`` file: its class, sizes, weights and metadata.
+
+    NumPy's global random state is left as it was (building a model draws from it).
+    """
+    arrays, record = read_params(file_name)
+    classes = model_classes()
+    name = record.get("class")
+    path = os.fspath(file_name)
+    if not isinstance(name, str) or name not in classes:
+        raise ValueError(f"{path}: unknown model class {name!r} (known: {sorted(classes)})")
+    config, metadata = record.get("config", {}), record.get("metadata", {})
+    if not isinstance(config, dict) or not isinstance(metadata, dict):
+        raise ValueError(f"{path}: 'config' and 'metadata' must be JSON objects")
+    sizes = {k: v for k, v in config.items() if k in ("vocab_size", "wordvec_size", "hidden_size")}
+    if len(sizes) != 3 or not all(type(v) is int and v >= 1 for v in sizes.values()):
+        raise ValueError(f"{path}: the config needs vocab_size, wordvec_size and hidden_size as integers >= 1, "
+                         f"got {config}")
+    state = np.random.get_state()
+    try:
+        model = classes[name](**config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the config {config} does not build a {name}: {exc}") from None
+    finally:
+        np.random.set_state(state)
+    check_fits(arrays, model.params)
+    for param, array in zip(model.params, arrays):
+        param[...] = array
+    model.metadata = dict(metadata)
+    return model

@@ -1,0 +1,28 @@
+"""The options every ``attncore`` command shares: ``--backend`` and ``--threads``, declared and applied once."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._backend import _NAMES as BACKENDS
+from ._backend import set_backend, set_num_threads
+from .errors import UsageError
+
+__all__ = ["BACKENDS", "add_runtime_arguments", "apply_runtime"]
+
+
+def add_runtime_arguments(p: argparse.ArgumentParser, backend: bool = True) -> None:
+    """``--backend`` (unless ``backend`` is False) and ``--threads`` on ``p``."""
+    if backend:
+        p.add_argument("--backend", choices=BACKENDS, help="attncore backend (default: the fastest built)")
+    p.add_argument("--threads", type=int, help="threads for the kernels (default: all usable cores)")
+
+
+def apply_runtime(args: argparse.Namespace) -> None:
+    """Make the parsed ``--backend`` and ``--threads`` current; ``UsageError`` for a thread count below 1."""
+    if getattr(args, "backend", None):
+        set_backend(args.backend)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {args.threads}")
+        set_num_threads(args.threads)

@@ -1,0 +1,107 @@
+"""The files of a training run: its folder, the checkpoint that ``--resume`` reads, params, history.
+
+A run folder holds ``checkpoint.npz`` (weights, the trainer's and optimizer's
+state, the options, the data files' fingerprint, the vocabulary),
+``params.npz``, ``best.npz`` and ``history.json``, each written atomically
+after every epoch by :class:`RunFiles`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._files import write_atomic
+from .base_model import param_arrays, params_in
+from .errors import UsageError
+
+__all__ = ["CHECKPOINT", "RUN_OPTIONS", "RunFiles", "describe_data", "fingerprint", "output_folder",
+           "read_checkpoint"]
+
+CHECKPOINT = "checkpoint.npz"
+CHECKPOINT_FORMAT = "attncore-run-1"
+# What a resumed run takes from its checkpoint; of the other options, --epochs and --patience may change.
+RUN_OPTIONS = ("data", "val", "val_split", "model", "cell", "luong", "hidden", "wordvec", "batch_size", "lr", "clip",
+               "seed", "no_reverse")
+
+
+
+class RunFiles:
+    """The files of a training run, written atomically after each epoch (a ``Trainer.fit`` callback):
+    ``checkpoint.npz`` (everything ``--resume`` needs), ``params.npz``, ``best.npz`` (the params of the
+    best validation accuracy so far) and ``history.json``; each epoch also prints one line."""
+
+    def __init__(self, out: Path, options: dict, fingerprint: dict, tokens: list[str]) -> None:
+        self.out = out
+        self.options = {k: options[k] for k in (*RUN_OPTIONS, "epochs", "patience")}
+        self.record = {"format": CHECKPOINT_FORMAT, "options": self.options, "data": fingerprint, "tokens": tokens}
+
+    def on_epoch_end(self, trainer, logs: dict) -> bool:
+        print(f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val acc {100 * logs['val_acc']:6.2f}% | "
+              f"train {logs['seconds']:6.1f} s | eval {logs['val_seconds']:5.1f} s", flush=True)
+        earlier = [acc for acc in trainer.history["val_acc"][:-1] if acc is not None]
+        if not earlier or logs["val_acc"] > max(earlier):
+            trainer.model.save_params(self.out / "best.npz")
+        self.save(trainer)
+        return False
+
+    def save(self, trainer) -> None:
+        """The checkpoint first, then the files a user reads."""
+        record, arrays = trainer.state()
+        payload = {"trainer_" + k: v for k, v in arrays.items()}
+        payload.update(param_arrays(trainer.model.params))
+        buffer = io.BytesIO()
+        np.savez(buffer, record=np.array(json.dumps({**self.record, "trainer": record})), **payload)
+        write_atomic(self.out / CHECKPOINT, buffer.getvalue())
+        trainer.model.save_params(self.out / "params.npz")
+        write_atomic(self.out / "history.json", (json.dumps(trainer.history, indent=1) + "\n").encode())
+
+
+def read_checkpoint(folder: Path) -> dict:
+    """The run saved in ``folder/checkpoint.npz``; a UsageError naming what is wrong otherwise."""
+    path = folder / CHECKPOINT
+    if not path.is_file():
+        raise UsageError(f"--resume {folder}: no {CHECKPOINT} there (not a folder written by 'attncore train')")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            record = json.loads(str(f["record"]))
+            arrays = {k: f[k] for k in f.files if k != "record"}
+        if record.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"unknown format {record.get('format')!r}")
+        saved = {key: record[key] for key in ("options", "data", "tokens", "trainer")}
+        if set(saved["options"]) != {*RUN_OPTIONS, "epochs", "patience"}:
+            raise ValueError("its options are not those of this version of attncore")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"--resume {folder}: {CHECKPOINT} is not readable ({exc})") from None
+    saved["params"] = params_in(arrays)
+    saved["trainer_arrays"] = {k[len("trainer_"):]: v for k, v in arrays.items() if k.startswith("trainer_")}
+    return saved
+
+
+def output_folder(name: str) -> Path:
+    """The folder for a run's files, created if needed; a clear error when it cannot be."""
+    out = Path(name)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {name}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {name}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {name}: the folder is not writable")
+    return out
+
+
+def describe_data(fingerprint: dict) -> str:
+    return ", ".join(f"{name} sha256 {digest[:12]}" for name, digest in fingerprint.items())
+
+
+def fingerprint(files: list[Path]) -> dict[str, str]:
+    """The SHA-256 of each data file, by file name: what ``--resume`` compares."""
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
