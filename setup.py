@@ -1,4 +1,4 @@
-"""Build the two extension modules: attncore._cpp (pybind11) and attncore._cython.
+"""Build the two extension modules: attncore._cpp (pybind11) and attncore._cython, two bindings of csrc/.
 
 Flags: -O3, C++17, -fno-math-errno and -fno-trapping-math (they change no
 result; they let the compiler vectorize the gate loops), -ffp-contract=off,
@@ -69,11 +69,9 @@ class BuildExt(build_ext):
             flags, link = base + simd, SANITIZE_FLAGS if SANITIZE else []
         for ext in self.extensions:
             ext.extra_compile_args = list(flags)
-            ext.extra_link_args = list(link) + (BLAS_LINK if ext.name == "attncore._cpp" else [])
+            ext.extra_link_args = list(link) + BLAS_LINK
             if ext.name == "attncore._cpp":
                 ext.define_macros.append(("ATTNCORE_CXXFLAGS", '"' + " ".join(flags) + '"'))
-            else:  # C++ flags that C compilers reject
-                ext.extra_compile_args = [f for f in flags if f not in ("-std=c++17", "/std:c++17")]
         super().build_extensions()
 
     def run(self):
@@ -112,6 +110,8 @@ def private_blas():
 
 
 BLAS_LINK: list[str] = []
+# The csrc/ files the Cython module is built from: its kernels and theirs.
+CYTHON_KERNELS = ("attention", "softmax", "parallel", "blas")
 
 
 def extensions():
@@ -130,7 +130,17 @@ def extensions():
         depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), ROOT / "python/checks.hpp"]),
         language="c++",
     )
-    cy = Extension("attncore._cython", sources=["python/cython_module.pyx"])
+    # The Cython module binds the softmax and attention kernels of csrc/ (and what they call): the same C++
+    # as _cpp's, compiled into this module too.
+    cy = Extension(
+        "attncore._cython",
+        sources=["python/cython_module.pyx", *(f"csrc/{name}.cpp" for name in CYTHON_KERNELS)],
+        include_dirs=["csrc", *blas["include_dirs"]],
+        library_dirs=blas["library_dirs"],
+        libraries=blas["libraries"],
+        depends=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.hpp")),
+        language="c++",
+    )
     try:
         from Cython.Build import cythonize
     except ImportError as exc:

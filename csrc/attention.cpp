@@ -15,24 +15,11 @@ namespace {
 // the right one is picked at load time (ATTNCORE_SIMD_CLONES): the inline
 // dot/axpy helpers they call are vectorized at that width.
 
-// a_row (T) = softmax of a_row, in place
-template <class T>
-ATTNCORE_SIMD_CLONES void softmax_in_place(T* a_row, int64_t Tn) {
-    const T m = row_max(a_row, Tn);
-    T s = 0;
-    for (int64_t t = 0; t < Tn; ++t) {
-        a_row[t] = fast_exp(a_row[t] - m);
-        s += a_row[t];
-    }
-    const T inv = T(1) / s;
-    for (int64_t t = 0; t < Tn; ++t) a_row[t] *= inv;
-}
-
 // a_row (T) = softmax over t of hs_n[t,:] . q (H)
 template <class T>
 ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
     dots(a_row, hs_n, H, q, Tn, H);
-    softmax_in_place(a_row, Tn);
+    softmax_row(a_row, a_row, Tn);
 }
 
 // c (H) = sum_t a_row[t] * hs_n[t,:]
@@ -103,7 +90,7 @@ void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t 
                               const int64_t* lengths) {
     // a is (N,T); hs is (N,T,H), h is (N,H); lengths (N) or null
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         scores_softmax(a + n * Tn, hs + n * Tn * H, h + n * H, L, H);
@@ -117,7 +104,7 @@ void attention_weight_backward(T* dhs, T* dh, const T* hs, const T* h, const T* 
     // dhs is (N,T,H), dh is (N,H); hs is (N,T,H), h is (N,H); a, da are (N,T)
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         attention_weight_backward_row(dhs + n * Tn * H, dh + n * H, ds.data() + n * Tn, hs + n * Tn * H, h + n * H,
@@ -130,7 +117,7 @@ template <class T>
 void weight_sum_forward(T* c, const T* hs, const T* a, int64_t N, int64_t Tn, int64_t H, const int64_t* lengths) {
     // c is (N,H); hs is (N,T,H), a is (N,T)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n)
         weighted_sum(c + n * H, hs + n * Tn * H, a + n * Tn, row_length(lengths, n, Tn), H);
 }
@@ -140,7 +127,7 @@ void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, in
                          int64_t H, const int64_t* lengths) {
     // dhs is (N,T,H), da is (N,T); hs is (N,T,H), a is (N,T), dc is (N,H)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         weight_sum_backward_row(dhs + n * Tn * H, da + n * Tn, hs + n * Tn * H, a + n * Tn, dc + n * H, L, H);
@@ -160,14 +147,14 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
     // out is (N,Td,H), a is (N,Td,T); hs_enc is (N,T,H), hs_dec is (N,Td,H)
     const int nt = get_num_threads();
     if (Td >= kProductSteps && H > 0) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
         for (int64_t n = 0; n < N; ++n) {
             const T* hs_n = hs_enc + n * Tn * H;
             T* a_n = a + n * Td * Tn;
             const int64_t L = row_length(lengths, n, Tn);
             gemm<T>(false, true, Td, L, H, T(1), hs_dec + n * Td * H, H, hs_n, H, T(0), a_n, Tn);  // scores
             for (int64_t j = 0; j < Td; ++j) {
-                softmax_in_place(a_n + j * Tn, L);
+                softmax_row(a_n + j * Tn, a_n + j * Tn, L);
                 zero_tail(a_n + j * Tn, L, Tn);
             }
             gemm<T>(false, false, Td, H, L, T(1), a_n, Tn, hs_n, H, T(0), out + n * Td * H, H);
@@ -175,7 +162,7 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
         return;
     }
     // Each (n, j) owns out[n,j,:] and a[n,j,:].
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (N * Td > 1)
+#pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         for (int64_t j = 0; j < Td; ++j) {
             const T* hs_n = hs_enc + n * Tn * H;
@@ -196,7 +183,7 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     const int nt = get_num_threads();
     if (Td >= kProductSteps && H > 0) {
         std::vector<T> ds(static_cast<size_t>(N * Td * Tn));
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
         for (int64_t n = 0; n < N; ++n) {
             const T *hs_n = hs_enc + n * Tn * H, *dec_n = hs_dec + n * Td * H, *a_n = a + n * Td * Tn;
             const T* dout_n = dout + n * Td * H;
@@ -214,7 +201,7 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     }
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     // Each n owns dhs_enc[n] (summed over decoder steps) and dhs_dec[n]: no race.
-#pragma omp parallel for num_threads(nt) schedule(static) if (N > 1)
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
     for (int64_t n = 0; n < N; ++n)
         time_attention_backward_row(dhs_enc + n * Tn * H, dhs_dec + n * Td * H, ds.data() + n * Tn,
                                     hs_enc + n * Tn * H, hs_dec + n * Td * H, a + n * Td * Tn, dout + n * Td * H, Tn,

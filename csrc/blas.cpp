@@ -39,10 +39,6 @@ struct Cblas<double> {
     static constexpr auto gemv = scipy_cblas_dgemv;
 };
 
-// Products below this many multiply-adds run on one thread: a parallel region
-// costs a few microseconds, about what one core does in 1e5 multiply-adds.
-constexpr int64_t kMinParallelProduct = 1 << 18;
-
 }  // namespace
 
 void blas_init() { scipy_openblas_set_num_threads(1); }
@@ -81,7 +77,7 @@ template <class T>
 void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     const int nt = get_num_threads();
-    if (nt == 1 || M * Nc * K < kMinParallelProduct) {
+    if (nt == 1 || !should_parallelize(product_work(M, Nc, K))) {
         gemm(trans_a, trans_b, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

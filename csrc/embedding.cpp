@@ -11,7 +11,7 @@ void embedding_forward(T* out, const T* W, const int64_t* ids, int64_t R, int64_
     // out is (R,D); W is (V,D), ids is (R)
     const int nt = get_num_threads();
     // A copy: waking a second thread costs more than copying a few MB serially.
-#pragma omp parallel for num_threads(nt) schedule(static) if (R * D >= (1 << 20))
+#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(R * D))
     for (int64_t r = 0; r < R; ++r) copy_n(out + r * D, W + ids[r] * D, D);
 }
 
@@ -19,7 +19,7 @@ template <class T>
 void embedding_backward(T* dW, const int64_t* ids, const T* dout, int64_t R, int64_t V, int64_t D) {
     // dW is (V,D); ids is (R), dout is (R,D)
     const int nt = get_num_threads();
-    const int64_t parts = (R * D >= (1 << 15) && V > 1) ? nt : 1;
+    const int64_t parts = (should_parallelize(R * D) && V > 1) ? nt : 1;
 #pragma omp parallel for num_threads(nt) schedule(static) if (parts > 1)
     for (int64_t p = 0; p < parts; ++p) {
         const int64_t v0 = V * p / parts, v1 = V * (p + 1) / parts;

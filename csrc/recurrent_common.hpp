@@ -18,33 +18,12 @@ std::unique_ptr<T[]> scratch(int64_t n) {
     return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
 }
 
-// Parallel regions cost a few microseconds; rows of fewer elements than this run serially.
-constexpr int64_t kMinParallelWork = 1 << 14;
-
-// db[g] = sum over rows r of dA[r, g]; dA is (R,G). Each thread owns a block of columns.
-template <class T>
-void column_sums(T* db, const T* dA, int64_t R, int64_t G) {
-    const int nt = get_num_threads();
-    const int64_t block = 64;
-    const int64_t nblocks = (G + block - 1) / block;
-#pragma omp parallel for num_threads(nt) schedule(static) if (R * G >= kMinParallelWork)
-    for (int64_t bi = 0; bi < nblocks; ++bi) {
-        const int64_t g0 = bi * block, g1 = g0 + block < G ? g0 + block : G;
-        for (int64_t g = g0; g < g1; ++g) db[g] = 0;
-        for (int64_t r = 0; r < R; ++r) {
-            const T* row = dA + r * G;
-#pragma omp simd
-            for (int64_t g = g0; g < g1; ++g) db[g] += row[g];
-        }
-    }
-}
-
 // Threads for a time loop over N independent rows, about `work` multiply-adds
 // per row: each thread runs its own block of rows through every step (the
 // product and the gate loop), so the loop has no barrier per step.
 inline int row_threads(int64_t N, int64_t work) {
     const int nt = get_num_threads();
-    if (nt == 1 || N < 2 || N * work < kMinParallelWork) return 1;
+    if (nt == 1 || N < 2 || !should_parallelize(product_work(N, work, 1))) return 1;
     return nt < N ? nt : static_cast<int>(N);
 }
 

@@ -1,389 +1,308 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""attncore._cython: the Cython backend (softmax and attention kernels).
+# distutils: language = c++
+"""attncore._cython: the Cython binding of the softmax and attention kernels in csrc/.
 
-An independent implementation of the same kernel functions as the C++ backend,
-with OpenMP through ``prange``. Arguments are checked with the same helpers as
-the NumPy backend, so the same bad input raises the same exception.
+A second binding of the same C++ kernels as attncore._cpp (``cdef extern``),
+not a second implementation: each op has one C++ implementation, two bindings
+and the NumPy reference. Arguments are checked once, by the dispatcher in
+:mod:`attncore.kernels` (dtypes cast to one float type, shapes, lengths), whose
+messages every backend shares; this module trusts those checks and keeps only
+what memory safety needs when it is called directly: typed memoryviews (dtype,
+ndim, C order) and shapes that agree (``ValueError``).
 
 Legend: N batch, T encoder time steps, Td decoder time steps, H hidden size.
 """
 
 import numpy as np
 
-from cython.parallel cimport prange
-from libc.math cimport exp
 from libc.stdint cimport int64_t
-from libc.stdlib cimport free, malloc
+from libcpp cimport bool as cbool
 
-from attncore._checks import as_floats, as_lengths, check_same_shape, check_shapes, require_positive
+cdef extern from "parallel.hpp" namespace "attncore":
+    int c_get_num_threads "attncore::get_num_threads"()
+    void c_set_num_threads "attncore::set_num_threads"(int n) except +
+    void c_after_fork_in_child "attncore::after_fork_in_child"()
+    cbool c_pool_started "attncore::pool_started"()
+    cbool c_openmp_enabled "attncore::openmp_enabled"()
+
+cdef extern from "blas.hpp" namespace "attncore":
+    void c_blas_init "attncore::blas_init"()
+
+cdef extern from "softmax.hpp" namespace "attncore" nogil:
+    void softmax_forward_k "attncore::softmax_forward"[T](T* y, const T* x, int64_t R, int64_t C)
+    void softmax_backward_k "attncore::softmax_backward"[T](T* dx, const T* y, const T* dy, int64_t R, int64_t C)
+
+cdef extern from "attention.hpp" namespace "attncore" nogil:
+    void attention_weight_forward_k "attncore::attention_weight_forward"[T](
+        T* a, const T* hs, const T* h, int64_t N, int64_t Tn, int64_t H, const int64_t* lengths)
+    void attention_weight_backward_k "attncore::attention_weight_backward"[T](
+        T* dhs, T* dh, const T* hs, const T* h, const T* a, const T* da, int64_t N, int64_t Tn, int64_t H,
+        const int64_t* lengths)
+    void weight_sum_forward_k "attncore::weight_sum_forward"[T](
+        T* c, const T* hs, const T* a, int64_t N, int64_t Tn, int64_t H, const int64_t* lengths)
+    void weight_sum_backward_k "attncore::weight_sum_backward"[T](
+        T* dhs, T* da, const T* hs, const T* a, const T* dc, int64_t N, int64_t Tn, int64_t H,
+        const int64_t* lengths)
+    void time_attention_forward_k "attncore::time_attention_forward"[T](
+        T* out, T* a, const T* hs_enc, const T* hs_dec, int64_t N, int64_t Tn, int64_t Td, int64_t H,
+        const int64_t* lengths)
+    void time_attention_backward_k "attncore::time_attention_backward"[T](
+        T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* hs_dec, const T* a, const T* dout, int64_t N, int64_t Tn,
+        int64_t Td, int64_t H, const int64_t* lengths)
 
 ctypedef fused real:
     float
     double
 
-cdef int _num_threads = 1
-cdef bint _pool_started = False
+c_blas_init()
 
 
 def set_num_threads(int n):
-    global _num_threads
-    _num_threads = n if n > 0 else 1
+    """Threads of every kernel of this module (>= 1); RuntimeError above 1 in a child forked after the pool
+    started."""
+    c_set_num_threads(n)
 
 
 def get_num_threads():
-    return _num_threads
+    return c_get_num_threads()
+
+
+def after_fork_in_child():
+    c_after_fork_in_child()
 
 
 def pool_started():
     """True once a kernel has run with more than one thread (OpenMP's pool exists)."""
-    return _pool_started
-
-
-cdef int _team_size():
-    """Threads for the next prange; notes that OpenMP's pool has started when above 1."""
-    global _pool_started
-    if _num_threads > 1:
-        _pool_started = True
-    return _num_threads
-
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #define ATTNCORE_CY_OPENMP 1
-    #else
-    #define ATTNCORE_CY_OPENMP 0
-    #endif
-    """
-    int ATTNCORE_CY_OPENMP
-
+    return c_pool_started()
 
 
 def openmp_enabled():
-    return bool(ATTNCORE_CY_OPENMP)
+    return c_openmp_enabled()
 
 
-# ---------------------------------------------------------------- row helpers
+# ---------------------------------------------------------------- helpers
 
-cdef inline void _softmax_row(real* y, const real* x, Py_ssize_t C) noexcept nogil:
-    cdef real m = x[0]
-    cdef real s = 0
-    cdef Py_ssize_t c
-    for c in range(1, C):
-        if x[c] > m:
-            m = x[c]
-    for c in range(C):
-        y[c] = exp(x[c] - m)
-        s = s + y[c]
-    for c in range(C):
-        y[c] = y[c] / s
-
-
-cdef inline void _softmax_backward_row(real* dx, const real* y, const real* dy, Py_ssize_t C) noexcept nogil:
-    cdef real s = 0
-    cdef Py_ssize_t c
-    for c in range(C):
-        s = s + y[c] * dy[c]
-    for c in range(C):
-        dx[c] = y[c] * dy[c] - y[c] * s  # as NumPy computes it: inf - inf gives NaN there too
-
-
-cdef inline real _dot(const real* a, const real* b, Py_ssize_t n) noexcept nogil:
-    cdef real s = 0
-    cdef Py_ssize_t i
-    for i in range(n):
-        s = s + a[i] * b[i]
-    return s
-
-
-cdef inline void _axpy(real* y, real alpha, const real* x, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        y[i] = y[i] + alpha * x[i]
-
-
-cdef inline void _scale(real* y, real alpha, const real* x, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        y[i] = alpha * x[i]
-
-
-cdef inline void _zero(real* y, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        y[i] = 0
-
-
-# ---------------------------------------------------------------- kernels on pointers
-# lens (N) or NULL: row n attends over its first lens[n] encoder steps; the other steps get zero weights
-# and zero gradients.
-
-cdef inline Py_ssize_t _len(const int64_t* lens, Py_ssize_t n, Py_ssize_t T) noexcept nogil:
-    return lens[n] if lens != NULL else T
-
-
-cdef void _softmax_fwd(real* y, const real* x, Py_ssize_t R, Py_ssize_t C, int nt) noexcept nogil:
-    cdef Py_ssize_t r
-    for r in prange(R, num_threads=nt, schedule="static"):
-        _softmax_row(y + r * C, x + r * C, C)
-
-
-cdef void _softmax_bwd(real* dx, const real* y, const real* dy, Py_ssize_t R, Py_ssize_t C, int nt) noexcept nogil:
-    cdef Py_ssize_t r
-    for r in prange(R, num_threads=nt, schedule="static"):
-        _softmax_backward_row(dx + r * C, y + r * C, dy + r * C, C)
-
-
-cdef void _aw_fwd(real* a, const real* hs, const real* h, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H,
-                  const int64_t* lens, int nt) noexcept nogil:
-    # a is (N,T); hs is (N,T,H), h is (N,H)
-    cdef Py_ssize_t n, t, L
-    for n in prange(N, num_threads=nt, schedule="static"):
-        L = _len(lens, n, T)
-        for t in range(L):
-            a[n * T + t] = _dot(hs + (n * T + t) * H, h + n * H, H)
-        _softmax_row(a + n * T, a + n * T, L)
-        _zero(a + n * T + L, T - L)
-
-
-cdef void _aw_bwd(real* dhs, real* dh, real* ds, const real* hs, const real* h, const real* a, const real* da,
-                  Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, const int64_t* lens, int nt) noexcept nogil:
-    # dhs is (N,T,H), dh is (N,H), ds is (N,T) scratch
-    cdef Py_ssize_t n, t, L
-    for n in prange(N, num_threads=nt, schedule="static"):
-        L = _len(lens, n, T)
-        _softmax_backward_row(ds + n * T, a + n * T, da + n * T, L)
-        _zero(dh + n * H, H)
-        for t in range(L):
-            _scale(dhs + (n * T + t) * H, ds[n * T + t], h + n * H, H)
-            _axpy(dh + n * H, ds[n * T + t], hs + (n * T + t) * H, H)
-        _zero(dhs + (n * T + L) * H, (T - L) * H)
-
-
-cdef void _ws_fwd(real* c, const real* hs, const real* a, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H,
-                  const int64_t* lens, int nt) noexcept nogil:
-    # c is (N,H); hs is (N,T,H), a is (N,T)
-    cdef Py_ssize_t n, t
-    for n in prange(N, num_threads=nt, schedule="static"):
-        _scale(c + n * H, a[n * T], hs + n * T * H, H)
-        for t in range(1, _len(lens, n, T)):
-            _axpy(c + n * H, a[n * T + t], hs + (n * T + t) * H, H)
-
-
-cdef void _ws_bwd(real* dhs, real* da, const real* hs, const real* a, const real* dc,
-                  Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, const int64_t* lens, int nt) noexcept nogil:
-    cdef Py_ssize_t n, t, L
-    for n in prange(N, num_threads=nt, schedule="static"):
-        L = _len(lens, n, T)
-        for t in range(L):
-            _scale(dhs + (n * T + t) * H, a[n * T + t], dc + n * H, H)
-            da[n * T + t] = _dot(dc + n * H, hs + (n * T + t) * H, H)
-        _zero(dhs + (n * T + L) * H, (T - L) * H)
-        _zero(da + n * T + L, T - L)
-
-
-cdef void _ta_fwd(real* out, real* a, const real* enc, const real* dec,
-                  Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H, const int64_t* lens, int nt) noexcept nogil:
-    # out is (N,Td,H), a is (N,Td,T); each (n, j) row is owned by one iteration
-    cdef Py_ssize_t nj, n, t, L
-    for nj in prange(N * Td, num_threads=nt, schedule="static"):
-        n = nj // Td
-        L = _len(lens, n, T)
-        for t in range(L):
-            a[nj * T + t] = _dot(enc + (n * T + t) * H, dec + nj * H, H)
-        _softmax_row(a + nj * T, a + nj * T, L)
-        _zero(a + nj * T + L, T - L)
-        _scale(out + nj * H, a[nj * T], enc + n * T * H, H)
-        for t in range(1, L):
-            _axpy(out + nj * H, a[nj * T + t], enc + (n * T + t) * H, H)
-
-
-cdef void _ta_bwd(real* denc, real* ddec, real* ds, const real* enc, const real* dec, const real* a,
-                  const real* dout, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H, const int64_t* lens,
-                  int nt) noexcept nogil:
-    # each n owns denc[n] (summed over decoder steps) and ddec[n]
-    cdef Py_ssize_t n, j, t, nj, L
-    for n in prange(N, num_threads=nt, schedule="static"):
-        L = _len(lens, n, T)
-        _zero(denc + n * T * H, T * H)
-        for j in range(Td):
-            nj = n * Td + j
-            for t in range(L):
-                ds[n * T + t] = _dot(dout + nj * H, enc + (n * T + t) * H, H)
-                _axpy(denc + (n * T + t) * H, a[nj * T + t], dout + nj * H, H)
-            _softmax_backward_row(ds + n * T, a + nj * T, ds + n * T, L)
-            _zero(ddec + nj * H, H)
-            for t in range(L):
-                _axpy(denc + (n * T + t) * H, ds[n * T + t], dec + nj * H, H)
-                _axpy(ddec + nj * H, ds[n * T + t], enc + (n * T + t) * H, H)
-
-
-# ---------------------------------------------------------------- Python entry points
-
-cdef inline object _contig(object x):
+cdef object _c(object x):
+    """``x`` as a C-contiguous array (no copy when it is one already)."""
     return np.ascontiguousarray(x)
 
 
+cdef int _agree(str what, bint ok) except -1:
+    if not ok:
+        raise ValueError(f"shape mismatch in {what}: call it through attncore.kernels for the full checks")
+    return 0
+
+
+cdef int _floats(str what, tuple arrays) except -1:
+    """TypeError unless the arrays are all float32 or all float64 (the dispatcher casts them so)."""
+    if not all(x.dtype == arrays[0].dtype and x.dtype in (np.float32, np.float64) for x in arrays):
+        raise TypeError(f"{what} takes float32 or float64 arrays of one dtype, got "
+                        f"{', '.join(str(x.dtype) for x in arrays)}: call it through attncore.kernels, which casts")
+    return 0
+
+
+# Pointers to the data of contiguous arrays (the caller keeps the arrays alive). An empty array gives
+# NULL, which the kernels never dereference.
+cdef inline real* _p(const real[::1] v) noexcept nogil:
+    return <real*>&v[0] if v.shape[0] else NULL
+
+
+cdef inline const int64_t* _lens(object lengths, Py_ssize_t N, Py_ssize_t T) except? NULL:
+    """The data of the dispatcher's lengths array ((N,) int64 from 1 to T), or NULL for none."""
+    if lengths is None:
+        return NULL
+    cdef const int64_t[::1] v = lengths
+    _agree("lengths", v.shape[0] == N)
+    cdef Py_ssize_t n
+    for n in range(N):
+        _agree("lengths", 1 <= v[n] <= T)
+    return &v[0] if N else NULL
+
+
+cdef object _lengths_array(object lengths):
+    return None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+
+
+# ---------------------------------------------------------------- softmax
+
+cdef void _softmax_fwd(real[::1] y, const real[::1] x, Py_ssize_t R, Py_ssize_t C):
+    with nogil:
+        softmax_forward_k(_p(y), _p(x), R, C)
+
+
+cdef void _softmax_bwd(real[::1] dx, const real[::1] y, const real[::1] dy, Py_ssize_t R, Py_ssize_t C):
+    with nogil:
+        softmax_backward_k(_p(dx), _p(y), _p(dy), R, C)
+
+
 def softmax_forward(x):
-    (x,) = as_floats(("x", x))
-    if x.ndim < 1:
-        raise ValueError("x must have at least one axis, got a 0-d array")
-    if x.shape[x.ndim - 1] < 1:
-        raise ValueError("softmax needs at least one element on the last axis, got 0")
-    x = _contig(x)
+    """Softmax over the last axis of ``x`` (..., C), C >= 1."""
+    x = _c(x)
+    _floats("softmax_forward", (x,))
+    _agree("softmax_forward", x.ndim >= 1 and x.shape[x.ndim - 1] >= 1)
     y = np.empty_like(x)
-    cdef Py_ssize_t C = x.shape[x.ndim - 1]
-    cdef Py_ssize_t R = x.size // C
-    cdef int nt = _team_size()
+    C = x.shape[x.ndim - 1]
     if x.dtype == np.float64:
-        _softmax_fwd[double](_dptr(y), _dptr(x), R, C, nt)
+        _softmax_fwd[double](y.reshape(-1), x.reshape(-1), x.size // C, C)
     else:
-        _softmax_fwd[float](_fptr(y), _fptr(x), R, C, nt)
+        _softmax_fwd[float](y.reshape(-1), x.reshape(-1), x.size // C, C)
     return y
 
 
 def softmax_backward(y, dy):
-    y, dy = as_floats(("y", y), ("dy", dy))
-    check_same_shape(("y", "dy"), (y, dy))
-    y = _contig(y)
-    dy = _contig(dy)
+    """Gradient of the softmax from its output ``y`` and ``dy`` (same shape and dtype)."""
+    y, dy = _c(y), _c(dy)
+    _floats("softmax_backward", (y, dy))
+    _agree("softmax_backward", y.shape == dy.shape and y.ndim >= 1)
     dx = np.empty_like(y)
-    cdef Py_ssize_t C = y.shape[y.ndim - 1]
-    cdef Py_ssize_t R = y.size // C if C else 0
-    cdef int nt = _team_size()
+    C = y.shape[y.ndim - 1]
+    R = y.size // C if C else 0
     if y.dtype == np.float64:
-        _softmax_bwd[double](_dptr(dx), _dptr(y), _dptr(dy), R, C, nt)
+        _softmax_bwd[double](dx.reshape(-1), y.reshape(-1), dy.reshape(-1), R, C)
     else:
-        _softmax_bwd[float](_fptr(dx), _fptr(y), _fptr(dy), R, C, nt)
+        _softmax_bwd[float](dx.reshape(-1), y.reshape(-1), dy.reshape(-1), R, C)
     return dx
 
 
+# ---------------------------------------------------------------- attention
+# lengths: None, or (N,) integers from 1 to T: row n attends over its first lengths[n] encoder steps; the
+# other steps get zero weights and zero gradients.
+
+cdef void _aw_fwd(real[::1] a, const real[::1] hs, const real[::1] h, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H,
+                  const int64_t* lens):
+    with nogil:
+        attention_weight_forward_k(_p(a), _p(hs), _p(h), N, T, H, lens)
+
+
+cdef void _aw_bwd(real[::1] dhs, real[::1] dh, const real[::1] hs, const real[::1] h, const real[::1] a,
+                  const real[::1] da, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, const int64_t* lens):
+    with nogil:
+        attention_weight_backward_k(_p(dhs), _p(dh), _p(hs), _p(h), _p(a), _p(da), N, T, H, lens)
+
+
+cdef void _ws_fwd(real[::1] c, const real[::1] hs, const real[::1] a, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H,
+                  const int64_t* lens):
+    with nogil:
+        weight_sum_forward_k(_p(c), _p(hs), _p(a), N, T, H, lens)
+
+
+cdef void _ws_bwd(real[::1] dhs, real[::1] da, const real[::1] hs, const real[::1] a, const real[::1] dc,
+                  Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, const int64_t* lens):
+    with nogil:
+        weight_sum_backward_k(_p(dhs), _p(da), _p(hs), _p(a), _p(dc), N, T, H, lens)
+
+
+cdef void _ta_fwd(real[::1] out, real[::1] a, const real[::1] enc, const real[::1] dec, Py_ssize_t N,
+                  Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H, const int64_t* lens):
+    with nogil:
+        time_attention_forward_k(_p(out), _p(a), _p(enc), _p(dec), N, T, Td, H, lens)
+
+
+cdef void _ta_bwd(real[::1] denc, real[::1] ddec, const real[::1] enc, const real[::1] dec, const real[::1] a,
+                  const real[::1] dout, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H,
+                  const int64_t* lens):
+    with nogil:
+        time_attention_backward_k(_p(denc), _p(ddec), _p(enc), _p(dec), _p(a), _p(dout), N, T, Td, H, lens)
+
+
+cdef tuple _attention_inputs(str what, tuple arrays, tuple dims):
+    """The arrays C-contiguous, of one float dtype, their shapes agreeing with ``dims`` (one letter per axis)
+    and T >= 1; returns (arrays, sizes by letter)."""
+    arrays = tuple(_c(x) for x in arrays)
+    _floats(what, arrays)
+    sizes = {}
+    ok = True
+    for x, d in zip(arrays, dims):
+        ok = ok and x.ndim == len(d)
+        if ok:
+            for letter, n in zip(d, x.shape):
+                ok = ok and sizes.setdefault(letter, n) == n
+    _agree(what, ok and sizes.get("T", 0) >= 1)
+    return arrays, sizes
+
+
 def attention_weight_forward(hs, h, lengths=None):
-    hs, h = as_floats(("hs", hs), ("h", h))
-    d = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"))
-    require_positive(d, "T", "hs's time axis (T)")
-    hs = _contig(hs)
-    h = _contig(h)
-    a = np.empty((d["N"], d["T"]), dtype=hs.dtype)
-    cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    lengths = as_lengths(lengths, N, T)
-    cdef const int64_t* lens = _lptr(lengths)
-    cdef int nt = _team_size()
+    """``a[n,t] = softmax_t(hs[n,t] . h[n])``; hs (N,T,H), h (N,H) -> a (N,T)."""
+    (hs, h), d = _attention_inputs("attention_weight_forward", (hs, h), ("NTH", "NH"))
+    lengths = _lengths_array(lengths)
+    N, T, H = d["N"], d["T"], d["H"]
+    a = np.empty((N, T), dtype=hs.dtype)
     if hs.dtype == np.float64:
-        _aw_fwd[double](_dptr(a), _dptr(hs), _dptr(h), N, T, H, lens, nt)
+        _aw_fwd[double](a.reshape(-1), hs.reshape(-1), h.reshape(-1), N, T, H, _lens(lengths, N, T))
     else:
-        _aw_fwd[float](_fptr(a), _fptr(hs), _fptr(h), N, T, H, lens, nt)
+        _aw_fwd[float](a.reshape(-1), hs.reshape(-1), h.reshape(-1), N, T, H, _lens(lengths, N, T))
     return a
 
 
 def attention_weight_backward(hs, h, a, da, lengths=None):
-    hs, h, a, da = as_floats(("hs", hs), ("h", h), ("a", a), ("da", da))
-    d = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"), ("a", a, "NT"), ("da", da, "NT"))
-    require_positive(d, "T", "hs's time axis (T)")
-    hs, h, a, da = _contig(hs), _contig(h), _contig(a), _contig(da)
-    dhs = np.empty_like(hs)
-    dh = np.empty_like(h)
-    ds = np.empty_like(a)
-    cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    lengths = as_lengths(lengths, N, T)
-    cdef const int64_t* lens = _lptr(lengths)
-    cdef int nt = _team_size()
+    """hs (N,T,H), h (N,H), a and da (N,T) -> (dhs (N,T,H), dh (N,H))."""
+    (hs, h, a, da), d = _attention_inputs("attention_weight_backward", (hs, h, a, da), ("NTH", "NH", "NT", "NT"))
+    lengths = _lengths_array(lengths)
+    N, T, H = d["N"], d["T"], d["H"]
+    dhs, dh = np.empty_like(hs), np.empty_like(h)
     if hs.dtype == np.float64:
-        _aw_bwd[double](_dptr(dhs), _dptr(dh), _dptr(ds), _dptr(hs), _dptr(h), _dptr(a), _dptr(da), N, T, H, lens, nt)
+        _aw_bwd[double](dhs.reshape(-1), dh.reshape(-1), hs.reshape(-1), h.reshape(-1), a.reshape(-1),
+                        da.reshape(-1), N, T, H, _lens(lengths, N, T))
     else:
-        _aw_bwd[float](_fptr(dhs), _fptr(dh), _fptr(ds), _fptr(hs), _fptr(h), _fptr(a), _fptr(da), N, T, H, lens, nt)
+        _aw_bwd[float](dhs.reshape(-1), dh.reshape(-1), hs.reshape(-1), h.reshape(-1), a.reshape(-1),
+                       da.reshape(-1), N, T, H, _lens(lengths, N, T))
     return dhs, dh
 
 
 def weight_sum_forward(hs, a, lengths=None):
-    hs, a = as_floats(("hs", hs), ("a", a))
-    d = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"))
-    require_positive(d, "T", "hs's time axis (T)")
-    hs, a = _contig(hs), _contig(a)
-    c = np.empty((d["N"], d["H"]), dtype=hs.dtype)
-    cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    lengths = as_lengths(lengths, N, T)
-    cdef const int64_t* lens = _lptr(lengths)
-    cdef int nt = _team_size()
+    """``c[n] = sum_t a[n,t] hs[n,t]``; hs (N,T,H), a (N,T) -> c (N,H)."""
+    (hs, a), d = _attention_inputs("weight_sum_forward", (hs, a), ("NTH", "NT"))
+    lengths = _lengths_array(lengths)
+    N, T, H = d["N"], d["T"], d["H"]
+    c = np.empty((N, H), dtype=hs.dtype)
     if hs.dtype == np.float64:
-        _ws_fwd[double](_dptr(c), _dptr(hs), _dptr(a), N, T, H, lens, nt)
+        _ws_fwd[double](c.reshape(-1), hs.reshape(-1), a.reshape(-1), N, T, H, _lens(lengths, N, T))
     else:
-        _ws_fwd[float](_fptr(c), _fptr(hs), _fptr(a), N, T, H, lens, nt)
+        _ws_fwd[float](c.reshape(-1), hs.reshape(-1), a.reshape(-1), N, T, H, _lens(lengths, N, T))
     return c
 
 
 def weight_sum_backward(hs, a, dc, lengths=None):
-    hs, a, dc = as_floats(("hs", hs), ("a", a), ("dc", dc))
-    d = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"), ("dc", dc, "NH"))
-    require_positive(d, "T", "hs's time axis (T)")
-    hs, a, dc = _contig(hs), _contig(a), _contig(dc)
-    dhs = np.empty_like(hs)
-    da = np.empty_like(a)
-    cdef Py_ssize_t N = d["N"], T = d["T"], H = d["H"]
-    lengths = as_lengths(lengths, N, T)
-    cdef const int64_t* lens = _lptr(lengths)
-    cdef int nt = _team_size()
+    """hs (N,T,H), a (N,T), dc (N,H) -> (dhs (N,T,H), da (N,T))."""
+    (hs, a, dc), d = _attention_inputs("weight_sum_backward", (hs, a, dc), ("NTH", "NT", "NH"))
+    lengths = _lengths_array(lengths)
+    N, T, H = d["N"], d["T"], d["H"]
+    dhs, da = np.empty_like(hs), np.empty_like(a)
     if hs.dtype == np.float64:
-        _ws_bwd[double](_dptr(dhs), _dptr(da), _dptr(hs), _dptr(a), _dptr(dc), N, T, H, lens, nt)
+        _ws_bwd[double](dhs.reshape(-1), da.reshape(-1), hs.reshape(-1), a.reshape(-1), dc.reshape(-1), N, T, H,
+                        _lens(lengths, N, T))
     else:
-        _ws_bwd[float](_fptr(dhs), _fptr(da), _fptr(hs), _fptr(a), _fptr(dc), N, T, H, lens, nt)
+        _ws_bwd[float](dhs.reshape(-1), da.reshape(-1), hs.reshape(-1), a.reshape(-1), dc.reshape(-1), N, T, H,
+                       _lens(lengths, N, T))
     return dhs, da
 
 
 def time_attention_forward(hs_enc, hs_dec, lengths=None):
-    enc, dec = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec))
-    d = check_shapes(("hs_enc", enc, "NTH"), ("hs_dec", dec, "NdH"))
-    require_positive(d, "T", "hs_enc's time axis (T)")
-    enc, dec = _contig(enc), _contig(dec)
-    out = np.empty_like(dec)
-    a = np.empty((d["N"], d["d"], d["T"]), dtype=enc.dtype)
-    cdef Py_ssize_t N = d["N"], T = d["T"], Td = d["d"], H = d["H"]
-    lengths = as_lengths(lengths, N, T)
-    cdef const int64_t* lens = _lptr(lengths)
-    cdef int nt = _team_size()
+    """One attention per decoder step: hs_enc (N,T,H), hs_dec (N,Td,H) -> (out (N,Td,H), a (N,Td,T))."""
+    (enc, dec), d = _attention_inputs("time_attention_forward", (hs_enc, hs_dec), ("NTH", "NdH"))
+    lengths = _lengths_array(lengths)
+    N, T, Td, H = d["N"], d["T"], d["d"], d["H"]
+    out, a = np.empty_like(dec), np.empty((N, Td, T), dtype=enc.dtype)
     if enc.dtype == np.float64:
-        _ta_fwd[double](_dptr(out), _dptr(a), _dptr(enc), _dptr(dec), N, T, Td, H, lens, nt)
+        _ta_fwd[double](out.reshape(-1), a.reshape(-1), enc.reshape(-1), dec.reshape(-1), N, T, Td, H,
+                        _lens(lengths, N, T))
     else:
-        _ta_fwd[float](_fptr(out), _fptr(a), _fptr(enc), _fptr(dec), N, T, Td, H, lens, nt)
+        _ta_fwd[float](out.reshape(-1), a.reshape(-1), enc.reshape(-1), dec.reshape(-1), N, T, Td, H,
+                       _lens(lengths, N, T))
     return out, a
 
 
 def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
-    enc, dec, a, dout = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec), ("a", a), ("dout", dout))
-    d = check_shapes(("hs_enc", enc, "NTH"), ("hs_dec", dec, "NdH"), ("a", a, "NdT"), ("dout", dout, "NdH"))
-    require_positive(d, "T", "hs_enc's time axis (T)")
-    enc, dec, a, dout = _contig(enc), _contig(dec), _contig(a), _contig(dout)
-    denc = np.empty_like(enc)
-    ddec = np.empty_like(dec)
-    ds = np.empty((d["N"], d["T"]), dtype=enc.dtype)
-    cdef Py_ssize_t N = d["N"], T = d["T"], Td = d["d"], H = d["H"]
-    lengths = as_lengths(lengths, N, T)
-    cdef const int64_t* lens = _lptr(lengths)
-    cdef int nt = _team_size()
+    """hs_enc (N,T,H), hs_dec (N,Td,H), a (N,Td,T), dout (N,Td,H) -> (dhs_enc (N,T,H), dhs_dec (N,Td,H))."""
+    (enc, dec, a, dout), d = _attention_inputs("time_attention_backward", (hs_enc, hs_dec, a, dout),
+                                               ("NTH", "NdH", "NdT", "NdH"))
+    lengths = _lengths_array(lengths)
+    N, T, Td, H = d["N"], d["T"], d["d"], d["H"]
+    denc, ddec = np.empty_like(enc), np.empty_like(dec)
     if enc.dtype == np.float64:
-        _ta_bwd[double](_dptr(denc), _dptr(ddec), _dptr(ds), _dptr(enc), _dptr(dec), _dptr(a), _dptr(dout),
-                        N, T, Td, H, lens, nt)
+        _ta_bwd[double](denc.reshape(-1), ddec.reshape(-1), enc.reshape(-1), dec.reshape(-1), a.reshape(-1),
+                        dout.reshape(-1), N, T, Td, H, _lens(lengths, N, T))
     else:
-        _ta_bwd[float](_fptr(denc), _fptr(ddec), _fptr(ds), _fptr(enc), _fptr(dec), _fptr(a), _fptr(dout),
-                       N, T, Td, H, lens, nt)
+        _ta_bwd[float](denc.reshape(-1), ddec.reshape(-1), enc.reshape(-1), dec.reshape(-1), a.reshape(-1),
+                       dout.reshape(-1), N, T, Td, H, _lens(lengths, N, T))
     return denc, ddec
-
-
-cdef inline const int64_t* _lptr(object lengths):
-    """The data of as_lengths' array, or NULL for no lengths (the array outlives the kernel call)."""
-    if lengths is None:
-        return NULL
-    cdef const int64_t[::1] v = lengths
-    return &v[0]
-
-
-# Pointers to the data of contiguous arrays of the checked dtype. An empty
-# array gives a valid pointer that the kernels never dereference.
-cdef inline float* _fptr(object arr):
-    cdef const float[::1] v = arr.reshape(-1)
-    return <float*>&v[0] if v.shape[0] else <float*>0
-
-
-cdef inline double* _dptr(object arr):
-    cdef const double[::1] v = arr.reshape(-1)
-    return <double*>&v[0] if v.shape[0] else <double*>0

@@ -294,3 +294,27 @@ def test_attention_layers_api(backend, dtype, rng):
     assert_close(a, att.attention_weight, dtype)
     assert ws.forward(enc, a).shape == (N, H)
     assert len(ws.backward(dout[:, 0])) == 2 and len(aw.backward(a)) == 2
+
+
+def test_cython_binding_guards_direct_calls():
+    """The Cython module binds the same C++ kernels and trusts the dispatcher's checks, but a direct call
+    with arrays that do not fit is an error, never a read out of bounds."""
+    if "cython" not in BACKENDS:
+        pytest.skip("cython backend not built")
+    from attncore import _cython
+
+    hs, h = np.ones((2, 3, 4), np.float32), np.ones((2, 4), np.float32)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        _cython.attention_weight_forward(hs, h[:1])
+    with pytest.raises(ValueError, match="shape mismatch"):
+        _cython.time_attention_forward(hs, np.ones((2, 5, 3), np.float32))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        _cython.weight_sum_forward(hs[:, :0], np.ones((2, 0), np.float32))
+    with pytest.raises(ValueError, match="lengths"):
+        _cython.time_attention_forward(hs, hs[:, :2], lengths=np.array([1, 4]))
+    with pytest.raises(TypeError):
+        _cython.attention_weight_forward(hs.astype(np.int64), h)
+    with pytest.raises(TypeError):
+        _cython.softmax_backward(h, h.astype(np.float64))
+    hs.setflags(write=False)  # read-only inputs are read, not refused
+    np.testing.assert_allclose(_cython.attention_weight_forward(hs, h), np.full((2, 3), 1 / 3), rtol=1e-6)
