@@ -20,6 +20,11 @@ class Layer:
         self.params: list[np.ndarray] = list(params)
         self.grads: list[np.ndarray] = [np.zeros_like(p) for p in params]
 
+    def _write_grads(self, values) -> None:
+        """Copy ``values`` into ``grads``, in place (the book's optimizers hold the arrays)."""
+        for g, v in zip(self.grads, values):
+            g[...] = v
+
 
 class MatMul(Layer):
     """``x @ W``; x (N,D), W (D,M) -> (N,M)."""
