@@ -127,7 +127,8 @@ def extensions():
         library_dirs=blas["library_dirs"],
         libraries=blas["libraries"],
         # Headers too, so that changing one rebuilds the module (setuptools only compares dates).
-        depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), ROOT / "python/checks.hpp"]),
+        depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), *(ROOT / "csrc").glob("*.inc"),
+                                                          ROOT / "python/checks.hpp"]),
         language="c++",
     )
     # The Cython module binds the softmax and attention kernels of csrc/ (and what they call): the same C++

@@ -2,31 +2,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "blas.hpp"
+#include "fused_step.hpp"
 #include "recurrent_common.hpp"
 
 namespace attncore {
 
 namespace {
-
-// One row of one step: a (4H) holds x@Wx + h@Wh on entry, the gates after.
-template <class T>
-ATTNCORE_SIMD_CLONES void forward_row(T* a, T* c, T* h, const T* c_prev, const T* b, int64_t H) {
-#pragma omp simd
-    for (int64_t k = 0; k < H; ++k) {
-        const T f = fast_sigmoid(a[k] + b[k]);
-        const T g = fast_tanh(a[H + k] + b[H + k]);
-        const T i = fast_sigmoid(a[2 * H + k] + b[2 * H + k]);
-        const T o = fast_sigmoid(a[3 * H + k] + b[3 * H + k]);
-        a[k] = f;
-        a[H + k] = g;
-        a[2 * H + k] = i;
-        a[3 * H + k] = o;
-        c[k] = f * c_prev[k] + g * i;
-        h[k] = o * fast_tanh(c[k]);
-    }
-}
 
 // One row of one step backwards: dh, dc carry the state gradient in and out.
 template <class T>
@@ -127,6 +111,10 @@ template <class T>
 void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
                   const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs, cs are (N,T,H), gates is (N,T,4H); xs is (N,T,D), h0, c0 are (N,H)
+    if constexpr (std::is_same_v<T, float>) {
+        if (fused_lstm_applies(N, Tn, D, H))
+            return fused_lstm_forward(hs, gates, cs, xs, Wx, Wh, b, h0, c0, N, Tn, D, H);
+    }
     const int64_t G = 4 * H;
     const int nt = row_threads(N, Tn * G * (D + H));
     const StepWeights<T> w(Wx, Wh, D, H, N / nt);
@@ -147,7 +135,7 @@ void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh,
                 gemm<T>(false, false, nr, G, H, T(1), h_prev, ld_h, Wh, G, T(1), gates + (n0 * Tn + t) * G, Tn * G);
             for (int64_t n = n0; n < rows.end; ++n) {
                 const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-                forward_row(gates + (n * Tn + t) * G, cs + (n * Tn + t) * H, hs + (n * Tn + t) * H, c_prev, b, H);
+                lstm_cell_row(gates + (n * Tn + t) * G, cs + (n * Tn + t) * H, hs + (n * Tn + t) * H, c_prev, b, H);
             }
         }
     }
@@ -159,6 +147,10 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
     // hs is (N,T,H), c is (N,H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
     if (N * H) std::copy(c0, c0 + N * H, c);
+    if constexpr (std::is_same_v<T, float>) {
+        if (fused_lstm_applies(N, Tn, D, H))
+            return fused_lstm_forward(hs, nullptr, c, xs, Wx, Wh, b, h0, c, N, Tn, D, H);
+    }
     const int nt = row_threads(N, Tn * G * (D + H));
     const StepWeights<T> w(Wx, Wh, D, H, N / nt);
 #pragma omp parallel num_threads(nt)
@@ -172,7 +164,7 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
             const int64_t ld_h = t == 0 ? H : Tn * H;
             w.preactivations(a.get(), G, xh.get(), xs + (n0 * Tn + t) * D, Tn * D, h_prev, ld_h, nr);
             for (int64_t n = n0; n < rows.end; ++n)  // c is both the previous and the new cell state
-                forward_row(a.get() + (n - n0) * G, c + n * H, hs + (n * Tn + t) * H, c + n * H, b, H);
+                lstm_cell_row(a.get() + (n - n0) * G, c + n * H, hs + (n * Tn + t) * H, c + n * H, b, H);
         }
     }
 }

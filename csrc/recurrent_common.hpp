@@ -18,6 +18,28 @@ std::unique_ptr<T[]> scratch(int64_t n) {
     return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
 }
 
+// The LSTM cell on one row of one step: a (4H) holds x@Wx + h@Wh on entry, the gates
+// after; c and h get the new states (c may be c_prev). Both forward paths use it
+// (internal linkage: each file gets its own target_clones resolver).
+namespace {
+template <class T>
+ATTNCORE_SIMD_CLONES void lstm_cell_row(T* a, T* c, T* h, const T* c_prev, const T* b, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T f = fast_sigmoid(a[k] + b[k]);
+        const T g = fast_tanh(a[H + k] + b[H + k]);
+        const T i = fast_sigmoid(a[2 * H + k] + b[2 * H + k]);
+        const T o = fast_sigmoid(a[3 * H + k] + b[3 * H + k]);
+        a[k] = f;
+        a[H + k] = g;
+        a[2 * H + k] = i;
+        a[3 * H + k] = o;
+        c[k] = f * c_prev[k] + g * i;
+        h[k] = o * fast_tanh(c[k]);
+    }
+}
+}  // namespace
+
 // Threads for a time loop over N independent rows, about `work` multiply-adds
 // per row: each thread runs its own block of rows through every step (the
 // product and the gate loop), so the loop has no barrier per step.

@@ -13,6 +13,7 @@
 #include "../csrc/adam.hpp"
 #include "../csrc/affine.hpp"
 #include "../csrc/embedding.hpp"
+#include "../csrc/fused_step.hpp"
 #include "../csrc/gru.hpp"
 #include "../csrc/lstm.hpp"
 #include "../csrc/parallel.hpp"
@@ -657,6 +658,13 @@ PYBIND11_MODULE(_cpp, m) {
     attncore::blas_init();
     m.def("blas_name", []() { return std::string(attncore::blas_config()); });
     m.def("blas_num_threads", &attncore::blas_num_threads);
+    m.def("fused_isa", []() { return std::string(attncore::fused_isa()); },
+          "The instruction set of the fused recurrent step on this CPU: avx512, avx2 or none.");
+    m.def("set_fused", &attncore::set_fused_enabled, py::arg("enabled"),
+          "Run the fused recurrent step (True, the default where the CPU has it) or the BLAS path (False).");
+    m.def("fused_enabled", &attncore::fused_enabled);
+    m.def("set_fused_isa", &attncore::set_fused_isa, py::arg("name"),
+          "Use the fused kernels of another instruction set the CPU has ('avx512', 'avx2'); False if it lacks it.");
 
     m.def("softmax_forward", &softmax_forward, py::arg("x"));
     m.def("softmax_backward", &softmax_backward, py::arg("y"), py::arg("dy"));

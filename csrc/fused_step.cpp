@@ -1,0 +1,188 @@
+#include "fused_step.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "recurrent_common.hpp"
+
+namespace attncore {
+
+namespace {
+
+// What one call's steps read and write (see fused_lstm_forward).
+struct StepArgs {
+    float *hs, *gates, *cs;
+    const float *xs, *b, *h0, *c0;
+    int64_t Tn, D, H;
+};
+
+std::atomic<bool> g_enabled{true};
+
+// Rows a thread takes at a time; each block runs through all steps.
+constexpr int64_t kBlockRows = 16;
+
+}  // namespace
+
+}  // namespace attncore
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define ATTNCORE_FUSED 1
+#include <immintrin.h>
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx2,fma")
+namespace attncore {
+#define ISA_NS avx512
+#define VEC __m512
+#define VW 16
+#define V_ZERO() _mm512_setzero_ps()
+#define V_LOAD(p) _mm512_load_ps(p)
+#define V_SET1(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm512_store_ps(p, v)
+#define TILE_R 8
+#include "fused_step_isa.inc"
+#undef ISA_NS
+#undef VEC
+#undef VW
+#undef V_ZERO
+#undef V_LOAD
+#undef V_SET1
+#undef V_FMA
+#undef V_STORE
+#undef TILE_R
+}  // namespace attncore
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+namespace attncore {
+#define ISA_NS avx2
+#define VEC __m256
+#define VW 8
+#define V_ZERO() _mm256_setzero_ps()
+#define V_LOAD(p) _mm256_load_ps(p)
+#define V_SET1(x) _mm256_set1_ps(x)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_STORE(p, v) _mm256_store_ps(p, v)
+#define TILE_R 6
+#include "fused_step_isa.inc"
+#undef ISA_NS
+#undef VEC
+#undef VW
+#undef V_ZERO
+#undef V_LOAD
+#undef V_SET1
+#undef V_FMA
+#undef V_STORE
+#undef TILE_R
+}  // namespace attncore
+#pragma GCC pop_options
+#endif
+
+namespace attncore {
+
+namespace {
+
+enum class Isa { none, avx2, avx512 };
+
+Isa detect() {
+#ifdef ATTNCORE_FUSED
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return Isa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+#endif
+    return Isa::none;
+}
+
+const Isa g_best = detect();
+std::atomic<Isa> g_isa{g_best};
+
+// Row-steps (N*T) below which the BLAS path runs: packing the weights costs
+// about as much as one pass over them, so a call of few row-steps (decoding
+// one row, the book's one-row evaluation) would spend more on packing than the
+// fused kernel saves.
+constexpr int64_t kFusedMinRowSteps = 32;
+
+struct AlignedFree {
+    void operator()(float* p) const { std::free(p); }
+};
+
+// A 64-byte aligned buffer of n floats.
+std::unique_ptr<float[], AlignedFree> aligned_floats(int64_t n) {
+    const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
+    return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64)));
+}
+
+// One call on the instruction set of namespace Isa: pack the weights and bias once, then blocks of
+// kBlockRows rows, handed out dynamically, each through all T steps.
+#define ATTNCORE_RUN_FUSED(Isa)                                                                       \
+    do {                                                                                             \
+        const int64_t P = Isa::panels(s.H), K = s.D + s.H;                                           \
+        auto Wp = aligned_floats(P * K * Isa::kPanel);                                               \
+        Isa::pack(Wp.get(), Wx, Wh, s.D, s.H);                                                       \
+        const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;                                    \
+        const int nt = get_num_threads();                                                            \
+        const bool work = should_parallelize(product_work(N * s.Tn, 4 * s.H, K));                    \
+        const float* W = Wp.get();                                                                   \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1 && blocks > 1 && work)")                            \
+        {                                                                                            \
+            auto acc = aligned_floats(kBlockRows * Isa::kPanel);                                     \
+            auto pre = aligned_floats(s.gates ? 0 : kBlockRows * 4 * s.H);                           \
+            auto Ap = aligned_floats((K + 1) * kBlockRows);                                          \
+            _Pragma("omp for schedule(dynamic, 1)")                                                  \
+            for (int64_t i = 0; i < blocks; ++i)                                                     \
+                Isa::run_block(s, W, i * kBlockRows, std::min(N, (i + 1) * kBlockRows), acc.get(),     \
+                               pre.get(), Ap.get());                                                 \
+        }                                                                                            \
+    } while (0)
+
+}  // namespace
+
+const char* fused_isa() {
+    switch (g_isa.load()) {
+        case Isa::avx512: return "avx512";
+        case Isa::avx2: return "avx2";
+        default: return "none";
+    }
+}
+
+void set_fused_enabled(bool enabled) { g_enabled.store(enabled); }
+
+bool set_fused_isa(const std::string& name) {
+    const Isa wanted = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : Isa::none;
+    if (wanted == Isa::none || (wanted == Isa::avx512 && g_best != Isa::avx512) || g_best == Isa::none) return false;
+    g_isa.store(wanted);
+    return true;
+}
+
+bool fused_enabled() { return g_enabled.load(); }
+
+bool fused_lstm_applies(int64_t N, int64_t Tn, int64_t D, int64_t H) {
+    return g_isa.load() != Isa::none && g_enabled.load() && H > 0 && N * Tn >= kFusedMinRowSteps && D >= 0;
+}
+
+void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, const float* Wx, const float* Wh,
+                        const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D,
+                        int64_t H) {
+    const StepArgs s{hs, gates, cs, xs, b, h0, c0, Tn, D, H};
+#ifdef ATTNCORE_FUSED
+    const Isa isa = g_isa.load();
+    if (isa == Isa::avx512) {
+        ATTNCORE_RUN_FUSED(avx512);
+        return;
+    }
+    if (isa == Isa::avx2) {
+        ATTNCORE_RUN_FUSED(avx2);
+        return;
+    }
+#endif
+    (void)s, (void)Wx, (void)Wh, (void)N;
+    std::abort();  // fused_lstm_applies said no: the caller takes the BLAS path
+}
+
+}  // namespace attncore

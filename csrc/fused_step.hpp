@@ -1,0 +1,48 @@
+// The fused recurrent step: the product with the step weights and the cell in
+// one kernel, over weights packed once per call (float32 on x86-64 CPUs with
+// AVX-512 or AVX2+FMA).
+// Legend: N batch, T time, D input size, H hidden size, G = 4H.
+//
+// Per step and block of rows, [x_t | h_prev] @ [Wx; Wh] accumulates in
+// registers, a tile of rows by one panel of the packed weights: the same 16 (AVX-512) or 8
+// (AVX2) hidden units of all four gates. The epilogue adds the bias, applies
+// the gates and the cell, and writes h, c and the gates for backward. No BLAS
+// call and no repacking inside the time loop. Rows are handed out to the
+// threads in blocks of 16, dynamically, and each block runs through all T
+// steps, so a thread that shares its core with another process does less of
+// the work, and there is no barrier per step.
+//
+// lstm_forward and lstm_inference_forward call these when fused_lstm_applies
+// says so; the BLAS path stays the fallback (double, other CPUs, small calls)
+// and the reference the tests compare with.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace attncore {
+
+// The instruction set the fused kernels use on this CPU: "avx512", "avx2" or
+// "none" (then the BLAS path runs everywhere).
+const char* fused_isa();
+// Use the kernels of another instruction set this CPU has ("avx2" on an
+// AVX-512 CPU, for tests); false, changing nothing, for one it lacks.
+bool set_fused_isa(const std::string& name);
+// Turn the fused kernels off (false) or back on; for tests and benchmarks.
+void set_fused_enabled(bool enabled);
+bool fused_enabled();
+
+// Whether the fused kernels run a call of this size: enabled, a supported CPU,
+// and at least kFusedMinRowSteps row-steps (N*T), so that packing the weights
+// once costs less than it saves.
+bool fused_lstm_applies(int64_t N, int64_t Tn, int64_t D, int64_t H);
+
+// The LSTM forward over all steps (see lstm.hpp for the gates): hs (N,T,H);
+// with gates non-null, gates (N,T,4H) after the nonlinearities and cs
+// (N,T,H), as lstm_forward; with gates null, c (N,H) holds c0 on entry and
+// the last cell state on return (cs is c), as lstm_inference_forward.
+void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, const float* Wx, const float* Wh,
+                        const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D,
+                        int64_t H);
+
+}  // namespace attncore
