@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -18,6 +19,13 @@ struct StepArgs {
     float *hs, *gates, *cs;
     const float *xs, *b, *h0, *c0;
     int64_t Tn, D, H;
+};
+
+// What the backward time loop reads and writes (see fused_lstm_backward_steps).
+struct BackArgs {
+    float *dA, *dh0, *dc0;
+    const float *gates, *cs, *c0, *dhs;
+    int64_t Tn, H;
 };
 
 std::atomic<bool> g_enabled{true};
@@ -88,6 +96,36 @@ namespace attncore {
 
 namespace {
 
+#ifdef ATTNCORE_FUSED
+// `reps` rounds of 12 independent FMA chains (more than the FMA latency times the FMA ports), on one
+// vector width; returns a value that depends on every chain so the loop is not optimized away.
+__attribute__((target("avx512f"))) float fma_loop_avx512(int64_t reps) {
+    __m512 acc[12];
+    const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
+    for (int j = 0; j < 12; ++j) acc[j] = _mm512_set1_ps(float(j));
+    for (int64_t r = 0; r < reps; ++r)
+        for (int j = 0; j < 12; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, a);
+    float out = 0;
+    for (int j = 0; j < 12; ++j) out += _mm512_reduce_add_ps(acc[j]);
+    return out;
+}
+
+__attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t reps) {
+    __m256 acc[12];
+    const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
+    for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(float(j));
+    for (int64_t r = 0; r < reps; ++r)
+        for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], m, a);
+    alignas(32) float lanes[8];
+    float out = 0;
+    for (int j = 0; j < 12; ++j) {
+        _mm256_store_ps(lanes, acc[j]);
+        for (float v : lanes) out += v;
+    }
+    return out;
+}
+#endif
+
 enum class Isa { none, avx2, avx512 };
 
 Isa detect() {
@@ -141,6 +179,26 @@ std::unique_ptr<float[], AlignedFree> aligned_floats(int64_t n) {
         }                                                                                            \
     } while (0)
 
+#define ATTNCORE_RUN_FUSED_BACKWARD(Isa)                                                              \
+    do {                                                                                             \
+        const int64_t P = (s.H + Isa::kPanel - 1) / Isa::kPanel, G = 4 * s.H;                        \
+        auto WTp = aligned_floats(P * G * Isa::kPanel);                                              \
+        Isa::pack_transposed(WTp.get(), Wh, s.H);                                                    \
+        const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;                                    \
+        const int nt = get_num_threads();                                                            \
+        const bool work = should_parallelize(product_work(N * s.Tn, s.H, G));                        \
+        const float* W = WTp.get();                                                                  \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1 && blocks > 1 && work)")                    \
+        {                                                                                            \
+            auto acc = aligned_floats(kBlockRows * Isa::kPanel);                                     \
+            auto Ap = aligned_floats(G * kBlockRows);                                                \
+            _Pragma("omp for schedule(dynamic, 1)")                                                  \
+            for (int64_t i = 0; i < blocks; ++i)                                                     \
+                Isa::run_backward_block(s, W, i * kBlockRows, std::min(N, (i + 1) * kBlockRows),      \
+                                        acc.get(), Ap.get());                                        \
+        }                                                                                            \
+    } while (0)
+
 }  // namespace
 
 const char* fused_isa() {
@@ -152,6 +210,37 @@ const char* fused_isa() {
 }
 
 void set_fused_enabled(bool enabled) { g_enabled.store(enabled); }
+
+double fma_peak_gflops(double seconds) {
+    // A portable loop when the fused kernels have no instruction set here: 12 scalar chains.
+    auto scalar = [](int64_t reps) {
+        float acc[12];
+        for (int j = 0; j < 12; ++j) acc[j] = float(j);
+        for (int64_t r = 0; r < reps; ++r)
+            for (int j = 0; j < 12; ++j) acc[j] = acc[j] * 0.999999f + 1e-6f;
+        float out = 0;
+        for (float v : acc) out += v;
+        return out;
+    };
+    int lanes = 1;
+    float (*loop)(int64_t) = scalar;
+#ifdef ATTNCORE_FUSED
+    if (g_best == Isa::avx512) loop = fma_loop_avx512, lanes = 16;
+    else if (g_best == Isa::avx2) loop = fma_loop_avx2, lanes = 8;
+#endif
+    using clock = std::chrono::steady_clock;
+    volatile float sink = loop(1 << 16);  // warm up (and let the clock settle)
+    double best = 0;
+    int64_t reps = 1 << 20;
+    const auto end = clock::now() + std::chrono::duration<double>(seconds);
+    do {  // the fastest of several rounds: the others lost the core to something else for a while
+        const auto t0 = clock::now();
+        sink = sink + loop(reps);
+        const double s = std::chrono::duration<double>(clock::now() - t0).count();
+        best = std::max(best, 2.0 * 12 * lanes * double(reps) / s / 1e9);
+    } while (clock::now() < end);
+    return best;
+}
 
 bool set_fused_isa(const std::string& name) {
     const Isa wanted = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : Isa::none;
@@ -182,6 +271,29 @@ void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, con
     }
 #endif
     (void)s, (void)Wx, (void)Wh, (void)N;
+    std::abort();  // fused_lstm_applies said no: the caller takes the BLAS path
+}
+
+}  // namespace attncore
+
+namespace attncore {
+
+void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* gates, const float* cs,
+                               const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
+                               int64_t H) {
+    const BackArgs s{dA, dh0, dc0, gates, cs, c0, dhs, Tn, H};
+#ifdef ATTNCORE_FUSED
+    const Isa isa = g_isa.load();
+    if (isa == Isa::avx512) {
+        ATTNCORE_RUN_FUSED_BACKWARD(avx512);
+        return;
+    }
+    if (isa == Isa::avx2) {
+        ATTNCORE_RUN_FUSED_BACKWARD(avx2);
+        return;
+    }
+#endif
+    (void)s, (void)Wh, (void)N;
     std::abort();  // fused_lstm_applies said no: the caller takes the BLAS path
 }
 

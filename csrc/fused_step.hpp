@@ -32,6 +32,11 @@ bool set_fused_isa(const std::string& name);
 void set_fused_enabled(bool enabled);
 bool fused_enabled();
 
+// One core's peak float32 multiply-add rate in GFLOP/s (2 per multiply-add),
+// measured now by a tight loop of independent FMAs on the widest vectors the
+// fused kernels use, for about `seconds`: the benchmark's hardware floor.
+double fma_peak_gflops(double seconds);
+
 // Whether the fused kernels run a call of this size: enabled, a supported CPU,
 // and at least kFusedMinRowSteps row-steps (N*T), so that packing the weights
 // once costs less than it saves.
@@ -44,5 +49,14 @@ bool fused_lstm_applies(int64_t N, int64_t Tn, int64_t D, int64_t H);
 void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, const float* Wx, const float* Wh,
                         const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D,
                         int64_t H);
+
+// The LSTM backward time loop (see lstm.hpp): for every step, last first, the
+// cell backwards of each row into dA (N,T,4H), then dh = dA_t @ Wh.T on the
+// fused product over Wh.T packed once. dh0 and dc0 (N,H) hold dh_next and
+// dc_next on entry and the gradients of h0 and c0 on return. The weight
+// gradients and dxs are the caller's (one BLAS product each over all rows).
+void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* gates, const float* cs,
+                               const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
+                               int64_t H);
 
 }  // namespace attncore

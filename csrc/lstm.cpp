@@ -12,24 +12,6 @@ namespace attncore {
 
 namespace {
 
-// One row of one step backwards: dh, dc carry the state gradient in and out.
-template <class T>
-ATTNCORE_SIMD_CLONES void backward_row(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
-                                       const T* dh_t, int64_t H) {
-#pragma omp simd
-    for (int64_t k = 0; k < H; ++k) {
-        const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
-        const T dhk = dh_t[k] + dh[k];
-        const T tc = fast_tanh(c[k]);
-        const T ds = dc[k] + dhk * o * (T(1) - tc * tc);
-        dc[k] = ds * f;
-        da[k] = ds * c_prev[k] * f * (T(1) - f);
-        da[H + k] = ds * i * (T(1) - g * g);
-        da[2 * H + k] = ds * g * i * (T(1) - i);
-        da[3 * H + k] = dhk * tc * o * (T(1) - o);
-    }
-}
-
 // dWx (D,G), dWh (H,G), db (G) in one product [x | h_prev | 1]^T dA over all
 // rows r = n*T + t, split by output columns between the threads; xh (N*T, D+H+1)
 // holds the left operand. One product with K = N*T instead of three passes over dA.
@@ -183,6 +165,24 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
     auto xh_buf = scratch<T>(N * Tn * L);
     T *dA = dA_buf.get(), *xh = xh_buf.get();
     const int nt = row_threads(N, Tn * G * (D + 2 * H));
+    if constexpr (std::is_same_v<T, float>) {
+        if (fused_lstm_applies(N, Tn, D, H)) {  // the time loop on the fused step, then dxs and xh per block
+            if (N * H > 0) {
+                std::copy(dh_next, dh_next + N * H, dh0);
+                std::copy(dc_next, dc_next + N * H, dc0);
+            }
+            fused_lstm_backward_steps(dA, dh0, dc0, gates, cs, c0, dhs, Wh, N, Tn, H);
+#pragma omp parallel num_threads(nt)
+            {
+                const Range rows = block_of(N);
+                gemm<T>(false, true, rows.size() * Tn, D, G, T(1), dA + rows.begin * Tn * G, G, Wx, G, T(0),
+                        dxs + rows.begin * Tn * D, D);
+                stack_inputs(xh, xs, hs, h0, rows, Tn, D, H);
+            }
+            weight_gradients(dWx, dWh, db, xh, dA, N * Tn, D, H);
+            return;
+        }
+    }
     BackwardWeights<T> w(Wh, H, G, N / nt);
 #pragma omp parallel num_threads(nt)
     {
@@ -197,7 +197,7 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
         for (int64_t t = Tn - 1; nr > 0 && t >= 0; --t) {
             for (int64_t n = n0; n < rows.end; ++n) {
                 const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
-                backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
+                lstm_cell_backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
                              cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
             }
             w.dh(nr, 0, G, dA + (n0 * Tn + t) * G, Tn * G, T(0), dh0 + n0 * H);

@@ -38,6 +38,25 @@ ATTNCORE_SIMD_CLONES void lstm_cell_row(T* a, T* c, T* h, const T* c_prev, const
         h[k] = o * fast_tanh(c[k]);
     }
 }
+
+// The LSTM cell backwards on one row of one step: da (4H) gets the gradient of the
+// pre-activations; dh, dc carry the state gradient in and out. Both backward paths use it.
+template <class T>
+ATTNCORE_SIMD_CLONES void lstm_cell_backward_row(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
+                                       const T* dh_t, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
+        const T dhk = dh_t[k] + dh[k];
+        const T tc = fast_tanh(c[k]);
+        const T ds = dc[k] + dhk * o * (T(1) - tc * tc);
+        dc[k] = ds * f;
+        da[k] = ds * c_prev[k] * f * (T(1) - f);
+        da[H + k] = ds * i * (T(1) - g * g);
+        da[2 * H + k] = ds * g * i * (T(1) - i);
+        da[3 * H + k] = dhk * tc * o * (T(1) - o);
+    }
+}
 }  // namespace
 
 // Threads for a time loop over N independent rows, about `work` multiply-adds

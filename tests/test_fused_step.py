@@ -1,7 +1,7 @@
 """The fused recurrent step (csrc/fused_step.cpp) against the BLAS path it replaces, and against NumPy.
 
-The C++ backend runs float32 LSTM forwards of at least 32 row-steps (N*T) on
-the fused kernel where the CPU has AVX-512 or AVX2+FMA; ``_cpp.set_fused(False)``
+The C++ backend runs float32 LSTM forwards and backward time loops of at least
+32 row-steps (N*T) on the fused kernel where the CPU has AVX-512 or AVX2+FMA; ``_cpp.set_fused(False)``
 turns it off, so every case here runs both paths on the same inputs. The
 awkward sizes are the ones the kernel's tiling must get right: H not a multiple
 of the panel's units (8 or 4), N not a multiple of the tile or the block of 16
@@ -101,6 +101,32 @@ def test_fused_forward_matches_the_blas_path_and_numpy(rng, isa, shape, threads)
     assert_close(c_i, want[2][:, -1])
 
 
+@pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_backward_matches_the_blas_path_and_numpy(rng, isa, shape, threads):
+    """The backward time loop on the fused product (dh = dA_t @ Wh.T over Wh.T packed once): every
+    gradient, dh0 and dc0 included, as the BLAS path and the NumPy kernel give them."""
+    xs, Wx, Wh, b, h0, c0 = inputs(rng, *shape)
+    N, T, _, H = shape
+    hs, gates, cs = ref.lstm_forward(xs, Wx, Wh, b, h0, c0)
+    dhs, dh_next, dc_next = (rng.standard_normal(s).astype(np.float32) for s in ((N, T, H), (N, H), (N, H)))
+    args = (xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next)
+    old = attncore.get_num_threads()
+    attncore.set_num_threads(threads)
+    try:
+        with attncore.use_backend("cpp"):
+            with fused(True):
+                got = K.lstm_backward(*args)
+            with fused(False):
+                blas = K.lstm_backward(*args)
+    finally:
+        attncore.set_num_threads(old)
+    want = ref.lstm_backward(*args)
+    for g, bl, w in zip(got, blas, want):
+        assert_close(g, bl)
+        assert_close(g, w)
+
+
 def test_fused_forward_is_deterministic_across_thread_counts(rng, isa):
     """Rows are handed out dynamically, but each row's arithmetic is the same on any thread: 1 and 2
     threads give the same bits."""
@@ -171,7 +197,8 @@ from hypothesis import strategies as st  # noqa: E402
        st.sampled_from([None, np.nan, np.inf, -np.inf, 1e30]), st.sampled_from([1, 2]))
 def test_fuzz_fused_against_the_blas_path(isa, N, T, D, H, seed, special, threads):
     """Random sizes (below and above the 32 row-steps where the fused kernel starts), a special value
-    in the inputs: the two paths agree to float32's tolerance, with NaN and inf in the same places."""
+    in the inputs: the two paths agree to float32's tolerance, with NaN and inf in the same places, forward
+    and backward."""
     rng = np.random.default_rng(seed)
     args = list(inputs(rng, N, T, D, H))
     if special is not None:
@@ -182,8 +209,10 @@ def test_fuzz_fused_against_the_blas_path(isa, N, T, D, H, seed, special, thread
         with attncore.use_backend("cpp"), np.errstate(all="ignore"):
             with fused(True):
                 got = K.lstm_forward(*args) + K.lstm_inference_forward(*args)
+                got += K.lstm_backward(args[0], args[1], args[2], args[4], args[5], *got[:3], got[0], None, None)
             with fused(False):
                 want = K.lstm_forward(*args) + K.lstm_inference_forward(*args)
+                want += K.lstm_backward(args[0], args[1], args[2], args[4], args[5], *want[:3], want[0], None, None)
     finally:
         attncore.set_num_threads(old)
     for g, w in zip(got, want):

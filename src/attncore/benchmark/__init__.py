@@ -25,7 +25,7 @@ import numpy as np
 
 from ..defaults import DECODE_BATCH
 from ..options import add_runtime_arguments, apply_runtime
-from .products import evaluation_products, floors, product_flops, training_products
+from .products import evaluation_products, floors, peak_gflops, product_flops, training_products
 from .report import machine, plot, table
 from .runners import AttncoreRunner, busy_processes, interleaved, runners
 from .shapes import BOOK, SHAPES, Shape, batch
@@ -45,6 +45,7 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
     log("matrix-product floor of the training iteration (NumPy's BLAS)")
     products = training_products(shape.N, shape.T, shape.Td, shape.D, shape.H, shape.V, shape.gates, shape.luong)
     results["train_floor_s"] = floors(products, reps)
+    results["peak_gflops"] = peak_gflops()
     results["train_gflop"] = product_flops(products) / 1e9
     if busy:
         log(f"training iteration with {busy} CPU-bound processes beside it")

@@ -14,10 +14,11 @@ import time
 
 import numpy as np
 
+from .. import _backend
 from .._backend import get_num_threads
 from .shapes import median
 
-__all__ = ["evaluation_products", "floor_seconds", "floors", "product_flops", "training_products"]
+__all__ = ["evaluation_products", "floor_seconds", "floors", "peak_gflops", "product_flops", "training_products"]
 
 
 def training_products(N: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4,
@@ -91,10 +92,26 @@ def floor_seconds(products, reps: int = 5, blas_threads: int | None = None) -> f
     return median(times)
 
 
+def peak_gflops() -> float | None:
+    """One core's peak float32 multiply-add rate (GFLOP/s), measured once per process by the C++
+    backend's tight FMA loop (None without it)."""
+    global _PEAK
+    if _PEAK is None and "cpp" in _backend._extensions:
+        _PEAK = float(_backend._extensions["cpp"].fma_peak_gflops(0.3))
+    return _PEAK
+
+
+_PEAK: float | None = None
+
+
 def floors(products, reps: int = 5) -> dict[str, float]:
-    """The floor with NumPy's BLAS as configured, and (with threadpoolctl) each product on one
-    BLAS thread divided by attncore's thread count: the products perfectly split between threads."""
+    """The floor with NumPy's BLAS as configured; (with threadpoolctl) each product on one BLAS thread
+    divided by attncore's thread count: the products perfectly split between threads; and the products
+    at every thread's peak multiply-add rate: the hardware's floor."""
     out = {"numpy_blas": floor_seconds(products, reps)}
     if importlib.util.find_spec("threadpoolctl"):
         out["one_thread_split"] = floor_seconds(products, reps, blas_threads=1) / get_num_threads()
+    peak = peak_gflops()
+    if peak:
+        out["peak_fma"] = product_flops(products) / (peak * 1e9 * get_num_threads())
     return out
