@@ -663,6 +663,11 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("set_fused", &attncore::set_fused_enabled, py::arg("enabled"),
           "Run the fused recurrent step (True, the default where the CPU has it) or the BLAS path (False).");
     m.def("fused_enabled", &attncore::fused_enabled);
+    m.def("fma_peak_gflops", [](double seconds) {
+              py::gil_scoped_release nogil;
+              return attncore::fma_peak_gflops(seconds);
+          }, py::arg("seconds") = 0.2,
+          "One core's peak float32 multiply-add rate (GFLOP/s), measured now by a tight FMA loop.");
     m.def("set_fused_isa", &attncore::set_fused_isa, py::arg("name"),
           "Use the fused kernels of another instruction set the CPU has ('avx512', 'avx2'); False if it lacks it.");
 
