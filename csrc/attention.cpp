@@ -75,6 +75,11 @@ ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n
     }
 }
 
+// Batch rows per chunk of the attention loops, which hand chunks out dynamically (each row owns its
+// outputs, so the results do not depend on which thread took it): a thread that shares its core with
+// another process takes fewer rows instead of holding up the others at the end of the loop.
+constexpr int64_t kRowsPerChunk = 4;
+
 // The number of encoder steps row n attends over: its length, or all Tn without lengths.
 inline int64_t row_length(const int64_t* lengths, int64_t n, int64_t Tn) { return lengths ? lengths[n] : Tn; }
 
@@ -90,7 +95,7 @@ void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t 
                               const int64_t* lengths) {
     // a is (N,T); hs is (N,T,H), h is (N,H); lengths (N) or null
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         scores_softmax(a + n * Tn, hs + n * Tn * H, h + n * H, L, H);
@@ -104,7 +109,7 @@ void attention_weight_backward(T* dhs, T* dh, const T* hs, const T* h, const T* 
     // dhs is (N,T,H), dh is (N,H); hs is (N,T,H), h is (N,H); a, da are (N,T)
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         attention_weight_backward_row(dhs + n * Tn * H, dh + n * H, ds.data() + n * Tn, hs + n * Tn * H, h + n * H,
@@ -117,7 +122,7 @@ template <class T>
 void weight_sum_forward(T* c, const T* hs, const T* a, int64_t N, int64_t Tn, int64_t H, const int64_t* lengths) {
     // c is (N,H); hs is (N,T,H), a is (N,T)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n)
         weighted_sum(c + n * H, hs + n * Tn * H, a + n * Tn, row_length(lengths, n, Tn), H);
 }
@@ -127,7 +132,7 @@ void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, in
                          int64_t H, const int64_t* lengths) {
     // dhs is (N,T,H), da is (N,T); hs is (N,T,H), a is (N,T), dc is (N,H)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         weight_sum_backward_row(dhs + n * Tn * H, da + n * Tn, hs + n * Tn * H, a + n * Tn, dc + n * H, L, H);
@@ -147,7 +152,7 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
     // out is (N,Td,H), a is (N,Td,T); hs_enc is (N,T,H), hs_dec is (N,Td,H)
     const int nt = get_num_threads();
     if (Td >= kProductSteps && H > 0) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
         for (int64_t n = 0; n < N; ++n) {
             const T* hs_n = hs_enc + n * Tn * H;
             T* a_n = a + n * Td * Tn;
@@ -162,7 +167,7 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
         return;
     }
     // Each (n, j) owns out[n,j,:] and a[n,j,:].
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
+#pragma omp parallel for collapse(2) num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         for (int64_t j = 0; j < Td; ++j) {
             const T* hs_n = hs_enc + n * Tn * H;
@@ -183,7 +188,7 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     const int nt = get_num_threads();
     if (Td >= kProductSteps && H > 0) {
         std::vector<T> ds(static_cast<size_t>(N * Td * Tn));
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
         for (int64_t n = 0; n < N; ++n) {
             const T *hs_n = hs_enc + n * Tn * H, *dec_n = hs_dec + n * Td * H, *a_n = a + n * Td * Tn;
             const T* dout_n = dout + n * Td * H;
@@ -201,7 +206,7 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     }
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     // Each n owns dhs_enc[n] (summed over decoder steps) and dhs_dec[n]: no race.
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(N * Td * Tn * H))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
     for (int64_t n = 0; n < N; ++n)
         time_attention_backward_row(dhs_enc + n * Tn * H, dhs_dec + n * Td * H, ds.data() + n * Tn,
                                     hs_enc + n * Tn * H, hs_dec + n * Td * H, a + n * Td * Tn, dout + n * Td * H, Tn,
