@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <initializer_list>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -21,10 +22,24 @@ struct StepArgs {
     int64_t Tn, D, H;
 };
 
-// What the backward time loop reads and writes (see fused_lstm_backward_steps).
+// What the LSTM backward time loop reads and writes (see fused_lstm_backward_steps).
 struct BackArgs {
     float *dA, *dh0, *dc0;
     const float *gates, *cs, *c0, *dhs;
+    int64_t Tn, H;
+};
+
+// The GRU forward's (see fused_gru_forward).
+struct GruArgs {
+    float *hs, *gates;
+    const float *b, *h0;
+    int64_t Tn, H;
+};
+
+// The GRU backward time loop's (see fused_gru_backward_steps).
+struct GruBackArgs {
+    float *dA, *dh0, *rh;
+    const float *gates, *hprev, *dhs;
     int64_t Tn, H;
 };
 
@@ -156,48 +171,55 @@ std::unique_ptr<float[], AlignedFree> aligned_floats(int64_t n) {
     return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64)));
 }
 
-// One call on the instruction set of namespace Isa: pack the weights and bias once, then blocks of
-// kBlockRows rows, handed out dynamically, each through all T steps.
-#define ATTNCORE_RUN_FUSED(Isa)                                                                       \
-    do {                                                                                             \
-        const int64_t P = Isa::panels(s.H), K = s.D + s.H;                                           \
-        auto Wp = aligned_floats(P * K * Isa::kPanel);                                               \
-        Isa::pack(Wp.get(), Wx, Wh, s.D, s.H);                                                       \
-        const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;                                    \
-        const int nt = get_num_threads();                                                            \
-        const bool work = should_parallelize(product_work(N * s.Tn, 4 * s.H, K));                    \
-        const float* W = Wp.get();                                                                   \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1 && blocks > 1 && work)")                            \
-        {                                                                                            \
-            auto acc = aligned_floats(kBlockRows * Isa::kPanel);                                     \
-            auto pre = aligned_floats(s.gates ? 0 : kBlockRows * 4 * s.H);                           \
-            auto Ap = aligned_floats((K + 1) * kBlockRows);                                          \
-            _Pragma("omp for schedule(dynamic, 1)")                                                  \
-            for (int64_t i = 0; i < blocks; ++i)                                                     \
-                Isa::run_block(s, W, i * kBlockRows, std::min(N, (i + 1) * kBlockRows), acc.get(),     \
-                               pre.get(), Ap.get());                                                 \
-        }                                                                                            \
-    } while (0)
+// Blocks of kBlockRows rows, handed out dynamically, each through all T steps: `block(n0, n1, scratch)`
+// for each, with a per-thread scratch of `scratch_floats` (64-byte aligned) floats.
+template <class Block>
+void for_blocks(int64_t N, int64_t work, int64_t scratch_floats, Block block) {
+    const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;
+    const int nt = get_num_threads();
+#pragma omp parallel num_threads(nt) if (nt > 1 && blocks > 1 && should_parallelize(work))
+    {
+        auto scratch = aligned_floats(scratch_floats);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < blocks; ++i) block(i * kBlockRows, std::min(N, (i + 1) * kBlockRows), scratch.get());
+    }
+}
 
-#define ATTNCORE_RUN_FUSED_BACKWARD(Isa)                                                              \
-    do {                                                                                             \
-        const int64_t P = (s.H + Isa::kPanel - 1) / Isa::kPanel, G = 4 * s.H;                        \
-        auto WTp = aligned_floats(P * G * Isa::kPanel);                                              \
-        Isa::pack_transposed(WTp.get(), Wh, s.H);                                                    \
-        const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;                                    \
-        const int nt = get_num_threads();                                                            \
-        const bool work = should_parallelize(product_work(N * s.Tn, s.H, G));                        \
-        const float* W = WTp.get();                                                                  \
-        _Pragma("omp parallel num_threads(nt) if (nt > 1 && blocks > 1 && work)")                    \
-        {                                                                                            \
-            auto acc = aligned_floats(kBlockRows * Isa::kPanel);                                     \
-            auto Ap = aligned_floats(G * kBlockRows);                                                \
-            _Pragma("omp for schedule(dynamic, 1)")                                                  \
-            for (int64_t i = 0; i < blocks; ++i)                                                     \
-                Isa::run_backward_block(s, W, i * kBlockRows, std::min(N, (i + 1) * kBlockRows),      \
-                                        acc.get(), Ap.get());                                        \
-        }                                                                                            \
+// Pointers into one per-thread scratch: consecutive pieces, each rounded up to 16 floats (64 bytes).
+struct Carve {
+    float* next;
+    float* take(int64_t n) {
+        float* p = next;
+        next += (n + 15) / 16 * 16;
+        return p;
+    }
+    static int64_t size(std::initializer_list<int64_t> pieces) {
+        int64_t total = 0;
+        for (int64_t n : pieces) total += (n + 15) / 16 * 16;
+        return total;
+    }
+};
+
+#ifdef ATTNCORE_FUSED
+#define ATTNCORE_DISPATCH(call)                     \
+    do {                                            \
+        const Isa isa = g_isa.load();               \
+        if (isa == Isa::avx512) {                   \
+            namespace ns = avx512;                  \
+            call;                                   \
+            return;                                 \
+        }                                           \
+        if (isa == Isa::avx2) {                     \
+            namespace ns = avx2;                    \
+            call;                                   \
+            return;                                 \
+        }                                           \
     } while (0)
+#else
+#define ATTNCORE_DISPATCH(call) \
+    do {                        \
+    } while (0)
+#endif
 
 }  // namespace
 
@@ -251,50 +273,113 @@ bool set_fused_isa(const std::string& name) {
 
 bool fused_enabled() { return g_enabled.load(); }
 
-bool fused_lstm_applies(int64_t N, int64_t Tn, int64_t D, int64_t H) {
-    return g_isa.load() != Isa::none && g_enabled.load() && H > 0 && N * Tn >= kFusedMinRowSteps && D >= 0;
+bool fused_applies(int64_t N, int64_t Tn, int64_t H) {
+    return g_isa.load() != Isa::none && g_enabled.load() && H > 0 && N * Tn >= kFusedMinRowSteps;
 }
+
+namespace {
+
+template <class Ns>
+void lstm_forward_on(const StepArgs& s, const float* Wx, const float* Wh, int64_t N) {
+    const int64_t K = s.D + s.H, G = 4 * s.H, P = Ns::panels(G);
+    auto Bp = aligned_floats(P * K * Ns::kPanel);
+    Ns::pack_b(Bp.get(), K, 0, Wx, G, s.D, G, false);
+    Ns::pack_b(Bp.get(), K, s.D, Wh, G, s.H, G, false);
+    const float* B = Bp.get();
+    const int64_t acc_n = kBlockRows * Ns::kPanel, pre_n = s.gates ? 0 : kBlockRows * G, ap_n = K * kBlockRows;
+    for_blocks(N, product_work(N * s.Tn, G, K), Carve::size({acc_n, pre_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
+        Carve c{w};
+        float *acc = c.take(acc_n), *pre = c.take(pre_n), *Ap = c.take(ap_n);
+        Ns::lstm_forward_block(s, B, n0, n1, acc, pre, Ap);
+    });
+}
+
+}  // namespace
 
 void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, const float* Wx, const float* Wh,
                         const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D,
                         int64_t H) {
     const StepArgs s{hs, gates, cs, xs, b, h0, c0, Tn, D, H};
-#ifdef ATTNCORE_FUSED
-    const Isa isa = g_isa.load();
-    if (isa == Isa::avx512) {
-        ATTNCORE_RUN_FUSED(avx512);
-        return;
-    }
-    if (isa == Isa::avx2) {
-        ATTNCORE_RUN_FUSED(avx2);
-        return;
-    }
-#endif
-    (void)s, (void)Wx, (void)Wh, (void)N;
-    std::abort();  // fused_lstm_applies said no: the caller takes the BLAS path
+    ATTNCORE_DISPATCH(lstm_forward_on<ns::Tag>(s, Wx, Wh, N));
+    std::abort();  // fused_applies said no: the caller takes the BLAS path
 }
 
 }  // namespace attncore
 
 namespace attncore {
 
+namespace {
+
+template <class Ns>
+void lstm_backward_on(const BackArgs& s, const float* Wh, int64_t N) {
+    const int64_t G = 4 * s.H;
+    auto Bp = aligned_floats(Ns::panels(s.H) * G * Ns::kPanel);
+    Ns::pack_b(Bp.get(), G, 0, Wh, G, G, s.H, true);  // Wh.T
+    const float* B = Bp.get();
+    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = G * kBlockRows;
+    for_blocks(N, product_work(N * s.Tn, s.H, G), Carve::size({acc_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
+        Carve c{w};
+        float *acc = c.take(acc_n), *Ap = c.take(ap_n);
+        Ns::lstm_backward_block(s, B, n0, n1, acc, Ap);
+    });
+}
+
+template <class Ns>
+void gru_forward_on(const GruArgs& s, const float* Wh, int64_t N) {
+    const int64_t H = s.H, G = 3 * H;
+    auto Bzr = aligned_floats(Ns::panels(2 * H) * H * Ns::kPanel), Bh = aligned_floats(Ns::panels(H) * H * Ns::kPanel);
+    Ns::pack_b(Bzr.get(), H, 0, Wh, G, H, 2 * H, false);    // Wh[:, :2H]
+    Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
+    const float *Bz = Bzr.get(), *Bc = Bh.get();
+    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = H * kBlockRows, zr_n = kBlockRows * 2 * H,
+                  h_n = kBlockRows * H;
+    for_blocks(N, product_work(N * s.Tn, G, H), Carve::size({acc_n, ap_n, zr_n, h_n, h_n}),
+               [&](int64_t n0, int64_t n1, float* w) {
+                   Carve c{w};
+                   float *acc = c.take(acc_n), *Ap = c.take(ap_n), *zr = c.take(zr_n), *rh = c.take(h_n),
+                         *hh = c.take(h_n);
+                   Ns::gru_forward_block(s, Bz, Bc, n0, n1, acc, Ap, zr, rh, hh);
+               });
+}
+
+template <class Ns>
+void gru_backward_on(const GruBackArgs& s, const float* Wh, int64_t N) {
+    const int64_t H = s.H, G = 3 * H;
+    auto Bzr = aligned_floats(Ns::panels(H) * 2 * H * Ns::kPanel), Bh = aligned_floats(Ns::panels(H) * H * Ns::kPanel);
+    Ns::pack_b(Bzr.get(), 2 * H, 0, Wh, G, 2 * H, H, true);  // Wh[:, :2H].T
+    Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, true);   // Wh[:, 2H:].T
+    const float *Bz = Bzr.get(), *Bc = Bh.get();
+    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = 2 * H * kBlockRows, h_n = kBlockRows * H;
+    for_blocks(N, product_work(N * s.Tn, 2 * H, H), Carve::size({acc_n, ap_n, h_n}),
+               [&](int64_t n0, int64_t n1, float* w) {
+                   Carve c{w};
+                   float *acc = c.take(acc_n), *Ap = c.take(ap_n), *dhr = c.take(h_n);
+                   Ns::gru_backward_block(s, Bz, Bc, n0, n1, acc, Ap, dhr);
+               });
+}
+
+}  // namespace
+
 void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* gates, const float* cs,
                                const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
                                int64_t H) {
     const BackArgs s{dA, dh0, dc0, gates, cs, c0, dhs, Tn, H};
-#ifdef ATTNCORE_FUSED
-    const Isa isa = g_isa.load();
-    if (isa == Isa::avx512) {
-        ATTNCORE_RUN_FUSED_BACKWARD(avx512);
-        return;
-    }
-    if (isa == Isa::avx2) {
-        ATTNCORE_RUN_FUSED_BACKWARD(avx2);
-        return;
-    }
-#endif
-    (void)s, (void)Wh, (void)N;
-    std::abort();  // fused_lstm_applies said no: the caller takes the BLAS path
+    ATTNCORE_DISPATCH(lstm_backward_on<ns::Tag>(s, Wh, N));
+    std::abort();
+}
+
+void fused_gru_forward_steps(float* hs, float* gates, const float* Wh, const float* b, const float* h0, int64_t N,
+                             int64_t Tn, int64_t H) {
+    const GruArgs s{hs, gates, b, h0, Tn, H};
+    ATTNCORE_DISPATCH(gru_forward_on<ns::Tag>(s, Wh, N));
+    std::abort();
+}
+
+void fused_gru_backward_steps(float* dA, float* dh0, float* rh, const float* gates, const float* hprev,
+                              const float* dhs, const float* Wh, int64_t N, int64_t Tn, int64_t H) {
+    const GruBackArgs s{dA, dh0, rh, gates, hprev, dhs, Tn, H};
+    ATTNCORE_DISPATCH(gru_backward_on<ns::Tag>(s, Wh, N));
+    std::abort();
 }
 
 }  // namespace attncore

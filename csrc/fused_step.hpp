@@ -3,18 +3,18 @@
 // AVX-512 or AVX2+FMA).
 // Legend: N batch, T time, D input size, H hidden size, G = 4H.
 //
-// Per step and block of rows, [x_t | h_prev] @ [Wx; Wh] accumulates in
-// registers, a tile of rows by one panel of the packed weights: the same 16 (AVX-512) or 8
-// (AVX2) hidden units of all four gates. The epilogue adds the bias, applies
-// the gates and the cell, and writes h, c and the gates for backward. No BLAS
-// call and no repacking inside the time loop. Rows are handed out to the
-// threads in blocks of 16, dynamically, and each block runs through all T
-// steps, so a thread that shares its core with another process does less of
-// the work, and there is no barrier per step.
+// Per step and block of rows, the step's products ([x_t | h_prev] @ [Wx; Wh]
+// for the LSTM, h_prev @ Wh[:, :2H] and (r * h_prev) @ Wh[:, 2H:] for the GRU,
+// and their transposes backward) accumulate in registers, a tile of rows by
+// one panel of the weights, packed once per call; then the same cell rows as
+// the BLAS path. No BLAS call and no repacking inside the time loop. Rows are
+// handed out to the threads in blocks of 16, dynamically, and each block runs
+// through all T steps, so a thread that shares its core with another process
+// does less of the work, and there is no barrier per step.
 //
-// lstm_forward and lstm_inference_forward call these when fused_lstm_applies
-// says so; the BLAS path stays the fallback (double, other CPUs, small calls)
-// and the reference the tests compare with.
+// The LSTM and GRU kernels call these when fused_applies says so; the BLAS
+// path stays the fallback (double, other CPUs, small calls) and the reference
+// the tests compare with.
 #pragma once
 
 #include <cstdint>
@@ -37,10 +37,10 @@ bool fused_enabled();
 // fused kernels use, for about `seconds`: the benchmark's hardware floor.
 double fma_peak_gflops(double seconds);
 
-// Whether the fused kernels run a call of this size: enabled, a supported CPU,
-// and at least kFusedMinRowSteps row-steps (N*T), so that packing the weights
-// once costs less than it saves.
-bool fused_lstm_applies(int64_t N, int64_t Tn, int64_t D, int64_t H);
+// Whether the fused kernels run a call of this size (LSTM or GRU, forward or
+// backward): enabled, a supported CPU, and at least kFusedMinRowSteps
+// row-steps (N*T), so that packing the weights once costs less than it saves.
+bool fused_applies(int64_t N, int64_t Tn, int64_t H);
 
 // The LSTM forward over all steps (see lstm.hpp for the gates): hs (N,T,H);
 // with gates non-null, gates (N,T,4H) after the nonlinearities and cs
@@ -49,6 +49,17 @@ bool fused_lstm_applies(int64_t N, int64_t Tn, int64_t D, int64_t H);
 void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, const float* Wx, const float* Wh,
                         const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D,
                         int64_t H);
+
+// The GRU forward time loop (see gru.hpp): gates (N,T,3H) hold x @ Wx for
+// every step on entry and z, r, h~ on return; hs (N,T,H). Per step and block,
+// h_prev @ Wh[:, :2H] and (r * h_prev) @ Wh[:, 2H:] on the fused product.
+void fused_gru_forward_steps(float* hs, float* gates, const float* Wh, const float* b, const float* h0, int64_t N,
+                             int64_t Tn, int64_t H);
+
+// The GRU backward time loop: dA (N,T,3H), dh0 (N,H) (dh_next on entry), rh
+// (N,T,H) = r * h_prev for dWh; hprev (N,T,H) the state each step started from.
+void fused_gru_backward_steps(float* dA, float* dh0, float* rh, const float* gates, const float* hprev,
+                              const float* dhs, const float* Wh, int64_t N, int64_t Tn, int64_t H);
 
 // The LSTM backward time loop (see lstm.hpp): for every step, last first, the
 // cell backwards of each row into dA (N,T,4H), then dh = dA_t @ Wh.T on the

@@ -94,7 +94,7 @@ void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh,
                   const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs, cs are (N,T,H), gates is (N,T,4H); xs is (N,T,D), h0, c0 are (N,H)
     if constexpr (std::is_same_v<T, float>) {
-        if (fused_lstm_applies(N, Tn, D, H))
+        if (fused_applies(N, Tn, H))
             return fused_lstm_forward(hs, gates, cs, xs, Wx, Wh, b, h0, c0, N, Tn, D, H);
     }
     const int64_t G = 4 * H;
@@ -130,7 +130,7 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
     const int64_t G = 4 * H;
     if (N * H) std::copy(c0, c0 + N * H, c);
     if constexpr (std::is_same_v<T, float>) {
-        if (fused_lstm_applies(N, Tn, D, H))
+        if (fused_applies(N, Tn, H))
             return fused_lstm_forward(hs, nullptr, c, xs, Wx, Wh, b, h0, c, N, Tn, D, H);
     }
     const int nt = row_threads(N, Tn * G * (D + H));
@@ -166,7 +166,7 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
     T *dA = dA_buf.get(), *xh = xh_buf.get();
     const int nt = row_threads(N, Tn * G * (D + 2 * H));
     if constexpr (std::is_same_v<T, float>) {
-        if (fused_lstm_applies(N, Tn, D, H)) {  // the time loop on the fused step, then dxs and xh per block
+        if (fused_applies(N, Tn, H)) {  // the time loop on the fused step, then dxs and xh per block
             if (N * H > 0) {
                 std::copy(dh_next, dh_next + N * H, dh0);
                 std::copy(dc_next, dc_next + N * H, dc0);

@@ -57,6 +57,57 @@ ATTNCORE_SIMD_CLONES void lstm_cell_backward_row(T* da, T* dh, T* dc, const T* a
         da[3 * H + k] = dhk * tc * o * (T(1) - o);
     }
 }
+
+// The GRU's z and r gates on one row of one step: a (3H) holds x @ Wx on entry, zr (2H) h_prev @ Wh[:, :2H];
+// a[:2H] gets z, r and rh = r * h_prev. Both GRU paths use these four rows.
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_gates_row(T* a, T* rh, const T* zr, const T* hp, const T* b, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        a[k] = fast_sigmoid(a[k] + zr[k] + b[k]);
+        a[H + k] = fast_sigmoid(a[H + k] + zr[H + k] + b[H + k]);
+        rh[k] = a[H + k] * hp[k];
+    }
+}
+
+// The GRU's candidate and new state on one row: hh (H) = (r * h_prev) @ Wh[:, 2H:]; a[2H:] gets h~.
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_candidate_row(T* a, T* h, const T* hh, const T* hp, const T* b, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T cand = fast_tanh(a[2 * H + k] + hh[k] + b[2 * H + k]);
+        a[2 * H + k] = cand;
+        h[k] = (T(1) - a[k]) * hp[k] + a[k] * cand;
+    }
+}
+
+// GRU backward, one row of one step, before the products: da[:H] (z) and da[2H:] (h~) from dh_t + dh;
+// dh becomes the direct path's share (1 - z) * dh (the gate paths are added after).
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_backward_direct_row(T* da, T* dh, const T* a, const T* hp, const T* dh_t, int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T z = a[k], cand = a[2 * H + k];
+        const T dhk = dh_t[k] + dh[k];
+        da[k] = dhk * (cand - hp[k]) * z * (T(1) - z);
+        da[2 * H + k] = dhk * z * (T(1) - cand * cand);
+        dh[k] = dhk * (T(1) - z);
+    }
+}
+
+// GRU backward, the reset path: dhr (H) = d(r * h_prev) = dh~_pre @ Wh[:, 2H:].T; adds r * dhr to dh, sets
+// da[H:2H] (r) and rh_t = r * h_prev (for dWh).
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_backward_reset_row(T* da, T* dh, T* rh_t, const T* a, const T* hp, const T* dhr,
+                                                 int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T r = a[H + k], d = dhr[k];
+        dh[k] += r * d;
+        da[H + k] = d * hp[k] * r * (T(1) - r);
+        rh_t[k] = r * hp[k];
+    }
+}
 }  // namespace
 
 // Threads for a time loop over N independent rows, about `work` multiply-adds

@@ -1,7 +1,7 @@
 """The fused recurrent step (csrc/fused_step.cpp) against the BLAS path it replaces, and against NumPy.
 
-The C++ backend runs float32 LSTM forwards and backward time loops of at least
-32 row-steps (N*T) on the fused kernel where the CPU has AVX-512 or AVX2+FMA; ``_cpp.set_fused(False)``
+The C++ backend runs float32 LSTM and GRU forwards and backward time loops of
+at least 32 row-steps (N*T) on the fused kernel where the CPU has AVX-512 or AVX2+FMA; ``_cpp.set_fused(False)``
 turns it off, so every case here runs both paths on the same inputs. The
 awkward sizes are the ones the kernel's tiling must get right: H not a multiple
 of the panel's units (8 or 4), N not a multiple of the tile or the block of 16
@@ -127,6 +127,41 @@ def test_fused_backward_matches_the_blas_path_and_numpy(rng, isa, shape, threads
         assert_close(g, w)
 
 
+def gru_inputs(rng, N, T, D, H):
+    xs = rng.standard_normal((N, T, D)).astype(np.float32)
+    Wx = (rng.standard_normal((D, 3 * H)) / np.sqrt(D)).astype(np.float32)
+    Wh = (rng.standard_normal((H, 3 * H)) / np.sqrt(H)).astype(np.float32)
+    b = (rng.standard_normal(3 * H) * 0.1).astype(np.float32)
+    h0 = rng.standard_normal((N, H)).astype(np.float32) * 0.5
+    return xs, Wx, Wh, b, h0
+
+
+@pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_gru_matches_the_blas_path_and_numpy(rng, isa, shape, threads):
+    """The GRU's two dependent products per step (h_prev @ Wh[:, :2H], then (r * h_prev) @ Wh[:, 2H:]) and
+    their transposes backward on the fused product: every output and gradient as the BLAS path and NumPy."""
+    xs, Wx, Wh, b, h0 = gru_inputs(rng, *shape)
+    N, T, _, H = shape
+    dhs, dh_next = rng.standard_normal((N, T, H)).astype(np.float32), rng.standard_normal((N, H)).astype(np.float32)
+    old = attncore.get_num_threads()
+    attncore.set_num_threads(threads)
+    results = []
+    try:
+        with attncore.use_backend("cpp"):
+            for enabled in (True, False):
+                with fused(enabled):
+                    hs, gates = K.gru_forward(xs, Wx, Wh, b, h0)
+                    results.append((hs, gates, *K.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)))
+    finally:
+        attncore.set_num_threads(old)
+    hs, gates = ref.gru_forward(xs, Wx, Wh, b, h0)
+    want = (hs, gates, *ref.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next))
+    for got, blas, numpy in zip(*results, want):
+        assert_close(got, blas)
+        assert_close(got, numpy)
+
+
 def test_fused_forward_is_deterministic_across_thread_counts(rng, isa):
     """Rows are handed out dynamically, but each row's arithmetic is the same on any thread: 1 and 2
     threads give the same bits."""
@@ -197,8 +232,8 @@ from hypothesis import strategies as st  # noqa: E402
        st.sampled_from([None, np.nan, np.inf, -np.inf, 1e30]), st.sampled_from([1, 2]))
 def test_fuzz_fused_against_the_blas_path(isa, N, T, D, H, seed, special, threads):
     """Random sizes (below and above the 32 row-steps where the fused kernel starts), a special value
-    in the inputs: the two paths agree to float32's tolerance, with NaN and inf in the same places, forward
-    and backward."""
+    in the inputs: the two paths agree to float32's tolerance, with NaN and inf in the same places, LSTM
+    and GRU, forward and backward."""
     rng = np.random.default_rng(seed)
     args = list(inputs(rng, N, T, D, H))
     if special is not None:
@@ -208,13 +243,26 @@ def test_fuzz_fused_against_the_blas_path(isa, N, T, D, H, seed, special, thread
     try:
         with attncore.use_backend("cpp"), np.errstate(all="ignore"):
             with fused(True):
-                got = K.lstm_forward(*args) + K.lstm_inference_forward(*args)
+                got = list(K.lstm_forward(*args) + K.lstm_inference_forward(*args))
                 got += K.lstm_backward(args[0], args[1], args[2], args[4], args[5], *got[:3], got[0], None, None)
             with fused(False):
-                want = K.lstm_forward(*args) + K.lstm_inference_forward(*args)
+                want = list(K.lstm_forward(*args) + K.lstm_inference_forward(*args))
                 want += K.lstm_backward(args[0], args[1], args[2], args[4], args[5], *want[:3], want[0], None, None)
     finally:
         attncore.set_num_threads(old)
+    gru = gru_inputs(rng, N, T, D, H)
+    if special is not None:
+        gru[0].flat[rng.integers(gru[0].size)] = special
+    attncore.set_num_threads(threads)
+    try:
+        with attncore.use_backend("cpp"), np.errstate(all="ignore"):
+            for enabled, out in ((True, got), (False, want)):
+                with fused(enabled):
+                    hs, gates = K.gru_forward(*gru)
+                    out += (hs, gates) + K.gru_backward(gru[0], gru[1], gru[2], gru[4], hs, gates, hs)
+    finally:
+        attncore.set_num_threads(old)
+    assert len(got) == len(want) == 18
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
         np.testing.assert_array_equal(np.isinf(g), np.isinf(w))

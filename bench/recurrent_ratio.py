@@ -1,11 +1,11 @@
-"""TimeLSTM forward and forward+backward: numpy, cpp on the BLAS path, cpp with the fused step.
+"""TimeLSTM (or TimeGRU) forward and forward+backward: numpy, cpp on the BLAS path, cpp with the fused step.
 
-Usage: ``python bench/lstm_ratio.py [--busy K] [--threads N] [--rounds R]``. The three run in turn,
+Usage: ``python bench/recurrent_ratio.py [--cell gru] [--busy K] [--threads N] [--rounds R]``. The three run in turn,
 round by round, in one process (so a change of the machine's speed hits all three alike); each
 round times one forward and one forward+backward per implementation, after a pause that lets
 NumPy's BLAS threads stop spinning. Prints the medians and the
 median of the per-round ratios at the book's encoder shape (N=128, T=29, D=16, H=256), at N=1, and
-at the Keras seed's encoder shape with an LSTM (N=64, T=95, D=128, H=512). ``--busy K`` runs K
+at the Keras seed's encoder shape (N=64, T=95, D=128, H=512). ``--busy K`` runs K
 CPU-bound processes beside the measurement.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 import attncore
 from attncore.benchmark.runners import SETTLE_S, busy_processes
-from attncore.time_layers import TimeLSTM
+from attncore.time_layers import TimeGRU, TimeLSTM
 
 SHAPES = {"book encoder": (128, 29, 16, 256), "N=1": (1, 29, 16, 256), "keras-seed encoder": (64, 95, 128, 512)}
 
@@ -40,13 +40,14 @@ def implementation(name: str):
             cpp.set_fused(old)
 
 
-def measure(shape, names, rounds: int, rng) -> dict:
+def measure(shape, names, rounds: int, rng, cell: str = "lstm") -> dict:
     N, T, D, H = shape
-    W = [(rng.standard_normal((D, 4 * H)) / np.sqrt(D)).astype("f"),
-         (rng.standard_normal((H, 4 * H)) / np.sqrt(H)).astype("f"), np.zeros(4 * H, "f")]
+    layer_class, gates = (TimeLSTM, 4) if cell == "lstm" else (TimeGRU, 3)
+    W = [(rng.standard_normal((D, gates * H)) / np.sqrt(D)).astype("f"),
+         (rng.standard_normal((H, gates * H)) / np.sqrt(H)).astype("f"), np.zeros(gates * H, "f")]
     xs = rng.standard_normal((N, T, D)).astype("f")
     dhs = rng.standard_normal((N, T, H)).astype("f")
-    layers = {name: TimeLSTM(*W) for name in names}
+    layers = {name: layer_class(*W) for name in names}
     times = {(name, what): [] for name in names for what in ("forward", "forward+backward")}
     for _ in range(rounds + 1):  # the first round warms up and is not kept
         for name in names:
@@ -69,17 +70,19 @@ def main(argv=None) -> int:
     p.add_argument("--busy", type=int, default=0, metavar="K", help="CPU-bound processes beside the measurement")
     p.add_argument("--threads", type=int, help="attncore's threads (default: all usable cores)")
     p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     args = p.parse_args(argv)
     if args.threads:
         attncore.set_num_threads(args.threads)
     cpp = attncore._backend._extensions.get("cpp")
     names = ["numpy"] + (["cpp-blas", "cpp-fused"] if cpp is not None else [])
-    print(f"threads {attncore.get_num_threads()}, busy processes {args.busy}, fused step: "
+    print(f"Time{args.cell.upper()}, threads {attncore.get_num_threads()}, busy processes {args.busy}, fused step: "
           f"{cpp.fused_isa() if cpp else 'no C++ backend'}; medians of {args.rounds} rounds")
     rng = np.random.default_rng(0)
     with busy_processes(args.busy) if args.busy else contextlib.nullcontext():
         for label, shape in SHAPES.items():
-            times = measure(shape, names, args.rounds if shape[0] * shape[1] < 4000 else max(3, args.rounds // 3), rng)
+            times = measure(shape, names, args.rounds if shape[0] * shape[1] < 4000 else max(3, args.rounds // 3), rng,
+                            args.cell)
             for what in ("forward", "forward+backward"):
                 cells = [f"{name} {1e3 * np.median(times[name, what]):.2f} ms" for name in names]
                 ratios = [f"{a}/{b} {np.median(times[a, what] / times[b, what]):.2f}x"
