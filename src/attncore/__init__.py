@@ -20,7 +20,7 @@ from ._backend import (
 
 
 def build_info() -> dict:
-    """How this installation was built: version, backends, OpenMP, flags and BLAS."""
+    """How this installation was built: version, backends, OpenMP, flags, BLAS and the fused step's ISA."""
     from . import _backend
 
     cpp = _backend._extensions.get("cpp")
@@ -35,6 +35,8 @@ def build_info() -> dict:
         "num_threads": get_num_threads(),
         "compile_flags": getattr(cpp, "compile_flags", None),
         "blas": _blas_info(cpp),
+        # the fused recurrent step's instruction set on this CPU (avx512, avx2; none: the BLAS path everywhere)
+        "fused_step": cpp.fused_isa() if cpp is not None and hasattr(cpp, "fused_isa") else "none",
     }
     return info
 
