@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <initializer_list>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "recurrent_common.hpp"
@@ -15,7 +16,7 @@ namespace attncore {
 
 namespace {
 
-// What one call's steps read and write (see fused_lstm_forward).
+// What the LSTM forward reads and writes (see fused_lstm_forward).
 struct StepArgs {
     float *hs, *gates, *cs;
     const float *xs, *b, *h0, *c0;
@@ -29,7 +30,7 @@ struct BackArgs {
     int64_t Tn, H;
 };
 
-// The GRU forward's (see fused_gru_forward).
+// The GRU forward's (see fused_gru_forward_steps).
 struct GruArgs {
     float *hs, *gates;
     const float *b, *h0;
@@ -69,15 +70,6 @@ namespace attncore {
 #define V_STORE(p, v) _mm512_store_ps(p, v)
 #define TILE_R 8
 #include "fused_step_isa.inc"
-#undef ISA_NS
-#undef VEC
-#undef VW
-#undef V_ZERO
-#undef V_LOAD
-#undef V_SET1
-#undef V_FMA
-#undef V_STORE
-#undef TILE_R
 }  // namespace attncore
 #pragma GCC pop_options
 
@@ -94,15 +86,6 @@ namespace attncore {
 #define V_STORE(p, v) _mm256_store_ps(p, v)
 #define TILE_R 6
 #include "fused_step_isa.inc"
-#undef ISA_NS
-#undef VEC
-#undef VW
-#undef V_ZERO
-#undef V_LOAD
-#undef V_SET1
-#undef V_FMA
-#undef V_STORE
-#undef TILE_R
 }  // namespace attncore
 #pragma GCC pop_options
 #endif
@@ -165,23 +148,34 @@ struct AlignedFree {
     void operator()(float* p) const { std::free(p); }
 };
 
-// A 64-byte aligned buffer of n floats.
+// A 64-byte aligned buffer of n floats; std::bad_alloc when there is no memory for it. Called outside
+// parallel regions only (no exception may leave one).
 std::unique_ptr<float[], AlignedFree> aligned_floats(int64_t n) {
     const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-    return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64)));
+    auto* p = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
+    if (!p) throw std::bad_alloc();
+    return std::unique_ptr<float[], AlignedFree>(p);
 }
 
 // Blocks of kBlockRows rows, handed out dynamically, each through all T steps: `block(n0, n1, scratch)`
-// for each, with a per-thread scratch of `scratch_floats` (64-byte aligned) floats.
+// for each, with a per-thread scratch of `scratch_floats` floats (64-byte aligned, allocated before the
+// region).
 template <class Block>
 void for_blocks(int64_t N, int64_t work, int64_t scratch_floats, Block block) {
     const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;
-    const int nt = get_num_threads();
-#pragma omp parallel num_threads(nt) if (nt > 1 && blocks > 1 && should_parallelize(work))
+    const bool parallel = blocks > 1 && should_parallelize(work);
+    const int nt = parallel ? get_num_threads() : 1;
+    const int64_t per_thread = (scratch_floats + 15) / 16 * 16;
+    auto scratch = aligned_floats(per_thread * nt);
+#pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        auto scratch = aligned_floats(scratch_floats);
+#ifdef _OPENMP
+        float* mine = scratch.get() + per_thread * omp_get_thread_num();
+#else
+        float* mine = scratch.get();
+#endif
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < blocks; ++i) block(i * kBlockRows, std::min(N, (i + 1) * kBlockRows), scratch.get());
+        for (int64_t i = 0; i < blocks; ++i) block(i * kBlockRows, std::min(N, (i + 1) * kBlockRows), mine);
     }
 }
 
