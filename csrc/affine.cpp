@@ -11,7 +11,7 @@ template <class T>
 void affine_forward(T* out, const T* x, const T* W, const T* b, int64_t M, int64_t D, int64_t K) {
     // out is (M,K): every row starts as b, then the product is added to it
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(M * K))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(M, nt)) if (should_parallelize(M * K))
     for (int64_t m = 0; m < M; ++m) copy_n(out + m * K, b, K);
     gemm_parallel<T>(false, false, M, K, D, T(1), x, D, W, K, T(1), out, K);
 }

@@ -75,9 +75,8 @@ ATTNCORE_SIMD_CLONES void time_attention_backward_row(T* dhs_enc_n, T* dhs_dec_n
     }
 }
 
-// Batch rows per chunk of the attention loops, which hand chunks out dynamically (each row owns its
-// outputs, so the results do not depend on which thread took it): a thread that shares its core with
-// another process takes fewer rows instead of holding up the others at the end of the loop.
+// Batch rows per chunk of the attention loops, which hand chunks out dynamically (see parallel.hpp):
+// fixed and small, since a row of attention is a large piece of work.
 constexpr int64_t kRowsPerChunk = 4;
 
 // The number of encoder steps row n attends over: its length, or all Tn without lengths.

@@ -41,9 +41,6 @@ struct Cblas<double> {
     static constexpr auto gemv = scipy_cblas_dgemv;
 };
 
-// Blocks per thread of gemm_parallel's output, taken dynamically.
-constexpr int64_t kBlocksPerThread = 4;
-
 }  // namespace
 
 void blas_init() { scipy_openblas_set_num_threads(1); }
@@ -87,14 +84,12 @@ void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K,
         return;
     }
     const bool by_rows = M >= Nc;
-    // Column blocks in multiples of 16 elements (one AVX-512 register of floats). kBlocksPerThread
-    // blocks per thread, handed out dynamically: a thread that shares its core with another process
-    // takes fewer of them, where an equal split made the other thread wait for it at the end. Each
-    // block is still large enough for the BLAS to run at its speed (the weight gradients' 1024 columns
-    // make blocks of 128).
+    // Column blocks in multiples of 16 elements (one AVX-512 register of floats). kChunksPerThread
+    // blocks per thread, handed out dynamically (see parallel.hpp). Each block is still large enough
+    // for the BLAS to run at its speed (the weight gradients' 1024 columns make blocks of 128).
     const int64_t extent = by_rows ? M : Nc, align = by_rows ? 1 : 16;
     const int64_t units = (extent + align - 1) / align;
-    const int64_t parts = std::min<int64_t>(units, int64_t(nt) * kBlocksPerThread);
+    const int64_t parts = std::min<int64_t>(units, int64_t(nt) * kChunksPerThread);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t i = 0; i < parts; ++i) {
         const int64_t lo = std::min(extent, units * i / parts * align);

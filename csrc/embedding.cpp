@@ -11,7 +11,7 @@ void embedding_forward(T* out, const T* W, const int64_t* ids, int64_t R, int64_
     // out is (R,D); W is (V,D), ids is (R)
     const int nt = get_num_threads();
     // A copy: waking a second thread costs more than copying a few MB serially.
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(R * D))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(R, nt)) if (should_parallelize(R * D))
     for (int64_t r = 0; r < R; ++r) copy_n(out + r * D, W + ids[r] * D, D);
 }
 

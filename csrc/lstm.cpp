@@ -172,12 +172,13 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
                 std::copy(dc_next, dc_next + N * H, dc0);
             }
             fused_lstm_backward_steps(dA, dh0, dc0, gates, cs, c0, dhs, Wh, N, Tn, H);
-#pragma omp parallel num_threads(nt)
-            {
-                const Range rows = block_of(N);
-                gemm<T>(false, true, rows.size() * Tn, D, G, T(1), dA + rows.begin * Tn * G, G, Wx, G, T(0),
-                        dxs + rows.begin * Tn * D, D);
-                stack_inputs(xh, xs, hs, h0, rows, Tn, D, H);
+            const int64_t rows = dynamic_chunk(N, nt);  // dxs and xh in blocks of rows, handed out dynamically
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+            for (int64_t n0 = 0; n0 < N; n0 += rows) {
+                const Range block{n0, std::min(N, n0 + rows)};
+                gemm<T>(false, true, block.size() * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0),
+                        dxs + n0 * Tn * D, D);
+                stack_inputs(xh, xs, hs, h0, block, Tn, D, H);
             }
             weight_gradients(dWx, dWh, db, xh, dA, N * Tn, D, H);
             return;

@@ -47,6 +47,18 @@ constexpr int64_t kMultiplyAddsPerElementOp = 16;
 
 inline bool should_parallelize(int64_t work) { return work >= kMinParallelWork; }
 
+// Loops whose iterations own their outputs hand them out dynamically, in about kChunksPerThread chunks
+// per thread: a thread that shares its core with another process then takes fewer of them, where an
+// equal static split made the others wait for it at the loop's end. Which thread computes an
+// iteration never changes its result; loops that reduce keep a static split.
+constexpr int kChunksPerThread = 4;
+
+// The chunk of `schedule(dynamic, chunk)` for n iterations on nt threads, a multiple of `align`.
+inline int64_t dynamic_chunk(int64_t n, int nt, int64_t align = 1) {
+    const int64_t chunk = n / (int64_t(nt) * kChunksPerThread);
+    return chunk < align ? align : chunk / align * align;
+}
+
 // The work of an (M,K) @ (K,N) product, in element operations.
 inline int64_t product_work(int64_t M, int64_t N, int64_t K) { return M * N * K / kMultiplyAddsPerElementOp; }
 
@@ -128,7 +140,7 @@ void column_sums(T* db, const T* dA, int64_t R, int64_t G) {
     const int nt = get_num_threads();
     const int64_t block = 64;
     const int64_t nblocks = (G + block - 1) / block;
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(R * G))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(nblocks, nt)) if (should_parallelize(R * G))
     for (int64_t bi = 0; bi < nblocks; ++bi) {
         const int64_t g0 = bi * block, g1 = g0 + block < G ? g0 + block : G;
         for (int64_t g = g0; g < g1; ++g) db[g] = 0;

@@ -35,7 +35,7 @@ template <class T>
 void softmax_forward(T* y, const T* x, int64_t R, int64_t C) {
     // y, x are (R,C)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(R * C))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(R, nt)) if (should_parallelize(R * C))
     for (int64_t r = 0; r < R; ++r) softmax_forward_row(y + r * C, x + r * C, C);
 }
 
@@ -43,7 +43,7 @@ template <class T>
 void softmax_backward(T* dx, const T* y, const T* dy, int64_t R, int64_t C) {
     // dx, y, dy are (R,C)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(R * C))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(R, nt)) if (should_parallelize(R * C))
     for (int64_t r = 0; r < R; ++r) softmax_backward_row(dx + r * C, y + r * C, dy + r * C, C);
 }
 
@@ -69,7 +69,7 @@ void softmax_cross_entropy_backward(T* dx, const T* xs, const int64_t* ts, int64
                                     int64_t V) {
     // dx, xs are (R,V), ts is (R)
     const int nt = get_num_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) if (should_parallelize(R * V))
+#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(R, nt)) if (should_parallelize(R * V))
     for (int64_t r = 0; r < R; ++r) {
         T* d = dx + r * V;
         if (ts[r] == ignore) {
