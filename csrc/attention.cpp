@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "attention_rows.hpp"
 #include "blas.hpp"
 #include "fastmath.hpp"
 #include "parallel.hpp"
@@ -18,15 +19,13 @@ namespace {
 // a_row (T) = softmax over t of hs_n[t,:] . q (H)
 template <class T>
 ATTNCORE_SIMD_CLONES void scores_softmax(T* a_row, const T* hs_n, const T* q, int64_t Tn, int64_t H) {
-    dots(a_row, hs_n, H, q, Tn, H);
-    softmax_row(a_row, a_row, Tn);
+    row_ops::attention_scores(a_row, hs_n, q, Tn, H);
 }
 
 // c (H) = sum_t a_row[t] * hs_n[t,:]
 template <class T>
 ATTNCORE_SIMD_CLONES void weighted_sum(T* c, const T* hs_n, const T* a_row, int64_t Tn, int64_t H) {
-    scale_into(c, a_row[0], hs_n, H);
-    for (int64_t t = 1; t < Tn; ++t) axpy(c, a_row[t], hs_n + t * H, H);
+    row_ops::weighted_sum(c, hs_n, a_row, Tn, H);
 }
 
 // One batch row of AttentionWeight backward: dhs_n (T,H), dh_n (H); ds_n (T) is scratch.

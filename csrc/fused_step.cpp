@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <string>
 
+#include "attention_rows.hpp"
 #include "recurrent_common.hpp"
 
 namespace attncore {
@@ -44,6 +46,28 @@ struct GruBackArgs {
     int64_t Tn, H;
 };
 
+// What the greedy attention decoder reads and writes (see fused_attention_decode).
+struct DecodeArgs {
+    int64_t *ids;
+    float *weights, *h_last, *c_last;
+    const float *enc_hs;
+    const int64_t *lengths, *start;
+    const float *embed, *b, *bc, *ba;
+    int64_t Tn, S, D, H, V;
+    bool gru;
+};
+
+// Its weights, packed once per call: the step's ([Wx; Wh] for the LSTM, Wx for the GRU), the GRU's
+// Wh[:, :2H] and Wh[:, 2H:], the Luong layer's (null without it) and the output affine's.
+struct DecodePacked {
+    const float *step, *zr, *hh, *hidden, *out;
+};
+
+// One thread's scratch for a block of rows: see decode_block.
+struct DecodeScratch {
+    float *acc, *Ap, *pre, *h, *c, *ctx, *hid, *zr, *rh, *hh, *logits;
+};
+
 std::atomic<bool> g_enabled{true};
 
 // Rows a thread takes at a time; each block runs through all steps.
@@ -58,7 +82,7 @@ constexpr int64_t kBlockRows = 16;
 #include <immintrin.h>
 
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx2,fma")
+#pragma GCC target("avx512f,avx512dq,avx2,fma,prefer-vector-width=512")
 namespace attncore {
 #define ISA_NS avx512
 #define VEC __m512
@@ -373,6 +397,60 @@ void fused_gru_backward_steps(float* dA, float* dh0, float* rh, const float* gat
                               const float* dhs, const float* Wh, int64_t N, int64_t Tn, int64_t H) {
     const GruBackArgs s{dA, dh0, rh, gates, hprev, dhs, Tn, H};
     ATTNCORE_DISPATCH(gru_backward_on<ns::Tag>(s, Wh, N));
+    std::abort();
+}
+
+}  // namespace attncore
+
+namespace attncore {
+
+namespace {
+
+template <class Ns>
+void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N) {
+    const int64_t H = s.H, D = s.D, V = s.V, G = s.gru ? 3 * H : 4 * H, F = W.Wc ? H : 2 * H;
+    auto packed = [](const float* B, int64_t K, int64_t C) {  // B (K,C), rows C apart
+        auto Bp = aligned_floats(Ns::panels(C) * K * Ns::kPanel);
+        Ns::pack_b(Bp.get(), K, 0, B, C, K, C, false);
+        return Bp;
+    };
+    std::unique_ptr<float[], AlignedFree> step, zr, hh, hidden;
+    if (s.gru) {
+        step = packed(W.Wx, D, G);
+        zr = aligned_floats(Ns::panels(2 * H) * H * Ns::kPanel);
+        Ns::pack_b(zr.get(), H, 0, W.Wh, G, H, 2 * H, false);  // Wh[:, :2H]
+        hh = aligned_floats(Ns::panels(H) * H * Ns::kPanel);
+        Ns::pack_b(hh.get(), H, 0, W.Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
+    } else {
+        step = aligned_floats(Ns::panels(G) * (D + H) * Ns::kPanel);
+        Ns::pack_b(step.get(), D + H, 0, W.Wx, G, D, G, false);
+        Ns::pack_b(step.get(), D + H, D, W.Wh, G, H, G, false);
+    }
+    if (W.Wc) hidden = packed(W.Wc, 2 * H, H);
+    auto out = packed(W.Wa, F, V);
+    const DecodePacked P{step.get(), zr.get(), hh.get(), hidden.get(), out.get()};
+    const int64_t R = kBlockRows, acc_n = R * Ns::kPanel, ap_n = R * std::max(D + H, 2 * H);
+    const int64_t sizes[] = {acc_n, ap_n, R * G, R * H, R * H, R * H, R * H, R * 2 * H, R * H, R * H, R * V};
+    int64_t scratch_n = 0;
+    for (int64_t n : sizes) scratch_n += Carve::size({n});
+    const int64_t work = product_work(N * s.S, G + V + (W.Wc ? H : 0), D + H) + N * s.S * s.Tn * H;
+    for_blocks(N, work, scratch_n, [&](int64_t n0, int64_t n1, float* mem) {
+        Carve c{mem};
+        DecodeScratch w;
+        float** fields[] = {&w.acc, &w.Ap, &w.pre, &w.h, &w.c, &w.ctx, &w.hid, &w.zr, &w.rh, &w.hh, &w.logits};
+        for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = c.take(sizes[i]);
+        Ns::decode_block(s, P, n0, n1, w);
+    });
+}
+
+}  // namespace
+
+void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
+                            const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
+                            int64_t Tn, int64_t S) {
+    const DecodeArgs s{ids,    weights, h_last, c_last, enc_hs, lengths, start_ids, W.embed, W.b,
+                       W.bc,   W.ba,    Tn,     S,      W.D,    W.H,     W.V,       W.gru};
+    ATTNCORE_DISPATCH(attention_decode_on<ns::Tag>(s, W, N));
     std::abort();
 }
 

@@ -70,4 +70,28 @@ void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* g
                                const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
                                int64_t H);
 
+// The weights of the attention decoder (attention_seq2seq.py's AttentionDecoder), all row-major float32.
+struct DecoderWeights {
+    const float* embed;        // (V_in, D), V_in >= V: the output's argmax is the next input
+    const float *Wx, *Wh, *b;  // (D,G), (H,G), (G): G = 4H (LSTM: f, g, i, o) or 3H (gru: z, r, h~)
+    const float *Wc, *bc;      // (2H,H), (H): the Luong layer tanh([c | h] @ Wc + bc), or both null
+    const float *Wa, *ba;      // (F,V), (V): the output affine; F = H with the Luong layer, else 2H
+    int64_t D, H, V;
+    bool gru;
+};
+
+// Greedy decoding of the attention decoder in one call, as its step loop in
+// Python computes it: the state starts at enc_hs[:, T-1] (cell state zero);
+// each of the S steps embeds the last tokens (start_ids (N) first), runs the
+// recurrent step, attends over each row's first lengths[n] encoder states
+// (all T when lengths is null), feeds [context | h] to the Luong layer and the
+// output affine, and takes the argmax. ids (N,S) get the tokens, weights
+// (N,S,T) the attention weights of every step, h_last (N,H) and c_last (N,H,
+// LSTM only) the final state. Blocks of rows go to the threads dynamically and
+// run through every step, with the weights packed once. Callers check
+// fused_applies(N, S, H), T >= 1, and ids in range.
+void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
+                            const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
+                            int64_t Tn, int64_t S);
+
 }  // namespace attncore

@@ -18,12 +18,15 @@ std::unique_ptr<T[]> scratch(int64_t n) {
     return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
 }
 
+// The row bodies of the cells, forward and backward: always inlined, so each caller vectorizes them at its
+// own width (the fused kernels' AVX-512 builds use 512-bit vectors; the element results are the same at
+// every width). The BLAS path calls the *_row wrappers after them.
+namespace row_ops {
+
 // The LSTM cell on one row of one step: a (4H) holds x@Wx + h@Wh on entry, the gates
-// after; c and h get the new states (c may be c_prev). Both forward paths use it
-// (internal linkage: each file gets its own target_clones resolver).
-namespace {
+// after; c and h get the new states (c may be c_prev). Both forward paths use it.
 template <class T>
-ATTNCORE_SIMD_CLONES void lstm_cell_row(T* a, T* c, T* h, const T* c_prev, const T* b, int64_t H) {
+ATTNCORE_INLINE void lstm_cell(T* a, T* c, T* h, const T* c_prev, const T* b, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T f = fast_sigmoid(a[k] + b[k]);
@@ -42,8 +45,8 @@ ATTNCORE_SIMD_CLONES void lstm_cell_row(T* a, T* c, T* h, const T* c_prev, const
 // The LSTM cell backwards on one row of one step: da (4H) gets the gradient of the
 // pre-activations; dh, dc carry the state gradient in and out. Both backward paths use it.
 template <class T>
-ATTNCORE_SIMD_CLONES void lstm_cell_backward_row(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
-                                       const T* dh_t, int64_t H) {
+ATTNCORE_INLINE void lstm_cell_backward(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
+                                        const T* dh_t, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
@@ -61,7 +64,7 @@ ATTNCORE_SIMD_CLONES void lstm_cell_backward_row(T* da, T* dh, T* dc, const T* a
 // The GRU's z and r gates on one row of one step: a (3H) holds x @ Wx on entry, zr (2H) h_prev @ Wh[:, :2H];
 // a[:2H] gets z, r and rh = r * h_prev. Both GRU paths use these four rows.
 template <class T>
-ATTNCORE_SIMD_CLONES void gru_gates_row(T* a, T* rh, const T* zr, const T* hp, const T* b, int64_t H) {
+ATTNCORE_INLINE void gru_gates(T* a, T* rh, const T* zr, const T* hp, const T* b, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         a[k] = fast_sigmoid(a[k] + zr[k] + b[k]);
@@ -72,7 +75,7 @@ ATTNCORE_SIMD_CLONES void gru_gates_row(T* a, T* rh, const T* zr, const T* hp, c
 
 // The GRU's candidate and new state on one row: hh (H) = (r * h_prev) @ Wh[:, 2H:]; a[2H:] gets h~.
 template <class T>
-ATTNCORE_SIMD_CLONES void gru_candidate_row(T* a, T* h, const T* hh, const T* hp, const T* b, int64_t H) {
+ATTNCORE_INLINE void gru_candidate(T* a, T* h, const T* hh, const T* hp, const T* b, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T cand = fast_tanh(a[2 * H + k] + hh[k] + b[2 * H + k]);
@@ -84,7 +87,7 @@ ATTNCORE_SIMD_CLONES void gru_candidate_row(T* a, T* h, const T* hh, const T* hp
 // GRU backward, one row of one step, before the products: da[:H] (z) and da[2H:] (h~) from dh_t + dh;
 // dh becomes the direct path's share (1 - z) * dh (the gate paths are added after).
 template <class T>
-ATTNCORE_SIMD_CLONES void gru_backward_direct_row(T* da, T* dh, const T* a, const T* hp, const T* dh_t, int64_t H) {
+ATTNCORE_INLINE void gru_backward_direct(T* da, T* dh, const T* a, const T* hp, const T* dh_t, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T z = a[k], cand = a[2 * H + k];
@@ -98,7 +101,7 @@ ATTNCORE_SIMD_CLONES void gru_backward_direct_row(T* da, T* dh, const T* a, cons
 // GRU backward, the reset path: dhr (H) = d(r * h_prev) = dh~_pre @ Wh[:, 2H:].T; adds r * dhr to dh, sets
 // da[H:2H] (r) and rh_t = r * h_prev (for dWh).
 template <class T>
-ATTNCORE_SIMD_CLONES void gru_backward_reset_row(T* da, T* dh, T* rh_t, const T* a, const T* hp, const T* dhr,
+ATTNCORE_INLINE void gru_backward_reset(T* da, T* dh, T* rh_t, const T* a, const T* hp, const T* dhr,
                                                  int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
@@ -107,6 +110,43 @@ ATTNCORE_SIMD_CLONES void gru_backward_reset_row(T* da, T* dh, T* rh_t, const T*
         da[H + k] = d * hp[k] * r * (T(1) - r);
         rh_t[k] = r * hp[k];
     }
+}
+
+}  // namespace row_ops
+
+// The BLAS path's entry points: compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time
+// (internal linkage: each file gets its own target_clones resolver).
+namespace {
+template <class T>
+ATTNCORE_SIMD_CLONES void lstm_cell_row(T* a, T* c, T* h, const T* c_prev, const T* b, int64_t H) {
+    row_ops::lstm_cell(a, c, h, c_prev, b, H);
+}
+
+template <class T>
+ATTNCORE_SIMD_CLONES void lstm_cell_backward_row(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
+                                                 const T* dh_t, int64_t H) {
+    row_ops::lstm_cell_backward(da, dh, dc, a, c, c_prev, dh_t, H);
+}
+
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_gates_row(T* a, T* rh, const T* zr, const T* hp, const T* b, int64_t H) {
+    row_ops::gru_gates(a, rh, zr, hp, b, H);
+}
+
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_candidate_row(T* a, T* h, const T* hh, const T* hp, const T* b, int64_t H) {
+    row_ops::gru_candidate(a, h, hh, hp, b, H);
+}
+
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_backward_direct_row(T* da, T* dh, const T* a, const T* hp, const T* dh_t, int64_t H) {
+    row_ops::gru_backward_direct(da, dh, a, hp, dh_t, H);
+}
+
+template <class T>
+ATTNCORE_SIMD_CLONES void gru_backward_reset_row(T* da, T* dh, T* rh_t, const T* a, const T* hp, const T* dhr,
+                                                 int64_t H) {
+    row_ops::gru_backward_reset(da, dh, rh_t, a, hp, dhr, H);
 }
 }  // namespace
 

@@ -642,6 +642,63 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
         adam_update_t<float>(param, m, v, grad, 1.0 - beta1, 1.0 - beta2, lr_t, wide);
 }
 
+// ---------------------------------------------------------------- greedy decoding
+
+// The attention decoder's greedy decoding in one call (fused_attention_decode), or None where the fused
+// kernels do not run it (float64 weights, a CPU without them, fewer than their minimum row-steps, T or S
+// zero): the caller then steps in Python. -> (ids (N,S) int64, weights (N,S,T), h (N,H), c (N,H) or None).
+py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids, int64_t S, const py::object& lengths_,
+                            const py::array& embed_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
+                            const py::object& Wc_, const py::object& bc_, const py::array& Wa_, const py::array& ba_,
+                            const std::string& cell) {
+    if (cell != "lstm" && cell != "gru") throw py::value_error("cell must be 'lstm' or 'gru', got '" + cell + "'");
+    if (Wc_.is_none() != bc_.is_none()) throw py::value_error("Wc and bc must be given together");
+    const bool luong = !Wc_.is_none();
+    const py::array Wc = luong ? py::array::ensure(Wc_) : py::array(), bc = luong ? py::array::ensure(bc_) : py::array();
+    if (luong && (!Wc || !bc)) throw py::type_error("Wc and bc must be arrays");
+    const bool dbl = luong ? wants_double({{"enc_hs", enc_hs_, ""}, {"embed", embed_, ""}, {"Wx", Wx_, ""},
+                                           {"Wh", Wh_, ""}, {"b", b_, ""}, {"Wc", Wc, ""}, {"bc", bc, ""},
+                                           {"Wa", Wa_, ""}, {"ba", ba_, ""}})
+                           : wants_double({{"enc_hs", enc_hs_, ""}, {"embed", embed_, ""}, {"Wx", Wx_, ""},
+                                           {"Wh", Wh_, ""}, {"b", b_, ""}, {"Wa", Wa_, ""}, {"ba", ba_, ""}});
+    auto d = check_shapes({{"enc_hs", enc_hs_, "NTH"}, {"embed", embed_, "ED"}, {"Wx", Wx_, "DG"}, {"Wh", Wh_, "HG"},
+                           {"b", b_, "G"}, {"Wa", Wa_, "FV"}, {"ba", ba_, "V"}});
+    const int64_t N = d['N'], Tn = d['T'], H = d['H'], D = d['D'], V = d['V'], G = (cell == "gru" ? 3 : 4) * H;
+    if (d['G'] != G)
+        throw py::value_error("Wh must have shape (H, " + std::string(cell == "gru" ? "3H" : "4H") + "), got " +
+                              shape_str(Wh_));
+    if (d['F'] != (luong ? H : 2 * H))
+        throw py::value_error("Wa must have " + std::to_string(luong ? H : 2 * H) + " rows, got " + shape_str(Wa_));
+    if (luong) check_shapes({{"Wc", Wc, "CH"}, {"bc", bc, "H"}, {"enc_hs", enc_hs_, "NTH"}});
+    if (luong && Wc.shape(0) != 2 * H)
+        throw py::value_error("Wc must have shape (2H, H), got " + shape_str(Wc));
+    if (V < 1 || V > d['E'])
+        throw py::value_error("the output's " + std::to_string(V) + " tokens must be ids of the embedding's " +
+                              std::to_string(d['E']) + " rows");
+    if (start_ids.ndim() != 1 || start_ids.shape(0) != N)
+        throw py::value_error("start_ids must have shape (N,) = (" + std::to_string(N) + ",), got " +
+                              shape_str(start_ids));
+    auto start = checked_ids("start_ids", start_ids, d['E']);
+    if (S < 0) throw py::value_error("sample_size must be >= 0, got " + std::to_string(S));
+    const Lengths lengths = checked_lengths(lengths_, N, Tn);
+    if (dbl || Tn < 1 || S < 1 || !attncore::fused_applies(N, S, H)) return py::none();
+    auto enc_hs = in<float>(enc_hs_), embed = in<float>(embed_), Wx = in<float>(Wx_), Wh = in<float>(Wh_),
+         b = in<float>(b_), Wa = in<float>(Wa_), ba = in<float>(ba_);
+    carray<float> Wc_in, bc_in;
+    if (luong) Wc_in = in<float>(Wc), bc_in = in<float>(bc);
+    py::array_t<int64_t> ids({N, S});
+    carray<float> weights({N, S, Tn}), h({N, H});
+    carray<float> c(std::vector<py::ssize_t>{cell == "gru" ? 0 : N, H});
+    const attncore::DecoderWeights W{embed.data(), Wx.data(),  Wh.data(), b.data(), luong ? Wc_in.data() : nullptr,
+                                     luong ? bc_in.data() : nullptr, Wa.data(), ba.data(), D, H, V, cell == "gru"};
+    {
+        py::gil_scoped_release nogil;
+        attncore::fused_attention_decode(ids.mutable_data(), weights.mutable_data(), h.mutable_data(),
+                                         c.mutable_data(), enc_hs.data(), lengths.data, start.data(), W, N, Tn, S);
+    }
+    return py::make_tuple(ids, weights, h, cell == "gru" ? py::object(py::none()) : py::object(c));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpp, m) {
@@ -693,6 +750,9 @@ PYBIND11_MODULE(_cpp, m) {
           py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
     m.def("affine_forward", &affine_forward, py::arg("x"), py::arg("W"), py::arg("b"));
     m.def("affine_backward", &affine_backward, py::arg("x"), py::arg("W"), py::arg("dout"));
+    m.def("attention_decode", &attention_decode, py::arg("enc_hs"), py::arg("start_ids"), py::arg("sample_size"),
+          py::arg("lengths"), py::arg("embed"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("Wc"),
+          py::arg("bc"), py::arg("Wa"), py::arg("ba"), py::arg("cell"));
     m.def("embedding_forward", &embedding_forward, py::arg("W"), py::arg("ids"));
     m.def("embedding_backward", &embedding_backward, py::arg("ids"), py::arg("dout"), py::arg("V"));
     m.def("softmax_cross_entropy_forward", &softmax_cross_entropy_forward, py::arg("xs"), py::arg("ts"),

@@ -31,6 +31,8 @@ def _namespace(name: str, module: types.ModuleType | None) -> types.SimpleNamesp
         if attr.endswith(("_forward", "_backward", "_update")):
             table[attr] = getattr(module, attr, None) or getattr(_numpy_kernels, attr)
     ns = types.SimpleNamespace(**table)
+    # Kernels only a native backend has (no NumPy twin: the callers' own loops are the reference).
+    ns.attention_decode = getattr(module, "attention_decode", None)
     ns.name = name
     ns.native = sorted(k for k in table if module is not None and hasattr(module, k))
     return ns

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
 from .attention_layer import TimeAttention
 from .base_model import BaseModel
 from .layers import Layer
@@ -139,10 +140,20 @@ class AttentionDecoder(RecurrentHalf):
                        lengths=None) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
-        The attention weights of each step stay in ``attention_weights_history``
+        On the cpp backend this is one kernel call (``kernels.attention_decode``) where the fused step
+        runs; elsewhere one Python step per token. The attention weights of each step stay in ``attention_weights_history``
         (a list of sample_size arrays (N,T)).
         """
-        return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
+        cell = "gru" if isinstance(self.rnn, TimeGRU) else "lstm"
+        decoded = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
+                                           self.embed.params[0], self.rnn.params,
+                                           self.hidden[0].params if self.hidden else None, self.affine.params, cell)
+        if decoded is None:  # this backend has no native decoder for it: one step per call
+            return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
+        ids, weights, h, c = decoded
+        self.rnn.set_state(h, c)
+        self.attention_weights_history = [weights[:, j] for j in range(sample_size)]
+        return ids
 
     def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
         return _as_list(self.generate_batch(enc_hs, _start_column(start_id, 1), sample_size))

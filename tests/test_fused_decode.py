@@ -1,0 +1,190 @@
+"""Greedy decoding of the attention decoder in one call (``kernels.attention_decode``, csrc/fused_step.cpp)
+against the decoder's own step loop on the NumPy backend, the reference.
+
+The cpp backend's ``AttentionDecoder.generate_batch`` takes the fused decoder where the fused step runs
+(float32, a CPU with AVX-512 or AVX2+FMA, N * sample_size >= 32); elsewhere it steps in Python. The
+tokens must be the reference's, the attention weights and the final state equal to float32's tolerance;
+every cell (LSTM, GRU), with and without the Luong layer and the source lengths, on 1 and 2 threads and
+each instruction set the CPU has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+import attncore
+from attncore import kernels as K
+from attncore.attention_seq2seq import AttentionSeq2seq
+
+from conftest import assert_close
+
+cpp = pytest.importorskip("attncore._cpp") if "cpp" in attncore.available_backends() else None
+pytestmark = pytest.mark.skipif(cpp is None or cpp.fused_isa() == "none",
+                                reason="no C++ backend, or a CPU without AVX-512 or AVX2+FMA")
+
+BEST_ISA = cpp.fused_isa() if cpp is not None else "none"
+ISAS = [isa for isa in ("avx512", "avx2") if cpp is not None and cpp.set_fused_isa(isa)]
+if cpp is not None and BEST_ISA != "none":
+    cpp.set_fused_isa(BEST_ISA)
+
+# (N, T, V, D, H, S): N not a multiple of the block of 16 rows, odd H, one row through many steps, one
+# encoder step, and the book's date model.
+SHAPES = {
+    "odd": (37, 7, 23, 5, 17, 9),
+    "one_row": (1, 6, 13, 8, 24, 40),
+    "one_source_step": (20, 1, 11, 3, 8, 4),
+    "book": (64, 29, 59, 16, 256, 10),
+}
+
+
+@pytest.fixture(params=ISAS or ["none"])
+def isa(request):
+    cpp.set_fused_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        cpp.set_fused_isa(BEST_ISA)
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    old = attncore.get_num_threads()
+    attncore.set_num_threads(n)
+    try:
+        yield
+    finally:
+        attncore.set_num_threads(old)
+
+
+def model_and_sources(rng, N, T, V, D, H, cell, luong, seed=3):
+    np.random.seed(seed)
+    model = AttentionSeq2seq(V, D, H, cell=cell, luong=luong)
+    for p in model.decoder.affine.params:  # scores far enough apart that the tokens vary from step to step
+        p *= 3
+    return model, rng.integers(0, V, size=(N, T))
+
+
+def decode(model, backend, xs, start, S, lengths=None):
+    """generate_batch on ``backend``: (ids, attention weights (N,S,T), decoder h, decoder c)."""
+    with attncore.use_backend(backend):
+        ids = model.generate_batch(xs, start, S, lengths=lengths)
+        weights = model.attention_weights() if S else None
+        rnn = model.decoder.rnn
+        return ids, weights, rnn.h.copy(), None if rnn.c is None else rnn.c.copy()
+
+
+@pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
+@pytest.mark.parametrize("cell,luong", [("lstm", False), ("gru", False), ("lstm", True), ("gru", True)])
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_decode_matches_the_step_loop(rng, isa, shape, cell, luong, with_lengths, n_threads):
+    N, T, V, D, H, S = shape
+    model, xs = model_and_sources(rng, N, T, V, D, H, cell, luong)
+    lengths = rng.integers(1, T + 1, N) if with_lengths else None
+    start = rng.integers(0, V, N)
+    want = decode(model, "numpy", xs, start, S, lengths)
+    with threads(n_threads):
+        got = decode(model, "cpp", xs, start, S, lengths)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[0].dtype == np.int64 and got[1].shape == (N, S, T)
+    if lengths is not None:  # no weight past a row's length
+        past = np.broadcast_to(np.arange(T)[None, None, :] >= lengths[:, None, None], got[1].shape)
+        assert not got[1][past].any()
+    for g, w in zip(got[1:], want[1:]):
+        assert (g is None) == (w is None)
+        if w is not None:
+            assert_close(g, w)
+
+
+def test_the_kernel_runs_and_the_loop_is_left_where_it_should_be(rng):
+    """The native call answers for float32 and N * S >= 32 only; float64 weights, fewer row-steps, no
+    steps or the fused step switched off give None (the caller's loop runs), with the same results."""
+    model, xs = model_and_sources(rng, 8, 5, 17, 4, 10, "lstm", False)
+    with attncore.use_backend("cpp"):
+        enc = model.encode(xs)
+        args = (model.decoder.embed.params[0], model.decoder.rnn.params, None, model.decoder.affine.params, "lstm")
+        start = np.zeros(8, dtype=np.int64)
+        assert K.attention_decode(enc, start, 4, None, *args) is not None
+        assert K.attention_decode(enc, start, 3, None, *args) is None  # 24 row-steps
+        assert K.attention_decode(enc, start, 0, None, *args) is None
+        assert K.attention_decode(enc.astype(np.float64), start, 4, None, *args) is None
+        cpp.set_fused(False)
+        try:
+            assert K.attention_decode(enc, start, 4, None, *args) is None
+        finally:
+            cpp.set_fused(True)
+    with attncore.use_backend("numpy"):
+        assert K.attention_decode(enc, start, 4, None, *args) is None
+    for S in (0, 3, 4):
+        want = decode(model, "numpy", xs, 1, S)
+        got = decode(model, "cpp", xs, 1, S)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[0].shape == (8, S)
+
+
+def test_threads_and_layouts_give_the_same_bits(rng):
+    """Rows go to the threads in blocks, dynamically, but each row's arithmetic is the same anywhere; a
+    reversed or sliced encoding is copied to a contiguous one first."""
+    model, xs = model_and_sources(rng, 50, 9, 31, 6, 20, "gru", True)
+    with attncore.use_backend("cpp"):
+        enc = model.encode(xs)
+    args = (model.decoder.embed.params[0], model.decoder.rnn.params, model.decoder.hidden[0].params,
+            model.decoder.affine.params, "gru")
+    start = rng.integers(0, 31, 50)
+    outs = []
+    with attncore.use_backend("cpp"):
+        for n in (1, 2, 1, 2):
+            with threads(n):
+                outs.append(K.attention_decode(enc, start, 7, None, *args))
+        flipped = np.ascontiguousarray(enc[::-1])[::-1]
+        outs.append(K.attention_decode(flipped, start[::-1][::-1], 7, None, *args))
+    for out in outs[1:]:
+        for got, first in zip(out, outs[0]):
+            if first is None:
+                assert got is None
+            else:
+                np.testing.assert_array_equal(got, first)
+
+
+def test_bad_arguments_get_clear_errors(rng):
+    model, xs = model_and_sources(rng, 40, 5, 17, 4, 10, "lstm", True)
+    with attncore.use_backend("cpp"):
+        enc = model.encode(xs)
+    E = model.decoder.embed.params[0]
+    (Wx, Wh, b), (Wc, bc), (Wa, ba) = model.decoder.rnn.params, model.decoder.hidden[0].params, model.decoder.affine.params
+    start = np.zeros(40, dtype=np.int64)
+
+    def call(**change):
+        args = dict(enc_hs=enc, start_ids=start, sample_size=4, lengths=None, embed=E, Wx=Wx, Wh=Wh, b=b, Wc=Wc,
+                    bc=bc, Wa=Wa, ba=ba, cell="lstm")
+        args.update(change)
+        return cpp.attention_decode(**args)
+
+    assert call() is not None
+    for change, error in [
+        (dict(start_ids=np.full(40, 17)), IndexError),
+        (dict(start_ids=np.zeros(39, dtype=np.int64)), ValueError),
+        (dict(start_ids=np.zeros(40)), TypeError),
+        (dict(lengths=np.zeros(40, dtype=np.int64)), ValueError),
+        (dict(lengths=np.full(40, 6)), ValueError),
+        (dict(lengths=np.ones(40)), TypeError),
+        (dict(cell="gru"), ValueError),
+        (dict(cell="rnn"), ValueError),
+        (dict(Wc=None), ValueError),
+        (dict(Wc=None, bc=None), ValueError),  # Wa has H rows: the Luong layer is missing
+        (dict(Wc=Wc[:-1]), ValueError),
+        (dict(Wa=np.zeros((10, 18), np.float32), ba=np.zeros(18, np.float32)), ValueError),  # V > the embedding's
+        (dict(b=b[:-1]), ValueError),
+        (dict(enc_hs=enc[:, :, :-1]), ValueError),
+        (dict(enc_hs=enc.astype(np.int32)), TypeError),
+        (dict(sample_size=-1), ValueError),
+    ]:
+        with pytest.raises(error):
+            call(**change)
+    # the model's decoding raises what the step loop raises for a start id out of range
+    for backend in ("numpy", "cpp"):
+        with attncore.use_backend(backend), pytest.raises(IndexError):
+            model.generate_batch(xs, 17, 4)
