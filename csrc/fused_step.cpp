@@ -291,9 +291,9 @@ bool set_fused_isa(const std::string& name) {
 
 bool fused_enabled() { return g_enabled.load(); }
 
-bool fused_applies(int64_t N, int64_t Tn, int64_t H) {
-    return g_isa.load() != Isa::none && g_enabled.load() && H > 0 && N * Tn >= kFusedMinRowSteps;
-}
+bool fused_available() { return g_isa.load() != Isa::none && g_enabled.load(); }
+
+bool fused_applies(int64_t N, int64_t Tn, int64_t H) { return fused_available() && H > 0 && N * Tn >= kFusedMinRowSteps; }
 
 namespace {
 

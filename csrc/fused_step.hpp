@@ -37,6 +37,10 @@ bool fused_enabled();
 // fused kernels use, for about `seconds`: the benchmark's hardware floor.
 double fma_peak_gflops(double seconds);
 
+// Whether the fused kernels are on and this CPU has them (the greedy decoder
+// runs for any size: the loop it replaces pays Python's cost at every step).
+bool fused_available();
+
 // Whether the fused kernels run a call of this size (LSTM or GRU, forward or
 // backward): enabled, a supported CPU, and at least kFusedMinRowSteps
 // row-steps (N*T), so that packing the weights once costs less than it saves.
@@ -89,7 +93,7 @@ struct DecoderWeights {
 // (N,S,T) the attention weights of every step, h_last (N,H) and c_last (N,H,
 // LSTM only) the final state. Blocks of rows go to the threads dynamically and
 // run through every step, with the weights packed once. Callers check
-// fused_applies(N, S, H), T >= 1, and ids in range.
+// fused_available(), N, T, S, H >= 1, and ids in range.
 void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
                             const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
                             int64_t Tn, int64_t S);

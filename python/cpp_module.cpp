@@ -645,7 +645,7 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
 // ---------------------------------------------------------------- greedy decoding
 
 // The attention decoder's greedy decoding in one call (fused_attention_decode), or None where the fused
-// kernels do not run it (float64 weights, a CPU without them, fewer than their minimum row-steps, T or S
+// kernels do not run it (float64 weights, a CPU without them or with them switched off, N, T, S or H
 // zero): the caller then steps in Python. -> (ids (N,S) int64, weights (N,S,T), h (N,H), c (N,H) or None).
 py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids, int64_t S, const py::object& lengths_,
                             const py::array& embed_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
@@ -681,7 +681,7 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
     auto start = checked_ids("start_ids", start_ids, d['E']);
     if (S < 0) throw py::value_error("sample_size must be >= 0, got " + std::to_string(S));
     const Lengths lengths = checked_lengths(lengths_, N, Tn);
-    if (dbl || Tn < 1 || S < 1 || !attncore::fused_applies(N, S, H)) return py::none();
+    if (dbl || N < 1 || Tn < 1 || S < 1 || H < 1 || !attncore::fused_available()) return py::none();
     auto enc_hs = in<float>(enc_hs_), embed = in<float>(embed_), Wx = in<float>(Wx_), Wh = in<float>(Wh_),
          b = in<float>(b_), Wa = in<float>(Wa_), ba = in<float>(ba_);
     carray<float> Wc_in, bc_in;

@@ -140,8 +140,8 @@ class AttentionDecoder(RecurrentHalf):
                        lengths=None) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
-        On the cpp backend this is one kernel call (``kernels.attention_decode``) where the fused step
-        runs; elsewhere one Python step per token. The attention weights of each step stay in ``attention_weights_history``
+        On the cpp backend this is one kernel call (``kernels.attention_decode``) where the CPU has the
+        fused step (float32); elsewhere one Python step per token. The attention weights of each step stay in ``attention_weights_history``
         (a list of sample_size arrays (N,T)).
         """
         cell = "gru" if isinstance(self.rnn, TimeGRU) else "lstm"

@@ -195,8 +195,8 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
 
 def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str):
     """Greedy decoding of the attention decoder in one native call, or None where the current backend has
-    none for it (numpy, cython, float64 weights, a CPU without the fused step, small calls): the caller
-    then runs its step loop, which this equals up to the products' rounding.
+    none for it (numpy, cython, float64 weights, a CPU without the fused step, N, T or sample_size 0): the
+    caller then runs its step loop, which this equals up to the products' rounding.
 
     enc_hs (N,T,H), start_ids (N,), lengths (N,) or None; embed (V_in,D); rnn (Wx, Wh, b) of ``cell``
     ("lstm" or "gru"); hidden (Wc (2H,H), bc (H,)) of the Luong layer or None; affine (Wa, ba).
