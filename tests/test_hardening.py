@@ -94,6 +94,22 @@ def test_plot_into_a_missing_folder(run):
                        text="/no/such/dir")
 
 
+def test_dollar_signs_and_backslashes_in_plotted_text_are_drawn_as_text(tmp_path):
+    """Tokens are the user's text: "$5 $x^{" or a backslash is no formula for matplotlib to parse (it used
+    to fail with a multi-line parser error, after training and before translate printed)."""
+    from attncore.plots import plot_attention
+
+    question = ["$5", "$x^{$", "$\\frac$", "a_b$"]
+    answer = ["$", "$10$", "\\"]
+    weights = np.full((len(answer), len(question)), 0.25)
+    path = tmp_path / "attention.png"
+    plot_attention([(question, answer, weights, True), (list("$1.$"), list("$2"), np.eye(2, 4), False)], path)
+    assert path.stat().st_size > 0
+    path.unlink()
+    plot_attention([(question, answer, weights, True)], path, known=False)
+    assert path.stat().st_size > 0
+
+
 def rewrite_record(src, dst, change):
     with np.load(src) as f:
         arrays = {k: f[k] for k in f.files}

@@ -130,14 +130,15 @@ def _draw_attention(plt, maps, path: Path, known: bool) -> None:
         if words:
             question, answer, weights = _trim_words(question, answer, weights)
         image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        ax.set_xticks(range(len(question)), _input_ticks(question), fontsize=9)
+        # the user's text is drawn as it is: parse_math=False, or a "$" would start a formula
+        ax.set_xticks(range(len(question)), _input_ticks(question), fontsize=9, parse_math=False)
         if any(len(tok) > 1 and tok not in (PAD, START, END) for tok in question):  # slanted words
             plt.setp(ax.get_xticklabels(), rotation=35, ha="right", rotation_mode="anchor")
-        ax.set_yticks(range(len(answer)), [_tick(c) for c in answer], fontsize=9)
+        ax.set_yticks(range(len(answer)), [_tick(c) for c in answer], fontsize=9, parse_math=False)
         ax.set_xlabel("input")
         ax.set_ylabel("output")
         verdict = (" (right)" if right else " (wrong)") if known else ""
-        ax.set_title(_title(question, answer) + verdict, fontsize=9,
+        ax.set_title(_title(question, answer) + verdict, fontsize=9, parse_math=False,
                      color="black" if right or not known else "tab:red")
     for ax in list(axes.flat)[len(maps):]:
         ax.axis("off")
