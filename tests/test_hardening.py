@@ -110,6 +110,41 @@ def test_dollar_signs_and_backslashes_in_plotted_text_are_drawn_as_text(tmp_path
     assert path.stat().st_size > 0
 
 
+def test_translate_beam_plot_draws_the_printed_answer(run, tmp_path, monkeypatch, capsys):
+    """``translate --beam K --plot`` draws the attention of the beam's answer, the one it prints (it drew
+    greedy decoding's): the maps come from feeding the given answers to the decoder."""
+    from attncore.cli import infer, main
+    from attncore.cli.data import attention_maps, encode_question, load_saved, saved_data
+
+    _, _, params = run
+    drawn = []
+    monkeypatch.setattr(infer, "plot_attention", lambda maps, path, known=True: drawn.extend(maps))
+    for beam in ("1", "3"):
+        drawn.clear()
+        assert main(["translate", "--params", str(params), "--beam", beam, "--plot", str(tmp_path / "a.png"),
+                     "september 27, 1994"]) == 0
+        printed = capsys.readouterr().out.strip()
+        assert len(drawn) == 1 and "".join(drawn[0][1]).strip() == printed
+    # any answers given are the ones drawn, with the weights their teacher-forced decoding attends with
+    model = load_saved(str(params))
+    data, meta = saved_data(model), model.metadata
+    x = np.concatenate([encode_question(q, data, meta["question_length"])
+                        for q in ("may 1, 2000", "12/31/99", "tuesday, june 4, 1985")])
+    t = np.full((3, meta["answer_length"] + 1), meta["start_id"])
+    answers = np.random.default_rng(0).integers(0, len(data.tokens), (3, t.shape[1] - 1))
+    maps = attention_maps(model, data, meta["reverse"], (x, t), answers)
+    for (_, tokens, weights, _), row in zip(maps, answers):
+        assert tokens == [data.tokens[int(i)] for i in row]
+        assert weights.shape == (t.shape[1] - 1, x.shape[1])
+        np.testing.assert_allclose(weights.sum(axis=1), 1, rtol=1e-5)
+    greedy = attention_maps(model, data, meta["reverse"], (x, t))
+    forced = attention_maps(model, data, meta["reverse"], (x, t),
+                            np.array([[data.token_to_id[c] for c in tokens] for _, tokens, _, _ in greedy]))
+    for g, f in zip(greedy, forced):
+        assert g[1] == f[1]
+        np.testing.assert_allclose(g[2], f[2], rtol=1e-4, atol=1e-6)
+
+
 def rewrite_record(src, dst, change):
     with np.load(src) as f:
         arrays = {k: f[k] for k in f.files}

@@ -74,11 +74,18 @@ def show_samples(model, data, reverse: bool, count: int = 10) -> int:
     return right
 
 
-def attention_maps(model, data, reverse: bool, rows: np.ndarray):
-    """(question tokens, answer tokens, weights (Td, T) in reading order, right or not) for each row."""
+def attention_maps(model, data, reverse: bool, rows: np.ndarray, answers: np.ndarray | None = None):
+    """(question tokens, answer tokens, weights (Td, T) in reading order, right or not) for each row: of
+    greedy decoding's answers, or of ``answers`` (N, Td) (beam search's), fed to the decoder in turn."""
     x, t = rows
-    guess = model.generate_batch(model_input(data, reverse, x), t[:, 0], t.shape[1] - 1)
-    weights = model.attention_weights()  # (N, Td, T)
+    xs = model_input(data, reverse, x)
+    if answers is None:
+        guess = model.generate_batch(xs, t[:, 0], t.shape[1] - 1)
+        weights = model.attention_weights()  # (N, Td, T)
+    else:
+        guess = np.asarray(answers)
+        model.scores(xs, np.concatenate([t[:, :1], guess[:, :-1]], axis=1))
+        weights = np.stack(model.decoder.attention.attention_weights, axis=1)
     if reverse:
         weights = weights[:, :, ::-1]
     right = answers_match(guess, t[:, 1:], model.pad_id)

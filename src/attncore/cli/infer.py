@@ -121,7 +121,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
         folder = Path(args.plot).resolve().parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise UsageError(f"--plot {args.plot}: the folder {folder} does not exist or is not writable")
-        maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start))
+        answers = None  # greedy decoding's, or the beam's answer that is printed
+        if args.beam > 1:
+            answers = decode(model, data, meta["reverse"], x, start, meta["answer_length"], args.beam,
+                             args.length_penalty)
+        maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start),
+                              answers)
         plot_attention(maps, Path(args.plot), known=False)
     for i in range(0, len(texts), DECODE_BATCH):
         rows = slice(i, i + DECODE_BATCH)
