@@ -596,10 +596,21 @@ py::array softmax_cross_entropy_backward(const py::array& xs, const py::array& t
 // param, m, v are written in place, so they must already be C-contiguous,
 // writeable and of one float dtype (nothing is cast or copied: a write into a
 // copy would be lost); grad is read in that dtype.
+// Whether the bytes of two arrays (contiguous: one range each) overlap.
+bool overlap(const py::array& a, const py::array& b) {
+    const auto *a0 = static_cast<const char*>(a.data()), *b0 = static_cast<const char*>(b.data());
+    return a.nbytes() > 0 && b.nbytes() > 0 && a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
 template <class T>
 void adam_update_t(py::array& param, py::array& m, py::array& v, const py::array& grad_, double c1, double c2,
                    double lr_t, bool wide) {
-    auto grad = in<T>(grad_);
+    carray<T> grad = in<T>(grad_);
+    if (overlap(grad, param) || overlap(grad, m) || overlap(grad, v)) {  // read while the others are written
+        carray<T> copy(std::vector<py::ssize_t>(grad.shape(), grad.shape() + grad.ndim()));
+        if (grad.size()) std::memcpy(copy.mutable_data(), grad.data(), sizeof(T) * static_cast<size_t>(grad.size()));
+        grad = copy;
+    }
     T *p = static_cast<T*>(param.mutable_data()), *pm = static_cast<T*>(m.mutable_data()),
       *pv = static_cast<T*>(v.mutable_data());
     const int64_t n = param.size();
@@ -618,12 +629,13 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
     py::array* arrays[] = {&param, &m, &v};
     for (int i = 0; i < 3; ++i) {
         py::array& a = *arrays[i];
-        if (a.dtype().kind() != 'f' || (a.itemsize() != 4 && a.itemsize() != 8))
-            throw py::type_error(std::string(names[i]) + " must be a float32 or float64 array, got dtype " +
-                                 std::string(py::str(a.dtype())));
-        if (!a.dtype().is(param.dtype()))
+        const std::string str = py::str(a.dtype().attr("str"));
+        if (a.dtype().kind() != 'f' || (a.itemsize() != 4 && a.itemsize() != 8) ||
+            !py::cast<bool>(a.dtype().attr("isnative")))
+            throw py::type_error(std::string(names[i]) + " must be a native float32 or float64 array, got dtype " + str);
+        if (a.itemsize() != param.itemsize())
             throw py::type_error(std::string(names[i]) + " must have param's dtype " +
-                                 std::string(py::str(param.dtype())) + ", got " + std::string(py::str(a.dtype())));
+                                 std::string(py::str(param.dtype().attr("str"))) + ", got " + str);
         if (!(a.flags() & py::array::c_style) || !a.writeable() ||
             reinterpret_cast<std::uintptr_t>(a.data()) % a.itemsize() != 0)
             throw py::value_error(std::string(names[i]) +
@@ -632,6 +644,8 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
             throw py::value_error("shape mismatch: " + std::string(names[i]) + " " + shape_str(a) + ", param " +
                                   shape_str(param));
     }
+    if (overlap(param, m) || overlap(param, v) || overlap(m, v))
+        throw py::value_error("param, m and v must not share memory (each is updated in place)");
     wants_double({{"grad", grad, ""}});
     bool same = grad.ndim() == param.ndim();
     for (py::ssize_t i = 0; same && i < grad.ndim(); ++i) same = grad.shape(i) == param.shape(i);

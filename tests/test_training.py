@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import attncore
+from attncore import kernels as K
 from attncore import optimizer as opt
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.trainer import Trainer, remove_duplicate
@@ -186,6 +187,72 @@ def test_adam_kernel_refuses_arrays_it_cannot_update_in_place():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
         cpp.adam_update(ro, g, m, v, 0.1, 0.9, 0.999, True)
+    with pytest.raises(TypeError, match="native"):
+        cpp.adam_update(p, g, m.astype(">f4"), v.astype(">f4"), 0.1, 0.9, 0.999, True)
+    with pytest.raises(ValueError, match="share memory"):
+        cpp.adam_update(p, g, m, m, 0.1, 0.9, 0.999, True)
+
+
+def test_adam_update_checks_its_arguments_once_for_every_backend():
+    """kernels.adam_update validates in the dispatcher: every backend raises the same exception for the
+    same bad argument (a (1,) gradient used to broadcast on numpy and raise on cpp), and never updates
+    big-endian or overlapping arrays to a wrong answer."""
+    def fresh(dtype=np.float32, n=6):
+        p = np.linspace(-1, 2, n).astype(dtype)
+        return p, np.full_like(p, 0.5), np.zeros_like(p), np.zeros_like(p)
+
+    big = np.dtype(">f4")
+    cases = [
+        (lambda p, g, m, v: (p, g, m.astype(big), v.astype(big)), TypeError),   # big-endian moments
+        (lambda p, g, m, v: (p.astype(big), g, m, v), TypeError),
+        (lambda p, g, m, v: (p, g, m.astype(np.float64), v), TypeError),
+        (lambda p, g, m, v: (p, g.astype(np.int32), m, v), TypeError),
+        (lambda p, g, m, v: (p, g[:1], m, v), ValueError),                      # no broadcasting
+        (lambda p, g, m, v: (p, g, m[:3], v), ValueError),
+        (lambda p, g, m, v: (p, g, m, m), ValueError),                          # m is v
+        (lambda p, g, m, v: (p, g, p, v), ValueError),
+        (lambda p, g, m, v: (p[::2], g[::2], m[::2], v[::2]), ValueError),      # not contiguous
+        (lambda p, g, m, v: (list(p), g, m, v), TypeError),
+        (lambda p, g, m, v: (p, g, m, v, "0.1"), TypeError),                    # lr_t not a number
+    ]
+    for make, error in cases:
+        for backend in BACKENDS:
+            p, g, m, v = fresh()
+            args = make(p, g, m, v)
+            args = args if len(args) == 5 else (*args, 0.1)
+            with attncore.use_backend(backend), pytest.raises(error):
+                K.adam_update(*args, 0.9, 0.999)
+    # overlapping views of one buffer, past the parallel threshold: refused, never raced
+    buf = np.zeros(3 * 70_000, np.float32)
+    for backend in BACKENDS:
+        with attncore.use_backend(backend), pytest.raises(ValueError, match="share memory"):
+            K.adam_update(np.ones(100_000, np.float32), np.ones(100_000, np.float32), buf[:100_000],
+                          buf[50_000:150_000], 0.1, 0.9, 0.999)
+    # a gradient that overlaps a moment is copied first: every backend gives NumPy's numbers
+    results = []
+    for backend in BACKENDS:
+        p, g, m, v = fresh()
+        m[:] = np.linspace(0.1, 0.6, 6)
+        with attncore.use_backend(backend):
+            K.adam_update(p, m, m, v, 0.1, 0.9, 0.999)
+        results.append((p, m, v))
+    for got in results[1:]:
+        for a, b in zip(got, results[0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_adam_on_a_big_endian_parameter_gives_numpys_answer():
+    """The optimizer hands arrays the kernel cannot take to the book's expressions: a big-endian
+    parameter (and its p.copy() moments) ends where NumPy's expressions end (cpp once gave -68611.5)."""
+    base = np.array([2.0, -1.0, 0.5], dtype=">f4")
+    grads = [np.array([0.1, 0.2, -0.3], dtype=">f4")]
+    want = reference_steps("Adam", [base.copy()], [grads], lr=0.01, beta1=0.9, beta2=0.999)[0]
+    for backend in BACKENDS:
+        p = base.copy()
+        with attncore.use_backend(backend):
+            opt.Adam(lr=0.01).update([p], grads)
+        np.testing.assert_array_equal(p, want)
+        assert abs(float(p[0]) - 2.0) < 0.1
 
 
 def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):

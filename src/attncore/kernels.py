@@ -292,9 +292,39 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
                 beta2: float) -> None:
     """One Adam step of the book's on ``param`` with moments ``m``, ``v``, all updated in place.
 
-    ``param``, ``m``, ``v`` must be C-contiguous arrays of one float dtype and
-    ``grad`` of the same shape; the result equals the book's NumPy expressions
+    ``param``, ``m``, ``v`` must be C-contiguous, aligned, writeable arrays of
+    one native-byte-order float dtype that share no memory, and ``grad`` a
+    float array of exactly param's shape (read in param's dtype; copied first
+    when it overlaps them); the result equals the book's NumPy expressions
     bit for bit on every backend (``lr_t`` is the step size
-    ``lr * sqrt(1 - beta2**t) / (1 - beta1**t)``).
+    ``lr * sqrt(1 - beta2**t) / (1 - beta1**t)``). ``TypeError`` for dtypes
+    and non-numbers, ``ValueError`` for shapes, layouts and overlaps.
     """
+    named = {"param": param, "m": m, "v": v}
+    for name, a in named.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array (it is updated in place), got {type(a).__name__}")
+        if a.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"{name} must be a native float32 or float64 array, got dtype {a.dtype.str}")
+        if a.dtype != param.dtype:
+            raise TypeError(f"{name} must have param's dtype {param.dtype.str}, got {a.dtype.str}")
+        if not (a.flags.c_contiguous and a.flags.aligned and a.flags.writeable):
+            raise ValueError(f"{name} must be C-contiguous, aligned and writeable (it is updated in place)")
+        if a.shape != param.shape:
+            raise ValueError(f"shape mismatch: {name} {a.shape}, param {param.shape}")
+    if np.may_share_memory(param, m) or np.may_share_memory(param, v) or np.may_share_memory(m, v):
+        raise ValueError("param, m and v must not share memory (each is updated in place)")
+    grad = np.asarray(grad)
+    if grad.dtype.kind != "f" or grad.dtype.itemsize > 8:
+        raise TypeError(f"grad must be a float32 or float64 array, got dtype {grad.dtype}")
+    if grad.shape != param.shape:
+        raise ValueError(f"shape mismatch: grad {grad.shape}, param {param.shape}")
+    if grad.dtype != param.dtype or any(np.may_share_memory(grad, a) for a in named.values()):
+        grad = grad.astype(param.dtype)  # a fresh native copy: the kernel reads it while writing the others
+    scalars = []
+    for name, value in (("lr_t", lr_t), ("beta1", beta1), ("beta2", beta2)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+        scalars.append(float(value))
+    lr_t, beta1, beta2 = scalars
     _backend._current.adam_update(param, grad, m, v, np.float64(lr_t), beta1, beta2, WIDE_SCALARS)

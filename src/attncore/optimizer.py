@@ -98,9 +98,13 @@ class RMSprop(_WithState):
 
 def _fused(param, grad, m, v) -> bool:
     """True when the Adam kernel can update these arrays in place (else the expressions run as written)."""
-    return (isinstance(param, np.ndarray) and isinstance(grad, np.ndarray) and param.dtype in (np.float32, np.float64)
-            and grad.dtype == param.dtype and grad.shape == param.shape
-            and all(a.flags.c_contiguous and a.flags.writeable and a.dtype == param.dtype for a in (param, m, v)))
+    arrays = (param, grad, m, v)
+    return (all(isinstance(a, np.ndarray) for a in arrays)
+            and param.dtype in (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
+            and grad.shape == param.shape
+            and all(a.dtype == param.dtype for a in arrays)
+            and all(a.flags.c_contiguous and a.flags.aligned and a.flags.writeable for a in (param, m, v))
+            and not any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:]))
 
 
 class Adam:
