@@ -169,6 +169,32 @@ def test_recurrent_state_stops_at_each_rows_length(cls):
 
 
 @pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
+@pytest.mark.parametrize("junk", [np.nan, np.inf, -np.inf, 1e30])
+def test_nan_and_inf_in_the_padding_never_reach_a_gradient(cls, junk, dtype):
+    """The padding is promised never to matter: NaN or inf in the padded steps of the inputs leaves the
+    outputs, the inputs' gradients and the weight gradients those of zeros there (they were all NaN)."""
+    rng = np.random.default_rng(8)
+    xs = rng.standard_normal((N, 9, 3)).astype(dtype)  # N*T >= 32: float32 takes the fused step
+    dhs = rng.standard_normal((N, 9, H)).astype(dtype)
+    lengths = np.array([1, 9, 3, 7, 5, 2])
+    past = np.arange(9)[None, :] >= lengths[:, None]
+    dirty = xs.copy()
+    dirty[past] = junk
+    clean = np.where(past[:, :, None], 0, xs)
+    for name, n in thread_counts(BACKENDS):
+        results = []
+        for inputs in (dirty, clean):
+            layer = cls(*(p.astype(dtype) for p in recurrent(cls).params))
+            hs = layer.forward(inputs, lengths)
+            dxs = layer.backward(dhs)
+            results.append((hs, dxs, *[g.copy() for g in layer.grads]))
+        for got, want in zip(*results):
+            assert np.isfinite(got).all(), (name, n)
+            np.testing.assert_array_equal(got, want)
+        assert not results[0][1][past].any()  # no gradient for the padded inputs
+
+
+@pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
 def test_recurrent_lengths_finite_differences(cls):
     """Gradients of a loss on the outputs and the final state; zero for the inputs past each row's length."""
     rng = np.random.default_rng(7)

@@ -53,6 +53,16 @@ def hold_past(seq: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     return np.take_along_axis(seq, steps[:, :, None], axis=1)
 
 
+def zero_past(xs, lengths: np.ndarray | None):
+    """``xs`` (N,T,D) with the steps at and past each row's length set to zero (a copy; ``xs`` as it is
+    without lengths): whatever the padding holds (NaN, inf) never reaches a gradient."""
+    xs = np.asarray(xs)
+    if lengths is None or xs.ndim != 3:  # the kernel's checks name a wrong shape
+        return xs
+    past = (np.arange(xs.shape[1]) >= lengths[:, None])[:, :, None]
+    return np.where(past, np.zeros((), xs.dtype), xs)
+
+
 def route_past(dseq: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     """The gradient through ``hold_past``: each row's gradients at and past its length summed into its
     last step, zeros there; ``dseq`` without lengths."""
@@ -189,6 +199,7 @@ class TimeLSTM(_TimeRecurrent):
     def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         Wx, Wh, b = self.params
         lengths = self._lengths(xs, lengths)
+        xs = zero_past(xs, lengths)
         h0, c0 = self._start("h"), self._start("c")
         hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h0, c0)
         self.cache = (xs, h0, c0, hs, gates, cs, lengths)
@@ -248,6 +259,7 @@ class TimeGRU(_TimeRecurrent):
     def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         Wx, Wh, b = self.params
         lengths = self._lengths(xs, lengths)
+        xs = zero_past(xs, lengths)
         h0 = self._start("h")
         hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h0)
         self.cache = (xs, h0, hs, gates, lengths)
