@@ -225,6 +225,31 @@ def test_resume_refuses_a_mismatched_run(tmp_path):
     assert result.returncode == 2 and "not readable" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_resume_sees_changed_data_when_two_files_share_a_name(tmp_path):
+    """--data a/x.txt --val b/x.txt: the fingerprint is kept per option, not per file name, so halving the
+    training file is seen (it resumed on half the rows, exit 0)."""
+    from attncore.runs import same_data
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    train, val = tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"
+    lines = generate.date_lines(240, seed=5)
+    train.write_text("".join(line + "\n" for line in lines[:200]), encoding="utf-8")
+    val.write_text("".join(line + "\n" for line in lines[200:]), encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli("train", "--data", str(train), "--val", str(val), "--out", str(out), *TINY).returncode == 0
+    train.write_text("".join(line + "\n" for line in lines[:100]), encoding="utf-8")
+    result = cli("train", "--resume", str(out), "--epochs", "2")
+    assert_clean_error(result, text="the data differ from the run's")
+    assert "--data x.txt" in result.stderr and "--val x.txt" in result.stderr
+    # an older run's record, by file name: one entry for two files of one name never matches two files
+    now = {"data": {"name": "x.txt", "sha256": "1" * 64}, "val": {"name": "x.txt", "sha256": "2" * 64}}
+    assert not same_data({"x.txt": "2" * 64}, now)
+    assert same_data({"x.txt": "1" * 64, "y.txt": "2" * 64},
+                     {"data": {"name": "x.txt", "sha256": "1" * 64}, "val": {"name": "y.txt", "sha256": "2" * 64}})
+    assert not same_data(["x.txt"], now) and same_data(now, now)
+
+
 # ---------------------------------------------------------------- 2. outputs do not alias the cache
 
 

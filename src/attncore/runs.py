@@ -21,7 +21,7 @@ from ._files import write_atomic
 from .base_model import param_arrays, params_in
 from .errors import UsageError
 
-__all__ = ["CHECKPOINT", "RUN_OPTIONS", "RunFiles", "describe_data", "fingerprint", "output_folder",
+__all__ = ["CHECKPOINT", "RUN_OPTIONS", "RunFiles", "describe_data", "fingerprint", "output_folder", "same_data",
            "read_checkpoint"]
 
 CHECKPOINT = "checkpoint.npz"
@@ -99,9 +99,29 @@ def output_folder(name: str) -> Path:
 
 
 def describe_data(fingerprint: dict) -> str:
-    return ", ".join(f"{name} sha256 {digest[:12]}" for name, digest in fingerprint.items())
+    def entry(role, value):
+        if isinstance(value, dict):  # this version's: by the option that named the file
+            return f"--{role} {value.get('name')} sha256 {str(value.get('sha256'))[:12]}"
+        return f"{role} sha256 {str(value)[:12]}"  # older runs': by file name
+
+    if not isinstance(fingerprint, dict):
+        return "an unreadable record"
+    return ", ".join(entry(role, value) for role, value in fingerprint.items())
 
 
-def fingerprint(files: list[Path]) -> dict[str, str]:
-    """The SHA-256 of each data file, by file name: what ``--resume`` compares."""
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in files}
+def fingerprint(files: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """The file name and SHA-256 of each data file, by the option that named it ("data", "val"): what
+    ``--resume`` compares (two files of one name in different folders are two entries)."""
+    return {role: {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            for role, path in files.items()}
+
+
+def same_data(saved: object, now: dict[str, dict[str, str]]) -> bool:
+    """Whether a run's recorded fingerprint is that of the files now: this version's records compare
+    entry by entry; an older run's (file name to digest) must hold exactly the (name, digest) pairs of
+    the files now, so a collapsed entry for two files of one name never matches two different files."""
+    if not isinstance(saved, dict):
+        return False
+    if all(isinstance(v, str) for v in saved.values()):
+        return set(saved.items()) == {(f["name"], f["sha256"]) for f in now.values()}
+    return saved == now

@@ -17,7 +17,8 @@ from ..models import MODEL_KINDS, build_model
 from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
-from ..runs import CHECKPOINT, RUN_OPTIONS, RunFiles, describe_data, fingerprint, output_folder, read_checkpoint
+from ..runs import (CHECKPOINT, RUN_OPTIONS, RunFiles, describe_data, fingerprint, output_folder, read_checkpoint,
+                    same_data)
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
 from .data import DATA_NAMES, attention_maps, encode_rows, load_dataset, model_input, show_samples
 
@@ -67,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("--resume writes into the run's own folder: leave out --out")
     out = output_folder(args.resume or args.out)
     data, files = training_data(args)
-    if saved is not None and saved["data"] != files:
+    if saved is not None and not same_data(saved["data"], files):
         raise UsageError(f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
                          f"now {describe_data(files)}); resume with the same files, or start a new run")
     # Word-level sources keep their order: their padding comes last, where the masks leave it out.
@@ -184,11 +185,11 @@ def training_data(args: argparse.Namespace):
     if data.question_length < 1 or data.answer_length < 1:
         raise UsageError(f"{data.name}: every question and every answer needs at least one token "
                          f"(got questions of {data.question_length} and answers of {data.answer_length})")
-    files = [Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))]
+    files = {"data": Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))}
     if args.val:
         meta = {"question_length": data.question_length, "answer_length": data.answer_length}
         data.test = encode_rows(args.val, data, meta)
-        files.append(Path(args.val))
+        files["val"] = Path(args.val)
     elif len(data.test[0]) == 0:
         raise UsageError(f"{data.name} has {len(data.train[0])} rows: --val-split {args.val_split} leaves no "
                          "validation rows (use more rows, a larger --val-split or --val FILE)")
