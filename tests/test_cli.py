@@ -232,5 +232,6 @@ def test_korean_english_numbers_with_masks_and_beam(tmp_path):
     assert answer["tokens"].count("</s>") <= 1
     r = run("translate", "--params", params, "구만 x")
     assert r.returncode == 2 and "unknown characters: 'x'" in r.stderr
-    r = run("translate", "--params", params, "--beam", "0", "구만")
-    assert r.returncode == 2 and "--beam must be at least 1" in r.stderr
+    for beam in ("0", "65536"):  # 65536 tried to allocate 23.4 GiB
+        r = run("translate", "--params", params, "--beam", beam, "구만")
+        assert r.returncode == 2 and "--beam must be from 1 to 1024" in r.stderr

@@ -170,6 +170,140 @@ def test_hand_made_params_files(run, tmp_path, name, change, text):
     assert_clean_error(cli("translate", "--params", str(bad), "may 1, 2000"), text=text)
 
 
+def test_damaged_and_hostile_params_files_are_value_errors(run, tmp_path):
+    """Changed bytes in an .npy header (NumPy parses it as a Python literal), a JSON record nested 100k
+    deep, and a small file whose config names a huge hidden size: ValueError from load_model (exit 2 from
+    the command), the sizes checked against the arrays before anything that size is built."""
+    from attncore.models import load_model
+
+    _, _, params = run
+    raw = params.read_bytes()
+    header = raw.find(b"{'descr'")
+    assert header > 0
+    for i, junk in enumerate([b"(", b"'", b"\\", b"{{{", b"\x00", b"#"]):
+        bad = tmp_path / f"header{i}.npz"
+        bad.write_bytes(raw[:header + 2] + junk + raw[header + 2 + len(junk):])
+        try:
+            load_model(bad)
+        except ValueError:
+            pass
+    deep = tmp_path / "deep.npz"
+    with np.load(params) as f:
+        arrays = {k: f[k] for k in f.files}
+    np.savez(deep, **{**arrays, "config": np.array("[" * 100_000 + "]" * 100_000)})
+    with pytest.raises(ValueError, match="RecursionError|JSON object"):
+        load_model(deep)
+    huge = tmp_path / "huge.npz"
+    rewrite_record(params, huge, lambda r: {**r, "config": {**r["config"], "hidden_size": 20000}})
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="do not fit the config"):
+        load_model(huge)
+    assert time.monotonic() - start < 5
+    assert_clean_error(cli("translate", "--params", str(huge), "may 1, 2000"), text="do not fit")
+
+
+def test_random_header_bytes_never_escape_as_other_errors(run, tmp_path):
+    """300 random one-byte changes in the .npy headers: each file loads or is a ValueError."""
+    from attncore.models import load_model
+
+    _, _, params = run
+    raw = bytearray(params.read_bytes())
+    starts = [i for i in range(len(raw)) if raw[i:i + 6] == b"\x93NUMPY"]
+    rng = np.random.default_rng(7)
+    for k in range(300):
+        bad = bytearray(raw)
+        at = int(rng.choice(starts)) + int(rng.integers(8, 80))
+        bad[at] = int(rng.integers(0, 256))
+        path = tmp_path / "random.npz"
+        path.write_bytes(bytes(bad))
+        try:
+            load_model(path)
+        except ValueError:
+            pass
+
+
+def test_load_params_checks_everything_before_changing_the_model(run, tmp_path):
+    from attncore.models import load_model
+
+    _, _, params = run
+    model = load_model(params)
+    before = [p.copy() for p in model.params]
+    for metadata in ([1, 2], "text", 3):
+        bad = tmp_path / "meta.npz"
+        rewrite_record(params, bad, lambda r: {**r, "metadata": metadata})
+        with pytest.raises(ValueError, match="metadata"):
+            model.load_params(bad)
+        for p, b in zip(model.params, before):
+            assert np.array_equal(p, b)
+
+
+def rewrite_checkpoint(folder, change):
+    path = folder / "checkpoint.npz"
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["record"]))
+    changed = change(record, arrays)
+    arrays["record"] = np.array(json.dumps(record if changed is None else changed))
+    np.savez(path, **arrays)
+
+
+def _set(path, value):
+    def change(record, arrays):
+        *keys, last = path
+        node = record
+        for key in keys:
+            node = node[key]
+        node[last] = value
+    return change
+
+
+def _set_array(name, value):
+    def change(record, arrays):
+        arrays[name] = value
+    return change
+
+
+@pytest.mark.parametrize("name, change", [
+    ("moments 0", _set(["trainer", "optimizer", "lists"], {"m": 0, "v": 0})),
+    ("moments 2", _set(["trainer", "optimizer", "lists", "m"], 2)),
+    ("iter -1", _set(["trainer", "optimizer", "scalars", "iter"], -1)),
+    ("iter text", _set(["trainer", "optimizer", "scalars", "iter"], "3")),
+    ("lr NaN", _set(["trainer", "optimizer", "scalars", "lr"], float("nan"))),
+    ("lr list", _set(["trainer", "optimizer", "scalars", "lr"], [0.1])),
+    ("history list", _set(["trainer", "history"], [1, 2])),
+    ("history of text", _set(["trainer", "history"], {"loss": ["a"]})),
+    ("optimizer list", _set(["trainer", "optimizer"], [1])),
+    ("trainer text", _set(["trainer"], "x")),
+    ("epoch text", _set(["trainer", "current_epoch"], "1")),
+    ("position -1", _set(["trainer", "position"], -1)),
+    ("random state", _set(["trainer", "random_state"], ["MT19937", "a", 0, 0.0])),
+    ("order zeros", _set_array("trainer_order", np.zeros(180, np.int64))),
+    ("order floats", _set_array("trainer_order", np.arange(180.0))),
+    ("moment shape", _set_array("trainer_optimizer_m_000", np.zeros(3, np.float32))),
+    ("trainer lacks keys", _set(["trainer"], {"x": [[[[1]]]]})),
+])
+def test_tampered_checkpoints_are_refused_with_one_line(tmp_path, name, change):
+    """Each tampered checkpoint exits 2 with one line naming what is wrong (they resumed silently, Adam
+    updating nothing or with a NaN step, or exited with raw Python messages)."""
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli("train", "--data", str(data), "--out", str(out), *TINY).returncode == 0
+    rewrite_checkpoint(out, change)
+    assert_clean_error(cli("train", "--resume", str(out), "--epochs", "2"), text="--resume")
+
+
+def test_a_checkpoint_record_nested_too_deep_is_refused(tmp_path):
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli("train", "--data", str(data), "--out", str(out), *TINY).returncode == 0
+    with np.load(out / "checkpoint.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    np.savez(out / "checkpoint.npz", **{**arrays, "record": np.array("[" * 100_000 + "]" * 100_000)})
+    assert_clean_error(cli("train", "--resume", str(out), "--epochs", "2"), text="not readable")
+
+
 def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
     """Ctrl-C mid-epoch: exit 130 with one line saying how to resume; --resume then ends exactly where an
     uninterrupted run with the same seed ends (same weights, same validation accuracy per epoch)."""

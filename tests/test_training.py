@@ -401,11 +401,11 @@ def test_optimizer_state_round_trip():
         params = arrays(1)
         a.update(params, arrays(2))
         record, state = optimizer_state(a)
-        restore_optimizer(b, record, state)
+        restore_optimizer(b, record, state, params)
         p1, p2 = [p.copy() for p in params], [p.copy() for p in params]
         a.update(p1, arrays(3))
         b.update(p2, arrays(3))
         for x1, x2 in zip(p1, p2):
             assert np.array_equal(x1, x2)
     with pytest.raises(ValueError, match="Adam"):
-        restore_optimizer(opt.SGD(), *optimizer_state(opt.Adam()))
+        restore_optimizer(opt.SGD(), *optimizer_state(opt.Adam()), [])

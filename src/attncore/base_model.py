@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
-import zlib
 import os
 import pickle
+import tokenize
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -92,10 +93,13 @@ class BaseModel:
                 f"load_params({book_file!r}, allow_pickle=True) if you trust it (unpickling can run arbitrary code)")
         arrays, record = read_params(path, allow_pickle)
         check_fits(arrays, self.params)
+        metadata = {} if record is None else record.get("metadata", {})
+        if not isinstance(metadata, dict):  # checked before anything changes
+            raise ValueError(f"{path}: its 'metadata' must be a JSON object, got {type(metadata).__name__}")
         for param, array in zip(self.params, arrays):
             param[...] = array
         if record is not None:
-            self.metadata = dict(record.get("metadata", {}))
+            self.metadata = dict(metadata)
 
 
 _PARAM = "param_"
@@ -126,8 +130,11 @@ def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[li
                     raise ValueError("not an attncore parameter file (no 'config' record)")
                 record = json.loads(str(data["config"]))
                 arrays = params_in(data)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
-            raise ValueError(f"{path}: not a readable parameter file ({exc})") from None
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error, SyntaxError, TypeError,
+                tokenize.TokenError, RecursionError, MemoryError) as exc:
+            # SyntaxError and TokenError: a damaged .npy header (NumPy parses it as a Python literal);
+            # RecursionError: a JSON record nested too deep
+            raise ValueError(f"{path}: not a readable parameter file ({type(exc).__name__}: {exc})") from None
         if not isinstance(record, dict):
             raise ValueError(f"{path}: its 'config' record must be a JSON object, got {type(record).__name__}")
         return arrays, record

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DECODE_BATCH", "SEED"]
+__all__ = ["DECODE_BATCH", "MAX_BEAM", "SEED"]
 
 # The book's seed: its data sets are shuffled with it, and ``attncore train`` seeds the weights with it.
 SEED = 1984
@@ -11,3 +11,8 @@ SEED = 1984
 # matrix products rather than Python, small enough that a batch's encoder states stay in memory at
 # the Keras scale (1,000 x 95 x 512 float32 = 195 MB).
 DECODE_BATCH = 1000
+
+# The widest beam the command line takes. Beam search holds every row's encoder states once per beam, so
+# the rows decoded at once shrink as the beam grows (DECODE_BATCH // beam, at least one): at this width
+# one row at the Keras scale holds 1,024 x 95 x 512 float32 = 199 MB.
+MAX_BEAM = 1024

@@ -42,6 +42,17 @@ def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int,
     return MODEL_KINDS[kind](vocab_size, wordvec_size, hidden_size)
 
 
+def check_sizes(path: str, arrays: list[np.ndarray], sizes: dict[str, int]) -> None:
+    """The config's sizes against the file's first arrays, before a model of those sizes is built (a small
+    file whose config names a huge hidden size would allocate it first): every model here starts with the
+    encoder's embedding (V, D), its recurrent ``Wx`` (D, gates * H) and ``Wh`` (H, gates * H)."""
+    V, D, H = sizes["vocab_size"], sizes["wordvec_size"], sizes["hidden_size"]
+    shapes = [a.shape for a in arrays[:3]]
+    if len(shapes) < 3 or shapes[0] != (V, D) or len(shapes[1]) != 2 or shapes[1][0] != D or shapes[2][:1] != (H,):
+        raise ValueError(f"{path}: the arrays {shapes} do not fit the config's sizes (vocab_size {V}, wordvec_size "
+                         f"{D}, hidden_size {H})")
+
+
 def load_model(file_name: str | os.PathLike) -> BaseModel:
     """Rebuild the model saved in an attncore ``.npz`` file: its class, sizes, weights and metadata.
 
@@ -60,6 +71,7 @@ def load_model(file_name: str | os.PathLike) -> BaseModel:
     if len(sizes) != 3 or not all(type(v) is int and v >= 1 for v in sizes.values()):
         raise ValueError(f"{path}: the config needs vocab_size, wordvec_size and hidden_size as integers >= 1, "
                          f"got {config}")
+    check_sizes(path, arrays, sizes)
     state = np.random.get_state()
     try:
         model = classes[name](**config)

@@ -12,7 +12,9 @@ import hashlib
 import io
 import json
 import os
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +79,9 @@ def read_checkpoint(folder: Path) -> dict:
         saved = {key: record[key] for key in ("options", "data", "tokens", "trainer")}
         if set(saved["options"]) != {*RUN_OPTIONS, "epochs", "patience"}:
             raise ValueError("its options are not those of this version of attncore")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
-        raise UsageError(f"--resume {folder}: {CHECKPOINT} is not readable ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, zlib.error,
+            SyntaxError, tokenize.TokenError, RecursionError, MemoryError) as exc:
+        raise UsageError(f"--resume {folder}: {CHECKPOINT} is not readable ({type(exc).__name__}: {exc})") from None
     saved["params"] = params_in(arrays)
     saved["trainer_arrays"] = {k[len("trainer_"):]: v for k, v in arrays.items() if k.startswith("trainer_")}
     return saved

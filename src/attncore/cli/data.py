@@ -51,11 +51,13 @@ def model_input(data, reverse: bool, x: np.ndarray) -> np.ndarray:
 
 def decode(model, data, reverse: bool, x: np.ndarray, start: np.ndarray, sample_size: int, beam: int = 1,
            length_penalty: float = 0.0) -> np.ndarray:
-    """Answers to the questions ``x`` in batches of ``DECODE_BATCH``: greedy, or beam search with ``beam`` > 1."""
+    """Answers to the questions ``x`` in batches of ``DECODE_BATCH`` rows (divided by the beam): greedy, or beam
+    search with ``beam`` > 1."""
     end_id = data.token_to_id.get(END) if data.word_level else None
     out = []
-    for i in range(0, len(x), DECODE_BATCH):
-        xs, starts = model_input(data, reverse, x[i:i + DECODE_BATCH]), start[i:i + DECODE_BATCH]
+    rows = max(1, DECODE_BATCH // beam)  # beam search holds each row's encoding once per beam
+    for i in range(0, len(x), rows):
+        xs, starts = model_input(data, reverse, x[i:i + rows]), start[i:i + rows]
         out.append(model.generate_batch(xs, starts, sample_size) if beam == 1 else
                    model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty))
     return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)

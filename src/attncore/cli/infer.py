@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.sequence import END
-from ..defaults import DECODE_BATCH
+from ..defaults import DECODE_BATCH, MAX_BEAM
 from ..errors import UsageError
 from ..functions import softmax
 from ..options import add_runtime_arguments, apply_runtime
@@ -25,7 +25,8 @@ __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_tra
 
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam", type=int, default=1, metavar="K", help="beam search keeping K answers (1: greedy)")
+    p.add_argument("--beam", type=int, default=1, metavar="K",
+                   help=f"beam search keeping K answers, 1 to {MAX_BEAM} (default: 1, greedy)")
     p.add_argument("--length-penalty", type=float, default=0.0, metavar="ALPHA",
                    help="beam search picks the answer of the highest log p / length**ALPHA (0: log p)")
 
@@ -81,8 +82,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def check_beam(args: argparse.Namespace) -> None:
-    if args.beam < 1:
-        raise UsageError(f"--beam must be at least 1, got {args.beam}")
+    if not 1 <= args.beam <= MAX_BEAM:
+        raise UsageError(f"--beam must be from 1 to {MAX_BEAM}, got {args.beam}")
     if not np.isfinite(args.length_penalty):
         raise UsageError(f"--length-penalty must be a number, got {args.length_penalty}")
 
