@@ -113,9 +113,10 @@ inline void require_positive(const std::map<char, int64_t>& sizes, char dim, con
         throw py::value_error(std::string(what) + " must have at least one element, got 0");
 }
 
-// Contiguous, aligned view of the right dtype; copies only when needed. Only
-// for inputs. (NumPy allows a C-contiguous array at an odd address, e.g. over
-// a bytearray with offset 1; the kernels' vector loads need T's alignment.)
+// Contiguous, aligned view of the right dtype (floats, and the integer ids,
+// labels and lengths); copies only when needed. Only for inputs. (NumPy allows
+// a C-contiguous array at an odd address, e.g. over a bytearray with offset 1;
+// reading a T there is undefined behaviour.)
 template <class T>
 inline carray<T> in(const py::array& a) {
     carray<T> c = carray<T>::ensure(a);

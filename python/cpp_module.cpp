@@ -92,7 +92,7 @@ Lengths checked_lengths(const py::object& lengths, int64_t N, int64_t Tn) {
                              (a ? ", got dtype " + std::string(py::str(a.dtype())) : std::string()));
     if (a.ndim() != 1 || a.shape(0) != N)
         throw py::value_error("lengths must have shape (N,) = (" + std::to_string(N) + ",), got " + shape_str(a));
-    out.array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+    out.array = in<int64_t>(a);  // aligned: an int64 array at an odd address is copied
     for (int64_t n = 0; n < N; ++n) {
         const int64_t v = out.array.data()[n];
         if (v < 1 || v > Tn || (a.dtype().kind() == 'u' && v < 0))
@@ -469,13 +469,13 @@ py::array_t<int64_t> checked_ids(const char* name, const py::array& ids, int64_t
         throw py::type_error(std::string(name) + " must be an integer array, got dtype " +
                              std::string(py::str(ids.dtype())));
     if (kind == 'u' && ids.itemsize() == 8) {  // values past int64's range must not wrap to negative ids
-        auto u = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
+        auto u = in<uint64_t>(ids);
         for (py::ssize_t r = 0; r < u.size(); ++r)
             if (u.data()[r] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
                 throw py::index_error(std::string(name) + ": id " + std::to_string(u.data()[r]) +
                                       " is out of range for size " + std::to_string(V));
     }
-    auto raw = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(ids);
+    auto raw = in<int64_t>(ids);  // aligned, as the floats are
     py::array_t<int64_t> out(std::vector<py::ssize_t>(raw.shape(), raw.shape() + raw.ndim()));
     const int64_t* src = raw.data();
     int64_t* dst = out.mutable_data();

@@ -120,7 +120,8 @@ cdef inline const int64_t* _lens(object lengths, Py_ssize_t N, Py_ssize_t T) exc
 
 
 cdef object _lengths_array(object lengths):
-    return None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+    # contiguous and aligned: an int64 array at an odd address is copied (reading it there is undefined)
+    return None if lengths is None else np.require(lengths, np.int64, ["C", "A"])
 
 
 # ---------------------------------------------------------------- softmax

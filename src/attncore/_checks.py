@@ -96,7 +96,7 @@ def _int64_ids(name: str, value: object) -> np.ndarray:
         raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
     if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and int(a.max()) > _INT64_MAX:
         raise IndexError(f"{name}: id {int(a.max())} is out of range")
-    return a.astype(np.int64, copy=False)
+    return np.require(a, np.int64, ["A"])  # aligned: the kernels read int64 at its natural address
 
 
 def as_index(name: str, value: object, lo: int = -(2**63), hi: int = 2**63 - 1) -> int:
@@ -156,4 +156,4 @@ def as_lengths(value: object, N: int, T: int) -> np.ndarray | None:
     bad = np.flatnonzero((a < 1) | (a > T))
     if bad.size:
         raise ValueError(f"lengths must be from 1 to T = {T}, got {a[bad[0]]} in row {bad[0]}")
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return np.require(a, np.int64, ["C", "A"])
