@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 import attncore
@@ -50,10 +51,14 @@ def test_num_threads():
     try:
         attncore.set_num_threads(1)
         assert attncore.get_num_threads() == 1
-        for bad in (0, -1, -3, 1.5, "2", True, 2**31, 10**20):
-            with pytest.raises(ValueError):
+        for bad, error in [(0, ValueError), (-1, ValueError), (-3, ValueError), (2**31, ValueError),
+                           (10**20, ValueError), (np.int64(0), ValueError), (1.5, TypeError), (2.0, TypeError),
+                           ("2", TypeError), (True, TypeError), (np.bool_(True), TypeError), (None, TypeError)]:
+            with pytest.raises(error):
                 attncore.set_num_threads(bad)
             assert attncore.get_num_threads() == 1  # a refused value changes nothing
+        attncore.set_num_threads(np.int64(2))  # a NumPy integer is an int
+        assert attncore.get_num_threads() == 2 and type(attncore.get_num_threads()) is int
     finally:
         attncore.set_num_threads(old)
 

@@ -341,6 +341,38 @@ def test_beam_arguments():
             model.generate_beam(xs, 1, 2, 4, beam=bad)
 
 
+@pytest.mark.parametrize("model_class", [Seq2seq, PeekySeq2seq, AttentionSeq2seq])
+def test_decoding_edges_are_results_or_clear_errors(model_class):
+    """No rows: an empty answer; sources without steps, a NaN length penalty, an end id outside the
+    vocabulary: ValueError or IndexError naming the argument (they were reshape errors, raw IndexErrors,
+    or accepted), on every backend."""
+    np.random.seed(0)
+    model = model_class(6, 3, 4)
+    for name in BACKENDS:
+        with attncore.use_backend(name):
+            for beam in (None, 1, 3):
+                decode = (lambda xs, **kw: model.generate_batch(xs, 1, 4)) if beam is None else \
+                    (lambda xs, **kw: model.generate_beam(xs, 1, kw.get("end_id", 2), 4, beam=beam,
+                                                          length_penalty=kw.get("penalty", 0.0)))
+                empty = decode(np.zeros((0, 3), int))
+                assert empty.shape == (0, 4) and empty.dtype == np.int64
+                with pytest.raises(ValueError, match="at least one time step"):
+                    decode(np.zeros((2, 0), int))
+                with pytest.raises(ValueError, match=r"shape \(N, T\)"):
+                    decode(np.zeros(3, int))
+                if beam is None:
+                    continue
+                for penalty in (np.nan, np.inf):
+                    with pytest.raises(ValueError, match="length_penalty"):
+                        decode(np.ones((2, 3), int), penalty=penalty)
+                for end_id in (-1, 6, 10**6):
+                    with pytest.raises(IndexError, match="end_id"):
+                        decode(np.ones((2, 3), int), end_id=end_id)
+                with pytest.raises(TypeError):
+                    decode(np.ones((2, 3), int), end_id=2.5)
+                assert decode(np.ones((2, 3), int), end_id=5).shape == (2, 4)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("lengths", [None, LENGTHS])
 def test_many_decoder_steps_take_the_product_path(dtype, lengths):

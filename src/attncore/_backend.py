@@ -14,6 +14,8 @@ import types
 import warnings
 from typing import Iterator
 
+import numpy as np
+
 from . import _numpy_kernels
 
 _NAMES = ("cpp", "cython", "numpy")
@@ -145,15 +147,19 @@ MAX_THREADS = 4096
 
 
 def set_num_threads(n: int) -> None:
-    """Threads each native kernel may use (OpenMP); ``1 <= n <= 4096``.
+    """Threads each native kernel may use (OpenMP); ``1 <= n <= 4096`` (``ValueError`` outside), an int or
+    a NumPy integer (``TypeError`` for anything else, bool and float included).
 
     In a child process forked after attncore's OpenMP pool had started, only 1
     is possible (GNU libgomp's pool does not survive ``fork``), and ``n > 1``
     raises ``RuntimeError``; start such workers with ``spawn`` or ``forkserver``.
     """
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
-        raise ValueError(f"number of threads must be an int from 1 to {MAX_THREADS}, got {n!r}")
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"number of threads must be an int, got {type(n).__name__} {n!r}")
+    n = int(n)
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"number of threads must be an int from 1 to {MAX_THREADS}, got {n}")
     if n > 1 and _forked_from_pool:
         raise RuntimeError(
             "attncore: this process was forked from one whose OpenMP thread pool had started, and GNU "

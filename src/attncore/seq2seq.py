@@ -237,9 +237,12 @@ class Seq2seq(BaseModel):
     def generate_batch(self, xs: np.ndarray, start_id, sample_size: int, lengths=None) -> np.ndarray:
         """Greedy decoding of all N rows at once; row i equals ``generate(xs[i:i+1], ...)``.
 
-        ``start_id`` is one id or one per row. Returns an int64 array (N, sample_size).
+        ``start_id`` is one id or one per row. Returns an int64 array (N, sample_size); N=0 gives an empty
+        one, sources without steps (T=0) a ``ValueError``.
         """
-        xs = np.asarray(xs)
+        xs, sample_size = _sources(xs, sample_size)
+        if len(xs) == 0:
+            return np.zeros((0, sample_size), dtype=np.int64)
         starts = _start_column(start_id, xs.shape[0])
         lengths = self.source_lengths(xs, lengths)
         return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size,
@@ -255,9 +258,18 @@ class Seq2seq(BaseModel):
         probability; 1: per token). ``beam=1`` is greedy decoding.
         """
         beam = as_index("beam", beam, 1, 1 << 16)
-        sample_size = as_index("sample_size", sample_size, 0)
-        xs = np.asarray(xs)
+        xs, sample_size = _sources(xs, sample_size)
+        length_penalty = float(length_penalty)
+        if not np.isfinite(length_penalty):
+            raise ValueError(f"length_penalty must be a finite number, got {length_penalty}")
+        V = self.decoder.affine.params[0].shape[1]
+        if end_id is not None:
+            end_id = as_index("end_id", end_id)
+            if not 0 <= end_id < V:
+                raise IndexError(f"end_id: token id {end_id} is out of range for a vocabulary of size {V}")
         N, K = xs.shape[0], beam
+        if N == 0:
+            return np.zeros((0, sample_size), dtype=np.int64)
         lengths = self.source_lengths(xs, lengths)
         enc = np.repeat(self.encoder.encode(xs, lengths), K, axis=0)  # each row's encoding once per beam
         step = self.decoder.stepper(enc, **self._masking(None if lengths is None else np.repeat(lengths, K)))
@@ -294,6 +306,16 @@ class Seq2seq(BaseModel):
             length = np.where(ended.any(axis=2), ended.argmax(axis=2) + 1, sample_size)
         choice = np.argmax(scores / length.astype(float) ** length_penalty, axis=1)
         return tokens[np.arange(N), choice]
+
+
+def _sources(xs, sample_size) -> tuple[np.ndarray, int]:
+    """The decoding calls' sources (N,T) and ``sample_size`` checked: 2-d, T >= 1, a count from 0."""
+    xs = np.asarray(xs)
+    if xs.ndim != 2:
+        raise ValueError(f"xs must have shape (N, T), got {xs.shape}")
+    if xs.shape[1] == 0:
+        raise ValueError(f"xs must have at least one time step to encode, got shape {xs.shape}")
+    return xs, as_index("sample_size", sample_size, 0)
 
 
 def _log_softmax(scores: np.ndarray) -> np.ndarray:
