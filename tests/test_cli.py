@@ -127,6 +127,51 @@ def test_info_and_bench_help():
     assert result.returncode == 0 and all(c in result.stdout for c in ("train", "eval", "translate", "bench"))
 
 
+def option_help(stdout: str) -> dict[str, str]:
+    """Each option's help text in a --help page, on one line."""
+    blocks, name = {}, None
+    for line in stdout.split("options:", 1)[1].splitlines():
+        if line.startswith("  -"):
+            name = line.split()[0].rstrip(",")
+            blocks[name] = line
+        elif name:
+            blocks[name] += line
+    return {k: " ".join(v.split()) for k, v in blocks.items()}
+
+
+def test_help_shows_every_default_once_and_explains_params():
+    train = option_help(attncore_cmd("train", "--help").stdout)
+    for option, default in [("--batch-size", "128"), ("--hidden", "256"), ("--wordvec", "16"), ("--epochs", "5"),
+                            ("--patience", "0"), ("--lr", "0.001")]:
+        assert train[option].endswith(f"(default: {default})"), train[option]
+    assert "1984" in train["--seed"]
+    for command in ("train", "eval", "translate"):
+        options = option_help(attncore_cmd(command, "--help").stdout)
+        assert all(text.count("(default:") <= 1 and "(default: None)" not in text for text in options.values())
+        assert options["--threads"].endswith("(default: all usable cores)")
+        if command != "train":
+            assert "params.npz (the last epoch's weights)" in options["--params"] and "best.npz" in options["--params"]
+            assert options["--beam"].endswith("(default: 1, greedy)")
+
+
+def test_eval_does_not_repeat_the_generated_data_warning(trained, tmp_path):
+    """train warns once that the book's file was not found; eval of a model trained on attncore's generated
+    file says nothing more (it warned on every eval), but still warns for a model trained on the book's."""
+    _, _, out, _ = trained
+    env = {k: v for k, v in os.environ.items() if k != "ATTNCORE_BOOK_DATASET"}
+    for generated in (True, False):
+        with np.load(out / "params.npz") as f:
+            arrays = {k: f[k] for k in f.files}
+        record = json.loads(str(arrays["config"]))
+        record["metadata"].update(data="date", generated_data=generated)
+        arrays["config"] = np.array(json.dumps(record))
+        params = tmp_path / f"generated_{generated}.npz"
+        np.savez(params, **arrays)
+        r = subprocess.run([sys.executable, "-m", "attncore", "eval", "--params", str(params)], capture_output=True,
+                           text=True, cwd=tmp_path, env=env, timeout=300)
+        assert ("book's file was not found" in r.stderr) is (not generated), r.stderr
+
+
 def test_train_options_for_small_data(tmp_path):
     data = tmp_path / "small.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(100, seed=5)), encoding="utf-8")

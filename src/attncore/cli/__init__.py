@@ -24,23 +24,36 @@ from .train import add_train_arguments, cmd_train, explicit_options
 __all__ = ["UsageError", "main", "parser"]
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, once: options without help text get one too, and
+    a help text that already says its default (or an option with none) is left as it is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = not (action.default is None or action.default is False or action.default == argparse.SUPPRESS
+                     or action.required)
+        if action.option_strings and shown and "default" not in text:
+            text += (" " if text else "") + "(default: %(default)s)"
+        return text
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="attncore", description="Fast, book-compatible attention seq2seq.")
     top.add_argument("--version", action="version", version=f"attncore {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelpFormatter)
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="accuracy of saved params on every row of a file (or the training data's "
-                       "test split)")
+                       "test split)", formatter_class=DefaultsHelpFormatter)
     add_eval_arguments(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("translate", help="answer questions with saved params: the text argument, else one per "
-                       "line of --file or standard input")
+                       "line of --file or standard input", formatter_class=DefaultsHelpFormatter)
     add_translate_arguments(p)
     p.set_defaults(func=cmd_translate)
 

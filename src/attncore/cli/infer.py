@@ -7,11 +7,12 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..datasets.sequence import END
+from ..datasets.sequence import END, GeneratedDataWarning
 from ..defaults import DECODE_BATCH, MAX_BEAM
 from ..errors import UsageError
 from ..functions import softmax
@@ -24,6 +25,10 @@ from .data import (attention_maps, decode, encode_question, encode_rows, load_da
 __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
 
 
+PARAMS_HELP = ("a parameter file written by 'attncore train': RUN/params.npz (the last epoch's weights) or "
+               "RUN/best.npz (the epoch of the best validation accuracy)")
+
+
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam", type=int, default=1, metavar="K",
                    help=f"beam search keeping K answers, 1 to {MAX_BEAM} (default: 1, greedy)")
@@ -32,7 +37,7 @@ def add_beam_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", required=True)
+    p.add_argument("--params", required=True, help=PARAMS_HELP)
     p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
                    "padded); default: the test split of the data the params were trained on")
     p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
@@ -41,14 +46,14 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_translate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", required=True)
+    p.add_argument("--params", required=True, help=PARAMS_HELP)
     p.add_argument("--plot", help="also draw the attention map of the text argument to this PNG")
     p.add_argument("--file", help="read one input per line from this file (default: standard input)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per input: input, output, tokens and their probabilities")
     add_beam_arguments(p)
     add_runtime_arguments(p)
-    p.add_argument("text", nargs="?")
+    p.add_argument("text", nargs="?", help="one input to answer (without it: --file, else standard input)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -67,7 +72,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         x, t = encode_rows(meta["val"], data, meta)
         what = f"rows of {Path(meta['val']).name}"
     else:  # the validation split of the data the model was trained on
-        data = remap(load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1)), meta["tokens"])
+        with warnings.catch_warnings():
+            if meta.get("generated_data") is True:  # trained on attncore's generated file: train said so
+                warnings.simplefilter("ignore", GeneratedDataWarning)
+            data = load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1))
+        data = remap(data, meta["tokens"])
         x, t = data.test
         what = f"validation rows of {data.name}"
     start = time.perf_counter()

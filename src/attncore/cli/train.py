@@ -10,7 +10,7 @@ import numpy as np
 
 from .._backend import get_backend, get_num_threads
 from ..base_model import check_fits
-from ..datasets.sequence import resolve_path
+from ..datasets.sequence import cache_dir, resolve_path
 from ..defaults import SEED
 from ..errors import UsageError
 from ..models import MODEL_KINDS, build_model
@@ -37,13 +37,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs in all (with --resume: including "
                    "those done)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--wordvec", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=128, help="rows per training step")
+    p.add_argument("--hidden", type=int, default=256, help="hidden size H of the recurrent layers")
+    p.add_argument("--wordvec", type=int, default=16, help="embedding size D")
     p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
     p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
     add_runtime_arguments(p)
-    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--seed", type=int, default=SEED,
+                   help="seed of the weights and of the data's shuffle (the book's, 1984, by default)")
     p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does; "
                    "word-level sources are never reversed: their padding comes last and is masked)")
     p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
@@ -131,8 +132,14 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
                       "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val,
-                      "pad_id": model.pad_id, "source_chars": data.source_chars}
+                      "pad_id": model.pad_id, "source_chars": data.source_chars,
+                      "generated_data": data_file(args).parent == cache_dir()}
     return model
+
+
+def data_file(args: argparse.Namespace) -> Path:
+    """The file --data names: a file, or a data set by name (the book's file, else attncore's generated one)."""
+    return Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))
 
 
 def restore(args: argparse.Namespace, saved: dict, data, trainer: Trainer) -> None:
@@ -185,7 +192,7 @@ def training_data(args: argparse.Namespace):
     if data.question_length < 1 or data.answer_length < 1:
         raise UsageError(f"{data.name}: every question and every answer needs at least one token "
                          f"(got questions of {data.question_length} and answers of {data.answer_length})")
-    files = {"data": Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))}
+    files = {"data": data_file(args)}
     if args.val:
         meta = {"question_length": data.question_length, "answer_length": data.answer_length}
         data.test = encode_rows(args.val, data, meta)
