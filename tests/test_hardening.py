@@ -128,7 +128,7 @@ def test_translate_beam_plot_draws_the_printed_answer(run, tmp_path, monkeypatch
     # any answers given are the ones drawn, with the weights their teacher-forced decoding attends with
     model = load_saved(str(params))
     data, meta = saved_data(model), model.metadata
-    x = np.concatenate([encode_question(q, data, meta["question_length"])
+    x = np.concatenate([encode_question(q, data, meta)
                         for q in ("may 1, 2000", "12/31/99", "tuesday, june 4, 1985")])
     t = np.full((3, meta["answer_length"] + 1), meta["start_id"])
     answers = np.random.default_rng(0).integers(0, len(data.tokens), (3, t.shape[1] - 1))
@@ -143,6 +143,78 @@ def test_translate_beam_plot_draws_the_printed_answer(run, tmp_path, monkeypatch
     for g, f in zip(greedy, forced):
         assert g[1] == f[1]
         np.testing.assert_allclose(g[2], f[2], rtol=1e-4, atol=1e-6)
+
+
+def test_translate_reads_files_and_standard_input_one_way(run, tmp_path):
+    """A byte-order mark and CRLF line ends are read the same from --file and from standard input (stdin
+    refused CRLF, and the mark became part of the first input)."""
+    _, _, params = run
+    raw = "\ufeffmay 1, 2000\r\njune 3, 1999\r\n".encode("utf-8")
+    path = tmp_path / "in.txt"
+    path.write_bytes(raw)
+    from_file = cli("translate", "--params", str(params), "--file", str(path))
+    from_stdin = subprocess.run([sys.executable, "-m", "attncore", "translate", "--params", str(params)], input=raw,
+                                capture_output=True, timeout=300)
+    plain = cli("translate", "--params", str(params), "may 1, 2000")
+    assert from_file.returncode == 0 and from_stdin.returncode == 0, (from_file.stderr, from_stdin.stderr)
+    assert from_stdin.stdout.decode("utf-8") == from_file.stdout
+    assert from_file.stdout.splitlines()[0] == plain.stdout.strip() and len(from_file.stdout.splitlines()) == 2
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9\n".encode("latin-1"))
+    assert_clean_error(cli("translate", "--params", str(params), "--file", str(bad)), text="not UTF-8")
+    # eval --data reads its file the same way
+    _, data, _ = run
+    rows = data.read_text(encoding="utf-8").splitlines()[:20]
+    lf, crlf = tmp_path / "lf.txt", tmp_path / "crlf.txt"
+    lf.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    crlf.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
+    a, b = (cli("eval", "--params", str(params), "--data", str(f)) for f in (lf, crlf))
+    assert a.returncode == b.returncode == 0 and a.stdout.split(" on ")[0] == b.stdout.split(" on ")[0], b.stderr
+
+
+def test_translate_answers_each_line_or_says_why_not(run, tmp_path):
+    """An empty line or a special token typed as text is an error for that line (stderr and an empty
+    output line; in JSON an "error" field), the other lines are answered, and the exit status is 2."""
+    _, _, params = run
+    path = tmp_path / "in.txt"
+    path.write_text("may 1, 2000\n\n   \nmay_1\njune 3, 1999\n", encoding="utf-8")
+    r = cli("translate", "--params", str(params), "--file", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    out = r.stdout.split("\n")[:-1]
+    assert len(out) == 5 and out[1] == out[2] == out[3] == "" and out[0] and out[4]
+    assert "line 2: the input is empty" in r.stderr and "line 3: the input is empty" in r.stderr
+    assert "line 4: the input holds the special token '_'" in r.stderr and "3 of 5 inputs" in r.stderr
+    r = cli("translate", "--params", str(params), "--file", str(path), "--json")
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.returncode == 2 and len(records) == 5
+    assert [("error" in rec) for rec in records] == [False, True, True, True, False]
+    assert records[1] == {"input": "", "error": "the input is empty"} and "output" in records[0]
+    assert_clean_error(cli("translate", "--params", str(params), "may_1"), text="special token")
+
+
+def test_translate_json_is_strict():
+    """No NaN or Infinity (null instead); U+2028, U+2029 and U+0085 escaped, so every record is one line of
+    JSON any reader takes."""
+    from attncore.cli.infer import strict_json
+
+    line = strict_json({"input": "a\u2028b\u2029c\x85d", "probabilities": [0.5, float("nan"), float("inf")]})
+    assert "\u2028" not in line and "\x85" not in line and "NaN" not in line and "Infinity" not in line
+    assert json.loads(line) == {"input": "a\u2028b\u2029c\x85d", "probabilities": [0.5, None, None]}
+    assert len(line.splitlines()) == 1
+
+
+def test_special_tokens_typed_in_a_word_level_question_are_refused():
+    from attncore.cli.data import encode_question
+    from attncore.datasets.sequence import END, PAD, START, SequenceData
+    from attncore.errors import UsageError
+
+    empty = (np.zeros((0, 4), int), np.zeros((0, 3), int))
+    data = SequenceData(empty, empty, [PAD, START, END, "a", "b"], True)
+    meta = {"question_length": 4, "start_id": 1}
+    assert encode_question("a b", data, meta).tolist() == [[3, 4, 2, 0]]
+    for text in ("a <pad>", "<s> a", "a </s>"):
+        with pytest.raises(UsageError, match="special token"):
+            encode_question(text, data, meta)
 
 
 def rewrite_record(src, dst, change):

@@ -3,6 +3,8 @@ it, and answers decoded in batches."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from ..datasets.sequence import END, PAD, START, SequenceData, load_parallel, read_char_data, resolve_path
@@ -12,7 +14,7 @@ from ..models import load_model
 from ..util import _mark, answers_match
 
 __all__ = ["DATA_NAMES", "attention_maps", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
-           "model_input", "remap", "saved_data", "show_samples"]
+           "model_input", "read_inputs", "remap", "saved_data", "show_samples"]
 
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt", "ko-en-numbers": "ko-en-numbers.tsv"}
 
@@ -135,17 +137,34 @@ def saved_data(model):
     return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False))
 
 
+def read_inputs(path: str | None) -> list[str]:
+    """The lines of ``path`` or of standard input, read one way for both: UTF-8 with or without a byte-order
+    mark, LF or CRLF line ends (only ``\\n`` ends a line: U+2028 and U+0085 are characters of it)."""
+    try:
+        if path:
+            with open(path, "rb") as f:
+                raw = f.read()
+        else:
+            raw = sys.stdin.buffer.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path or 'standard input'} is not UTF-8 (byte {exc.start})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":  # the newline that ends the last line
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
     """Every row of a data file in the model's vocabulary, padded to its lengths (longer rows refused).
 
     Character files hold ``question_answer`` lines, tab-separated files
     ``source<TAB>target`` sentences, as ``attncore train`` reads them.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = [line.rstrip("\n") for line in f if line.strip()]
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    lines = [line for line in read_inputs(path) if line.strip()]
     if not lines:
         raise UsageError(f"{path}: no rows")
     xs, ts = [], []
@@ -160,7 +179,7 @@ def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
                 raise UsageError(f"{path}, row {number}: no '_' between question and answer")
             question, answer = line[:line.index("_")].rstrip(), list(line[line.index("_"):].rstrip())
         try:
-            xs.append(encode_question(question, data, meta["question_length"])[0])
+            xs.append(encode_question(question, data, meta)[0])
             ts.append(encode_answer(answer, data, meta["answer_length"] + 1))
         except UsageError as exc:
             raise UsageError(f"{path}, row {number}: {exc}") from None
@@ -177,8 +196,18 @@ def encode_answer(tokens: list[str], data, length: int) -> np.ndarray:
     return np.array([data.token_to_id[tok] for tok in tokens + [pad] * (length - len(tokens))])
 
 
-def encode_question(text: str, data, length: int) -> np.ndarray:
-    tokens = data.question_tokens(text) + ([END] if data.word_level else [])
+def encode_question(text: str, data, meta: dict) -> np.ndarray:
+    """One question as a (1, question_length) row of ids, padded; UsageError for an unknown token, a
+    special token typed as text (``<pad>``, ``<s>``, ``</s>``, or the start character of the book's files)
+    or too many."""
+    length = meta["question_length"]
+    tokens = data.question_tokens(text)
+    specials = {PAD, START, END} if data.word_level else {data.tokens[meta["start_id"]]}
+    typed = sorted({tok for tok in tokens if tok in specials})
+    if typed:
+        raise UsageError(f"the input holds the special token{'s' if len(typed) > 1 else ''} "
+                         f"{', '.join(map(repr, typed))}, which only the model may use")
+    tokens += [END] if data.word_level else []
     pad = PAD if data.word_level else " "
     unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
     if unknown:

@@ -19,8 +19,8 @@ from ..functions import softmax
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention
 from ..util import answers_match
-from .data import (attention_maps, decode, encode_question, encode_rows, load_dataset, load_saved, model_input, remap,
-                   saved_data)
+from .data import (attention_maps, decode, encode_question, encode_rows, load_dataset, load_saved, model_input,
+                   read_inputs, remap, saved_data)
 
 __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
 
@@ -104,6 +104,20 @@ def token_probabilities(model, xs: np.ndarray, start: np.ndarray, ids: np.ndarra
     return np.take_along_axis(p, ids[:, :, None], axis=2)[:, :, 0]
 
 
+def strict_json(record: dict) -> str:
+    """One line of strict JSON: no NaN or Infinity (null instead), and U+2028, U+2029 and U+0085 escaped
+    (JavaScript and line-oriented readers take them for line ends)."""
+    def clean(value):
+        if isinstance(value, float) and not np.isfinite(value):
+            return None
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    text = json.dumps({k: clean(v) for k, v in record.items()}, ensure_ascii=False, allow_nan=False)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     apply_runtime(args)
     check_beam(args)
@@ -113,18 +127,23 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.text is None:  # one input per line, from --file or standard input
         if args.plot:
             raise UsageError("--plot draws one input: give it as the text argument")
-        try:
-            source = open(args.file, encoding="utf-8") if args.file else sys.stdin
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-        with source:
-            texts = [line.rstrip("\n") for line in source]
+        texts = read_inputs(args.file)
     else:
         texts = [args.text]
     if not texts:
         return 0
-    x = np.concatenate([encode_question(text, data, meta["question_length"]) for text in texts])
-    start = np.full(len(texts), meta["start_id"])
+    rows, errors = [], {}
+    for n, text in enumerate(texts):  # a line that cannot be read is an error for that line only
+        try:
+            if not text.strip():
+                raise UsageError("the input is empty")
+            rows.append(encode_question(text, data, meta))
+        except UsageError as exc:
+            if args.text is not None:
+                raise
+            errors[n] = str(exc)
+    x = np.concatenate(rows) if rows else np.zeros((0, meta["question_length"]), np.int64)
+    start = np.full(len(x), meta["start_id"])
     if args.plot:
         if not model.attends:
             raise UsageError("--plot needs an attention model")
@@ -138,7 +157,26 @@ def cmd_translate(args: argparse.Namespace) -> int:
         maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start),
                               answers)
         plot_attention(maps, Path(args.plot), known=False)
-    for i in range(0, len(texts), DECODE_BATCH):
+    answers = iter(translations(model, data, meta, x, start, args))
+    for n, text in enumerate(texts):
+        if n in errors:
+            if args.json:
+                print(strict_json({"input": text, "error": errors[n]}))
+            else:
+                print(f"attncore: line {n + 1}: {errors[n]}", file=sys.stderr)
+                print()
+        else:
+            answer = next(answers)
+            print(strict_json({"input": text, **answer}) if args.json else answer)
+    if errors:
+        print(f"attncore: {len(errors)} of {len(texts)} inputs could not be translated", file=sys.stderr)
+        return 2
+    return 0
+
+
+def translations(model, data, meta: dict, x: np.ndarray, start: np.ndarray, args: argparse.Namespace):
+    """The answer to each row of ``x``: its text, or with ``--json`` the fields of its JSON object."""
+    for i in range(0, len(x), DECODE_BATCH):
         rows = slice(i, i + DECODE_BATCH)
         ids = decode(model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"], args.beam,
                      args.length_penalty)
@@ -146,13 +184,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
         probs = token_probabilities(model, xs, start[rows], ids) if args.json else None
         for j, row in enumerate(ids):
             out = data.decode(row).rstrip()
-            if args.json:
-                tokens = [data.tokens[int(k)] for k in row]
-                if data.word_level and END in tokens:  # the answer ends at its end marker
-                    tokens = tokens[:tokens.index(END) + 1]
-                print(json.dumps({"input": texts[i + j], "output": out, "tokens": tokens,
-                                  "probabilities": [round(float(p), 6) for p in probs[j, :len(tokens)]]},
-                                 ensure_ascii=False))
-            else:
-                print(out)
-    return 0
+            if not args.json:
+                yield out
+                continue
+            tokens = [data.tokens[int(k)] for k in row]
+            if data.word_level and END in tokens:  # the answer ends at its end marker
+                tokens = tokens[:tokens.index(END) + 1]
+            yield {"output": out, "tokens": tokens,
+                   "probabilities": [round(float(p), 6) for p in probs[j, :len(tokens)]]}

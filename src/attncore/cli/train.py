@@ -194,7 +194,8 @@ def training_data(args: argparse.Namespace):
                          f"(got questions of {data.question_length} and answers of {data.answer_length})")
     files = {"data": data_file(args)}
     if args.val:
-        meta = {"question_length": data.question_length, "answer_length": data.answer_length}
+        meta = {"question_length": data.question_length, "answer_length": data.answer_length,
+                "start_id": data.start_id}
         data.test = encode_rows(args.val, data, meta)
         files["val"] = Path(args.val)
     elif len(data.test[0]) == 0:
