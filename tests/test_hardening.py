@@ -365,6 +365,47 @@ def test_tampered_checkpoints_are_refused_with_one_line(tmp_path, name, change):
     assert_clean_error(cli("train", "--resume", str(out), "--epochs", "2"), text="--resume")
 
 
+def test_random_byte_changes_of_checkpoints_and_params_resume_or_exit_2(tmp_path, capsys):
+    """Random one-byte changes anywhere in checkpoint.npz: the run resumes (exit 0) or exit 2, never exit 1;
+    in params.npz: load_params works or raises ValueError with the model unchanged."""
+    import shutil
+
+    from attncore.cli import main
+    from attncore.models import load_model
+
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(120, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), *TINY]) == 0
+    raw = (out / "checkpoint.npz").read_bytes()
+    rng = np.random.default_rng(11)
+    for k in range(30):
+        copy = tmp_path / f"copy{k}"
+        shutil.copytree(out, copy)
+        bad = bytearray(raw)
+        bad[int(rng.integers(0, len(bad)))] = int(rng.integers(0, 256))
+        (copy / "checkpoint.npz").write_bytes(bytes(bad))
+        assert main(["train", "--resume", str(copy), "--epochs", "2"]) in (0, 2)
+        shutil.rmtree(copy)
+    capsys.readouterr()
+    model = load_model(out / "params.npz")
+    before = [p.copy() for p in model.params]
+    raw = (out / "params.npz").read_bytes()
+    for k in range(100):
+        bad = bytearray(raw)
+        bad[int(rng.integers(0, len(bad)))] = int(rng.integers(0, 256))
+        path = tmp_path / "params_bad.npz"
+        path.write_bytes(bytes(bad))
+        try:
+            model.load_params(path)
+        except ValueError:
+            for p, b in zip(model.params, before):
+                assert np.array_equal(p, b)
+        else:
+            for p, b in zip(model.params, before):
+                p[...] = b
+
+
 def test_a_checkpoint_record_nested_too_deep_is_refused(tmp_path):
     data = tmp_path / "dates.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
