@@ -100,6 +100,19 @@ def compare(backend, fn, *args, exact_nan=True):
         np.testing.assert_allclose(g, w, rtol=t["rtol"] * 10, atol=t["atol"] * 10 * scale)
 
 
+@st.composite
+def int_layout(draw, a: np.ndarray) -> np.ndarray:
+    """An integer array as it is, reversed in memory, or at an odd address (ids, labels, lengths)."""
+    layout = draw(st.sampled_from(["c", "reversed", "unaligned"]))
+    if layout == "reversed" and a.ndim:
+        return np.ascontiguousarray(a[::-1])[::-1]
+    if layout == "unaligned" and a.itemsize > 1:
+        buf = np.ndarray(a.shape, a.dtype, buffer=bytearray(a.nbytes + 1), offset=1)
+        buf[...] = a
+        return buf
+    return a
+
+
 sizes = st.integers(0, 4)
 backends = st.sampled_from(NATIVE_BACKENDS) if NATIVE_BACKENDS else st.nothing()
 
@@ -131,7 +144,7 @@ def test_attention_kernels(backend, data, N, T, Td, H):
 @given(backends, st.data(), st.integers(1, 4), st.integers(1, 5), st.sampled_from([1, 3, 16, 19]), st.integers(1, 5))
 def test_masked_attention_kernels(backend, data, N, T, Td, H):
     """Ragged lengths, and 16 or more decoder steps (the C++ kernels' matrix-product path)."""
-    lengths = np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)))
+    lengths = data.draw(int_layout(np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)))))
     hs = data.draw(arrays((N, T, H)))
     dec = data.draw(arrays((N, Td, H)))
     a = data.draw(arrays((N, T)))
@@ -195,9 +208,81 @@ def test_affine_embedding_and_loss_kernels(backend, data, R, V, D, id_dtype, id_
     ids = ids.astype(id_dtype) if id_dtype != np.float32 else ids.astype(np.float32)
     if id_dtype == np.uint64 and R and id_value < 0:
         ids[0] = np.uint64(2**64 - 1)
+    ids = data.draw(int_layout(ids))
     E = data.draw(arrays((V, D)))
     compare(backend, K.embedding_forward, E, ids)
     compare(backend, K.embedding_backward, ids, data.draw(arrays((R, D))), V)
     scores = data.draw(arrays((R, V)))
     compare(backend, K.softmax_cross_entropy_forward, scores, ids, ignore)
     compare(backend, K.softmax_cross_entropy_backward, scores, ids, ignore)
+
+
+@pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
+@FUZZ
+@given(backends, st.data(), st.integers(0, 70), st.sampled_from(["<f4", ">f4", "<f8", ">f8"]),
+       st.sampled_from(["none", "m is v", "m overlaps v", "grad is m", "param is m", "grad broadcast"]))
+def test_adam_update_with_byte_orders_and_aliases(backend, data, n, dtype, alias):
+    """Big-endian arrays, moments that are one array or overlap, a gradient that is a moment, a gradient
+    of another shape: the backend raises NumPy's exception or leaves NumPy's numbers."""
+    rng = np.random.default_rng(n)
+    def make():
+        buf = rng.standard_normal(3 * n + 2).astype(dtype)
+        p, m, v = buf[:n].copy(), np.abs(buf[n:2 * n]).copy(), np.abs(buf[2 * n:3 * n]).copy()
+        g = rng.standard_normal(n).astype(dtype)
+        if alias == "m is v":
+            v = m
+        elif alias == "m overlaps v":
+            both = np.abs(buf[n:2 * n + 1]).copy()
+            m, v = both[:n], both[1:n + 1]
+        elif alias == "grad is m":
+            g = m
+        elif alias == "param is m":
+            m = p
+        elif alias == "grad broadcast":
+            g = g[:1]
+        return p, g, m, v
+
+    results = []
+    seed = rng.bit_generator.state
+    for name in ("numpy", backend):
+        rng.bit_generator.state = seed
+        p, g, m, v = make()
+        with attncore.use_backend(name):
+            try:
+                K.adam_update(p, g, m, v, 0.01, 0.9, 0.999)
+                results.append((None, [p.copy(), m.copy(), v.copy()]))
+            except Exception as exc:  # noqa: BLE001 (compared below)
+                results.append((type(exc), None))
+    (want_exc, want), (got_exc, got) = results
+    assert got_exc is want_exc
+    if want is not None:
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
+@FUZZ
+@given(backends, st.data(), st.integers(1, 5), st.integers(2, 8), st.integers(1, 4), st.integers(1, 5),
+       st.sampled_from(["lstm", "gru"]), st.sampled_from([np.nan, np.inf, -np.inf, 1e30]), st.sampled_from(GOOD))
+def test_padding_never_reaches_a_gradient(backend, data, N, T, D, H, kind, junk, dtype):
+    """Whatever the padded steps of a TimeLSTM/TimeGRU input hold, the outputs and gradients are those of
+    zeros there, on every backend."""
+    from attncore.time_layers import TimeGRU, TimeLSTM
+
+    rng = np.random.default_rng(N * 100 + T)
+    lengths = np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)))
+    G = (4 if kind == "lstm" else 3) * H
+    params = [(rng.standard_normal(shape) * 0.5).astype(dtype) for shape in ((D, G), (H, G), (G,))]
+    xs = rng.standard_normal((N, T, D)).astype(dtype)
+    dhs = rng.standard_normal((N, T, H)).astype(dtype)
+    past = (np.arange(T)[None, :] >= lengths[:, None])[:, :, None]
+    results = []
+    with attncore.use_backend(backend):
+        for inputs in (np.where(past, dtype(junk), xs), np.where(past, 0, xs).astype(dtype)):
+            layer = (TimeLSTM if kind == "lstm" else TimeGRU)(*[p.copy() for p in params])
+            hs = layer.forward(inputs, lengths)
+            results.append((hs, layer.backward(dhs), *[g.copy() for g in layer.grads]))
+    for got, want in zip(*results):
+        assert np.isfinite(got).all()
+        np.testing.assert_array_equal(got, want)
+
