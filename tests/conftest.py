@@ -1,6 +1,9 @@
-"""Shared fixtures: the backends, tolerances per dtype, awkward layouts, finite differences."""
+"""Shared fixtures: the backends, tolerances per dtype, awkward layouts, finite differences, the fused
+step's instruction sets."""
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -100,3 +103,46 @@ def numerical_grad(f, x: np.ndarray, eps: float = FD_EPS) -> np.ndarray:
         x[i] = old
         g[i] = (fp - fm) / (2 * eps)
     return g
+
+
+# ---------------------------------------------------------------- the fused step (csrc/fused_step.cpp)
+
+CPP = attncore._backend._extensions.get("cpp")
+BEST_ISA = CPP.fused_isa() if CPP is not None else "none"
+# Every instruction set this CPU runs: an AVX-512 machine tests the AVX2 kernels too.
+FUSED_ISAS = [isa for isa in ("avx512", "avx2") if CPP is not None and CPP.set_fused_isa(isa)]
+if CPP is not None and BEST_ISA != "none":
+    CPP.set_fused_isa(BEST_ISA)
+
+
+@pytest.fixture(params=FUSED_ISAS or ["none"])
+def isa(request):
+    """Each instruction set of the fused kernels this CPU has, in turn."""
+    CPP.set_fused_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        CPP.set_fused_isa(BEST_ISA)
+
+
+@contextlib.contextmanager
+def fused(enabled: bool):
+    """The fused kernels on (True) or off (the BLAS path) within the block."""
+    old = CPP.fused_enabled()
+    CPP.set_fused(enabled)
+    try:
+        yield
+    finally:
+        CPP.set_fused(old)
+
+
+@contextlib.contextmanager
+def threads(n: int):
+    """``n`` kernel threads within the block."""
+    old = attncore.get_num_threads()
+    attncore.set_num_threads(n)
+    try:
+        yield
+    finally:
+        attncore.set_num_threads(old)
+

@@ -10,8 +10,6 @@ each instruction set the CPU has.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -19,16 +17,11 @@ import attncore
 from attncore import kernels as K
 from attncore.attention_seq2seq import AttentionSeq2seq
 
-from conftest import assert_close
+from conftest import assert_close, threads
 
 cpp = pytest.importorskip("attncore._cpp") if "cpp" in attncore.available_backends() else None
 pytestmark = pytest.mark.skipif(cpp is None or cpp.fused_isa() == "none",
                                 reason="no C++ backend, or a CPU without AVX-512 or AVX2+FMA")
-
-BEST_ISA = cpp.fused_isa() if cpp is not None else "none"
-ISAS = [isa for isa in ("avx512", "avx2") if cpp is not None and cpp.set_fused_isa(isa)]
-if cpp is not None and BEST_ISA != "none":
-    cpp.set_fused_isa(BEST_ISA)
 
 # (N, T, V, D, H, S): N not a multiple of the block of 16 rows, odd H, one row through many steps, one
 # encoder step, and the book's date model.
@@ -39,25 +32,6 @@ SHAPES = {
     "one_source_step": (20, 1, 11, 3, 8, 4),
     "book": (64, 29, 59, 16, 256, 10),
 }
-
-
-@pytest.fixture(params=ISAS or ["none"])
-def isa(request):
-    cpp.set_fused_isa(request.param)
-    try:
-        yield request.param
-    finally:
-        cpp.set_fused_isa(BEST_ISA)
-
-
-@contextlib.contextmanager
-def threads(n: int):
-    old = attncore.get_num_threads()
-    attncore.set_num_threads(n)
-    try:
-        yield
-    finally:
-        attncore.set_num_threads(old)
 
 
 def model_and_sources(rng, N, T, V, D, H, cell, luong, seed=3):

@@ -10,8 +10,6 @@ rows, D = 1, one row, one step, and 1 vs 2 threads.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 
@@ -20,7 +18,7 @@ from attncore import _numpy_kernels as ref
 from attncore import kernels as K
 from attncore.time_layers import TimeLSTM
 
-from conftest import assert_close
+from conftest import BEST_ISA, assert_close, fused
 
 cpp = pytest.importorskip("attncore._cpp") if "cpp" in attncore.available_backends() else None
 pytestmark = pytest.mark.skipif(cpp is None or cpp.fused_isa() == "none",
@@ -37,32 +35,6 @@ SHAPES = {
     "H1": (32, 1, 4, 1),
     "wide": (21, 2, 130, 300),  # K = D + H spans several chunks of a panel
 }
-
-
-@contextlib.contextmanager
-def fused(enabled: bool):
-    old = cpp.fused_enabled()
-    cpp.set_fused(enabled)
-    try:
-        yield
-    finally:
-        cpp.set_fused(old)
-
-
-BEST_ISA = cpp.fused_isa() if cpp is not None else "none"
-# Every instruction set this CPU runs: an AVX-512 machine tests the AVX2 kernels too.
-ISAS = [isa for isa in ("avx512", "avx2") if cpp is not None and cpp.set_fused_isa(isa)]
-if cpp is not None and BEST_ISA != "none":
-    cpp.set_fused_isa(BEST_ISA)
-
-
-@pytest.fixture(params=ISAS or ["none"])
-def isa(request):
-    cpp.set_fused_isa(request.param)
-    try:
-        yield request.param
-    finally:
-        cpp.set_fused_isa(BEST_ISA)
 
 
 def inputs(rng, N, T, D, H, dtype=np.float32):
