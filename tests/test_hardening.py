@@ -472,6 +472,25 @@ def test_resume_refuses_a_mismatched_run(tmp_path):
     assert result.returncode == 2 and "not readable" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_train_refuses_to_overwrite_a_run_unless_forced(tmp_path):
+    """A second `train --out DIR` into a folder that holds a run exits 2 naming --resume DIR and --force
+    (it silently replaced a good run's best.npz); --force replaces the run, stale files included."""
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli("train", "--data", str(data), "--out", str(out), *TINY).returncode == 0
+    assert (out / "attention.png").exists()
+    before = (out / "best.npz").read_bytes()
+    result = cli("train", "--data", str(data), "--out", str(out), *TINY)
+    assert_clean_error(result, text=f"--resume {out}")
+    assert "--force" in result.stderr and (out / "best.npz").read_bytes() == before
+    (out / "notes.txt").write_text("mine")
+    result = cli("train", "--data", str(data), "--out", str(out), "--model", "seq2seq", "--force", *TINY)
+    assert result.returncode == 0, result.stderr
+    assert not (out / "attention.png").exists() and (out / "notes.txt").read_text() == "mine"
+    assert (out / "best.npz").read_bytes() != before
+
+
 def test_resume_sees_changed_data_when_two_files_share_a_name(tmp_path):
     """--data a/x.txt --val b/x.txt: the fingerprint is kept per option, not per file name, so halving the
     training file is seen (it resumed on half the rows, exit 0)."""

@@ -23,8 +23,8 @@ from ._files import write_atomic
 from .base_model import param_arrays, params_in
 from .errors import UsageError
 
-__all__ = ["CHECKPOINT", "RUN_OPTIONS", "RunFiles", "describe_data", "fingerprint", "output_folder", "same_data",
-           "read_checkpoint"]
+__all__ = ["CHECKPOINT", "RUN_FILES", "RUN_OPTIONS", "RunFiles", "claim_run_folder", "describe_data", "fingerprint",
+           "output_folder", "read_checkpoint", "same_data"]
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_FORMAT = "attncore-run-1"
@@ -85,6 +85,26 @@ def read_checkpoint(folder: Path) -> dict:
     saved["params"] = params_in(arrays)
     saved["trainer_arrays"] = {k[len("trainer_"):]: v for k, v in arrays.items() if k.startswith("trainer_")}
     return saved
+
+
+# What a run writes into its folder: a folder holding any of these holds a run.
+RUN_FILES = (CHECKPOINT, "params.npz", "best.npz", "history.json", "accuracy.png", "attention.png")
+
+
+def claim_run_folder(out: Path, force: bool) -> None:
+    """A new run's folder: refused (UsageError) when it holds a run, unless ``force``, which removes that
+    run's files first (nothing else in the folder)."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if not found:
+        return
+    if not force:
+        raise UsageError(f"--out {out} holds a run ({', '.join(found)}): continue it with --resume {out}, or "
+                         "replace it with --force")
+    for name in found:
+        try:
+            (out / name).unlink()
+        except OSError as exc:
+            raise UsageError(f"--force: cannot remove {out / name} ({exc.strerror or exc})") from None
 
 
 def output_folder(name: str) -> Path:

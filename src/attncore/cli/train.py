@@ -17,8 +17,8 @@ from ..models import MODEL_KINDS, build_model
 from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
-from ..runs import (CHECKPOINT, RUN_OPTIONS, RunFiles, describe_data, fingerprint, output_folder, read_checkpoint,
-                    same_data)
+from ..runs import (CHECKPOINT, RUN_OPTIONS, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder,
+                    read_checkpoint, same_data)
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
 from .data import DATA_NAMES, attention_maps, encode_rows, load_dataset, model_input, show_samples
 
@@ -56,6 +56,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "checkpoint.npz, history.json and the plots")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
                    "optimizer state) up to --epochs")
+    p.add_argument("--force", action="store_true",
+                   help="start a new run in an --out folder that holds one, replacing its files")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -68,6 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and "out" in args.explicit and Path(args.out).resolve() != Path(args.resume).resolve():
         raise UsageError("--resume writes into the run's own folder: leave out --out")
     out = output_folder(args.resume or args.out)
+    if not args.resume and not args.force:
+        claim_run_folder(out, force=False)  # refused before anything is read
     data, files = training_data(args)
     if saved is not None and not same_data(saved["data"], files):
         raise UsageError(f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
@@ -90,6 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
           + (f"; resuming after epoch {trainer.current_epoch}" + (f", iteration {trainer.position}"
                                                                    if trainer.position else "")
              if saved is not None else ""))
+    if not args.resume and args.force:
+        claim_run_folder(out, force=True)  # the old run's files go once the new one is ready to train
     run = RunFiles(out, vars(args), files, data.tokens)
     callbacks = [run]
     stop = None
