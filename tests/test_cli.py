@@ -37,10 +37,13 @@ def test_train_writes_history_params_and_plots(trained):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation rows")
     assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
+    assert all(f"| {name} " in lines[1] for name in ("val loss", "tokens", "BLEU", "chrF")), lines[1]
     assert sum(line.startswith(("\u2611 ", "\u2612 ")) for line in lines) == 10
     history = json.loads((out / "history.json").read_text())
-    assert set(history) == {"epoch", "loss", "val_acc", "seconds", "val_seconds"}
+    assert set(history) == {"epoch", "loss", "val_acc", "val_loss", "token_acc", "bleu", "chrf", "seconds",
+                            "val_seconds"}
     assert history["epoch"] == [1] and 0 <= history["val_acc"][0] <= 1 and history["loss"][0] > 0
+    assert history["val_loss"][0] > 0 and 0 <= history["token_acc"][0] <= 1 and 0 <= history["chrf"][0] <= 100
     for name in ("params.npz", "best.npz", "checkpoint.npz"):
         assert (out / name).is_file()
     for name in ("accuracy.png", "attention.png"):
@@ -55,6 +58,11 @@ def test_eval_and_translate(trained):
     result = attncore_cmd("eval", "--params", params)  # the test split of the data it was trained on
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("accuracy ") and "on 40 validation rows" in result.stdout
+    assert result.stdout.splitlines()[1].startswith("token accuracy ") and "| BLEU " in result.stdout
+    scores = json.loads(attncore_cmd("eval", "--params", params, "--json").stdout)
+    assert scores["rows"] == 40 and {"accuracy", "token_acc", "bleu", "chrf"} <= set(scores)
+    history = json.loads((out / "history.json").read_text())  # eval scores the split the run validated on
+    assert scores["accuracy"] == history["val_acc"][-1] and abs(scores["chrf"] - history["chrf"][-1]) < 1e-9
     result = attncore_cmd("eval", "--params", params, "--data", str(data))  # every row of a file
     assert result.returncode == 0, result.stderr
     assert "on 400 rows of dates.txt" in result.stdout
@@ -196,7 +204,8 @@ def test_eval_scores_every_row_of_a_file(trained, tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("accuracy ") and "on 30 rows of short.txt" in lines[0]
-    assert len(lines) <= 3 and all(line.startswith("row ") and " | T " in line for line in lines[1:])
+    assert lines[1].startswith("token accuracy ")
+    assert len(lines) <= 4 and all(line.startswith("row ") and " | T " in line for line in lines[2:])
     long = tmp_path / "long.txt"
     long.write_text(rows[0] + "\n" + "1" * 40 + "_2000-01-01\n")
     r = attncore_cmd("eval", "--params", params, "--data", str(long))

@@ -268,7 +268,8 @@ def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
     history = trainer.fit(x[:48], t[:48], max_epoch=40, batch_size=16, eval_interval=None,
                           validation_data=(x[48:], t[48:]),
                           callbacks=[stop, ModelCheckpoint(tmp_path / "best.npz", best_only=True)])
-    assert history is trainer.history and set(history) == {"epoch", "loss", "val_acc", "seconds", "val_seconds"}
+    assert history is trainer.history
+    assert set(history) == {"epoch", "loss", "val_acc", "val_loss", "seconds", "val_seconds"}
     epochs = history["epoch"]
     assert epochs == list(range(1, len(epochs) + 1))
     assert len(epochs) < 40  # stopped early: two epochs without a better val_acc
@@ -279,6 +280,36 @@ def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
     with pytest.raises(KeyError, match="val_acc"):
         Trainer(model, opt.Adam()).fit(x, t, max_epoch=1, batch_size=16, eval_interval=None,
                                        callbacks=[EarlyStopping()])
+
+
+def test_fit_records_the_validation_loss_and_metrics_without_changing_the_training(tmp_path):
+    """``val_loss`` is the teacher-forced loss over the validation rows (the model's forward on them all),
+    ``metrics`` adds its scores of the guesses; neither draws a random number nor touches the weights, so
+    the training losses are those of a fit without validation."""
+    from attncore.util import decode_seq2seq
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (64, 4))
+    t = np.concatenate([np.zeros((64, 1), int), x[:, ::-1]], axis=1)
+    runs = []
+    for validate in (False, True):
+        np.random.seed(0)
+        model = AttentionSeq2seq(5, 6, 12)
+        trainer = Trainer(model, opt.Adam(0.05))
+        seen = []
+
+        def metrics(guess, answers):
+            seen.append((guess.copy(), answers.copy()))
+            return {"rows": float(len(guess))}
+
+        kwargs = dict(validation_data=(x[48:], t[48:]), metrics=metrics) if validate else {}
+        history = trainer.fit(x[:48], t[:48], max_epoch=3, batch_size=16, eval_interval=None, **kwargs)
+        runs.append((history, model))
+    (plain, _), (validated, model) = runs
+    assert validated["loss"] == plain["loss"] and "val_loss" not in plain
+    assert validated["rows"] == [16.0, 16.0, 16.0] and len(seen) == 3
+    np.testing.assert_array_equal(seen[-1][0], decode_seq2seq(model, x[48:], t[48:]))
+    assert validated["val_loss"][-1] == pytest.approx(float(model.forward(x[48:], t[48:])), rel=1e-6)
 
 
 def books_loop(model, optimizer, x, t, max_epoch, batch_size, max_grad):
@@ -309,22 +340,22 @@ def test_fit_gives_the_books_numbers():
 
 
 class InterruptAt:
-    """A model that raises SIGINT in the main thread during its ``calls``-th forward."""
+    """A model that raises SIGINT in the main thread during its ``calls``-th training step (in backward)."""
 
     def __init__(self, model, calls, times=1) -> None:
         self.model, self.calls, self.times, self.count = model, calls, times, 0
         self.params, self.grads = model.params, model.grads
 
     def forward(self, xs, ts):
+        return self.model.forward(xs, ts)
+
+    def backward(self, dout=1):  # training steps only (the validation loss runs forward alone)
         import signal
 
         self.count += 1
         if self.count == self.calls:
             for _ in range(self.times):
                 signal.raise_signal(signal.SIGINT)
-        return self.model.forward(xs, ts)
-
-    def backward(self, dout=1):
         return self.model.backward(dout)
 
     def generate_batch(self, *args):

@@ -45,8 +45,12 @@ class RunFiles:
         self.record = {"format": CHECKPOINT_FORMAT, "options": self.options, "data": fingerprint, "tokens": tokens}
 
     def on_epoch_end(self, trainer, logs: dict) -> bool:
-        print(f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val acc {100 * logs['val_acc']:6.2f}% | "
-              f"train {logs['seconds']:6.1f} s | eval {logs['val_seconds']:5.1f} s", flush=True)
+        scores = "".join(f" | {name} {logs[key]:5.2f}" for key, name in (("bleu", "BLEU"), ("chrf", "chrF"))
+                         if key in logs)
+        tokens = f" | tokens {100 * logs['token_acc']:6.2f}%" if "token_acc" in logs else ""
+        print(f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val loss {logs['val_loss']:.4f} | "
+              f"val acc {100 * logs['val_acc']:6.2f}%{tokens}{scores} | train {logs['seconds']:6.1f} s | "
+              f"eval {logs['val_seconds']:5.1f} s", flush=True)
         earlier = [acc for acc in trainer.history["val_acc"][:-1] if acc is not None]
         if not earlier or logs["val_acc"] > max(earlier):
             trainer.model.save_params(self.out / "best.npz")

@@ -82,7 +82,7 @@ class Trainer:
     def fit(self, x: np.ndarray, t: np.ndarray, max_epoch: int = 10, batch_size: int = 32,
             max_grad: float | None = None, eval_interval: int | None = 20, *,
             validation_data: tuple[np.ndarray, np.ndarray] | None = None, callbacks=(),
-            drop_last: bool = True, progress: bool = False) -> dict:
+            drop_last: bool = True, progress: bool = False, metrics=None) -> dict:
         """Train as the book does, and return the history of the epochs.
 
         With the book's arguments alone this is the book's loop and output
@@ -90,7 +90,11 @@ class Trainer:
         batch_size`` iterations, a progress line every ``eval_interval``).
 
         - ``validation_data=(x_val, t_val)`` scores greedy decoding after each
-          epoch (``util.evaluate_seq2seq``).
+          epoch (exact match, ``val_acc``, as ``util.evaluate_seq2seq``) and
+          the teacher-forced loss (``val_loss``, ``util.validation_loss``);
+          ``metrics(guess (N,Td), answers (N,Td)) -> {name: value}`` adds its
+          scores of the guesses (the command line's: token accuracy, BLEU,
+          chrF).
         - Each callback's ``on_epoch_end(trainer, logs)`` runs after each epoch
           and may return True to stop (:class:`EarlyStopping`,
           :class:`ModelCheckpoint`).
@@ -104,8 +108,9 @@ class Trainer:
           mid-step.
 
         Returns ``self.history``: ``{"epoch", "loss", "seconds"}`` and, with
-        validation data, ``"val_acc"`` and ``"val_seconds"``, one entry per
-        epoch (of every ``fit`` so far).
+        validation data, ``"val_acc"``, ``"val_loss"``, ``"val_seconds"`` and
+        the ``metrics``' names, one entry per epoch (of every ``fit`` so far;
+        None for the epochs before a key was first recorded).
         """
         data_size = len(x)
         iters = data_size // batch_size if drop_last else -(-data_size // batch_size)
@@ -113,12 +118,9 @@ class Trainer:
             self._order, self._position = np.arange(data_size), None  # the book starts from the caller's x
         self.eval_interval = eval_interval
         history = self.history
-        if validation_data is not None:
-            for key in ("val_acc", "val_seconds"):
-                history.setdefault(key, [None] * len(history["epoch"]))
         try:
             self._epochs(x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data,
-                         callbacks, progress)
+                         callbacks, progress, metrics)
         except TrainingInterrupted:
             self._continue = True  # between two steps: the next fit carries on from here
             raise
@@ -126,8 +128,8 @@ class Trainer:
         return history
 
     def _epochs(self, x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data, callbacks,
-                progress) -> None:
-        from .util import evaluate_seq2seq
+                progress, metrics) -> None:
+        from .util import answers_match, decode_seq2seq, validation_loss
 
         data_size, history = len(x), self.history
         total_loss, loss_count = 0.0, 0
@@ -166,10 +168,18 @@ class Trainer:
                         "seconds": self._epoch_seconds}
                 if validation_data is not None:
                     val_start = time.perf_counter()
-                    logs["val_acc"] = evaluate_seq2seq(self.model, *validation_data)
+                    x_val, t_val = validation_data
+                    guess = decode_seq2seq(self.model, x_val, t_val)
+                    logs["val_acc"] = float(np.mean(answers_match(guess, t_val[:, 1:],
+                                                                  getattr(self.model, "pad_id", None))))
+                    logs["val_loss"] = validation_loss(self.model, x_val, t_val)
+                    if metrics is not None:
+                        logs.update(metrics(guess, t_val[:, 1:]))
                     logs["val_seconds"] = time.perf_counter() - val_start
                 self.current_epoch += 1
                 self._position = None
+                for key in logs:  # a key first recorded now: None for the epochs before
+                    history.setdefault(key, [None] * len(history["epoch"]))
                 for key in history:
                     history[key].append(logs.get(key))
                 if any([bool(cb.on_epoch_end(self, logs)) for cb in callbacks]):

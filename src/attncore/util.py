@@ -9,7 +9,8 @@ import numpy as np
 
 from .defaults import DECODE_BATCH
 
-__all__ = ["answers_match", "clip_grads", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text", "source_lengths"]
+__all__ = ["answers_match", "clip_grads", "decode_seq2seq", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text",
+           "source_lengths", "validation_loss"]
 
 
 def clip_grads(grads: list[np.ndarray], max_norm: float) -> None:
@@ -74,6 +75,21 @@ def answers_match(guess: np.ndarray, answers: np.ndarray, pad_id: int | None = N
     return same.all(axis=1)
 
 
+def _check_rows(x: np.ndarray, t: np.ndarray) -> None:
+    if len(x) != len(t):
+        raise ValueError(f"x has {len(x)} rows but t has {len(t)}")
+    if len(x) == 0:
+        raise ValueError("nothing to evaluate: x is empty")
+
+
+def decode_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> np.ndarray:
+    """Greedy decoding of every row, ``batch_size`` rows at once: x (N,T) questions, t (N,Td+1) answers
+    starting with the start id -> guesses (N,Td)."""
+    _check_rows(x, t)
+    return np.concatenate([model.generate_batch(x[i:i + batch_size], t[i:i + batch_size, 0], t.shape[1] - 1)
+                           for i in range(0, len(x), batch_size)])
+
+
 def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
     """Fraction of rows whose greedy decoding equals the answer, decoding ``batch_size`` rows at once.
 
@@ -82,16 +98,23 @@ def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECO
     For a model with a ``pad_id``, the answers' padding is not compared
     (:func:`answers_match`).
     """
-    if len(x) != len(t):
-        raise ValueError(f"x has {len(x)} rows but t has {len(t)}")
-    if len(x) == 0:
-        raise ValueError("nothing to evaluate: x is empty")
-    correct = 0
-    for start in range(0, len(x), batch_size):
-        xb, tb = x[start:start + batch_size], t[start:start + batch_size]
-        guess = model.generate_batch(xb, tb[:, 0], tb.shape[1] - 1)
-        correct += int(np.sum(answers_match(guess, tb[:, 1:], getattr(model, "pad_id", None))))
-    return correct / len(x)
+    guess = decode_seq2seq(model, x, t, batch_size)
+    return int(np.sum(answers_match(guess, t[:, 1:], getattr(model, "pad_id", None)))) / len(x)
+
+
+def validation_loss(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
+    """The teacher-forced loss of ``model.forward`` over every row, per answer token (the padding a
+    ``pad_id`` ignores not counted), in batches of ``batch_size`` rows."""
+    _check_rows(x, t)
+    pad_id = getattr(model, "pad_id", None)
+    total, count = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        tb = t[i:i + batch_size]
+        tokens = int(tb[:, 1:].size if pad_id is None else np.sum(tb[:, 1:] != pad_id))
+        if tokens:
+            total += float(model.forward(x[i:i + batch_size], tb)) * tokens
+            count += tokens
+    return total / count if count else 0.0
 
 
 def source_lengths(xs: np.ndarray, pad_id: int) -> np.ndarray:

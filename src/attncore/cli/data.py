@@ -10,10 +10,11 @@ import numpy as np
 from ..datasets.sequence import END, PAD, START, SequenceData, load_parallel, read_char_data, resolve_path
 from ..defaults import DECODE_BATCH, SEED
 from ..errors import UsageError
+from ..metrics import translation_metrics
 from ..models import load_model
 from ..util import _mark, answers_match
 
-__all__ = ["DATA_NAMES", "attention_maps", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
+__all__ = ["DATA_NAMES", "attention_maps", "data_metrics", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
            "model_input", "read_inputs", "remap", "saved_data", "show_samples"]
 
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt", "ko-en-numbers": "ko-en-numbers.tsv"}
@@ -63,6 +64,16 @@ def decode(model, data, reverse: bool, x: np.ndarray, start: np.ndarray, sample_
         out.append(model.generate_batch(xs, starts, sample_size) if beam == 1 else
                    model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty))
     return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)
+
+
+def data_metrics(data, model):
+    """``metrics(guess, answers)``: token accuracy and corpus BLEU and chrF of the data's detokenized text
+    (:func:`attncore.metrics.translation_metrics`; character BLEU for the book's character data)."""
+    def metrics(guess: np.ndarray, answers: np.ndarray) -> dict[str, float]:
+        scores = translation_metrics(guess, answers, data.decode, model.pad_id, char_level=not data.word_level)
+        return {k: scores[k] for k in ("token_acc", "bleu", "chrf")}
+
+    return metrics
 
 
 def show_samples(model, data, reverse: bool, count: int = 10) -> int:

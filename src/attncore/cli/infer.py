@@ -19,8 +19,8 @@ from ..functions import softmax
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention
 from ..util import answers_match
-from .data import (attention_maps, decode, encode_question, encode_rows, load_dataset, load_saved, model_input,
-                   read_inputs, remap, saved_data)
+from .data import (attention_maps, data_metrics, decode, encode_question, encode_rows, load_dataset, load_saved,
+                   model_input, read_inputs, remap, saved_data)
 
 __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
 
@@ -41,6 +41,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
                    "padded); default: the test split of the data the params were trained on")
     p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     add_beam_arguments(p)
     add_runtime_arguments(p)
 
@@ -81,9 +82,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         what = f"validation rows of {data.name}"
     start = time.perf_counter()
     guess = decode(model, data, meta["reverse"], x, t[:, 0], t.shape[1] - 1, args.beam, args.length_penalty)
+    seconds = time.perf_counter() - start
     right = answers_match(guess, t[:, 1:], model.pad_id)
+    scores = data_metrics(data, model)(guess, t[:, 1:])
     how = f"beam {args.beam}" if args.beam > 1 else "greedy"
-    print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({how}, {time.perf_counter() - start:.1f} s)")
+    if args.json:
+        print(strict_json({"rows": int(len(x)), "data": what, "decoding": how, "accuracy": float(right.mean()),
+                           **scores, "seconds": round(seconds, 3)}))
+        return 0
+    print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({how}, {seconds:.1f} s)")
+    print(f"token accuracy {100 * scores['token_acc']:.2f}% | BLEU {scores['bleu']:.2f} | chrF {scores['chrf']:.2f}")
     for i in np.flatnonzero(~right)[:args.errors]:
         print(f"row {i + 1}: Q {data.decode_question(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
               f"got {data.decode(guess[i]).rstrip()}")

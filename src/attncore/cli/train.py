@@ -20,7 +20,7 @@ from ..plots import plot_attention, plot_history
 from ..runs import (CHECKPOINT, RUN_OPTIONS, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder,
                     read_checkpoint, same_data)
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
-from .data import DATA_NAMES, attention_maps, encode_rows, load_dataset, model_input, show_samples
+from .data import DATA_NAMES, attention_maps, data_metrics, encode_rows, load_dataset, model_input, show_samples
 
 __all__ = ["add_train_arguments", "cmd_train"]
 
@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.fit(model_input(data, reverse, x_train), t_train, max_epoch=args.epochs - trainer.current_epoch,
                     batch_size=args.batch_size, max_grad=args.clip or None, eval_interval=None,
                     validation_data=(model_input(data, reverse, x_val), t_val), callbacks=callbacks,
-                    drop_last=False, progress=True)
+                    drop_last=False, progress=True, metrics=data_metrics(data, model))
     except TrainingInterrupted:  # between two steps: save everything, resumable from exactly here
         run.save(trainer)
         print(f"attncore train: interrupted in epoch {trainer.current_epoch + 1} after iteration {trainer.position} "
