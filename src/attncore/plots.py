@@ -5,6 +5,9 @@ matplotlib is imported by the functions that draw (with the Agg backend), not wi
 
 from __future__ import annotations
 
+import glob
+import importlib.util
+import os
 import textwrap
 import warnings
 from pathlib import Path
@@ -13,7 +16,7 @@ import numpy as np
 
 from .datasets.sequence import END, PAD, SPACE, START
 
-__all__ = ["label_fonts", "plot_attention", "plot_history"]
+__all__ = ["font_files", "label_fonts", "plot_attention", "plot_history"]
 
 
 def plot_history(history: dict, path: Path) -> None:
@@ -80,10 +83,26 @@ def _title(question: list[str], answer: list[str]) -> str:
     return textwrap.fill(f"{text(question)} \u2192 {text(answer)}", width=56)
 
 
+def font_files() -> list[str]:
+    """Font files to look in beyond matplotlib's cache of installed fonts: the NanumGothic of the optional
+    extra ``attncore[korean]`` (the ``koreanize-matplotlib`` package, found without importing it: its
+    import changes matplotlib's global settings), then the system's fonts as they are now (a font
+    installed after matplotlib built its cache is not in the cache)."""
+    from matplotlib import font_manager
+
+    files = []
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        files += sorted(glob.glob(os.path.join(folder, "fonts", "*.ttf")))
+    return files + sorted(font_manager.findSystemFonts())
+
+
 def label_fonts(texts) -> list[str] | None:
     """Font families for labels with characters matplotlib's DejaVu Sans lacks (Hangul, kana, ...): DejaVu
-    Sans, then the first installed font with glyphs for all of them (matplotlib falls back glyph by glyph).
-    None when DejaVu Sans has them all, or (with one warning) when no installed font has."""
+    Sans, then the first font with glyphs for all of them (matplotlib falls back glyph by glyph): from
+    matplotlib's cache, else from :func:`font_files`, added to this process's font list only (no global
+    setting changes). None when DejaVu Sans has them all, or (with one warning) when no font has."""
+    import matplotlib
     from matplotlib import font_manager, ft2font
 
     def charmap(path):
@@ -98,8 +117,13 @@ def label_fonts(texts) -> list[str] | None:
     for entry in font_manager.fontManager.ttflist:
         if "Last Resort" not in entry.name and need <= charmap(entry.fname):  # not placeholder glyphs
             return ["DejaVu Sans", entry.name]
-    warnings.warn(f"no installed font has glyphs for {''.join(sorted(map(chr, need)))[:20]!r}: they show as boxes in "
-                  "the plot (install one, e.g. Noto Sans CJK or NanumGothic, and remove matplotlib's font cache)",
+    for path in font_files():
+        if "LastResort" not in path and need <= charmap(path):
+            font_manager.fontManager.addfont(path)
+            return ["DejaVu Sans", font_manager.FontProperties(fname=path).get_name()]
+    warnings.warn(f"no font here has glyphs for {''.join(sorted(map(chr, need)))[:20]!r}: they show as boxes in "
+                  "the plot (pip install 'attncore[korean]' brings NanumGothic for Hangul; for other scripts "
+                  f"install a font, e.g. Noto Sans CJK; matplotlib's font cache is {matplotlib.get_cachedir()})",
                   stacklevel=2)
     return None
 
