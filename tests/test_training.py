@@ -425,7 +425,7 @@ def test_fit_continues_only_after_an_interrupt():
 
 
 def test_optimizer_state_round_trip():
-    from attncore.trainer import optimizer_state, restore_optimizer
+    from attncore.trainer_state import optimizer_state, restore_optimizer
 
     for cls in (opt.SGD, opt.Momentum, opt.AdaGrad, opt.RMSprop, opt.Adam):
         a, b = cls(lr=0.05), cls(lr=0.05)
