@@ -194,6 +194,18 @@ def test_train_options_for_small_data(tmp_path):
     assert r.returncode == 0 and "(default: 0.001)" in r.stdout and "chapter 8" in r.stdout
 
 
+def test_a_run_that_learns_nothing_gets_one_hint(tmp_path, trained):
+    """Validation accuracy still near zero after 3 epochs: one hint line naming what to change."""
+    data = tmp_path / "small.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(100, seed=5)), encoding="utf-8")
+    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--epochs", "4", "--hidden", "8",
+                     "--wordvec", "4")
+    assert r.returncode == 0, r.stderr
+    hints = [line for line in r.stderr.splitlines() if "hint:" in line]
+    assert len(hints) == 1 and "after 3 epochs" in hints[0] and "--batch-size" in hints[0] and "--lr" in hints[0]
+    assert "hint:" not in trained[3].stderr
+
+
 def test_eval_scores_every_row_of_a_file(trained, tmp_path):
     _, data, out, _ = trained
     params = str(out / "params.npz")

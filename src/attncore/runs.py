@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tokenize
 import zipfile
 import zlib
@@ -27,6 +28,8 @@ __all__ = ["CHECKPOINT", "RUN_FILES", "RUN_OPTIONS", "RunFiles", "claim_run_fold
            "output_folder", "read_checkpoint", "same_data"]
 
 CHECKPOINT = "checkpoint.npz"
+# A run whose validation accuracy is still below HINT_ACCURACY after HINT_EPOCH epochs gets one hint line.
+HINT_EPOCH, HINT_ACCURACY = 3, 0.01
 CHECKPOINT_FORMAT = "attncore-run-1"
 # What a resumed run takes from its checkpoint; of the other options, --epochs and --patience may change.
 RUN_OPTIONS = ("data", "val", "val_split", "model", "cell", "luong", "hidden", "wordvec", "batch_size", "lr", "clip",
@@ -51,6 +54,10 @@ class RunFiles:
         print(f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val loss {logs['val_loss']:.4f} | "
               f"val acc {100 * logs['val_acc']:6.2f}%{tokens}{scores} | train {logs['seconds']:6.1f} s | "
               f"eval {logs['val_seconds']:5.1f} s", flush=True)
+        if logs["epoch"] == HINT_EPOCH and max(a or 0.0 for a in trainer.history["val_acc"]) < HINT_ACCURACY:
+            print(f"attncore train: hint: validation accuracy is below {100 * HINT_ACCURACY:g}% after {HINT_EPOCH} "
+                  "epochs; small data sets learn with a smaller --batch-size (e.g. 16), a larger --lr (e.g. 0.005) "
+                  "and more --epochs, translations with --cell gru --luong", file=sys.stderr, flush=True)
         earlier = [acc for acc in trainer.history["val_acc"][:-1] if acc is not None]
         if not earlier or logs["val_acc"] > max(earlier):
             trainer.model.save_params(self.out / "best.npz")
