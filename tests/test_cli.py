@@ -35,7 +35,9 @@ def trained(tmp_path_factory):
 def test_train_writes_history_params_and_plots(trained):
     _, _, out, result = trained
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation rows")
+    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation rows, "
+                               "vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
+                               "--epochs 1* --patience 0, backend ")
     assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
     assert all(f"| {name} " in lines[1] for name in ("val loss", "tokens", "BLEU", "chrF")), lines[1]
     assert sum(line.startswith(("\u2611 ", "\u2612 ")) for line in lines) == 10
@@ -109,7 +111,13 @@ def test_word_level_gru_luong_end_to_end(tmp_path):
     assert all(word in {"je", "suis", "ici", "tu", "es", "j'ai", "froid", "as", "<s>"}
                for word in result.stdout.split())
     result = attncore_cmd("translate", "--params", str(out / "params.npz"), "you are tired")
-    assert result.returncode == 2 and "unknown words: 'tired'" in result.stderr
+    assert result.returncode == 0, result.stderr  # t, a target piece (tu), is a source piece of no sentence
+    assert "the input: read as <unk> (not in the training data): 't'" in result.stderr
+    out = tmp_path / "words"
+    result = attncore_cmd("train", "--data", str(data), "--tokenizer", "word", "--out", str(out), *TINY)
+    assert result.returncode == 0 and "--tokenizer word*" in result.stdout, result.stderr
+    result = attncore_cmd("translate", "--params", str(out / "params.npz"), "--json", "you are tired")
+    assert result.returncode == 0 and json.loads(result.stdout)["unknown"] == ["tired"], result.stderr
 
 
 def test_other_models_and_backends(tmp_path):
@@ -149,8 +157,10 @@ def option_help(stdout: str) -> dict[str, str]:
 
 def test_help_shows_every_default_once_and_explains_params():
     train = option_help(attncore_cmd("train", "--help").stdout)
-    for option, default in [("--batch-size", "128"), ("--hidden", "256"), ("--wordvec", "16"), ("--epochs", "5"),
-                            ("--patience", "0"), ("--lr", "0.001")]:
+    for option in ("--batch-size", "--hidden", "--wordvec", "--epochs", "--patience", "--lr", "--cell", "--luong",
+                   "--tokenizer", "--vocab-size"):
+        assert train[option].endswith("(default: from the data; the first line prints the recipe)"), train[option]
+    for option, default in [("--clip", "5.0"), ("--normalize", "nfkc"), ("--min-count", "1")]:
         assert train[option].endswith(f"(default: {default})"), train[option]
     assert "1984" in train["--seed"]
     for command in ("train", "eval", "translate"):
@@ -191,7 +201,7 @@ def test_train_options_for_small_data(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--lr", "0", *TINY)
     assert r.returncode == 2 and "--lr" in r.stderr
     r = attncore_cmd("train", "--help")
-    assert r.returncode == 0 and "(default: 0.001)" in r.stdout and "chapter 8" in r.stdout
+    assert r.returncode == 0 and "(default: 5.0)" in r.stdout and "chapter 8" in r.stdout
 
 
 def test_a_run_that_learns_nothing_gets_one_hint(tmp_path, trained):
@@ -269,7 +279,7 @@ def test_validation_options_and_early_stopping(tmp_path):
 
 
 def test_korean_english_numbers_with_masks_and_beam(tmp_path):
-    """--data ko-en-numbers (here a small cached copy): Korean read as characters, padding masked, beam search."""
+    """--data ko-en-numbers (here a small cached copy): subwords, padding masked, beam search."""
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "ko-en-numbers.tsv").write_text("\n".join(generate.ko_en_number_lines(400, seed=3)) + "\n",
@@ -286,7 +296,7 @@ def test_korean_english_numbers_with_masks_and_beam(tmp_path):
     assert "ko-en-numbers.tsv: 360 training and 40 validation rows" in r.stdout
     with np.load(out / "params.npz") as f:
         meta = json.loads(str(f["config"]))["metadata"]
-    assert meta["pad_id"] == 0 and meta["source_chars"] and not meta["reverse"]
+    assert meta["pad_id"] == 0 and meta["tokenizer"]["kind"] == "sentencepiece" and not meta["reverse"]
     params = str(out / "params.npz")
     for beam in ("1", "3"):
         r = run("eval", "--params", params, "--beam", beam)
@@ -297,7 +307,7 @@ def test_korean_english_numbers_with_masks_and_beam(tmp_path):
     assert answer["input"] == "구만 팔천칠백육십오" and len(answer["tokens"]) == len(answer["probabilities"])
     assert answer["tokens"].count("</s>") <= 1
     r = run("translate", "--params", params, "구만 x")
-    assert r.returncode == 2 and "unknown characters: 'x'" in r.stderr
+    assert r.returncode == 0 and "read as <unk> (not in the training data): 'x'" in r.stderr
     for beam in ("0", "65536"):  # 65536 tried to allocate 23.4 GiB
         r = run("translate", "--params", params, "--beam", beam, "구만")
         assert r.returncode == 2 and "--beam must be from 1 to 1024" in r.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DECODE_BATCH", "MAX_BEAM", "SEED"]
+__all__ = ["DECODE_BATCH", "MAX_BEAM", "MAX_TOKENS", "SEED"]
 
 # The book's seed: its data sets are shuffled with it, and ``attncore train`` seeds the weights with it.
 SEED = 1984
@@ -16,3 +16,8 @@ DECODE_BATCH = 1000
 # the rows decoded at once shrink as the beam grows (DECODE_BATCH // beam, at least one): at this width
 # one row at the Keras scale holds 1,024 x 95 x 512 float32 = 199 MB.
 MAX_BEAM = 1024
+
+# The longest sentence of parallel text that eval and translate read or write, in tokens (without the
+# end marker): longer than the training sentences is fine (the masks allow any length); the cap keeps one
+# row's attention (MAX_TOKENS x MAX_TOKENS scores per step) and its encoder states small.
+MAX_TOKENS = 1000

@@ -33,7 +33,11 @@ HINT_EPOCH, HINT_ACCURACY = 3, 0.01
 CHECKPOINT_FORMAT = "attncore-run-1"
 # What a resumed run takes from its checkpoint; of the other options, --epochs and --patience may change.
 RUN_OPTIONS = ("data", "val", "val_split", "model", "cell", "luong", "hidden", "wordvec", "batch_size", "lr", "clip",
-               "seed", "no_reverse")
+               "seed", "no_reverse", "tokenizer", "vocab_size", "lowercase", "min_count", "max_vocab", "normalize")
+# The tokenizer options of runs saved before they existed: words split on white space (the Korean of
+# ko-en-numbers as characters), the book's files as characters.
+EARLIER_OPTIONS = {"tokenizer": "whitespace", "vocab_size": None, "lowercase": False, "min_count": 1,
+                   "max_vocab": None, "normalize": "none"}
 
 
 
@@ -88,6 +92,8 @@ def read_checkpoint(folder: Path) -> dict:
         if record.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"unknown format {record.get('format')!r}")
         saved = {key: record[key] for key in ("options", "data", "tokens", "trainer")}
+        if isinstance(saved["options"], dict) and not set(EARLIER_OPTIONS) & set(saved["options"]):
+            saved["options"] = {**saved["options"], **EARLIER_OPTIONS}  # a run of an earlier version
         if set(saved["options"]) != {*RUN_OPTIONS, "epochs", "patience"}:
             raise ValueError("its options are not those of this version of attncore")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, zlib.error,

@@ -7,10 +7,11 @@ import sys
 
 import numpy as np
 
-from ..datasets.sequence import END, PAD, START, SequenceData, load_parallel, read_char_data, resolve_path
-from ..defaults import DECODE_BATCH, SEED
+from ..datasets.sequence import END, PAD, START, UNK, SequenceData, load_parallel, read_char_data, resolve_path
+from ..defaults import DECODE_BATCH, MAX_TOKENS, SEED
 from ..errors import UsageError
 from ..metrics import translation_metrics
+from ..tokenizers import Tokenizer, from_record
 from ..models import load_model
 from ..util import _mark, answers_match
 
@@ -20,18 +21,31 @@ __all__ = ["DATA_NAMES", "attention_maps", "data_metrics", "decode", "encode_que
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt", "ko-en-numbers": "ko-en-numbers.tsv"}
 
 
-def load_dataset(spec: str, seed: int = SEED, test_fraction: float = 0.1):
-    """``date``, ``addition``, ``ko-en-numbers``, a book-format file, or a tab-separated word-level file."""
-    name = DATA_NAMES.get(spec, spec)
+def load_dataset(spec: str, seed: int = SEED, test_fraction: float = 0.1, tokenizer: Tokenizer | None = None,
+                 vocabulary: list[str] | None = None):
+    """``date``, ``addition``, ``ko-en-numbers``, a book-format file, or a tab-separated file of parallel text
+    (:func:`~attncore.datasets.sequence.load_parallel` with ``tokenizer`` and ``vocabulary``; without a
+    tokenizer: words split on white space, the Korean of ``ko-en-numbers`` as characters)."""
     try:
-        path = resolve_path(name)
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
-        if "\t" in first:  # the Korean of ko-en-numbers is read as characters
-            return load_parallel(path, seed, test_fraction, source_chars=name == "ko-en-numbers.tsv")
+        path = resolve_path(DATA_NAMES.get(spec, spec))
+        if is_parallel(path):
+            return load_parallel(path, seed, test_fraction, source_chars=tokenizer is None and path.name ==
+                                 "ko-en-numbers.tsv", tokenizer=tokenizer, vocabulary=vocabulary)
+        if tokenizer is not None and tokenizer.kind != "char":
+            raise ValueError(f"{path.name} holds the book's question_answer lines, read as characters: "
+                             f"--tokenizer {tokenizer.kind} is for tab-separated parallel text")
         return read_char_data(path, seed, test_fraction)
     except (OSError, ValueError) as exc:  # missing, unreadable or malformed: one line, exit 2
         raise UsageError(str(exc)) from None
+
+
+def is_parallel(path) -> bool:
+    """Whether a data file holds tab-separated parallel text: its first line that is not blank has a tab."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for line in f:
+            if line.strip():
+                return "\t" in line
+    return False
 
 
 def remap(data, tokens: list[str]):
@@ -68,9 +82,13 @@ def decode(model, data, reverse: bool, x: np.ndarray, start: np.ndarray, sample_
 
 def data_metrics(data, model):
     """``metrics(guess, answers)``: token accuracy and corpus BLEU and chrF of the data's detokenized text
-    (:func:`attncore.metrics.translation_metrics`; character BLEU for the book's character data)."""
+    against the validation rows' sentences where the data keeps them (``data.references``), else against the
+    decoded answers (:func:`attncore.metrics.translation_metrics`; character BLEU for the book's data)."""
     def metrics(guess: np.ndarray, answers: np.ndarray) -> dict[str, float]:
-        scores = translation_metrics(guess, answers, data.decode, model.pad_id, char_level=not data.word_level)
+        references = data.references if data.references is not None and len(data.references) == len(answers) \
+            else None
+        scores = translation_metrics(guess, answers, data.decode, model.pad_id, char_level=not data.word_level,
+                                     references=references)
         return {k: scores[k] for k in ("token_acc", "bleu", "chrf")}
 
     return metrics
@@ -140,12 +158,30 @@ def check_metadata(path: str, model) -> None:
     for key in ("word_level", "reverse"):
         if not isinstance(meta.get(key), bool):
             raise UsageError(f"{path}: metadata {key!r} must be true or false, got {meta.get(key)!r}")
+    if meta.get("tokenizer") is not None:
+        if not meta["word_level"]:
+            raise UsageError(f"{path}: metadata 'tokenizer' is for word-level data only")
+        try:
+            from_record(meta["tokenizer"])
+        except ValueError as exc:
+            raise UsageError(f"{path}: metadata {exc}") from None
+        missing = [tok for tok in (PAD, START, END, UNK) if tok not in tokens]
+        if missing:
+            raise UsageError(f"{path}: the vocabulary has no {', '.join(missing)}")
 
 
 def saved_data(model):
+    """An empty ``SequenceData`` of the saved model's vocabulary and tokenizer, to encode rows with."""
     meta = model.metadata
     empty = (np.zeros((0, meta["question_length"]), int), np.zeros((0, meta["answer_length"] + 1), int))
-    return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False))
+    return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False),
+                        tokenizer=saved_tokenizer(model))
+
+
+def saved_tokenizer(model) -> Tokenizer | None:
+    """The tokenizer saved with the model (None for character data and for models of earlier versions)."""
+    record = model.metadata.get("tokenizer")
+    return None if record is None else from_record(record)
 
 
 def read_inputs(path: str | None) -> list[str]:
@@ -170,47 +206,80 @@ def read_inputs(path: str | None) -> list[str]:
 
 
 def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of a data file in the model's vocabulary, padded to its lengths (longer rows refused).
+    """Every row of a data file in the model's vocabulary, padded to the training lengths or the longest row.
 
-    Character files hold ``question_answer`` lines, tab-separated files
-    ``source<TAB>target`` sentences, as ``attncore train`` reads them.
+    Character files hold ``question_answer`` lines (rows longer than the
+    training ones refused: the book's models have no padding), tab-separated
+    files ``source<TAB>target`` sentences, as ``attncore train`` reads them;
+    their tokens the model does not know are ``<unk>`` and, with a tokenizer,
+    ``data.references`` becomes the rows' target sentences (what BLEU and chrF
+    compare with).
     """
     lines = [line for line in read_inputs(path) if line.strip()]
     if not lines:
         raise UsageError(f"{path}: no rows")
-    xs, ts = [], []
+    xs, ts, references = [], [], []
     for number, line in enumerate(lines, start=1):
-        if data.word_level:
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise UsageError(f"{path}, row {number}: expected 'source<TAB>target'")
-            question, answer = parts[0], [START] + parts[1].split() + [END]
-        else:
-            if "_" not in line:
-                raise UsageError(f"{path}, row {number}: no '_' between question and answer")
-            question, answer = line[:line.index("_")].rstrip(), list(line[line.index("_"):].rstrip())
         try:
-            xs.append(encode_question(question, data, meta)[0])
+            if data.word_level:
+                parts = line.split("\t")
+                if len(parts) != 2 or not parts[1].split():
+                    raise UsageError("expected 'source<TAB>target'")
+                question, answer = parts[0], [START] + answer_tokens(parts[1], data) + [END]
+                references.append(data.tokenizer.clean(parts[1]) if data.tokenizer is not None else parts[1])
+            else:
+                if "_" not in line:
+                    raise UsageError("no '_' between question and answer")
+                question, answer = line[:line.index("_")].rstrip(), list(line[line.index("_"):].rstrip())
+            xs.append(encode_question(question, data, meta, unknown=[])[0])
             ts.append(encode_answer(answer, data, meta["answer_length"] + 1))
         except UsageError as exc:
             raise UsageError(f"{path}, row {number}: {exc}") from None
-    return np.array(xs), np.array(ts)
+    if data.tokenizer is not None:
+        data.references = references
+    return padded(xs, data), padded(ts, data)
+
+
+def answer_tokens(text: str, data) -> list[str]:
+    return data.tokenizer.tokenize(text, "target") if data.tokenizer is not None else text.split()
+
+
+def padded(rows: list[np.ndarray], data) -> np.ndarray:
+    """Rows of ids of several lengths as one array, padded at the end with the data's padding token."""
+    width = max(len(row) for row in rows)
+    return np.array([np.pad(row, (0, width - len(row)), constant_values=data.pad_id or 0) for row in rows])
 
 
 def encode_answer(tokens: list[str], data, length: int) -> np.ndarray:
+    """An answer's ids, padded to ``length``: longer answers are refused for character data, kept whole for
+    word-level data (up to ``MAX_TOKENS``); unknown tokens are ``<unk>`` where the vocabulary has it."""
     pad = PAD if data.word_level else " "
-    unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
-    if unknown:
-        raise UsageError(f"the answer has tokens the model does not know: {', '.join(map(repr, unknown))}")
-    if len(tokens) > length:
-        raise UsageError(f"the answer has {len(tokens) - 1} tokens; this model writes at most {length - 1}")
-    return np.array([data.token_to_id[tok] for tok in tokens + [pad] * (length - len(tokens))])
+    tokens = known_tokens(tokens, data, "the answer has tokens the model does not know")
+    limit = length if not data.word_level else max(length, MAX_TOKENS + 2)
+    if len(tokens) > limit:
+        raise UsageError(f"the answer has {len(tokens) - 1} tokens; this model writes at most {limit - 1}")
+    return np.array([data.token_to_id[tok] for tok in tokens + [pad] * max(0, length - len(tokens))])
 
 
-def encode_question(text: str, data, meta: dict) -> np.ndarray:
-    """One question as a (1, question_length) row of ids, padded; UsageError for an unknown token, a
-    special token typed as text (``<pad>``, ``<s>``, ``</s>``, or the start character of the book's files)
-    or too many."""
+def known_tokens(tokens: list[str], data, message: str, unknown: list[str] | None = None) -> list[str]:
+    """``tokens`` with those the model does not know as ``<unk>`` (each one added to ``unknown``); a
+    UsageError ``message: ...`` naming them where the vocabulary has no ``<unk>``."""
+    missing = [tok for tok in tokens if tok not in data.token_to_id]
+    if not missing:
+        return tokens
+    if UNK not in data.token_to_id:
+        raise UsageError(f"{message}: {', '.join(map(repr, sorted(set(missing))))}")
+    if unknown is not None:
+        unknown.extend(tok for tok in dict.fromkeys(missing) if tok not in unknown)
+    return [tok if tok in data.token_to_id else UNK for tok in tokens]
+
+
+def encode_question(text: str, data, meta: dict, unknown: list[str] | None = None) -> np.ndarray:
+    """One question as a (1, L) row of ids, padded to the training length (L = ``question_length``) or,
+    for word-level data, as long as it is (up to ``MAX_TOKENS``). Tokens the model does not know are
+    ``<unk>``, each added to ``unknown``, where the vocabulary has ``<unk>``; a UsageError for one where it
+    has not, for a special token typed as text (``<pad>``, ``<s>``, ``</s>``, or the start
+    character of the book's files) and for too many tokens."""
     length = meta["question_length"]
     tokens = data.question_tokens(text)
     specials = {PAD, START, END} if data.word_level else {data.tokens[meta["start_id"]]}
@@ -218,15 +287,19 @@ def encode_question(text: str, data, meta: dict) -> np.ndarray:
     if typed:
         raise UsageError(f"the input holds the special token{'s' if len(typed) > 1 else ''} "
                          f"{', '.join(map(repr, typed))}, which only the model may use")
+    if data.tokenizer is not None:  # a token of the target side only is unknown to the encoder too
+        strangers = set(data.tokenizer.unknown(tokens, "source"))
+        if strangers and unknown is not None:
+            unknown.extend(tok for tok in dict.fromkeys(tokens) if tok in strangers and tok not in unknown)
+        tokens = [UNK if tok in strangers else tok for tok in tokens]
     tokens += [END] if data.word_level else []
     pad = PAD if data.word_level else " "
-    unknown = sorted({tok for tok in tokens if tok not in data.token_to_id})
-    if unknown:
-        what = "words" if data.word_level and not data.source_chars else "characters"
-        raise UsageError(f"unknown {what}: {', '.join(map(repr, unknown))}")
-    if len(tokens) > length:
+    what = "words" if data.word_level and not data.source_chars and data.tokenizer is None else "characters"
+    tokens = known_tokens(tokens, data, f"unknown {what}", unknown)
+    limit = max(length, MAX_TOKENS + 1) if data.word_level else length
+    if len(tokens) > limit:
         what = "tokens" if data.word_level and not data.source_chars else "characters"
-        raise UsageError(f"the input has {len(tokens)} {what}; this model reads at most {length}")
+        raise UsageError(f"the input has {len(tokens)} {what}; this model reads at most {limit}")
     tokens += [pad] * (length - len(tokens))
     if pad not in data.token_to_id:
         raise UsageError(f"the model's vocabulary has no padding token {pad!r}")

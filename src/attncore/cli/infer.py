@@ -20,7 +20,7 @@ from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention
 from ..util import answers_match
 from .data import (attention_maps, data_metrics, decode, encode_question, encode_rows, load_dataset, load_saved,
-                   model_input, read_inputs, remap, saved_data)
+                   model_input, padded, read_inputs, remap, saved_data, saved_tokenizer)
 
 __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
 
@@ -76,7 +76,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             if meta.get("generated_data") is True:  # trained on attncore's generated file: train said so
                 warnings.simplefilter("ignore", GeneratedDataWarning)
-            data = load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1))
+            tokenizer = saved_tokenizer(model)  # refitting it could give other pieces: the saved one reads
+            data = load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1),
+                                tokenizer=tokenizer, vocabulary=meta["tokens"] if tokenizer is not None else None)
         data = remap(data, meta["tokens"])
         x, t = data.test
         what = f"validation rows of {data.name}"
@@ -140,17 +142,17 @@ def cmd_translate(args: argparse.Namespace) -> int:
         texts = [args.text]
     if not texts:
         return 0
-    rows, errors = [], {}
+    rows, errors, unknown = [], {}, {}
     for n, text in enumerate(texts):  # a line that cannot be read is an error for that line only
         try:
             if not text.strip():
                 raise UsageError("the input is empty")
-            rows.append(encode_question(text, data, meta))
+            rows.append(encode_question(text, data, meta, unknown=unknown.setdefault(n, []))[0])
         except UsageError as exc:
             if args.text is not None:
                 raise
             errors[n] = str(exc)
-    x = np.concatenate(rows) if rows else np.zeros((0, meta["question_length"]), np.int64)
+    x = padded(rows, data) if rows else np.zeros((0, meta["question_length"]), np.int64)
     start = np.full(len(x), meta["start_id"])
     if args.plot:
         if not model.attends:
@@ -167,15 +169,22 @@ def cmd_translate(args: argparse.Namespace) -> int:
         plot_attention(maps, Path(args.plot), known=False)
     answers = iter(translations(model, data, meta, x, start, args))
     for n, text in enumerate(texts):
+        where = "the input" if args.text is not None else f"line {n + 1}"
         if n in errors:
             if args.json:
                 print(strict_json({"input": text, "error": errors[n]}))
             else:
-                print(f"attncore: line {n + 1}: {errors[n]}", file=sys.stderr)
+                print(f"attncore: {where}: {errors[n]}", file=sys.stderr)
                 print()
-        else:
-            answer = next(answers)
-            print(strict_json({"input": text, **answer}) if args.json else answer)
+            continue
+        answer = next(answers)
+        if args.json:
+            print(strict_json({"input": text, **answer, **({"unknown": unknown[n]} if unknown[n] else {})}))
+            continue
+        if unknown[n]:
+            print(f"attncore: {where}: read as <unk> (not in the training data): {', '.join(map(repr, unknown[n]))}",
+                  file=sys.stderr)
+        print(answer, flush=True)
     if errors:
         print(f"attncore: {len(errors)} of {len(texts)} inputs could not be translated", file=sys.stderr)
         return 2

@@ -20,7 +20,10 @@ from ..plots import plot_attention, plot_history
 from ..runs import (CHECKPOINT, RUN_OPTIONS, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder,
                     read_checkpoint, same_data)
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
-from .data import DATA_NAMES, attention_maps, data_metrics, encode_rows, load_dataset, model_input, show_samples
+from ..tokenizers import TOKENIZERS, make_tokenizer
+from .data import (DATA_NAMES, attention_maps, data_metrics, encode_rows, is_parallel, load_dataset, model_input,
+                   show_samples)
+from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
 
 __all__ = ["add_train_arguments", "cmd_train"]
 
@@ -29,19 +32,31 @@ MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with t
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    recipe = " (default: from the data; the first line prints the recipe)"
     p.add_argument("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
                    "words), a book-format file or a tab-separated source<TAB>target file")
     p.add_argument("--model", default="attention", choices=list(MODEL_KINDS),
                    help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
-    p.add_argument("--cell", default="lstm", choices=["lstm", "gru"], help="recurrent cell (attention model)")
-    p.add_argument("--luong", action="store_true", help="tanh attentional layer before the output affine")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="epochs in all (with --resume: including "
-                   "those done)")
-    p.add_argument("--batch-size", type=int, default=128, help="rows per training step")
-    p.add_argument("--hidden", type=int, default=256, help="hidden size H of the recurrent layers")
-    p.add_argument("--wordvec", type=int, default=16, help="embedding size D")
-    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    p.add_argument("--cell", choices=["lstm", "gru"], help="recurrent cell (attention model)" + recipe)
+    p.add_argument("--luong", action=argparse.BooleanOptionalAction,
+                   help="tanh attentional layer before the output affine" + recipe)
+    p.add_argument("--epochs", type=int, help="epochs in all (with --resume: including those done)" + recipe)
+    p.add_argument("--batch-size", type=int, help="rows per training step" + recipe)
+    p.add_argument("--hidden", type=int, help="hidden size H of the recurrent layers" + recipe)
+    p.add_argument("--wordvec", type=int, help="embedding size D" + recipe)
+    p.add_argument("--lr", type=float, help="Adam's learning rate" + recipe)
     p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
+    p.add_argument("--tokenizer", choices=list(TOKENIZERS), help="how parallel text is split: sentencepiece "
+                   "(subwords), word (words and punctuation) or char; the book's files are read as characters"
+                   + recipe)
+    p.add_argument("--vocab-size", type=int, metavar="N", help="pieces of each side's SentencePiece model" + recipe)
+    p.add_argument("--lowercase", action="store_true", help="lower-case parallel text before tokenizing it")
+    p.add_argument("--normalize", choices=["nfkc", "nfc", "none"], default="nfkc",
+                   help="Unicode normalization of parallel text")
+    p.add_argument("--min-count", type=int, default=1, metavar="N",
+                   help="--tokenizer word: keep the tokens seen at least N times (the others are <unk>)")
+    p.add_argument("--max-vocab", type=int, metavar="N",
+                   help="--tokenizer word: keep at most the N most frequent tokens of each side")
     add_runtime_arguments(p)
     p.add_argument("--seed", type=int, default=SEED,
                    help="seed of the weights and of the data's shuffle (the book's, 1984, by default)")
@@ -50,8 +65,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
                    help="the share of the data's rows held out to validate each epoch")
     p.add_argument("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
-    p.add_argument("--patience", type=int, default=0, metavar="N",
-                   help="stop after N epochs without a better validation accuracy (0: never)")
+    p.add_argument("--patience", type=int, metavar="N",
+                   help="stop after N epochs without a better validation accuracy (0: never)" + recipe)
     p.add_argument("--out", default="attncore-run", help="folder for the run's files: params.npz, best.npz, "
                    "checkpoint.npz, history.json and the plots")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
@@ -90,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
           f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows, vocabulary {len(data.tokens)}, "
-          f"backend {get_backend()}, {get_num_threads()} threads"
+          f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
           + (f"; resuming after epoch {trainer.current_epoch}" + (f", iteration {trainer.position}"
                                                                    if trainer.position else "")
              if saved is not None else ""))
@@ -140,12 +155,30 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
                       "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val,
                       "pad_id": model.pad_id, "source_chars": data.source_chars,
                       "generated_data": data_file(args).parent == cache_dir()}
+    if data.tokenizer is not None:
+        model.metadata["tokenizer"] = data.tokenizer.to_record()
     return model
 
 
 def data_file(args: argparse.Namespace) -> Path:
     """The file --data names: a file, or a data set by name (the book's file, else attncore's generated one)."""
     return Path(args.data) if Path(args.data).is_file() else resolve_path(DATA_NAMES.get(args.data, args.data))
+
+
+def data_file_or_error(args: argparse.Namespace) -> Path:
+    try:
+        return data_file(args)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def sentence_pairs(path: Path) -> list[tuple[str, str]]:
+    """The (source, target) sentences of a tab-separated file (what the recipe sizes the subwords by)."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            return [tuple(line.split("\t", 1)) for line in f if "\t" in line]  # type: ignore[misc]
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def restore(args: argparse.Namespace, saved: dict, data, trainer: Trainer) -> None:
@@ -179,22 +212,63 @@ def finish(model, data, reverse: bool, trainer: Trainer, out: Path) -> None:
 
 
 def check_train_options(args: argparse.Namespace) -> None:
-    for name in ("epochs", "batch_size", "hidden", "wordvec"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    """The options as given (those a recipe sets are checked when it has: ``check_recipe_options``)."""
+    check_recipe_options(args)
+    if args.min_count < 1 or (args.max_vocab is not None and args.max_vocab < 1):
+        raise UsageError("--min-count and --max-vocab must be at least 1")
     if not 0 <= args.seed < 2**32:
         raise UsageError(f"--seed must be from 0 to 2**32 - 1, got {args.seed}")
-    if not args.lr > 0 or not args.clip >= 0:
-        raise UsageError("--lr must be above 0 and --clip at least 0")
-    if args.patience < 0:
-        raise UsageError(f"--patience must be at least 0 (0: no early stopping), got {args.patience}")
+    if not args.clip >= 0:
+        raise UsageError("--clip must be at least 0")
     if not 0 < args.val_split < 1:
         raise UsageError(f"--val-split must be above 0 and below 1, got {args.val_split}")
 
 
+def check_recipe_options(args: argparse.Namespace) -> None:
+    """The options a recipe may set, those that are set."""
+    for name in ("epochs", "batch_size", "hidden", "wordvec"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError("--lr must be above 0")
+    if args.patience is not None and args.patience < 0:
+        raise UsageError(f"--patience must be at least 0 (0: no early stopping), got {args.patience}")
+    if args.vocab_size is not None and args.vocab_size < 8:
+        raise UsageError(f"--vocab-size must be at least 8, got {args.vocab_size}")
+
+
+def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
+    """The tokenizer of the options and the recipe (None: the book's characters, or an earlier version's
+    white-space words), refusing options that do not apply to it."""
+    apply_recipe(args, tokenizer_recipe(parallel, sentence_pairs(path) if parallel and args.tokenizer is None
+                                        else []))
+    given = args.explicit
+    if not parallel and (args.tokenizer != "char" and args.tokenizer != "whitespace" or
+                         {"lowercase", "normalize", "vocab_size", "min_count", "max_vocab"} & given):
+        raise UsageError(f"{Path(args.data).name} holds the book's question_answer lines, read as characters as "
+                         "they are: the tokenizer options are for tab-separated parallel text")
+    if "vocab_size" in given and args.tokenizer != "sentencepiece":
+        raise UsageError("--vocab-size is an option of --tokenizer sentencepiece")
+    if {"min_count", "max_vocab"} & given and args.tokenizer != "word":
+        raise UsageError("--min-count and --max-vocab are options of --tokenizer word")
+    if not parallel or args.tokenizer == "whitespace":
+        return None
+    return make_tokenizer(args.tokenizer, args.normalize, args.lowercase, args.vocab_size or 1000, args.min_count,
+                          args.max_vocab)
+
+
 def training_data(args: argparse.Namespace):
-    """The training data and its validation rows (``data.test``), and the fingerprint of the files read."""
-    data = load_dataset(args.data, test_fraction=0.0 if args.val else args.val_split)
+    """The training data and its validation rows (``data.test``), and the fingerprint of the files read;
+    the recipe fills in the options the command line left out."""
+    path = data_file_or_error(args)
+    parallel = is_parallel(path)
+    tokenizer = data_tokenizer(args, path, parallel)
+    data = load_dataset(args.data, test_fraction=0.0 if args.val else args.val_split, tokenizer=tokenizer)
+    recipe = model_recipe(parallel, len(data.train[0]))
+    if args.model != "attention":  # the book's seq2seq and peeky models: LSTM, no attentional layer
+        recipe.update(cell="lstm", luong=False)
+    apply_recipe(args, recipe)
+    check_recipe_options(args)
     if data.question_length < 1 or data.answer_length < 1:
         raise UsageError(f"{data.name}: every question and every answer needs at least one token "
                          f"(got questions of {data.question_length} and answers of {data.answer_length})")

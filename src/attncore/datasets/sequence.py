@@ -29,11 +29,12 @@ import numpy as np
 
 from .._files import write_atomic
 from ..defaults import SEED
+from ..tokenizers import SPACE, UNK, Tokenizer
 from ..util import source_lengths
 from . import generate
 
 __all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
-           "GeneratedDataWarning", "PAD", "START", "END", "SPACE"]
+           "GeneratedDataWarning", "PAD", "START", "END", "SPACE", "UNK"]
 
 # The book keeps one vocabulary per process, growing with every load_data call.
 id_to_char: dict[int, str] = {}
@@ -42,7 +43,6 @@ char_to_id: dict[str, int] = {}
 GENERATED = {"date.txt": generate.date_lines, "addition.txt": generate.addition_lines,
              "ko-en-numbers.tsv": generate.ko_en_number_lines}
 PAD, START, END = "<pad>", "<s>", "</s>"
-SPACE = "\u2581"  # a space of a source read as characters (SentencePiece's mark)
 
 
 BOOK_FILES = ("date.txt", "addition.txt")  # the book's files, read from its dataset folder when found
@@ -95,7 +95,7 @@ def resolve_path(file_name: str | os.PathLike) -> Path:
 
 
 def read_lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         lines = [line[:-1] if line.endswith("\n") else line for line in f]
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if not lines:
@@ -135,11 +135,17 @@ def test_rows(rows: int, test_fraction: float) -> int:
     return int(rows * Fraction(repr(float(test_fraction))))
 
 
-def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None, test_fraction: float = 0.1):
-    indices = np.arange(len(x))
+def _shuffled(rows: int, seed: int | None) -> np.ndarray:
+    """The book's row order: ``numpy.random.shuffle`` of the row numbers after ``numpy.random.seed(seed)``."""
+    indices = np.arange(rows)
     if seed is not None:
         np.random.seed(seed)
     np.random.shuffle(indices)
+    return indices
+
+
+def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None, test_fraction: float = 0.1):
+    indices = _shuffled(len(x), seed)
     x, t = x[indices], t[indices]
     split_at = len(x) - test_rows(len(x), test_fraction)
     return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
@@ -186,7 +192,10 @@ class SequenceData:
     word_level: bool = False
     name: str = ""
     source_chars: bool = False
+    tokenizer: Tokenizer | None = None
     token_to_id: dict[str, int] = field(init=False)
+    references: list[str] | None = None  # the test rows' target sentences as read (normalized), when kept
+    blank_lines: int = 0  # blank lines of the file, skipped
 
     def __post_init__(self) -> None:
         self.token_to_id = {tok: i for i, tok in enumerate(self.tokens)}
@@ -204,13 +213,15 @@ class SequenceData:
         return int(self.train[1][0, 0])
 
     def decode(self, ids) -> str:
-        """Text of a sequence of ids; word-level text stops at ``</s>`` and drops ``<pad>``."""
+        """Text of a sequence of ids; word-level text stops at ``</s>`` and drops ``<pad>``, and is
+        detokenized by the data's tokenizer."""
         toks = [self.tokens[int(i)] for i in ids]
         if not self.word_level:
             return "".join(toks)
         if END in toks:
             toks = toks[: toks.index(END)]
-        return " ".join(t for t in toks if t not in (PAD, START))
+        toks = [t for t in toks if t not in (PAD, START)]
+        return self.tokenizer.detokenize(toks) if self.tokenizer is not None else " ".join(toks)
 
     @property
     def pad_id(self) -> int | None:
@@ -227,7 +238,7 @@ class SequenceData:
 
     def decode_question(self, ids) -> str:
         """Text of a question: as ``decode``, with characters joined when ``source_chars``."""
-        if not self.source_chars:
+        if not self.source_chars or self.tokenizer is not None:
             return self.decode(ids)
         return "".join(self.tokens[int(i)] for i in ids if self.tokens[int(i)] not in (PAD, START, END)).replace(
             SPACE, " ")
@@ -236,6 +247,8 @@ class SequenceData:
         """The tokens of a question's text (without the end marker)."""
         if not self.word_level:
             return list(text)
+        if self.tokenizer is not None:
+            return self.tokenizer.tokenize(text, "source")
         if self.source_chars:
             return [SPACE if c == " " else c for c in " ".join(text.split())]
         return text.split()
@@ -255,35 +268,97 @@ def read_char_data(file_name: str | os.PathLike, seed: int | None = SEED, test_f
 
 
 def load_parallel(file_name: str | os.PathLike, seed: int | None = SEED, test_fraction: float = 0.1,
-                  source_chars: bool = False) -> SequenceData:
+                  source_chars: bool = False, tokenizer: Tokenizer | None = None,
+                  vocabulary: list[str] | None = None) -> SequenceData:
     """Word-level ``source<TAB>target`` sentences as a ``SequenceData``.
 
-    Tokens are split on whitespace. One vocabulary serves both sides:
-    ``<pad>`` (id 0), ``<s>`` (1), ``</s>`` (2), then the words in order of first
-    appearance. Sources are ``words </s>`` padded with ``<pad>`` to the longest;
-    targets are ``<s> words </s>`` padded likewise; ``test_fraction`` of the
-    shuffled rows (rounded down) form the test split. With ``source_chars``
-    the sources are read as characters (spaces as ``SPACE``). Raises ValueError with the
-    line number for a line without exactly one tab or with an empty side.
+    The file is UTF-8 with or without a byte-order mark, with LF or CRLF line
+    ends; blank lines are skipped (``data.blank_lines`` counts them). One
+    vocabulary serves both sides: ``<pad>`` (id 0), ``<s>`` (1), ``</s>`` (2),
+    then the tokens. Sources are ``tokens </s>`` padded with ``<pad>`` to the
+    longest; targets are ``<s> tokens </s>`` padded likewise; ``test_fraction``
+    of the shuffled rows (rounded down) form the test split.
+
+    With a ``tokenizer`` (:mod:`attncore.tokenizers`), it is fitted on the
+    training split's sentences; ``<unk>`` (id 3) follows the special tokens,
+    then the tokens of the training split (all the pieces of a SentencePiece
+    model), and a test row's token outside them is ``<unk>``; with a saved
+    model's ``vocabulary`` too, the tokenizer is taken as fitted and the ids
+    are those of the vocabulary. Without a tokenizer,
+    tokens are split on whitespace and come from every row, the sources read as
+    characters (spaces as ``SPACE``) with ``source_chars``.
+
+    Raises ValueError with the line number for a line without exactly one tab
+    or with an empty side.
     """
     path = resolve_path(file_name)
-    vocab = {PAD: 0, START: 1, END: 2}
-    pairs = []
+    pairs, blank = [], 0
     for number, line in enumerate(read_lines(path), start=1):
         if not line.strip():
+            blank += 1
             continue
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].split() or not parts[1].split():
             raise ValueError(f"{path}, line {number}: expected 'source<TAB>target' with words on both sides")
-        src = [SPACE if c == " " else c for c in " ".join(parts[0].split())] if source_chars else parts[0].split()
-        src, tgt = src + [END], [START] + parts[1].split() + [END]
-        for tok in src + tgt:
-            vocab.setdefault(tok, len(vocab))
-        pairs.append((src, tgt))
+        pairs.append((parts[0], parts[1]))
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs")
-    Ts, Tt = max(len(s) for s, _ in pairs), max(len(t) for _, t in pairs)
-    x = np.array([[vocab[w] for w in s] + [0] * (Ts - len(s)) for s, _ in pairs], dtype=int)
-    t = np.array([[vocab[w] for w in tg] + [0] * (Tt - len(tg)) for _, tg in pairs], dtype=int)
+    if tokenizer is None:
+        data = _whitespace_data(pairs, seed, test_fraction, source_chars)
+    else:
+        data = _tokenized_data(pairs, seed, test_fraction, tokenizer, vocabulary)
+    data.name, data.blank_lines = path.name, blank
+    return data
+
+
+def _whitespace_data(pairs: list[tuple[str, str]], seed, test_fraction: float, source_chars: bool) -> SequenceData:
+    vocab = {PAD: 0, START: 1, END: 2}
+    rows = []
+    for source, target in pairs:
+        src = [SPACE if c == " " else c for c in " ".join(source.split())] if source_chars else source.split()
+        src, tgt = src + [END], [START] + target.split() + [END]
+        for tok in src + tgt:
+            vocab.setdefault(tok, len(vocab))
+        rows.append((src, tgt))
+    x, t = _padded([s for s, _ in rows], vocab), _padded([t for _, t in rows], vocab)
     train, test = _shuffle_split(x, t, seed, test_fraction)
-    return SequenceData(train, test, list(vocab), word_level=True, name=path.name, source_chars=source_chars)
+    return SequenceData(train, test, list(vocab), word_level=True, source_chars=source_chars)
+
+
+def _tokenized_data(pairs: list[tuple[str, str]], seed, test_fraction: float, tokenizer: Tokenizer,
+                    vocabulary: list[str] | None) -> SequenceData:
+    order = _shuffled(len(pairs), seed)
+    pairs = [pairs[i] for i in order]
+    split_at = len(pairs) - test_rows(len(pairs), test_fraction)
+    if vocabulary is None:
+        tokenizer.fit([s for s, _ in pairs[:split_at]], [t for _, t in pairs[:split_at]])
+    rows = [(_side_tokens(tokenizer, s, "source") + [END], [START] + _side_tokens(tokenizer, t, "target") + [END])
+            for s, t in pairs]
+    if vocabulary is not None:
+        vocab = {tok: i for i, tok in enumerate(vocabulary)}
+    else:
+        vocab = {PAD: 0, START: 1, END: 2, UNK: 3}
+        for i, side in enumerate(("source", "target")):
+            tokens = tokenizer.vocabulary(side)
+            for tok in tokens if tokens is not None else (tok for row in rows[:split_at] for tok in row[i]):
+                vocab.setdefault(tok, len(vocab))
+    x, t = _padded([s for s, _ in rows], vocab), _padded([t for _, t in rows], vocab)
+    data = SequenceData((x[:split_at], t[:split_at]), (x[split_at:], t[split_at:]), list(vocab), word_level=True,
+                        tokenizer=tokenizer)
+    data.references = [tokenizer.clean(t) for _, t in pairs[split_at:]]
+    return data
+
+
+def _side_tokens(tokenizer: Tokenizer, text: str, side: str) -> list[str]:
+    """The tokens of a sentence, those outside the side's vocabulary ``<unk>``."""
+    tokens = tokenizer.tokenize(text, side)
+    unknown = set(tokenizer.unknown(tokens, side))
+    return [UNK if tok in unknown else tok for tok in tokens] if unknown else tokens
+
+
+def _padded(sequences: list[list[str]], vocab: dict[str, int]) -> np.ndarray:
+    """Token lists as ids padded with ``<pad>`` (0) to the longest; a token outside ``vocab`` is ``<unk>``."""
+    unk = vocab.get(UNK)
+    width = max(len(s) for s in sequences)
+    return np.array([[vocab.get(tok, unk) for tok in s] + [vocab[PAD]] * (width - len(s)) for s in sequences],
+                    dtype=int)

@@ -1,0 +1,73 @@
+"""The training recipe ``attncore train`` picks from the data for every option the command line leaves out.
+
+The book's character files get the book's model and training (chapter 8's
+attention seq2seq: LSTM, D=16, H=256, batches of 128, Adam at 0.001, 5
+epochs). Parallel text gets GRU with Luong attention on SentencePiece
+subwords, sized from the text and its training rows: as many pieces per side
+as the characters and the words seen at least 10 times of the side that has
+more (words seen less often are spelled from smaller pieces, so a file of
+mostly one-off words, such as numbers written out, gets short pieces),
+smaller batches and a larger learning rate for small files, and enough epochs
+for about 3,000 training steps (10 to 60) with early stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections import Counter
+
+__all__ = ["RECIPE_OPTIONS", "apply_recipe", "describe_recipe", "model_recipe", "tokenizer_recipe"]
+
+# The options a recipe sets (those the command line leaves out), in the order the first line prints them.
+RECIPE_OPTIONS = ("tokenizer", "vocab_size", "cell", "luong", "hidden", "wordvec", "batch_size", "lr", "epochs",
+                  "patience")
+BOOK = {"tokenizer": "char", "vocab_size": None, "cell": "lstm", "luong": False, "hidden": 256, "wordvec": 16,
+        "batch_size": 128, "lr": 0.001, "epochs": 5, "patience": 0}
+STEPS = 3000  # training steps a parallel-text recipe aims at
+
+
+FREQUENT = 10  # a word seen this often gets a piece of its own
+
+
+def tokenizer_recipe(parallel: bool, pairs: list[tuple[str, str]]) -> dict:
+    """The tokenizer's options for the sentence ``pairs``: characters for the book's files, else subwords."""
+    if not parallel:
+        return {"tokenizer": "char", "vocab_size": None}
+    sizes = []
+    for side in (0, 1):
+        words = Counter(word for pair in pairs for word in pair[side].split())
+        chars = {c for word in words for c in word}
+        sizes.append(len(chars) + sum(n >= FREQUENT for n in words.values()))
+    return {"tokenizer": "sentencepiece", "vocab_size": int(min(8000, max(100, *sizes)))}
+
+
+def model_recipe(parallel: bool, rows: int) -> dict:
+    """The model's and the training's options for ``rows`` training rows."""
+    if not parallel:
+        return {k: v for k, v in BOOK.items() if k not in ("tokenizer", "vocab_size")}
+    batch = 16 if rows <= 1000 else 32 if rows <= 5000 else 64 if rows <= 20000 else 128
+    epochs = min(60, max(10, math.ceil(STEPS / math.ceil(rows / batch))))
+    return {"cell": "gru", "luong": True, "hidden": 256, "wordvec": 64, "batch_size": batch,
+            "lr": 0.003 if rows <= 20000 else 0.002, "epochs": epochs, "patience": max(3, epochs // 5)}
+
+
+def apply_recipe(args: argparse.Namespace, recipe: dict) -> None:
+    """Sets each option of ``recipe`` that the command line left out (None)."""
+    for name, value in recipe.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
+def describe_recipe(args: argparse.Namespace) -> str:
+    """The options a recipe may set, but the cell's, as ``--flag value`` (those the command line gave marked
+    with ``*``)."""
+    parts = []
+    for name in RECIPE_OPTIONS[:2] + RECIPE_OPTIONS[4:]:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        text = (flag if value else "--no-" + name) if isinstance(value, bool) else f"{flag} {value}"
+        parts.append(text + ("*" if name in args.explicit else ""))
+    return " ".join(parts)

@@ -1,0 +1,126 @@
+"""A user's own parallel text on the command line: tokenizers saved with the model, unknown words that are
+never fatal, sources longer than the training ones, the recipe, and the README's small Korean file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from attncore.datasets.sentences import sentence_pairs, write_sentence_file
+from attncore.defaults import MAX_TOKENS
+from test_cli import TINY, attncore_cmd
+
+PAIRS = sentence_pairs(400, seed=7)
+
+
+@pytest.fixture(scope="module")
+def words(tmp_path_factory):
+    """A word-tokenizer model trained for one epoch on 400 sentence pairs (BOM, CRLF, blank lines)."""
+    root = tmp_path_factory.mktemp("words")
+    data = root / "ko_en.tsv"
+    write_sentence_file(data, PAIRS, seed=2)
+    out = root / "run"
+    r = attncore_cmd("train", "--data", str(data), "--tokenizer", "word", "--out", str(out), *TINY)
+    assert r.returncode == 0, r.stderr
+    return root, data, out, r
+
+
+def test_the_saved_tokenizer_is_the_models(words):
+    _, _, out, r = words
+    assert "--tokenizer word* " in r.stdout.splitlines()[0]
+    with np.load(out / "params.npz") as f:
+        meta = json.loads(str(f["config"]))["metadata"]
+    assert meta["tokenizer"]["kind"] == "word" and meta["tokens"][:4] == ["<pad>", "<s>", "</s>", "<unk>"]
+    assert "\ufeff" not in "".join(meta["tokens"]) and "원입니다" in meta["tokens"]  # punctuation split off
+    for name in ("best.npz", "checkpoint.npz"):
+        with np.load(out / name) as f:
+            assert f.files
+
+
+def test_eval_scores_every_row_with_unknown_words(words):
+    root, _, out, _ = words
+    held = root / "held.tsv"
+    held_pairs = sentence_pairs(50, seed=8, exclude=set(PAIRS)) + [("민수는 뉴욕에 살아요.", "Minsu lives in New York.")]
+    write_sentence_file(held, held_pairs, seed=3)
+    r = attncore_cmd("eval", "--params", str(out / "params.npz"), "--data", str(held), "--json")
+    assert r.returncode == 0, r.stderr
+    scores = json.loads(r.stdout)
+    assert scores["rows"] == 51 and 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
+    # --val FILE with words the training data lacks trains and validates on every row
+    r = attncore_cmd("train", "--data", str(words[1]), "--val", str(held), "--tokenizer", "word", "--out",
+                     str(root / "val"), *TINY)
+    assert r.returncode == 0 and "400 training and 51 validation rows" in r.stdout, r.stderr
+
+
+def test_translate_reports_unknown_words_once_per_line(words):
+    _, _, out, _ = words
+    params = str(out / "params.npz")
+    r = attncore_cmd("translate", "--params", params, "민수는 뉴욕에 뉴욕에 살아요.")
+    assert r.returncode == 0 and r.stderr.count("'뉴욕에'") == 1 and len(r.stdout.splitlines()) == 1, r.stderr
+    r = attncore_cmd("translate", "--params", params, "--json", "민수는 서울에 살아요.")
+    assert r.returncode == 0 and "unknown" not in json.loads(r.stdout)
+
+
+def test_sources_longer_than_the_training_ones_up_to_the_cap(words, tmp_path):
+    _, _, out, _ = words
+    params = str(out / "params.npz")
+    long = " ".join(k for k, _ in PAIRS[:30])  # about 150 tokens; training sources have at most 12
+    lines = tmp_path / "lines.txt"
+    lines.write_text(f"{PAIRS[0][0]}\n{long}\n{'민수 ' * (MAX_TOKENS + 1)}\n{PAIRS[1][0]}\n", encoding="utf-8")
+    r = attncore_cmd("translate", "--params", params, "--file", str(lines))
+    assert r.returncode == 2 and len(r.stdout.split("\n")) == 5, r.stderr
+    assert f"line 3: the input has {MAX_TOKENS + 2} tokens; this model reads at most {MAX_TOKENS + 1}" in r.stderr
+    assert "line 2" not in r.stderr
+
+
+def test_tokenizer_options_that_do_not_apply_are_refused(words, tmp_path):
+    _, data, _, _ = words
+    dates = tmp_path / "dates.txt"
+    dates.write_text("may 1, 2020       _2020-05-01\n" * 20, encoding="utf-8")
+    for args, message in [((str(dates), "--tokenizer", "word"), "tokenizer options are for tab-separated"),
+                          ((str(dates), "--lowercase"), "tokenizer options are for tab-separated"),
+                          ((str(data), "--tokenizer", "word", "--vocab-size", "100"), "--vocab-size is an option"),
+                          ((str(data), "--min-count", "2"), "--min-count and --max-vocab are options"),
+                          ((str(data), "--vocab-size", "4"), "--vocab-size must be at least 8"),
+                          ((str(data), "--tokenizer", "word", "--min-count", "0"), "--min-count and --max-vocab")]:
+        r = attncore_cmd("train", "--data", *args, "--out", str(tmp_path / "o"), *TINY)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+
+
+def test_recipe_and_resume_of_a_subword_run(tmp_path):
+    data = tmp_path / "ko_en.tsv"
+    write_sentence_file(data, PAIRS, seed=4)
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--out", str(out), "--epochs", "1", "--hidden", "16")
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("attncore train: attention model (gru, luong), ko_en.tsv: 360 training and 40 ")
+    assert "--tokenizer sentencepiece --vocab-size " in first and "--hidden 16* --wordvec 64 --batch-size 16 " in first
+    assert "--lr 0.003 --epochs 1* --patience 12" in first and "iterations per epoch" not in r.stderr
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--model", "seq2seq", "--out", str(tmp_path / "s"), *TINY)
+    assert r.returncode == 0 and "seq2seq model (lstm)" in r.stdout, r.stderr
+    r = attncore_cmd("eval", "--params", str(out / "params.npz"))  # the validation rows, the saved tokenizer
+    assert r.returncode == 0 and "on 40 validation rows of ko_en.tsv" in r.stdout, r.stderr
+
+
+@pytest.mark.skipif(os.environ.get("ATTNCORE_BACKEND", "cpp") != "cpp", reason="about a minute on the C++ backend")
+def test_a_small_korean_file_with_no_options_reaches_the_readme_figures(tmp_path):
+    """The issue's target: 3,000 pairs, `attncore train --data FILE` alone, held-out rows of new combinations."""
+    pairs = sentence_pairs(3000, seed=0)
+    held = sentence_pairs(500, seed=1, exclude=set(pairs))
+    write_sentence_file(tmp_path / "ko_en.tsv", pairs, seed=0)
+    write_sentence_file(tmp_path / "held.tsv", held, seed=1)
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(tmp_path / "ko_en.tsv"), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = attncore_cmd("eval", "--params", str(out / "best.npz"), "--data", str(tmp_path / "held.tsv"), "--json")
+    assert r.returncode == 0, r.stderr
+    scores = json.loads(r.stdout)
+    assert scores["rows"] == 500 and scores["accuracy"] >= 0.9 and scores["bleu"] >= 80, scores
+    r = attncore_cmd("translate", "--params", str(out / "best.npz"), "지영은 런던에 살아요.")
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
