@@ -30,10 +30,8 @@ STEPS = 3000  # training steps a parallel-text recipe aims at
 FREQUENT = 10  # a word seen this often gets a piece of its own
 
 
-def tokenizer_recipe(parallel: bool, pairs: list[tuple[str, str]]) -> dict:
-    """The tokenizer's options for the sentence ``pairs``: characters for the book's files, else subwords."""
-    if not parallel:
-        return {"tokenizer": "char", "vocab_size": None}
+def tokenizer_recipe(pairs: list[tuple[str, str]]) -> dict:
+    """The tokenizer of parallel text, subwords, and their number for the sentence ``pairs``."""
     sizes = []
     for side in (0, 1):
         words = Counter(word for pair in pairs for word in pair[side].split())

@@ -240,8 +240,12 @@ def check_recipe_options(args: argparse.Namespace) -> None:
 def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
     """The tokenizer of the options and the recipe (None: the book's characters, or an earlier version's
     white-space words), refusing options that do not apply to it."""
-    apply_recipe(args, tokenizer_recipe(parallel, sentence_pairs(path) if parallel and args.tokenizer is None
-                                        else []))
+    if not parallel:
+        apply_recipe(args, {"tokenizer": "char"})
+    elif args.tokenizer in (None, "sentencepiece") and args.vocab_size is None:
+        apply_recipe(args, tokenizer_recipe(sentence_pairs(path)))
+    else:
+        apply_recipe(args, {"tokenizer": "sentencepiece"})
     given = args.explicit
     if not parallel and (args.tokenizer != "char" and args.tokenizer != "whitespace" or
                          {"lowercase", "normalize", "vocab_size", "min_count", "max_vocab"} & given):
