@@ -271,7 +271,7 @@ def test_validation_options_and_early_stopping(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "c"), "--lr", "1e-9", "--patience", "2",
                      *[a if a != "1" else "30" for a in TINY])
     assert r.returncode == 0, r.stderr
-    assert "no better validation accuracy for 2 epochs: stopped after epoch 3 (best: epoch 1" in r.stdout
+    assert "no better validation accuracy or loss for 2 epochs: stopped after epoch 3 (best accuracy: epoch 1" in r.stdout
     assert json.loads((tmp_path / "c" / "history.json").read_text())["epoch"] == [1, 2, 3]
     for option, value in (("--val-split", "0"), ("--val-split", "1"), ("--patience", "-2")):
         r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "d"), option, value, *TINY)

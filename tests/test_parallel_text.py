@@ -124,3 +124,41 @@ def test_a_small_korean_file_with_no_options_reaches_the_readme_figures(tmp_path
     assert scores["rows"] == 500 and scores["accuracy"] >= 0.9 and scores["bleu"] >= 80, scores
     r = attncore_cmd("translate", "--params", str(out / "best.npz"), "지영은 런던에 살아요.")
     assert r.returncode == 0 and r.stdout.strip(), r.stderr
+
+
+def test_a_run_of_an_earlier_version_resumes(tmp_path):
+    """A checkpoint written before the tokenizer options existed continues as it was started."""
+    from attncore.datasets import generate
+    from attncore.runs import EARLIER_OPTIONS
+
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--out", str(out), *TINY)
+    assert r.returncode == 0, r.stderr
+    with np.load(out / "checkpoint.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["record"]))
+    for name in EARLIER_OPTIONS:
+        del record["options"][name]
+    arrays["record"] = np.array(json.dumps(record))
+    np.savez(out / "checkpoint.npz", **arrays)
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
+
+
+def test_patience_counts_a_falling_validation_loss_as_progress():
+    from attncore.cli.train import NoProgress
+    from attncore.trainer import EarlyStopping
+
+    stop = NoProgress(2)
+    logs = [(0.0, 1.0), (0.0, 0.9), (0.0, 0.8), (0.0, 0.79995), (0.0, 0.79991), (0.5, 0.7)]
+    stopped = [stop.on_epoch_end(None, {"epoch": e, "val_acc": a, "val_loss": v}) for e, (a, v) in
+               enumerate(logs, start=1)]
+    assert stopped == [False, False, False, False, True, False]  # 1e-4 is no progress
+    assert (stop.best, stop.best_epoch) == (0.5, 6)
+    loss = EarlyStopping(1, "val_loss")
+    assert loss.improved(1.0) and not loss.on_epoch_end(None, {"epoch": 1, "val_loss": 1.0})
+    assert loss.improved(0.5) and not loss.improved(2.0)
+    with pytest.raises(ValueError):
+        EarlyStopping(1, min_delta=-1)

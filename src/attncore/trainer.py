@@ -275,19 +275,24 @@ def _progress(enabled: bool, total: int, done: int, desc: str):
 
 class EarlyStopping:
     """Stop ``Trainer.fit`` after ``patience`` epochs without a better ``monitor`` value (higher is better
-    for ``val_acc``, lower for ``loss``). ``best`` and ``best_epoch`` hold the best seen."""
+    for ``val_acc``, lower for ``loss`` and ``val_loss``) by more than ``min_delta``, as Keras's.
+    ``best`` and ``best_epoch`` hold the best seen."""
 
-    def __init__(self, patience: int = 3, monitor: str = "val_acc") -> None:
+    def __init__(self, patience: int = 3, monitor: str = "val_acc", min_delta: float = 0.0) -> None:
         if patience < 1:
             raise ValueError(f"patience must be at least 1, got {patience}")
-        self.patience, self.monitor = patience, monitor
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be at least 0, got {min_delta}")
+        self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
         self.best: float | None = None
         self.best_epoch = 0
 
     def improved(self, value: float) -> bool:
         if self.best is None:
             return True
-        return value > self.best if self.monitor != "loss" else value < self.best
+        if self.monitor.endswith("loss"):
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
 
     def resume_from(self, history: dict) -> None:
         """Take the best value and epoch from the history of a run that is being continued."""

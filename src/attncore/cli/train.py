@@ -65,8 +65,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
                    help="the share of the data's rows held out to validate each epoch")
     p.add_argument("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
-    p.add_argument("--patience", type=int, metavar="N",
-                   help="stop after N epochs without a better validation accuracy (0: never)" + recipe)
+    p.add_argument("--patience", type=int, metavar="N", help="stop after N epochs in which neither the validation "
+                   "accuracy rose nor the validation loss fell (0: never)" + recipe)
     p.add_argument("--out", default="attncore-run", help="folder for the run's files: params.npz, best.npz, "
                    "checkpoint.npz, history.json and the plots")
     p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks = [run]
     stop = None
     if args.patience:
-        stop = EarlyStopping(patience=args.patience)
+        stop = NoProgress(args.patience)
         stop.resume_from(trainer.history)
         callbacks.append(stop)
     try:
@@ -136,10 +136,35 @@ def cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     if stop is not None and trainer.current_epoch < args.epochs:
-        print(f"no better validation accuracy for {args.patience} epochs: stopped after epoch "
-              f"{trainer.current_epoch} (best: epoch {stop.best_epoch}, {100 * stop.best:.2f}%, in best.npz)")
+        print(f"no better validation accuracy or loss for {args.patience} epochs: stopped after epoch "
+              f"{trainer.current_epoch} (best accuracy: epoch {stop.best_epoch}, {100 * stop.best:.2f}%, in best.npz)")
     finish(model, data, reverse, trainer, out)
     return 0
+
+
+class NoProgress:
+    """Stops ``Trainer.fit`` after ``patience`` epochs in which neither the validation accuracy rose nor the
+    validation loss fell by more than 1e-4 (a small data set's accuracy can stay at 0% for epochs while its
+    loss falls); ``best`` and ``best_epoch`` are the accuracy's."""
+
+    def __init__(self, patience: int) -> None:
+        self.accuracy = EarlyStopping(patience, "val_acc")
+        self.loss = EarlyStopping(patience, "val_loss", min_delta=1e-4)
+
+    def resume_from(self, history: dict) -> None:
+        self.accuracy.resume_from(history)
+        self.loss.resume_from(history)
+
+    def on_epoch_end(self, trainer, logs: dict) -> bool:
+        return self.accuracy.on_epoch_end(trainer, logs) & self.loss.on_epoch_end(trainer, logs)
+
+    @property
+    def best(self) -> float:
+        return self.accuracy.best
+
+    @property
+    def best_epoch(self) -> int:
+        return self.accuracy.best_epoch
 
 
 def new_model(args: argparse.Namespace, data, reverse: bool):
