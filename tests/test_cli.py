@@ -15,9 +15,9 @@ from attncore.datasets import generate
 TINY = ["--epochs", "1", "--hidden", "16", "--wordvec", "8", "--batch-size", "32"]
 
 
-def attncore_cmd(*args, cwd=None):
+def attncore_cmd(*args, cwd=None, timeout=300):
     return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -116,7 +116,7 @@ def test_a_small_korean_file_with_no_options_reaches_the_readme_figures(tmp_path
     write_sentence_file(tmp_path / "ko_en.tsv", pairs, seed=0)
     write_sentence_file(tmp_path / "held.tsv", held, seed=1)
     out = tmp_path / "run"
-    r = attncore_cmd("train", "--data", str(tmp_path / "ko_en.tsv"), "--out", str(out))
+    r = attncore_cmd("train", "--data", str(tmp_path / "ko_en.tsv"), "--out", str(out), timeout=1200)
     assert r.returncode == 0, r.stderr
     r = attncore_cmd("eval", "--params", str(out / "best.npz"), "--data", str(tmp_path / "held.tsv"), "--json")
     assert r.returncode == 0, r.stderr
@@ -162,3 +162,26 @@ def test_patience_counts_a_falling_validation_loss_as_progress():
     assert loss.improved(0.5) and not loss.improved(2.0)
     with pytest.raises(ValueError):
         EarlyStopping(1, min_delta=-1)
+
+
+def test_a_reader_that_stops_reading_is_no_error(words, tmp_path):
+    import subprocess
+    import sys
+
+    _, _, out, _ = words
+    lines = tmp_path / "many.txt"
+    lines.write_text("민수는 서울에 살아요.\n" * 3000, encoding="utf-8")
+    command = (f"{sys.executable} -m attncore translate --params {out / 'params.npz'} --json --file {lines} "
+               "| head -1")
+    r = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
+    assert json.loads(r.stdout)["input"] == "민수는 서울에 살아요." and r.stderr == "", r.stderr
+
+
+def test_the_recipe_reads_words_where_the_vocabulary_is_closed():
+    from attncore.cli.recipe import tokenizer_recipe
+
+    numbers = [("two hundred", "deux cents"), ("three hundred", "trois cents")] * 20
+    assert tokenizer_recipe(numbers) == {"tokenizer": "word", "vocab_size": None}
+    assert tokenizer_recipe(numbers, "sentencepiece") == {"tokenizer": "sentencepiece", "vocab_size": 100}
+    korean = tokenizer_recipe(PAIRS)
+    assert korean["tokenizer"] == "sentencepiece" and 100 <= korean["vocab_size"] <= 8000

@@ -74,10 +74,11 @@ def _trim_words(question: list[str], answer: list[str], weights: np.ndarray):
 
 
 def _title(question: list[str], answer: list[str]) -> str:
-    """``question -> answer`` as text: character tokens joined, word tokens spaced, markers left out."""
+    """``question -> answer`` as text: character tokens and subwords (whose spaces are ``SPACE``) joined,
+    word tokens spaced, markers left out."""
     def text(tokens):
         tokens = [t for t in tokens if t not in (PAD, START, END)]
-        sep = "" if all(len(t) == 1 for t in tokens) else " "
+        sep = "" if all(len(t) == 1 for t in tokens) or any(SPACE in t for t in tokens) else " "
         return sep.join(tokens).replace(SPACE, " ").strip()
 
     return textwrap.fill(f"{text(question)} \u2192 {text(answer)}", width=56)

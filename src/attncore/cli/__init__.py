@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"attncore {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped reading (``| head``): quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not fail again
+        return 141
     except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:  # bad files or values: one line
         if os.environ.get("ATTNCORE_DEBUG"):
             raise

@@ -2,8 +2,9 @@
 
 The book's character files get the book's model and training (chapter 8's
 attention seq2seq: LSTM, D=16, H=256, batches of 128, Adam at 0.001, 5
-epochs). Parallel text gets GRU with Luong attention on SentencePiece
-subwords, sized from the text and its training rows: as many pieces per side
+epochs). Parallel text gets GRU with Luong attention on words where frequent
+words make up 99% of it, else on SentencePiece subwords, sized from the text
+and its training rows: as many pieces per side
 as the characters and the words seen at least 10 times of the side that has
 more (words seen less often are spelled from smaller pieces, so a file of
 mostly one-off words, such as numbers written out, gets short pieces),
@@ -30,14 +31,22 @@ STEPS = 3000  # training steps a parallel-text recipe aims at
 FREQUENT = 10  # a word seen this often gets a piece of its own
 
 
-def tokenizer_recipe(pairs: list[tuple[str, str]]) -> dict:
-    """The tokenizer of parallel text, subwords, and their number for the sentence ``pairs``."""
-    sizes = []
+CLOSED = 0.99  # the share of running words that frequent words make up in a text of a closed vocabulary
+
+
+def tokenizer_recipe(pairs: list[tuple[str, str]], tokenizer: str | None = None) -> dict:
+    """The tokenizer of the sentence ``pairs`` (unless given) and, for subwords, their number: words when
+    frequent words make up 99% of both sides (a closed vocabulary, such as numbers written out in words,
+    which subwords would only cut up), else subwords."""
+    sizes, closed = [], True
     for side in (0, 1):
         words = Counter(word for pair in pairs for word in pair[side].split())
+        closed &= sum(n for n in words.values() if n >= FREQUENT) >= CLOSED * max(1, sum(words.values()))
         chars = {c for word in words for c in word}
         sizes.append(len(chars) + sum(n >= FREQUENT for n in words.values()))
-    return {"tokenizer": "sentencepiece", "vocab_size": int(min(8000, max(100, *sizes)))}
+    tokenizer = tokenizer or ("word" if closed else "sentencepiece")
+    return {"tokenizer": tokenizer,
+            "vocab_size": int(min(8000, max(100, *sizes))) if tokenizer == "sentencepiece" else None}
 
 
 def model_recipe(parallel: bool, rows: int) -> dict:

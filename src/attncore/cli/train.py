@@ -268,7 +268,7 @@ def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
     if not parallel:
         apply_recipe(args, {"tokenizer": "char"})
     elif args.tokenizer in (None, "sentencepiece") and args.vocab_size is None:
-        apply_recipe(args, tokenizer_recipe(sentence_pairs(path)))
+        apply_recipe(args, tokenizer_recipe(sentence_pairs(path), args.tokenizer))
     else:
         apply_recipe(args, {"tokenizer": "sentencepiece"})
     given = args.explicit
