@@ -142,3 +142,9 @@ def test_load_parallel_unknown_test_words_are_unk(tmp_path):
     assert data.tokens == [PAD, START, END, UNK, "a", "b", "x", "y"]
     assert data.decode(data.train[1][1]) in {"x y", f"x {UNK}", f"{UNK} {UNK}"}
     assert (data.train[0] == 3).any()
+
+
+def test_sentencepiece_makes_pieces_of_words_always_followed_by_the_same_word():
+    texts = [f"{name} lives in {city}." for name in ("Minsu", "Sua", "Jimin") for city in ("Seoul", "Busan")] * 30
+    pieces = SentencePieceTokenizer(vocab_size=200).fit(texts, texts)
+    assert pieces.tokenize("Sua lives in Busan.", "target")[:3] == ["▁Sua", "▁lives", "▁in"]

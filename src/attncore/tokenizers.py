@@ -198,10 +198,14 @@ class SentencePieceTokenizer(Tokenizer):
             texts = [self.clean(t) for t in texts if t.strip()]
             if not texts:
                 raise ValueError(f"no {side} sentences to train the SentencePiece model on")
+            # Each distinct word once more on its own: the unigram trainer's candidate pieces are the
+            # substrings that are not always followed by the same character, so in templated text a word
+            # always followed by the same word ("lives" of "lives in") would never be a piece.
+            words = sorted({word for text in texts for word in text.split()})
             model = io.BytesIO()
             # identity: the text is normalized here; one thread: attncore starts no threads of its own
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(texts), model_writer=model, model_type="unigram",
+                sentence_iterator=iter(texts + words), model_writer=model, model_type="unigram",
                 vocab_size=self.vocab_size, hard_vocab_limit=False, character_coverage=1.0,
                 normalization_rule_name="identity", unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
                 num_threads=1, minloglevel=2, split_digits=True)
