@@ -30,7 +30,7 @@ def words(tmp_path_factory):
 
 def test_the_saved_tokenizer_is_the_models(words):
     _, _, out, r = words
-    assert "--tokenizer word* " in r.stdout.splitlines()[0]
+    assert "--tokenizer word* " in r.stdout.splitlines()[0] and " blank lines skipped), vocabulary " in r.stdout
     with np.load(out / "params.npz") as f:
         meta = json.loads(str(f["config"]))["metadata"]
     assert meta["tokenizer"]["kind"] == "word" and meta["tokens"][:4] == ["<pad>", "<s>", "</s>", "<unk>"]
@@ -185,3 +185,25 @@ def test_the_recipe_reads_words_where_the_vocabulary_is_closed():
     assert tokenizer_recipe(numbers, "sentencepiece") == {"tokenizer": "sentencepiece", "vocab_size": 100}
     korean = tokenizer_recipe(PAIRS)
     assert korean["tokenizer"] == "sentencepiece" and 100 <= korean["vocab_size"] <= 8000
+
+
+def test_eval_scores_are_sacrebleus_on_the_translations(words, tmp_path):
+    import sacrebleu
+
+    from attncore.tokenizers import normalize
+
+    _, _, out, _ = words
+    held = sentence_pairs(40, seed=9, exclude=set(PAIRS))
+    data = tmp_path / "held.tsv"
+    write_sentence_file(data, held, seed=5)
+    sources = tmp_path / "sources.txt"
+    sources.write_text("".join(k + "\n" for k, _ in held), encoding="utf-8")
+    params = str(out / "params.npz")
+    r = attncore_cmd("translate", "--params", params, "--file", str(sources))
+    assert r.returncode == 0, r.stderr
+    outputs = r.stdout.split("\n")[:-1]
+    references = [normalize(e) for _, e in held]
+    r = attncore_cmd("eval", "--params", params, "--data", str(data), "--json")
+    scores = json.loads(r.stdout)
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, [references]).score, abs=1e-9)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(outputs, [references]).score, abs=1e-9)

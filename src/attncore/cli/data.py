@@ -11,8 +11,8 @@ from ..datasets.sequence import END, PAD, START, UNK, SequenceData, load_paralle
 from ..defaults import DECODE_BATCH, MAX_TOKENS, SEED
 from ..errors import UsageError
 from ..metrics import translation_metrics
-from ..tokenizers import Tokenizer, from_record
 from ..models import load_model
+from ..tokenizers import Tokenizer, from_record
 from ..util import _mark, answers_match
 
 __all__ = ["DATA_NAMES", "attention_maps", "data_metrics", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
@@ -241,7 +241,13 @@ def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
 
 
 def answer_tokens(text: str, data) -> list[str]:
-    return data.tokenizer.tokenize(text, "target") if data.tokenizer is not None else text.split()
+    """The tokens of an answer's text; with a tokenizer, those outside the target side's vocabulary (say, a
+    piece of the source side only) are ``<unk>``."""
+    if data.tokenizer is None:
+        return text.split()
+    tokens = data.tokenizer.tokenize(text, "target")
+    strangers = set(data.tokenizer.unknown(tokens, "target"))
+    return [UNK if tok in strangers else tok for tok in tokens]
 
 
 def padded(rows: list[np.ndarray], data) -> np.ndarray:

@@ -27,7 +27,6 @@ from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recip
 
 __all__ = ["add_train_arguments", "cmd_train"]
 
-DEFAULT_EPOCHS = 5
 MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
 
 
@@ -99,12 +98,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         restore(args, saved, data, trainer)
     (x_train, t_train), (x_val, t_val) = data.train, data.test
     iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
-    if iters < MIN_ITERATIONS and saved is None:
+    # (the parallel-text recipe already took the smallest batches it would suggest)
+    if iters < MIN_ITERATIONS and saved is None and ("batch_size" in args.explicit or not data.word_level):
         print(f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
               f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
               "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
-          f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows, vocabulary {len(data.tokens)}, "
+          f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
+          f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
           f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
           + (f"; resuming after epoch {trainer.current_epoch}" + (f", iteration {trainer.position}"
                                                                    if trainer.position else "")
@@ -156,7 +157,7 @@ class NoProgress:
         self.loss.resume_from(history)
 
     def on_epoch_end(self, trainer, logs: dict) -> bool:
-        return self.accuracy.on_epoch_end(trainer, logs) & self.loss.on_epoch_end(trainer, logs)
+        return self.accuracy.on_epoch_end(trainer, logs) & self.loss.on_epoch_end(trainer, logs)  # both see it
 
     @property
     def best(self) -> float:
@@ -197,7 +198,7 @@ def data_file_or_error(args: argparse.Namespace) -> Path:
         raise UsageError(str(exc)) from None
 
 
-def sentence_pairs(path: Path) -> list[tuple[str, str]]:
+def read_pairs(path: Path) -> list[tuple[str, str]]:
     """The (source, target) sentences of a tab-separated file (what the recipe sizes the subwords by)."""
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
@@ -268,7 +269,7 @@ def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
     if not parallel:
         apply_recipe(args, {"tokenizer": "char"})
     elif args.tokenizer in (None, "sentencepiece") and args.vocab_size is None:
-        apply_recipe(args, tokenizer_recipe(sentence_pairs(path), args.tokenizer))
+        apply_recipe(args, tokenizer_recipe(read_pairs(path), args.tokenizer))
     else:
         apply_recipe(args, {"tokenizer": "sentencepiece"})
     given = args.explicit
