@@ -105,19 +105,19 @@ def test_word_level_gru_luong_end_to_end(tmp_path):
     data.write_text("\n".join(pairs) + "\n", encoding="utf-8")
     out = tmp_path / "run"
     result = attncore_cmd("train", "--data", str(data), "--cell", "gru", "--luong", "--out", str(out), *TINY)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0 and "--tokenizer word " in result.stdout, result.stderr
     result = attncore_cmd("translate", "--params", str(out / "params.npz"), "you are here")
     assert result.returncode == 0, result.stderr
     assert all(word in {"je", "suis", "ici", "tu", "es", "j'ai", "froid", "as", "<s>"}
                for word in result.stdout.split())
+    result = attncore_cmd("translate", "--params", str(out / "params.npz"), "--json", "you are tired")
+    assert result.returncode == 0 and json.loads(result.stdout)["unknown"] == ["tired"], result.stderr
+    out = tmp_path / "pieces"  # eight words, each seen 10 times: the recipe reads words, subwords on request
+    result = attncore_cmd("train", "--data", str(data), "--tokenizer", "sentencepiece", "--out", str(out), *TINY)
+    assert result.returncode == 0 and "--tokenizer sentencepiece* --vocab-size 100 " in result.stdout, result.stderr
     result = attncore_cmd("translate", "--params", str(out / "params.npz"), "you are tired")
     assert result.returncode == 0, result.stderr  # t, a target piece (tu), is a source piece of no sentence
     assert "the input: read as <unk> (not in the training data): 't'" in result.stderr
-    out = tmp_path / "words"
-    result = attncore_cmd("train", "--data", str(data), "--tokenizer", "word", "--out", str(out), *TINY)
-    assert result.returncode == 0 and "--tokenizer word*" in result.stdout, result.stderr
-    result = attncore_cmd("translate", "--params", str(out / "params.npz"), "--json", "you are tired")
-    assert result.returncode == 0 and json.loads(result.stdout)["unknown"] == ["tired"], result.stderr
 
 
 def test_other_models_and_backends(tmp_path):

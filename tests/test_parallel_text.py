@@ -207,3 +207,18 @@ def test_eval_scores_are_sacrebleus_on_the_translations(words, tmp_path):
     scores = json.loads(r.stdout)
     assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, [references]).score, abs=1e-9)
     assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(outputs, [references]).score, abs=1e-9)
+
+
+def test_a_damaged_tokenizer_record_is_a_clear_error(words, tmp_path):
+    _, _, out, _ = words
+    with np.load(out / "params.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["config"]))
+    good = record["metadata"]["tokenizer"]
+    for damaged in ({**good, "kind": "bpe"}, {**good, "kept": {"source": "abc"}}, "word",
+                    {**good, "normalization": "nfd"}, {k: v for k, v in good.items() if k != "min_count"}):
+        record["metadata"]["tokenizer"] = damaged
+        path = tmp_path / "damaged.npz"
+        np.savez(path, **{**arrays, "config": np.array(json.dumps(record))})
+        r = attncore_cmd("translate", "--params", str(path), "민수는 서울에 살아요.")
+        assert r.returncode == 2 and "tokenizer" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
