@@ -85,6 +85,7 @@ def test_tokenizer_options_that_do_not_apply_are_refused(words, tmp_path):
                           ((str(data), "--tokenizer", "word", "--vocab-size", "100"), "--vocab-size is an option"),
                           ((str(data), "--min-count", "2"), "--min-count and --max-vocab are options"),
                           ((str(data), "--vocab-size", "4"), "--vocab-size must be at least 8"),
+                          ((str(data), "--vocab-size", "20"), "a vocabulary size of 20 is too small"),
                           ((str(data), "--tokenizer", "word", "--min-count", "0"), "--min-count and --max-vocab")]:
         r = attncore_cmd("train", "--data", *args, "--out", str(tmp_path / "o"), *TINY)
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)

@@ -23,6 +23,9 @@ def test_normalize_forms_and_spaces():
     assert normalize(decomposed, "nfc") == "가" and normalize(decomposed, "none") == decomposed
     with pytest.raises(ValueError, match="normalization"):
         normalize("a", "nfd")
+    for form in ("nfkc", "none"):
+        with pytest.raises(ValueError, match="not Unicode text"):
+            normalize("a \ud800", form)
 
 
 def test_word_tokenizer_splits_words_and_punctuation_and_rejoins_them():
@@ -148,3 +151,20 @@ def test_sentencepiece_makes_pieces_of_words_always_followed_by_the_same_word():
     texts = [f"{name} lives in {city}." for name in ("Minsu", "Sua", "Jimin") for city in ("Seoul", "Busan")] * 30
     pieces = SentencePieceTokenizer(vocab_size=200).fit(texts, texts)
     assert pieces.tokenize("Sua lives in Busan.", "target")[:3] == ["▁Sua", "▁lives", "▁in"]
+
+
+@pytest.mark.parametrize("make", [lambda: WordTokenizer(), lambda: CharTokenizer(),
+                                  lambda: SentencePieceTokenizer(vocab_size=200)])
+def test_hostile_text_tokenizes_or_is_a_value_error(make):
+    tokenizer = make().fit(KOREAN[:50], ENGLISH[:50])
+    for text in ["a\x00b 민수", "\u200b", "😀 이 가방은", "\u202e\u0301\u0301", "", "   ", "가" * 5000]:
+        tokens = tokenizer.tokenize(text, "source")
+        assert all(isinstance(t, str) and t for t in tokens)
+        tokenizer.detokenize(tokenizer.tokenize(text, "target"))
+    with pytest.raises(ValueError):
+        tokenizer.tokenize("\udfff", "source")
+
+
+def test_a_sentencepiece_vocabulary_below_the_characters_is_a_value_error():
+    with pytest.raises(ValueError, match="source side has .* characters, each a piece of its own"):
+        SentencePieceTokenizer(vocab_size=60).fit(KOREAN, ENGLISH)

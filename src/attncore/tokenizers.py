@@ -39,9 +39,13 @@ SIDES = ("source", "target")
 
 def normalize(text: str, form: str = "nfkc") -> str:
     """``text`` in Unicode normalization ``form`` (``nfkc``, ``nfc`` or ``none``), its runs of white space
-    one space, without leading or trailing space."""
+    one space, without leading or trailing space; ValueError for a lone surrogate."""
     if form not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {form!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no text a file or a terminal can hold
+        raise ValueError(f"the text is not Unicode text: {text[exc.start]!r} at position {exc.start}") from None
     if form != "none":
         text = unicodedata.normalize(form.upper(), text)
     return " ".join(text.split())
@@ -202,6 +206,10 @@ class SentencePieceTokenizer(Tokenizer):
             # substrings that are not always followed by the same character, so in templated text a word
             # always followed by the same word ("lives" of "lives in") would never be a piece.
             words = sorted({word for text in texts for word in text.split()})
+            needed = len({SPACE if c == " " else c for text in texts for c in text}) + 1  # and <unk>
+            if self.vocab_size < needed:
+                raise ValueError(f"the {side} side has {needed - 1} characters, each a piece of its own: a "
+                                 f"vocabulary size of {self.vocab_size} is too small (at least {needed})")
             model = io.BytesIO()
             # identity: the text is normalized here; one thread: attncore starts no threads of its own
             spm.SentencePieceTrainer.train(

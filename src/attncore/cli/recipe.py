@@ -43,7 +43,8 @@ def tokenizer_recipe(pairs: list[tuple[str, str]], tokenizer: str | None = None)
         words = Counter(word for pair in pairs for word in pair[side].split())
         closed &= sum(n for n in words.values() if n >= FREQUENT) >= CLOSED * max(1, sum(words.values()))
         chars = {c for word in words for c in word}
-        sizes.append(len(chars) + sum(n >= FREQUENT for n in words.values()))
+        # at least the pieces SentencePiece requires: every character, the space and <unk>
+        sizes.append(len(chars) + max(2, sum(n >= FREQUENT for n in words.values())))
     tokenizer = tokenizer or ("word" if closed else "sentencepiece")
     return {"tokenizer": tokenizer,
             "vocab_size": int(min(8000, max(100, *sizes))) if tokenizer == "sentencepiece" else None}
