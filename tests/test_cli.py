@@ -35,8 +35,8 @@ def trained(tmp_path_factory):
 def test_train_writes_history_params_and_plots(trained):
     _, _, out, result = trained
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation rows, "
-                               "vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
+    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation "
+                               "rows, vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
                                "--epochs 1* --patience 0, backend ")
     assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
     assert all(f"| {name} " in lines[1] for name in ("val loss", "tokens", "BLEU", "chrF")), lines[1]
@@ -271,7 +271,8 @@ def test_validation_options_and_early_stopping(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "c"), "--lr", "1e-9", "--patience", "2",
                      *[a if a != "1" else "30" for a in TINY])
     assert r.returncode == 0, r.stderr
-    assert "no better validation accuracy or loss for 2 epochs: stopped after epoch 3 (best accuracy: epoch 1" in r.stdout
+    assert ("no better validation accuracy or loss for 2 epochs: stopped after epoch 3 (best accuracy: epoch 1"
+            in r.stdout)
     assert json.loads((tmp_path / "c" / "history.json").read_text())["epoch"] == [1, 2, 3]
     for option, value in (("--val-split", "0"), ("--val-split", "1"), ("--patience", "-2")):
         r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "d"), option, value, *TINY)

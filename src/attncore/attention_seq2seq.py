@@ -5,9 +5,10 @@ state is kept, and a decoder that attends over them at each step and feeds
 ``[context; decoder state]`` (N,Td,2H) to the output affine (2H,V).
 
 Two options give the Luong-style model of the Keras seed: ``cell="gru"`` uses
-GRU cells in both halves, and ``luong=True`` puts an attentional hidden layer
-``tanh([context; decoder state] @ Wc + bc)`` (2H -> H) before the output
-affine (H,V).
+GRU cells in both halves (the book's; ``cell="gru-reset-after"``, Keras's and
+PyTorch's, :mod:`attncore.reset_after`), and ``luong=True`` puts an
+attentional hidden layer ``tanh([context; decoder state] @ Wc + bc)`` (2H -> H)
+before the output affine (H,V).
 """
 
 from __future__ import annotations
@@ -24,16 +25,21 @@ from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
 
-CELLS = {"lstm": (TimeLSTM, 4), "gru": (TimeGRU, 3)}
+# The recurrent cells by name: the layer, its number of gates, and the options it is built with.
+CELLS = {"lstm": (TimeLSTM, 4, {}), "gru": (TimeGRU, 3, {}), "gru-reset-after": (TimeGRU, 3, {"reset_after": True})}
 
 
 def recurrent_layer(cell: str, D: int, H: int, stateful: bool):
-    """A TimeLSTM or TimeGRU with the book's initialization (Wx, then Wh, zero bias)."""
+    """A TimeLSTM or TimeGRU with the book's initialization (Wx, then Wh, zero bias; the reset-after GRU's
+    bias is (2,3H): its input bias and its recurrent one)."""
     try:
-        layer_class, gates = CELLS[cell]
+        layer_class, gates, options = CELLS[cell]
     except KeyError:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}") from None
-    return layer_class(*lstm_weights(D, H, gates), stateful=stateful)
+    Wx, Wh, b = lstm_weights(D, H, gates)
+    if options.get("reset_after"):
+        b = np.zeros((2, gates * H), dtype=b.dtype)
+    return layer_class(Wx, Wh, b, stateful=stateful, **options)
 
 
 class TimeTanh(Layer):
@@ -145,6 +151,8 @@ class AttentionDecoder(RecurrentHalf):
         (a list of sample_size arrays (N,T)).
         """
         cell = "gru" if isinstance(self.rnn, TimeGRU) else "lstm"
+        if getattr(self.rnn, "reset_after", False):  # the native decoder has the book's GRU only
+            return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
         decoded = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
                                            self.embed.params[0], self.rnn.params,
                                            self.hidden[0].params if self.hidden else None, self.affine.params, cell)
@@ -162,7 +170,7 @@ class AttentionDecoder(RecurrentHalf):
 class AttentionSeq2seq(Seq2seq):
     """AttentionEncoder, AttentionDecoder and a softmax-with-loss; same interface as ``Seq2seq``.
 
-    ``cell`` ("lstm" or "gru") and ``luong`` (the tanh attentional layer) choose
+    ``cell`` ("lstm", "gru" or "gru-reset-after") and ``luong`` (the tanh attentional layer) choose
     the Luong-style variant; the defaults are the book's model and draw the
     book's weights.
     """

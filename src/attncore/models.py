@@ -29,8 +29,8 @@ def model_classes() -> dict[str, type[Seq2seq]]:
 def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                 luong: bool = False) -> Seq2seq:
     """A new model of ``kind`` (``attention``, ``seq2seq`` or ``peeky``), its weights drawn from NumPy's
-    global random state. ``cell="gru"`` and ``luong`` exist for the attention model only: ``ValueError``
-    for another kind, an unknown kind or an unknown cell."""
+    global random state. ``cell="gru"`` or ``"gru-reset-after"`` and ``luong`` exist for the attention
+    model only: ``ValueError`` for another kind, an unknown kind or an unknown cell."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model {kind!r}; choose one of {list(MODEL_KINDS)}")
     if cell not in CELLS:

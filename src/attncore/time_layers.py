@@ -2,7 +2,8 @@
 in :mod:`attncore.time_dense` and exported here under the book's names).
 
 Shapes: N batch, T time steps, D input size, H hidden size, V vocabulary.
-Gate orders: LSTM f, g, i, o; GRU z, r, h~. The time loops of TimeLSTM and
+Gate orders: LSTM f, g, i, o; GRU z, r, h~ (the reset-after GRU,
+``reset_after=True``: z, r, n). The time loops of TimeLSTM and
 TimeGRU run inside one kernel call per forward and per backward.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 from . import kernels
 from ._checks import as_lengths
 from .layers import Layer
+from .reset_after import gru_reset_after_backward, gru_reset_after_forward
 from .time_dense import (Simple_TimeAffine, Simple_TimeSoftmaxWithLoss, TimeAffine, TimeDropout, TimeEmbedding,
                          TimeSigmoidWithLoss, TimeSoftmaxWithLoss)
 
@@ -231,37 +233,57 @@ class TimeLSTM(_TimeRecurrent):
         return dxs
 
 
-class GRU(Layer):
-    """One GRU step, gates z, r, h~: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev)."""
+def _gru_kernels(reset_after: bool):
+    """(forward, backward) of the book's GRU, or of the reset-after one (:mod:`attncore.reset_after`)."""
+    if reset_after:
+        return gru_reset_after_forward, gru_reset_after_backward
+    return kernels.gru_forward, kernels.gru_backward
 
-    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
+
+class GRU(Layer):
+    """One GRU step, gates z, r, h~: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev).
+
+    ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n (:mod:`attncore.reset_after`).
+    """
+
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, reset_after: bool = False) -> None:
         super().__init__(Wx, Wh, b)
+        self.reset_after = bool(reset_after)
         self.cache = None
 
     def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
         Wx, Wh, b = self.params
         xs = np.asarray(x)[:, None]
-        hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h_prev)
+        hs, gates = _gru_kernels(self.reset_after)[0](xs, Wx, Wh, b, h_prev)
         self.cache = (xs, h_prev, hs, gates)
         return hs[:, 0]
 
     def backward(self, dh_next: np.ndarray):
         Wx, Wh, _ = self.params
         xs, h_prev, hs, gates = self.cache
-        dxs, dWx, dWh, db, dh_prev = kernels.gru_backward(xs, Wx, Wh, h_prev, hs, gates, np.zeros_like(hs), dh_next)
+        dxs, dWx, dWh, db, dh_prev = _gru_kernels(self.reset_after)[1](xs, Wx, Wh, h_prev, hs, gates,
+                                                                       np.zeros_like(hs), dh_next)
         self._write_grads((dWx, dWh, db))
         return dxs[:, 0], dh_prev
 
 
 class TimeGRU(_TimeRecurrent):
-    """A GRU over T steps in one kernel call; ``h``, ``dh``, ``set_state(h)``, ``reset_state()``."""
+    """A GRU over T steps in one kernel call; ``h``, ``dh``, ``set_state(h)``, ``reset_state()``.
+
+    ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n, one product per step
+    (:mod:`attncore.reset_after`); the default is the book's.
+    """
+
+    def __init__(self, Wx, Wh, b, stateful: bool = False, reset_after: bool = False) -> None:
+        super().__init__(Wx, Wh, b, stateful)
+        self.reset_after = bool(reset_after)
 
     def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         Wx, Wh, b = self.params
         lengths = self._lengths(xs, lengths)
         xs = zero_past(xs, lengths)
         h0 = self._start("h")
-        hs, gates = kernels.gru_forward(xs, Wx, Wh, b, h0)
+        hs, gates = _gru_kernels(self.reset_after)[0](xs, Wx, Wh, b, h0)
         self.cache = (xs, h0, hs, gates, lengths)
         out = hold_past(hs, lengths)
         self.h = self._last(out, h0)
@@ -278,7 +300,7 @@ class TimeGRU(_TimeRecurrent):
         Wx, Wh, _ = self.params
         xs, h0, hs, gates, lengths = self.cache
         dhs = route_past(np.asarray(dhs), lengths)
-        dxs, dWx, dWh, db, self.dh = kernels.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs)
+        dxs, dWx, dWh, db, self.dh = _gru_kernels(self.reset_after)[1](xs, Wx, Wh, h0, hs, gates, dhs)
         self._write_grads((dWx, dWh, db))
         return dxs
 

@@ -36,7 +36,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "words), a book-format file or a tab-separated source<TAB>target file")
     p.add_argument("--model", default="attention", choices=list(MODEL_KINDS),
                    help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
-    p.add_argument("--cell", choices=["lstm", "gru"], help="recurrent cell (attention model)" + recipe)
+    p.add_argument("--cell", choices=["lstm", "gru", "gru-reset-after"], help="recurrent cell of the attention "
+                   "model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe)
     p.add_argument("--luong", action=argparse.BooleanOptionalAction,
                    help="tanh attentional layer before the output affine" + recipe)
     p.add_argument("--epochs", type=int, help="epochs in all (with --resume: including those done)" + recipe)
