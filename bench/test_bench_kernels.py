@@ -12,6 +12,7 @@ import pytest
 
 import attncore
 from attncore import kernels as K
+from attncore.reset_after import gru_reset_after_backward, gru_reset_after_forward
 
 from conftest import IMPLS
 
@@ -82,18 +83,18 @@ def test_softmax_forward(benchmark, impl):
 
 def _recurrent_inputs(kind, shape):
     N, T, D, H = shape
-    G = {"lstm": 4, "gru": 3}[kind] * H
+    G = {"lstm": 4, "gru": 3, "gru-reset-after": 3}[kind] * H
     r = _rng()
+    b = np.zeros((2, G) if kind == "gru-reset-after" else G, "f")  # the reset-after GRU: input and recurrent bias
     return (r.standard_normal((N, T, D)).astype("f"), (r.standard_normal((D, G)) / np.sqrt(D)).astype("f"),
-            (r.standard_normal((H, G)) / np.sqrt(H)).astype("f"), np.zeros(G, "f"),
-            r.standard_normal((N, T, H)).astype("f"))
+            (r.standard_normal((H, G)) / np.sqrt(H)).astype("f"), b, r.standard_normal((N, T, H)).astype("f"))
 
 
 def _torch_recurrent(kind, xs, Wx, Wh, b, dhs, backward):
     import torch
 
     D, H = Wx.shape[0], Wh.shape[0]
-    cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+    cls = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU  # PyTorch's GRU is the reset-after one
     rnn = cls(D, H, batch_first=True)
     x = torch.from_numpy(xs).requires_grad_(backward)
     out, _ = rnn(x)
@@ -102,7 +103,11 @@ def _torch_recurrent(kind, xs, Wx, Wh, b, dhs, backward):
     return out
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+RECURRENT = {"lstm": (K.lstm_forward, K.lstm_backward), "gru": (K.gru_forward, K.gru_backward),
+             "gru-reset-after": (gru_reset_after_forward, gru_reset_after_backward)}
+
+
+@pytest.mark.parametrize("kind", list(RECURRENT))
 @pytest.mark.parametrize("shape", list(RNN_SHAPES.values()), ids=list(RNN_SHAPES))
 @pytest.mark.parametrize("impl", IMPLS)
 def test_recurrent_forward(benchmark, impl, kind, shape):
@@ -111,12 +116,11 @@ def test_recurrent_forward(benchmark, impl, kind, shape):
     if impl == "torch":
         benchmark(_torch_recurrent, kind, xs, Wx, Wh, b, dhs, False)
         return
-    f = K.lstm_forward if kind == "lstm" else K.gru_forward
     with attncore.use_backend(impl):
-        benchmark(f, xs, Wx, Wh, b)
+        benchmark(RECURRENT[kind][0], xs, Wx, Wh, b)
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("kind", list(RECURRENT))
 @pytest.mark.parametrize("shape", list(RNN_SHAPES.values()), ids=list(RNN_SHAPES))
 @pytest.mark.parametrize("impl", IMPLS)
 def test_recurrent_backward(benchmark, impl, kind, shape):
@@ -132,10 +136,12 @@ def test_recurrent_backward(benchmark, impl, kind, shape):
                 return (xs, Wx, Wh, None, None, hs, gates, cs, dhs), {}
             benchmark.pedantic(K.lstm_backward, setup=setup, rounds=10)
         else:
+            forward, backward = RECURRENT[kind]
+
             def setup():
-                hs, gates = K.gru_forward(xs, Wx, Wh, b)
+                hs, gates = forward(xs, Wx, Wh, b)
                 return (xs, Wx, Wh, None, hs, gates, dhs), {}
-            benchmark.pedantic(K.gru_backward, setup=setup, rounds=10)
+            benchmark.pedantic(backward, setup=setup, rounds=10)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
