@@ -25,6 +25,9 @@ from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
 
+# The order in which the decoder joins the attention's context and its own state: the book's, and Keras's.
+CONCATS = ("context-state", "state-context")
+
 # The recurrent cells by name: the layer, its number of gates, and the options it is built with.
 CELLS = {"lstm": (TimeLSTM, 4, {}), "gru": (TimeGRU, 3, {}), "gru-reset-after": (TimeGRU, 3, {"reset_after": True})}
 
@@ -89,8 +92,11 @@ class AttentionDecoder(RecurrentHalf):
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False) -> None:
+                 luong: bool = False, concat: str = "context-state") -> None:
+        if concat not in CONCATS:
+            raise ValueError(f"concat must be one of {list(CONCATS)}, got {concat!r}")
         V, D, H = vocab_size, wordvec_size, hidden_size
+        self.context_first = concat == "context-state"
         self.embed = TimeEmbedding(embedding_weights(V, D))
         self.rnn = recurrent_layer(cell, D, H, stateful=True)
         self.attention = TimeAttention()
@@ -107,7 +113,7 @@ class AttentionDecoder(RecurrentHalf):
         rnn = self.rnn.forward_inference if inference else self.rnn.forward
         dec_hs = rnn(self.embed.forward(xs))
         c = self.attention.forward(enc_hs, dec_hs, lengths)
-        out = np.concatenate((c, dec_hs), axis=2)
+        out = np.concatenate((c, dec_hs) if self.context_first else (dec_hs, c), axis=2)
         for layer in self.hidden:
             out = layer.forward(out)
         return self.affine.forward(out)
@@ -122,7 +128,7 @@ class AttentionDecoder(RecurrentHalf):
         for layer in reversed(self.hidden):
             dout = layer.backward(dout)
         H = dout.shape[2] // 2
-        dc, ddec_hs0 = dout[:, :, :H], dout[:, :, H:]
+        dc, ddec_hs0 = (dout[:, :, :H], dout[:, :, H:]) if self.context_first else (dout[:, :, H:], dout[:, :, :H])
         denc_hs, ddec_hs1 = self.attention.backward(dc)
         dout = self.rnn.backward(ddec_hs0 + ddec_hs1)
         denc_hs[:, -1] += self.rnn.dh
@@ -151,8 +157,8 @@ class AttentionDecoder(RecurrentHalf):
         (a list of sample_size arrays (N,T)).
         """
         cell = "gru" if isinstance(self.rnn, TimeGRU) else "lstm"
-        if getattr(self.rnn, "reset_after", False):  # the native decoder has the book's GRU only
-            return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
+        if getattr(self.rnn, "reset_after", False) or not self.context_first:  # the native decoder: the book's
+            return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)  # GRU, [context; state]
         decoded = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
                                            self.embed.params[0], self.rnn.params,
                                            self.hidden[0].params if self.hidden else None, self.affine.params, cell)
@@ -171,20 +177,30 @@ class AttentionSeq2seq(Seq2seq):
     """AttentionEncoder, AttentionDecoder and a softmax-with-loss; same interface as ``Seq2seq``.
 
     ``cell`` ("lstm", "gru" or "gru-reset-after") and ``luong`` (the tanh attentional layer) choose
-    the Luong-style variant; the defaults are the book's model and draw the
-    book's weights.
+    the Luong-style variant; ``source_vocab_size`` gives the encoder a vocabulary of its own (``vocab_size``
+    is then the target's), and ``concat="state-context"`` feeds ``[state; context]`` on, as Keras's
+    ``Concatenate()([decoder_outputs, context])``. The defaults are the book's model and draw the book's
+    weights.
     """
 
     attends = True
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False) -> None:
+                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state") -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if source_vocab_size is not None and (isinstance(source_vocab_size, bool) or
+                                              not isinstance(source_vocab_size, (int, np.integer)) or
+                                              source_vocab_size < 1):
+            raise ValueError(f"source_vocab_size must be an integer >= 1 or None, got {source_vocab_size!r}")
         BaseModel.__init__(self)
         V, D, H = vocab_size, wordvec_size, hidden_size
-        self._assemble(AttentionEncoder(V, D, H, cell), AttentionDecoder(V, D, H, cell, luong),
-                       vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong))
+        # the options that are not the book's are recorded only when used, so the book's model's record stays
+        extra = {} if source_vocab_size is None else {"source_vocab_size": source_vocab_size}
+        extra.update({} if concat == "context-state" else {"concat": concat})
+        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell),
+                       AttentionDecoder(V, D, H, cell, luong, concat),
+                       vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
 
     def attention_weights(self) -> np.ndarray:
         """The attention weights (N,Td,T) of the last ``generate_batch`` (or ``generate``): one (N,T) row

@@ -15,10 +15,16 @@ from .base_model import BaseModel, check_fits, read_params
 from .peeky_seq2seq import PeekySeq2seq
 from .seq2seq import Seq2seq
 
-__all__ = ["MODEL_KINDS", "build_model", "load_model", "model_classes"]
+__all__ = ["KERAS_SEED", "MODEL_KINDS", "build_model", "keras_seed", "load_model", "model_classes"]
 
-# The kinds of ``attncore train --model``: the book's chapter 8 model first, then chapter 7's.
-MODEL_KINDS: dict[str, type[Seq2seq]] = {"attention": AttentionSeq2seq, "seq2seq": Seq2seq, "peeky": PeekySeq2seq}
+# The kinds of ``attncore train --model``: the book's chapter 8 model first, then chapter 7's, then the
+# Keras seed's architecture (an AttentionSeq2seq with the options of :data:`KERAS_SEED`).
+MODEL_KINDS: dict[str, type[Seq2seq]] = {"attention": AttentionSeq2seq, "seq2seq": Seq2seq, "peeky": PeekySeq2seq,
+                                         "keras-seed": AttentionSeq2seq}
+# The Keras seed's model (its tutorial's GRU encoder-decoder with Luong attention): reset-after GRUs,
+# the tanh attentional layer over [state; context], D=128, H=512.
+KERAS_SEED = {"cell": "gru-reset-after", "luong": True, "concat": "state-context", "wordvec_size": 128,
+              "hidden_size": 512}
 
 
 def model_classes() -> dict[str, type[Seq2seq]]:
@@ -33,6 +39,12 @@ def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int,
     model only: ``ValueError`` for another kind, an unknown kind or an unknown cell."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model {kind!r}; choose one of {list(MODEL_KINDS)}")
+    if kind == "keras-seed":
+        if cell != KERAS_SEED["cell"] or luong is not True:
+            raise ValueError(f"the keras-seed model has cell={KERAS_SEED['cell']!r} and luong=True, got "
+                             f"cell={cell!r}, luong={luong!r}")
+        return AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, cell=cell, luong=True,
+                                concat=KERAS_SEED["concat"])
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
     if kind == "attention":
@@ -42,11 +54,20 @@ def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int,
     return MODEL_KINDS[kind](vocab_size, wordvec_size, hidden_size)
 
 
+def keras_seed(source_vocab_size: int, target_vocab_size: int, wordvec_size: int = 128,
+               hidden_size: int = 512) -> AttentionSeq2seq:
+    """The Keras seed's model with its own source and target vocabularies: as many parameters as Keras's
+    ``count_params()`` for the same sizes (5,474,439 at 7842 and 3079)."""
+    return AttentionSeq2seq(target_vocab_size, wordvec_size, hidden_size, cell=KERAS_SEED["cell"], luong=True,
+                            source_vocab_size=source_vocab_size, concat=KERAS_SEED["concat"])
+
+
 def check_sizes(path: str, arrays: list[np.ndarray], sizes: dict[str, int]) -> None:
     """The config's sizes against the file's first arrays, before a model of those sizes is built (a small
     file whose config names a huge hidden size would allocate it first): every model here starts with the
-    encoder's embedding (V, D), its recurrent ``Wx`` (D, gates * H) and ``Wh`` (H, gates * H)."""
-    V, D, H = sizes["vocab_size"], sizes["wordvec_size"], sizes["hidden_size"]
+    encoder's embedding (V, D) (V the source vocabulary's size where it has its own), its recurrent ``Wx``
+    (D, gates * H) and ``Wh`` (H, gates * H)."""
+    V, D, H = sizes.get("source_vocab_size", sizes["vocab_size"]), sizes["wordvec_size"], sizes["hidden_size"]
     shapes = [a.shape for a in arrays[:3]]
     if len(shapes) < 3 or shapes[0] != (V, D) or len(shapes[1]) != 2 or shapes[1][0] != D or shapes[2][:1] != (H,):
         raise ValueError(f"{path}: the arrays {shapes} do not fit the config's sizes (vocab_size {V}, wordvec_size "
@@ -67,10 +88,11 @@ def load_model(file_name: str | os.PathLike) -> BaseModel:
     config, metadata = record.get("config", {}), record.get("metadata", {})
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise ValueError(f"{path}: 'config' and 'metadata' must be JSON objects")
-    sizes = {k: v for k, v in config.items() if k in ("vocab_size", "wordvec_size", "hidden_size")}
-    if len(sizes) != 3 or not all(type(v) is int and v >= 1 for v in sizes.values()):
-        raise ValueError(f"{path}: the config needs vocab_size, wordvec_size and hidden_size as integers >= 1, "
-                         f"got {config}")
+    sizes = {k: v for k, v in config.items()
+             if k in ("vocab_size", "wordvec_size", "hidden_size", "source_vocab_size")}
+    if len(sizes) != 3 + ("source_vocab_size" in sizes) or not all(type(v) is int and v >= 1 for v in sizes.values()):
+        raise ValueError(f"{path}: the config needs vocab_size, wordvec_size and hidden_size (and "
+                         f"source_vocab_size, where given) as integers >= 1, got {config}")
     check_sizes(path, arrays, sizes)
     state = np.random.get_state()
     try:

@@ -13,7 +13,7 @@ from ..base_model import check_fits
 from ..datasets.sequence import cache_dir, resolve_path
 from ..defaults import SEED
 from ..errors import UsageError
-from ..models import MODEL_KINDS, build_model
+from ..models import KERAS_SEED, MODEL_KINDS, build_model
 from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
@@ -35,7 +35,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
                    "words), a book-format file or a tab-separated source<TAB>target file")
     p.add_argument("--model", default="attention", choices=list(MODEL_KINDS),
-                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7)")
+                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7); keras-seed: the "
+                   "Keras tutorial's (reset-after GRUs, Luong attention over [state; context], D=128, H=512)")
     p.add_argument("--cell", choices=["lstm", "gru", "gru-reset-after"], help="recurrent cell of the attention "
                    "model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe)
     p.add_argument("--luong", action=argparse.BooleanOptionalAction,
@@ -172,7 +173,10 @@ class NoProgress:
 def new_model(args: argparse.Namespace, data, reverse: bool):
     """The model of the options, drawn from ``--seed``, with what ``eval`` and ``translate`` need in its
     metadata."""
-    if args.model != "attention" and (args.cell != "lstm" or args.luong):
+    if args.model == "keras-seed" and (args.cell != KERAS_SEED["cell"] or not args.luong):
+        raise UsageError(f"--model keras-seed has --cell {KERAS_SEED['cell']} and --luong (got --cell {args.cell}"
+                         f"{'' if args.luong else ' --no-luong'})")
+    if args.model not in ("attention", "keras-seed") and (args.cell != "lstm" or args.luong):
         raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
@@ -296,7 +300,10 @@ def training_data(args: argparse.Namespace):
     tokenizer = data_tokenizer(args, path, parallel)
     data = load_dataset(args.data, test_fraction=0.0 if args.val else args.val_split, tokenizer=tokenizer)
     recipe = model_recipe(parallel, len(data.train[0]))
-    if args.model != "attention":  # the book's seq2seq and peeky models: LSTM, no attentional layer
+    if args.model == "keras-seed":  # the seed's cell, attentional layer and sizes
+        recipe.update(cell=KERAS_SEED["cell"], luong=True, wordvec=KERAS_SEED["wordvec_size"],
+                      hidden=KERAS_SEED["hidden_size"])
+    elif args.model != "attention":  # the book's seq2seq and peeky models: LSTM, no attentional layer
         recipe.update(cell="lstm", luong=False)
     apply_recipe(args, recipe)
     check_recipe_options(args)
