@@ -94,6 +94,11 @@ class Tokenizer:
             self._known[side] = set(vocabulary)
         return [tok for tok in tokens if tok not in self._known[side]]
 
+    def known(self, tokens: list[str], side: str) -> tuple[list[str], list[str]]:
+        """``tokens`` with those outside the side's vocabulary as ``UNK``, and those (once each, in order)."""
+        unknown = list(dict.fromkeys(self.unknown(tokens, side)))
+        return ([UNK if tok in unknown else tok for tok in tokens] if unknown else tokens), unknown
+
     def detokenize(self, tokens: list[str]) -> str:
         raise NotImplementedError
 

@@ -245,9 +245,7 @@ def answer_tokens(text: str, data) -> list[str]:
     piece of the source side only) are ``<unk>``."""
     if data.tokenizer is None:
         return text.split()
-    tokens = data.tokenizer.tokenize(text, "target")
-    strangers = set(data.tokenizer.unknown(tokens, "target"))
-    return [UNK if tok in strangers else tok for tok in tokens]
+    return data.tokenizer.known(data.tokenizer.tokenize(text, "target"), "target")[0]
 
 
 def padded(rows: list[np.ndarray], data) -> np.ndarray:
@@ -294,10 +292,9 @@ def encode_question(text: str, data, meta: dict, unknown: list[str] | None = Non
         raise UsageError(f"the input holds the special token{'s' if len(typed) > 1 else ''} "
                          f"{', '.join(map(repr, typed))}, which only the model may use")
     if data.tokenizer is not None:  # a token of the target side only is unknown to the encoder too
-        strangers = set(data.tokenizer.unknown(tokens, "source"))
-        if strangers and unknown is not None:
-            unknown.extend(tok for tok in dict.fromkeys(tokens) if tok in strangers and tok not in unknown)
-        tokens = [UNK if tok in strangers else tok for tok in tokens]
+        tokens, strangers = data.tokenizer.known(tokens, "source")
+        if unknown is not None:
+            unknown.extend(tok for tok in strangers if tok not in unknown)
     tokens += [END] if data.word_level else []
     pad = PAD if data.word_level else " "
     what = "words" if data.word_level and not data.source_chars and data.tokenizer is None else "characters"

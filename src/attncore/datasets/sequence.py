@@ -332,8 +332,8 @@ def _tokenized_data(pairs: list[tuple[str, str]], seed, test_fraction: float, to
     split_at = len(pairs) - test_rows(len(pairs), test_fraction)
     if vocabulary is None:
         tokenizer.fit([s for s, _ in pairs[:split_at]], [t for _, t in pairs[:split_at]])
-    rows = [(_side_tokens(tokenizer, s, "source") + [END], [START] + _side_tokens(tokenizer, t, "target") + [END])
-            for s, t in pairs]
+    rows = [(tokenizer.known(tokenizer.tokenize(s, "source"), "source")[0] + [END],
+             [START] + tokenizer.known(tokenizer.tokenize(t, "target"), "target")[0] + [END]) for s, t in pairs]
     if vocabulary is not None:
         vocab = {tok: i for i, tok in enumerate(vocabulary)}
     else:
@@ -347,13 +347,6 @@ def _tokenized_data(pairs: list[tuple[str, str]], seed, test_fraction: float, to
                         tokenizer=tokenizer)
     data.references = [tokenizer.clean(t) for _, t in pairs[split_at:]]
     return data
-
-
-def _side_tokens(tokenizer: Tokenizer, text: str, side: str) -> list[str]:
-    """The tokens of a sentence, those outside the side's vocabulary ``<unk>``."""
-    tokens = tokenizer.tokenize(text, side)
-    unknown = set(tokenizer.unknown(tokens, side))
-    return [UNK if tok in unknown else tok for tok in tokens] if unknown else tokens
 
 
 def _padded(sequences: list[list[str]], vocab: dict[str, int]) -> np.ndarray:
