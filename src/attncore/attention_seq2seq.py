@@ -209,3 +209,14 @@ class AttentionSeq2seq(Seq2seq):
         if not history:
             raise ValueError("no attention weights yet: call generate_batch first")
         return np.stack(history, axis=1)
+
+    def to_torch(self):
+        """This model as a PyTorch ``nn.Module`` with equal outputs
+        (:class:`attncore.interop.torch_seq2seq.AttentionSeq2seqModule`; needs ``attncore[torch]``). The LSTM
+        and the reset-after GRU only: ValueError for the book's GRU."""
+        from .interop import need
+
+        need("torch", "torch", "to_torch()")
+        from .interop.torch_seq2seq import to_torch
+
+        return to_torch(self)

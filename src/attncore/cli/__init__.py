@@ -1,8 +1,9 @@
-"""The ``attncore`` command: ``train``, ``eval``, ``translate``, ``info``, ``run-book`` and ``bench``.
+"""The ``attncore`` command: ``train``, ``eval``, ``translate``, ``import``, ``export``, ``info``, ``run-book``
+and ``bench``.
 
 The parser and the one error handler live here; each command is a module of
-this package (``train``, ``infer`` for eval and translate, ``info``), and
-``run-book`` and ``bench`` keep their own parsers (:mod:`attncore.book`,
+this package (``train``, ``infer`` for eval and translate, ``interop`` for
+import and export, ``info``), and ``run-book`` and ``bench`` keep their own parsers (:mod:`attncore.book`,
 :mod:`attncore.benchmark`). Every error a user can cause is one line on stderr
 and exit status 2; Ctrl-C is exit 130; nothing prints a traceback unless
 ``ATTNCORE_DEBUG=1``.
@@ -18,6 +19,7 @@ import warnings
 from .. import __version__
 from ..errors import UsageError
 from .info import cmd_info
+from .interop import add_export_arguments, add_import_arguments, cmd_export, cmd_import
 from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
 from .train import add_train_arguments, cmd_train, explicit_options
 
@@ -56,6 +58,16 @@ def parser() -> argparse.ArgumentParser:
                        "line of --file or standard input", formatter_class=DefaultsHelpFormatter)
     add_translate_arguments(p)
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("import", help="a Keras or PyTorch model as an attncore parameter file",
+                       formatter_class=DefaultsHelpFormatter)
+    add_import_arguments(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="a parameter file as a PyTorch module's state or ONNX graphs",
+                       formatter_class=DefaultsHelpFormatter)
+    add_export_arguments(p)
+    p.set_defaults(func=cmd_export)
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
         func=cmd_info)

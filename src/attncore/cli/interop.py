@@ -1,0 +1,83 @@
+"""``attncore import`` and ``attncore export``: models in from Keras and PyTorch, out to PyTorch and ONNX.
+
+The frameworks are optional extras, imported here only when the command runs;
+a missing one is one line naming ``pip install 'attncore[...]'``. The models
+themselves are :mod:`attncore.interop`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..attention_seq2seq import CONCATS
+from ..errors import MissingExtraError, UsageError
+from ..models import load_model
+
+__all__ = ["add_export_arguments", "add_import_arguments", "cmd_export", "cmd_import"]
+
+
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("framework", choices=["keras", "torch"],
+                   help="keras: the Keras seed's model, a .keras file or a .weights.h5 file (read with h5py); "
+                        "torch: a file of 'attncore export --format torch' or a bare state dict of its module")
+    p.add_argument("file", help="the model file to read")
+    p.add_argument("--out", required=True, help="the attncore parameter file to write (.npz)")
+    p.add_argument("--concat", choices=CONCATS, default=None,
+                   help="the decoder's concat order where the file cannot say it (a .weights.h5: default "
+                        "state-context, Keras's; a bare state dict: default context-state, the book's)")
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", required=True, choices=["torch", "onnx"],
+                   help="torch: one torch.save file (state dict, config, metadata); onnx: a folder with "
+                        "encoder.onnx and decoder_step.onnx")
+    p.add_argument("params", help="an attncore parameter file (.npz) of an attention model (LSTM or reset-after GRU)")
+    p.add_argument("out", help="the file (torch) or folder (onnx) to write")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.file):
+        raise UsageError(f"{args.file}: no such file")
+    try:
+        if args.framework == "keras":
+            from ..interop.keras_import import load_keras
+
+            model = load_keras(args.file, concat=args.concat or "state-context")
+        else:
+            from ..interop import need
+
+            need("torch", "torch", "Importing a PyTorch model")
+            from ..interop.torch_seq2seq import load_torch
+
+            model = load_torch(args.file, concat=args.concat or "context-state")
+    except MissingExtraError as exc:
+        raise UsageError(str(exc)) from None
+    model.save_params(args.out)
+    count = sum(p.size for p in model.params)
+    print(f"wrote {args.out}: {type(model).__name__} {model.config}, {count:,} parameters")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        model = load_model(args.params)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if args.format == "torch":
+            from ..interop import need
+
+            need("torch", "torch", "Exporting to PyTorch")
+            from ..interop.torch_seq2seq import save_torch
+
+            save_torch(model, args.out)
+            written = [args.out]
+        else:
+            from ..interop.onnx_export import export_onnx
+
+            written = export_onnx(model, args.out)
+    except MissingExtraError as exc:
+        raise UsageError(str(exc)) from None
+    print("wrote " + ", ".join(written))
+    return 0
