@@ -144,3 +144,22 @@ def test_a_missing_extra_names_it():
     with pytest.raises(MissingExtraError, match=r"pip install 'attncore\[torch\]'"):
         need("attncore_no_such_module", "torch", "this")
     assert issubclass(MissingExtraError, ImportError)
+
+
+def test_the_command_line_exports_and_imports_back(tmp_path, capsys):
+    from attncore.cli import main
+    from attncore.models import load_model
+
+    model = random_model(CONFIGS[3])
+    model.metadata = {"tokens": ["a"], "note": "kept"}
+    model.save_params(tmp_path / "p.npz")
+    assert main(["export", "--format", "torch", str(tmp_path / "p.npz"), str(tmp_path / "m.pt")]) == 0
+    assert main(["import", "torch", str(tmp_path / "m.pt"), "--out", str(tmp_path / "back.npz")]) == 0
+    back = load_model(tmp_path / "back.npz")
+    assert back.config == model.config and back.metadata == model.metadata
+    for a, b in zip(back.params, model.params):
+        np.testing.assert_array_equal(a, b)
+    capsys.readouterr()
+    (tmp_path / "junk.pt").write_bytes(b"\x00" * 10)
+    assert main(["import", "torch", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -12,9 +12,11 @@ source_vocab_size=Vs, concat="state-context")`` with the weights as they are
 (Keras's GRU layout is attncore's reset-after layout). The Dense(H, tanh) layer
 may be missing (``luong=False``) and the concatenation may be the other way
 round. A ``.keras`` file's ``config.json`` says which layer is which, by the
-graph; a bare ``.weights.h5`` says it by the layers' default names, in the
-order they were created (``embedding`` the source's, ``gru`` the encoder),
+graph; a bare ``.weights.h5`` says it by Keras's keys, in the order of the
+model's layers (``embedding`` the source's, ``gru`` the encoder),
 and cannot say the concat order (``concat``, default the seed's).
+The weights are found by the layers' names, which Keras keeps in the file
+beside its own keys (class and place: ``gru``, ``gru_1``).
 Anything else (another layer, an LSTM, a reset-before GRU, a scaled
 attention) is a ValueError naming the layer.
 """
@@ -55,16 +57,19 @@ def _read(path: str):
         return None, f.read()
 
 
-def _weights(h5py, data: bytes, path: str) -> dict[str, list[np.ndarray]]:
-    """Each layer's variables in order: ``layers/<name>/vars/<i>``, a recurrent layer's under ``cell``."""
+def _weights(h5py, data: bytes, path: str) -> dict[str, tuple[str, list[np.ndarray]]]:
+    """Each layer's name and variables in order, by its key in the file: ``layers/<key>/vars/<i>`` (a
+    recurrent layer's under ``cell``). Keras names the keys by class and place in ``model.layers``
+    (``gru``, ``gru_1``) and keeps the layer's own name in the ``vars`` group's ``name`` attribute."""
     out = {}
     with h5py.File(io.BytesIO(data), "r") as f:
         if "layers" not in f:
             raise ValueError(f"{path}: no 'layers' group: not the weights of a Keras 3 model")
-        for name, group in f["layers"].items():
+        for key, group in f["layers"].items():
             holder = group["cell"] if "cell" in group else group
             found = holder.get("vars", {})
-            out[name] = [np.asarray(found[str(i)]) for i in range(len(found))]
+            name = group["vars"].attrs.get("name", key) if "vars" in group else key
+            out[key] = (str(name), [np.asarray(found[str(i)]) for i in range(len(found))])
     return out
 
 
@@ -162,7 +167,7 @@ def _creation_order(name: str) -> int:
 
 
 def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
-    """A bare weights file: each layer's kind from its variables, the order from the default names."""
+    """A bare weights file: each layer's kind from its variables, the order from the file's keys."""
     kinds = {"embedding": [], "gru": [], "dense": []}
     for name, arrays in weights.items():
         shapes = [a.shape for a in arrays]
@@ -177,8 +182,8 @@ def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
         if len(kinds[kind]) != count:
             raise ValueError(f"{path}: {len(kinds[kind])} {kind} layers; the Keras seed's architecture has {count}")
         if any(_creation_order(n) < 0 for n in kinds[kind]):
-            raise ValueError(f"{path}: layers {kinds[kind]} do not have Keras's default names, so a weights file "
-                             f"cannot say which is the source's; import the .keras file instead")
+            raise ValueError(f"{path}: layers {kinds[kind]} are not keyed as Keras 3 keys them, so the file cannot "
+                             f"say which is the source's; import the .keras file instead")
         kinds[kind].sort(key=_creation_order)
     if len(kinds["dense"]) not in (1, 2):
         raise ValueError(f"{path}: {len(kinds['dense'])} Dense layers, expected 1 or 2")
@@ -194,8 +199,12 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     h5py = need("h5py", "keras", "Importing Keras weights")
     path = os.fspath(path)
     config, data = _read(path)
-    weights = _weights(h5py, data, path)
-    roles = _roles_from_config(config, path) if config is not None else _roles_from_weights(weights, concat, path)
+    keyed = _weights(h5py, data, path)
+    if config is not None:
+        roles, weights = _roles_from_config(config, path), dict(keyed.values())
+    else:
+        weights = {key: arrays for key, (_, arrays) in keyed.items()}
+        roles = _roles_from_weights(weights, concat, path)
     try:
         (source,), (target,) = weights[roles["source_embedding"]], weights[roles["target_embedding"]]
         encoder, decoder = weights[roles["encoder"]], weights[roles["decoder"]]

@@ -146,7 +146,8 @@ def load_torch(path: str | os.PathLike, concat: str = "context-state") -> Attent
     except OSError:
         raise
     except Exception as exc:  # torch.load's many ways to say "not a file I can read": pickle, zip, EOF
-        raise ValueError(f"{os.fspath(path)}: not a PyTorch file torch.load can read safely ({exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{os.fspath(path)}: not a PyTorch file torch.load can read safely ({first})") from None
     if not isinstance(saved, dict):
         raise ValueError(f"{os.fspath(path)}: expected a state dict, got {type(saved).__name__}")
     if saved.get("format") == FORMAT:

@@ -1,0 +1,115 @@
+"""The Keras seed's model, built and trained in Keras 3 (its torch backend: no TensorFlow), saved, imported
+with ``attncore import keras``: the same predictions to 1e-4 and the same parameter count; every other
+architecture is a one-line error naming the layer (skipped where keras or h5py is not installed)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from attncore.cli import main
+from attncore.models import keras_seed, load_model
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+pytest.importorskip("h5py")
+keras = pytest.importorskip("keras")
+if keras.backend.backend() != "torch":  # pragma: no cover - another test imported Keras on another backend
+    pytest.skip("Keras runs on another backend here", allow_module_level=True)
+
+from keras import layers  # noqa: E402
+
+from attncore.interop.keras_import import load_keras  # noqa: E402
+
+# Keras's own notes (its torch backend and NumPy 2 on __array__'s copy argument; a softmax over a
+# one-token vocabulary axis in its shape inference): theirs, not the test's
+pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
+              pytest.mark.filterwarnings("ignore:You are using a softmax")]
+
+
+def seed_model(Vs=40, Vt=30, D=8, H=12, luong=True, state_first=True, rnn=None, attention=None):
+    """The seed tutorial's model: GRU encoder-decoder, dot attention, [state; context], tanh layer, softmax."""
+    rnn = rnn or (lambda **kw: layers.GRU(H, **kw))
+    source = keras.Input((None,), dtype="int32", name="source")
+    target = keras.Input((None,), dtype="int32", name="target")
+    enc_out, *enc_state = rnn(return_sequences=True, return_state=True)(layers.Embedding(Vs, D)(source))
+    dec_out = rnn(return_sequences=True)(layers.Embedding(Vt, D)(target), initial_state=enc_state)
+    context = (attention or layers.Attention())([dec_out, enc_out])
+    joined = layers.Concatenate()([dec_out, context] if state_first else [context, dec_out])
+    if luong:
+        joined = layers.Dense(H, activation="tanh")(joined)
+    return keras.Model([source, target], layers.Dense(Vt, activation="softmax")(joined))
+
+
+def softmax(scores):
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The seed's model trained a few steps in Keras, saved both ways."""
+    keras.utils.set_random_seed(0)
+    model = seed_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    xs, ys = rng.integers(0, 40, (64, 9)), rng.integers(0, 30, (64, 7))
+    model.fit([xs, ys[:, :-1]], ys[:, 1:], batch_size=16, epochs=2, verbose=0)
+    folder = tmp_path_factory.mktemp("keras")
+    model.save(folder / "seed.keras")
+    model.save_weights(folder / "seed.weights.h5")
+    return model, folder
+
+
+@pytest.mark.parametrize("name", ["seed.keras", "seed.weights.h5"])
+def test_the_imported_model_predicts_as_keras(trained, name, tmp_path, capsys):
+    model, folder = trained
+    assert main(["import", "keras", str(folder / name), "--out", str(tmp_path / "p.npz")]) == 0
+    assert "2,834 parameters" in capsys.readouterr().out
+    imported = load_model(tmp_path / "p.npz")
+    assert sum(p.size for p in imported.params) == model.count_params()
+    assert imported.config["concat"] == "state-context" and imported.config["source_vocab_size"] == 40
+    rng = np.random.default_rng(7)
+    for N, T, Td in ((5, 11, 6), (1, 1, 1)):
+        xs, ys = rng.integers(0, 40, (N, T)), rng.integers(0, 30, (N, Td))
+        expected = np.asarray(model.predict([xs, ys], verbose=0))
+        np.testing.assert_allclose(softmax(imported.scores(xs, ys)), expected, atol=1e-4, rtol=0)
+
+
+def test_the_seeds_full_size_has_kerass_parameter_count():
+    model = seed_model(7842, 3079, 128, 512)
+    assert model.count_params() == 5_474_439 == sum(p.size for p in keras_seed(7842, 3079).params)
+
+
+def test_context_first_and_no_tanh_layer_are_read_from_the_graph(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = seed_model(luong=False, state_first=False)
+    model.save(tmp_path / "m.keras")
+    imported = load_keras(tmp_path / "m.keras")
+    assert "concat" not in imported.config  # the book's order, the default
+    assert imported.config["luong"] is False
+    xs, ys = np.arange(12).reshape(2, 6) % 40, np.arange(8).reshape(2, 4)
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("variant, message", [
+    (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
+    (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
+    (dict(attention=layers.Attention(use_scale=True)), "without scale"),
+])
+def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, variant, message):
+    seed_model(**variant).save(tmp_path / "m.keras")
+    assert main(["import", "keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_files_that_are_not_keras_models_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "junk.keras").write_bytes(b"hello")
+    assert main(["import", "keras", str(tmp_path / "junk.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    assert "neither a .keras file" in capsys.readouterr().err
+    assert main(["import", "keras", str(tmp_path / "none.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    assert "no such file" in capsys.readouterr().err
