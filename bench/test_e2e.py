@@ -25,13 +25,15 @@ def test_e2e_runs_and_writes_its_outputs(tmp_path, capsys):
 
 
 def test_a_gru_luong_shape_runs_on_every_implementation():
-    """The keras-seed path (GRU cells, the Luong layer, a vocabulary per shape) on a tiny shape of its kind."""
+    """The keras-seed path (reset-after GRU cells, the Luong layer, a vocabulary per side, [state; context])
+    on a tiny shape of its kind."""
     from attncore.benchmark import SHAPES, Shape, measure, table, training_products
 
-    tiny = Shape("tiny", N=4, T=5, Td=6, V=50, D=8, H=16, cell="gru", luong=True)
+    tiny = Shape("tiny", N=4, T=5, Td=6, V=50, D=8, H=16, cell="gru-reset-after", luong=True, source_V=70,
+                 concat="state-context")
     results = measure(1, 8, 1, False, True, shape=tiny, log=lambda *_: None)
     assert "eval_one_row_at_a_time_s" not in results and results["train_iteration_s"]["numpy"] > 0
-    assert results["shape"]["cell"] == "gru" and "| training iteration" in table(results)
+    assert results["shape"]["cell"] == "gru-reset-after" and "| training iteration" in table(results)
     keras = SHAPES["keras-seed"]
     gflop = sum(2 * c * b * m * k * n for c, b, m, k, n in training_products(
         keras.N, keras.T, keras.Td, keras.D, keras.H, keras.V, keras.gates, keras.luong)) / 1e9

@@ -46,6 +46,20 @@ struct GruBackArgs {
     int64_t Tn, H;
 };
 
+// The reset-after GRU forward's (see fused_gru_ra_forward).
+struct GruRaArgs {
+    float *hs, *gates;
+    const float *xw, *b, *h0;
+    int64_t Tn, H;
+};
+
+// Its backward time loop's (see fused_gru_ra_backward_steps).
+struct GruRaBackArgs {
+    float *dax, *dah, *dh0;
+    const float *gates, *h0, *hs, *dhs;
+    int64_t Tn, H;
+};
+
 // What the greedy attention decoder reads and writes (see fused_attention_decode).
 struct DecodeArgs {
     int64_t *ids;
@@ -376,7 +390,50 @@ void gru_backward_on(const GruBackArgs& s, const float* Wh, int64_t N) {
                });
 }
 
+template <class Ns>
+void gru_ra_forward_on(const GruRaArgs& s, const float* Wh, int64_t N) {
+    const int64_t H = s.H, G = 3 * H;
+    auto Bp = aligned_floats(Ns::panels(G) * H * Ns::kPanel);
+    Ns::pack_b(Bp.get(), H, 0, Wh, G, H, G, false);
+    const float* B = Bp.get();
+    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = H * kBlockRows, hw_n = kBlockRows * G;
+    for_blocks(N, product_work(N * s.Tn, G, H), Carve::size({acc_n, ap_n, hw_n}), [&](int64_t n0, int64_t n1, float* w) {
+        Carve c{w};
+        float *acc = c.take(acc_n), *Ap = c.take(ap_n), *hw = c.take(hw_n);
+        Ns::gru_ra_forward_block(s, B, n0, n1, acc, Ap, hw);
+    });
+}
+
+template <class Ns>
+void gru_ra_backward_on(const GruRaBackArgs& s, const float* Wh, int64_t N) {
+    const int64_t H = s.H, G = 3 * H;
+    auto Bp = aligned_floats(Ns::panels(H) * G * Ns::kPanel);
+    Ns::pack_b(Bp.get(), G, 0, Wh, G, G, H, true);  // Wh.T
+    const float* B = Bp.get();
+    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = G * kBlockRows;
+    for_blocks(N, product_work(N * s.Tn, H, G), Carve::size({acc_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
+        Carve c{w};
+        float *acc = c.take(acc_n), *Ap = c.take(ap_n);
+        Ns::gru_ra_backward_block(s, B, n0, n1, acc, Ap);
+    });
+}
+
 }  // namespace
+
+void fused_gru_ra_forward(float* hs, float* gates, const float* xw, const float* Wh, const float* b, const float* h0,
+                          int64_t N, int64_t Tn, int64_t H) {
+    const GruRaArgs s{hs, gates, xw, b, h0, Tn, H};
+    ATTNCORE_DISPATCH(gru_ra_forward_on<ns::Tag>(s, Wh, N));
+    std::abort();
+}
+
+void fused_gru_ra_backward_steps(float* dax, float* dah, float* dh0, const float* gates, const float* h0,
+                                 const float* hs, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
+                                 int64_t H) {
+    const GruRaBackArgs s{dax, dah, dh0, gates, h0, hs, dhs, Tn, H};
+    ATTNCORE_DISPATCH(gru_ra_backward_on<ns::Tag>(s, Wh, N));
+    std::abort();
+}
 
 void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* gates, const float* cs,
                                const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,

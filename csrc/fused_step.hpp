@@ -74,6 +74,20 @@ void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* g
                                const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
                                int64_t H);
 
+// The reset-after GRU's time loop (gru_reset_after.hpp): xw (N,T,3H) = xs @ Wx for every step, Wh (H,3H),
+// b (2,3H) -> hs (N,T,H) and gates (N,T,4H): z, r, n and h_prev @ Wh_n + bh_n of each step. Per step and
+// block, h_prev @ Wh on the fused product: one product per step.
+void fused_gru_ra_forward(float* hs, float* gates, const float* xw, const float* Wh, const float* b, const float* h0,
+                          int64_t N, int64_t Tn, int64_t H);
+
+// Its backward time loop: dax and dah (N,T,3H) get the gradients of the input and of the recurrent
+// products' outputs (the caller's BLAS turns them into dxs, dWx, dWh and the biases' gradients); dh0 (N,H)
+// holds dh_next on entry and the gradient of h0 on return. Per step, dh = z * dh + dah_t @ Wh.T on the
+// fused product over Wh.T packed once.
+void fused_gru_ra_backward_steps(float* dax, float* dah, float* dh0, const float* gates, const float* h0,
+                                 const float* hs, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
+                                 int64_t H);
+
 // The weights of the attention decoder (attention_seq2seq.py's AttentionDecoder), all row-major float32.
 struct DecoderWeights {
     const float* embed;        // (V_in, D), V_in >= V: the output's argmax is the next input

@@ -112,6 +112,47 @@ ATTNCORE_INLINE void gru_backward_reset(T* da, T* dh, T* rh_t, const T* a, const
     }
 }
 
+// The reset-after GRU (Keras's and PyTorch's; attncore/reset_after.py) on one row of one step: xw (3H) =
+// x @ Wx, hw (3H) = h_prev @ Wh, b (2,3H) the input and the recurrent bias; g (4H) gets z, r, n and hn =
+// h_prev @ Wh_n + bh_n; h the new state.
+template <class T>
+ATTNCORE_INLINE void gru_ra_cell(T* g, T* h, const T* xw, const T* hw, const T* hp, const T* b, int64_t H) {
+    const T *bx = b, *bh = b + 3 * H;
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T z = fast_sigmoid(xw[k] + bx[k] + hw[k] + bh[k]);
+        const T r = fast_sigmoid(xw[H + k] + bx[H + k] + hw[H + k] + bh[H + k]);
+        const T hn = hw[2 * H + k] + bh[2 * H + k];
+        const T n = fast_tanh(xw[2 * H + k] + bx[2 * H + k] + r * hn);
+        g[k] = z;
+        g[H + k] = r;
+        g[2 * H + k] = n;
+        g[3 * H + k] = hn;
+        h[k] = z * hp[k] + (T(1) - z) * n;
+    }
+}
+
+// The reset-after GRU backwards on one row of one step, before the product: dax (3H) gets the gradient
+// of x @ Wx + bx, dah (3H) that of h_prev @ Wh + bh, from dh_t + dh; dh becomes the direct path's share
+// z * (dh_t + dh) (dah @ Wh.T is added after).
+template <class T>
+ATTNCORE_INLINE void gru_ra_cell_backward(T* dax, T* dah, T* dh, const T* g, const T* hp, const T* dh_t,
+                                          int64_t H) {
+#pragma omp simd
+    for (int64_t k = 0; k < H; ++k) {
+        const T z = g[k], r = g[H + k], n = g[2 * H + k], hn = g[3 * H + k];
+        const T d = dh_t[k] + dh[k];
+        const T dn = d * (T(1) - z) * (T(1) - n * n);
+        const T dz = d * (hp[k] - n) * z * (T(1) - z);
+        const T dr = dn * hn * r * (T(1) - r);
+        dax[k] = dah[k] = dz;
+        dax[H + k] = dah[H + k] = dr;
+        dax[2 * H + k] = dn;
+        dah[2 * H + k] = dn * r;
+        dh[k] = d * z;
+    }
+}
+
 }  // namespace row_ops
 
 // The BLAS path's entry points: compiled for AVX-512, AVX2 and baseline x86-64, chosen at load time

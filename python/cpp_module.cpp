@@ -14,6 +14,7 @@
 #include "../csrc/affine.hpp"
 #include "../csrc/embedding.hpp"
 #include "../csrc/fused_step.hpp"
+#include "../csrc/gru_reset_after.hpp"
 #include "../csrc/gru.hpp"
 #include "../csrc/lstm.hpp"
 #include "../csrc/parallel.hpp"
@@ -656,6 +657,63 @@ void adam_update(py::array param, py::array grad, py::array m, py::array v, doub
         adam_update_t<float>(param, m, v, grad, 1.0 - beta1, 1.0 - beta2, lr_t, wide);
 }
 
+// ---------------------------------------------------------------- the reset-after GRU
+
+// b (2, 3H) of the reset-after GRU: the input bias, then the recurrent one.
+void check_reset_after_bias(const py::array& b, int64_t H) {
+    require_float("b", b);
+    if (b.ndim() != 2 || b.shape(0) != 2 || b.shape(1) != 3 * H)
+        throw py::value_error("shape mismatch: the reset-after GRU's b must have shape (2, " + std::to_string(3 * H) +
+                              ") (input bias, recurrent bias), got " + shape_str(b));
+}
+
+// The reset-after GRU forward on the fused step (gru_reset_after_forward) -> (hs (N,T,H), gates (N,T,4H)), or
+// None where it does not run (float64, a CPU without the fused step or with it off, a small call): the
+// caller then runs attncore/reset_after.py's loop, the reference.
+py::object gru_reset_after_forward(const py::array& xs_, const py::array& Wx_, const py::array& Wh_,
+                                   const py::array& b_, const py::array& h0_) {
+    const bool dbl = wants_double({{"Wx", Wx_, ""}, {"Wh", Wh_, ""}, {"b", b_, ""}});
+    auto s = recurrent_dims(3, xs_, Wx_, Wh_, nullptr, {{"h0", h0_, ""}}, {});
+    check_reset_after_bias(b_, s.H);
+    require_blas_size(s.N * s.Tn * 4 * s.H, "N*T*4H");
+    if (dbl || !attncore::gru_reset_after_applies(s.N, s.Tn, s.H)) return py::none();
+    auto xs = in<float>(xs_), Wx = in<float>(Wx_), Wh = in<float>(Wh_), b = in<float>(b_), h0 = in<float>(h0_);
+    carray<float> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, 4 * s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::gru_reset_after_forward(hs.mutable_data(), gates.mutable_data(), xs.data(), Wx.data(), Wh.data(),
+                                          b.data(), h0.data(), s.N, s.Tn, s.D, s.H);
+    }
+    return py::make_tuple(hs, gates);
+}
+
+// Its backward (gru_reset_after_backward) -> (dxs, dWx, dWh, db (2,3H), dh0), or None as above.
+py::object gru_reset_after_backward(const py::array& xs_, const py::array& Wx_, const py::array& Wh_,
+                                    const py::array& h0_, const py::array& hs_, const py::array& gates_,
+                                    const py::array& dhs_, const py::array& dh_) {
+    const bool dbl = wants_double({{"Wx", Wx_, ""}, {"Wh", Wh_, ""}});
+    auto s = recurrent_dims(3, xs_, Wx_, Wh_, nullptr, {{"h0", h0_, ""}, {"dh_next", dh_, ""}},
+                            {{"hs", hs_, "H"}, {"dhs", dhs_, "H"}});
+    require_float("gates", gates_);
+    if (gates_.ndim() != 3 || gates_.shape(0) != s.N || gates_.shape(1) != s.Tn || gates_.shape(2) != 4 * s.H)
+        throw py::value_error("shape mismatch: gates must be (" + std::to_string(s.N) + ", " + std::to_string(s.Tn) +
+                              ", " + std::to_string(4 * s.H) + "), got " + shape_str(gates_));
+    require_blas_size(s.N * s.Tn * 4 * s.H, "N*T*4H");
+    if (dbl || !attncore::gru_reset_after_applies(s.N, s.Tn, s.H)) return py::none();
+    auto xs = in<float>(xs_), Wx = in<float>(Wx_), Wh = in<float>(Wh_), h0 = in<float>(h0_);
+    auto hs = in<float>(hs_), gates = in<float>(gates_), dhs = in<float>(dhs_), dh = in<float>(dh_);
+    carray<float> dxs({s.N, s.Tn, s.D}), dWx({s.D, 3 * s.H}), dWh({s.H, 3 * s.H}), db({int64_t(2), 3 * s.H}),
+        dh0({s.N, s.H});
+    {
+        py::gil_scoped_release nogil;
+        attncore::gru_reset_after_backward(dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(),
+                                           db.mutable_data(), dh0.mutable_data(), hs.data(), gates.data(), xs.data(),
+                                           Wx.data(), Wh.data(), h0.data(), dhs.data(), dh.data(), s.N, s.Tn, s.D,
+                                           s.H);
+    }
+    return py::make_tuple(dxs, dWx, dWh, db, dh0);
+}
+
 // ---------------------------------------------------------------- greedy decoding
 
 // The attention decoder's greedy decoding in one call (fused_attention_decode), or None where the fused
@@ -762,6 +820,10 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("gru_forward", &gru_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"));
     m.def("gru_backward", &gru_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("hs"),
           py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
+    m.def("gru_reset_after_forward", &gru_reset_after_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),
+          py::arg("b"), py::arg("h0"));
+    m.def("gru_reset_after_backward", &gru_reset_after_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),
+          py::arg("h0"), py::arg("hs"), py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
     m.def("affine_forward", &affine_forward, py::arg("x"), py::arg("W"), py::arg("b"));
     m.def("affine_backward", &affine_backward, py::arg("x"), py::arg("W"), py::arg("dout"));
     m.def("attention_decode", &attention_decode, py::arg("enc_hs"), py::arg("start_ids"), py::arg("sample_size"),

@@ -109,3 +109,32 @@ def test_the_command_line_exports_a_saved_model_and_refuses_the_books_gru(tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "reset-before GRU" in err
     assert main(["export", "--format", "onnx", str(tmp_path / "missing.npz"), str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.slow
+def test_the_readme_serving_example_answers_as_attncore_translate(tmp_path):
+    """Train the book's date model a little, export it, serve it with examples/onnx_translate.py (onnxruntime
+    and NumPy only): the answers of ``attncore translate``."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from attncore.datasets import generate
+
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(600, seed=4)), encoding="utf-8")
+
+    def run(*args):
+        done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("-m", "attncore", "train", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "2",
+        "--hidden", "32", "--wordvec", "16", "--batch-size", "32")
+    run("-m", "attncore", "export", "--format", "onnx", str(tmp_path / "run" / "params.npz"), str(tmp_path / "onnx"))
+    questions = ["september 27, 1994", "1/2/03", "TUESDAY, MARCH 5, 2024"]
+    example = Path(__file__).resolve().parents[1] / "examples" / "onnx_translate.py"
+    served = run(str(example), str(tmp_path / "onnx"), *questions).splitlines()
+    expected = [run("-m", "attncore", "translate", "--params", str(tmp_path / "run" / "params.npz"), q).strip()
+                for q in questions]
+    assert served == expected

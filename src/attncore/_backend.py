@@ -35,6 +35,8 @@ def _namespace(name: str, module: types.ModuleType | None) -> types.SimpleNamesp
     ns = types.SimpleNamespace(**table)
     # Kernels only a native backend has (no NumPy twin: the callers' own loops are the reference).
     ns.attention_decode = getattr(module, "attention_decode", None)
+    ns.gru_reset_after = (getattr(module, "gru_reset_after_forward", None),
+                          getattr(module, "gru_reset_after_backward", None))
     ns.name = name
     ns.native = sorted(k for k in table if module is not None and hasattr(module, k))
     return ns

@@ -13,11 +13,14 @@ of z: the share of the old state kept). PyTorch orders its gates r, z, n and
 transposes its matrices. So each step needs one product, ``h @ Wh``, not two
 dependent ones as the book's reset-before GRU (``(r * h) @ Wh_h`` waits for r).
 
-The products go through the backend's affine kernels (its BLAS, in its
-threads): the input products of all T steps as one (N*T, D) @ (D, 3H), then
-one (N, H) @ (H, 3H) per step; the gates' arithmetic is NumPy's. The same
-code runs on every backend, so every backend gives the same results to float
-rounding of its products.
+On the cpp backend, in float32 on a CPU with the fused step, both directions
+are one kernel call (``csrc/gru_reset_after.cpp``: the time loop on the fused
+step, ``h @ Wh`` over ``Wh`` packed once per call, and the products over all
+steps in the BLAS). Everywhere else the loop below runs: its products go
+through the backend's affine kernels (the input products of all T steps as
+one (N*T, D) @ (D, 3H), then one (N, H) @ (H, 3H) per step), the gates'
+arithmetic is NumPy's. It is the reference the fused kernels are tested
+against; both give the same results to float rounding.
 
 Legend: N batch, T time steps, D input size, H hidden size.
 """
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
+from . import _backend, kernels
 from ._checks import as_floats
 
 __all__ = ["gru_reset_after_backward", "gru_reset_after_forward"]
@@ -55,6 +58,10 @@ def gru_reset_after_forward(xs, Wx, Wh, b, h0=None):
     N, T, D, H = dims["N"], dims["T"], dims["D"], dims["H"]
     b = _bias(b, dims, Wx.dtype)
     h = kernels._state("h0", h0, dims, Wx.dtype)
+    native = _backend._current.gru_reset_after[0]
+    done = native(xs, Wx, Wh, b, h) if native is not None else None
+    if done is not None:  # the fused step: the same loop in C++, one kernel call
+        return done
     hs = np.empty((N, T, H), dtype=Wx.dtype)
     gates = np.empty((N, T, 4 * H), dtype=Wx.dtype)
     xw = kernels.affine_forward(xs.reshape(N * T, D), Wx, b[0]).reshape(N, T, 3 * H)
@@ -80,6 +87,10 @@ def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
     h0, dh = kernels._state("h0", h0, dims, dt), kernels._state("dh_next", dh_next, dims, dt)
     hs, dhs = (kernels._same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("dhs", dhs)))
     gates = kernels._same_as("gates", gates, (N, T, 4 * H), dt)
+    native = _backend._current.gru_reset_after[1]
+    done = native(xs, Wx, Wh, h0, hs, gates, dhs, dh) if native is not None else None
+    if done is not None:
+        return done
     dax = np.empty((N, T, 3 * H), dtype=dt)  # gradients of the input products' outputs, one product at the end
     dWh, db_h = np.zeros_like(Wh), np.zeros(3 * H, dtype=dt)
     for t in reversed(range(T)):

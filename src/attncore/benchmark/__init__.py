@@ -39,7 +39,7 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
     greedy evaluation, their floors; for the book's shape also the one-row evaluation and the sweeps."""
     rng = np.random.default_rng(0)
     runs = runners(with_torch, shape)
-    x, t = batch(rng, shape.N, shape.T, shape.Td, shape.V)
+    x, t = batch(rng, shape.N, shape.T, shape.Td, shape.V, shape.source_V)
     log(f"training iteration, {shape.describe()} ({reps} rounds)")
     results = {"shape": vars(shape), "train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps)}
     log("matrix-product floor of the training iteration (NumPy's BLAS)")
@@ -52,7 +52,7 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
         with busy_processes(busy):
             results["train_iteration_busy_s"] = interleaved(runs, lambda r: r.train(x, t), max(3, reps // 2))
         results["busy_processes"] = busy
-    xe, te = batch(rng, eval_rows, shape.T, shape.Td, shape.V)
+    xe, te = batch(rng, eval_rows, shape.T, shape.Td, shape.V, shape.source_V)
 
     def evaluate(run):
         for start in range(0, eval_rows, DECODE_BATCH):

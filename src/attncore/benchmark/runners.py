@@ -26,7 +26,7 @@ class AttncoreRunner:
     def __init__(self, backend: str, seed: int = 0, shape: Shape = BOOK) -> None:
         self.name, self.backend = backend, backend
         np.random.seed(seed)
-        self.model = AttentionSeq2seq(shape.V, shape.D, shape.H, cell=shape.cell, luong=shape.luong)
+        self.model = AttentionSeq2seq(**shape.config)
         self.optimizer = Adam()
 
     def train(self, x, t) -> None:

@@ -11,8 +11,9 @@ __all__ = ["BOOK", "SHAPES", "TARGETS", "Shape", "batch", "median"]
 
 @dataclass(frozen=True)
 class Shape:
-    """A model and batch to measure: batch N, encoder steps T, decoder steps Td, vocabulary V, word vectors
-    D, hidden H, the recurrent cell and whether the Luong attentional layer is there."""
+    """A model and batch to measure: batch N, encoder steps T, decoder steps Td, vocabulary V (the source's
+    ``source_V`` where it has its own), word vectors D, hidden H, the recurrent cell, whether the Luong
+    attentional layer is there and the decoder's concat order."""
 
     name: str
     N: int
@@ -23,6 +24,14 @@ class Shape:
     H: int
     cell: str = "lstm"
     luong: bool = False
+    source_V: int | None = None
+    concat: str = "context-state"
+
+    @property
+    def config(self) -> dict:
+        """The AttentionSeq2seq (and its PyTorch module's) constructor arguments."""
+        return {"vocab_size": self.V, "wordvec_size": self.D, "hidden_size": self.H, "cell": self.cell,
+                "luong": self.luong, "source_vocab_size": self.source_V, "concat": self.concat}
 
     @property
     def gates(self) -> int:
@@ -36,11 +45,11 @@ class Shape:
 SHAPES = {
     # the book's date task (chapter 8)
     "book": Shape("book", N=128, T=29, Td=10, V=60, D=16, H=256),
-    # the Keras seed's Korean-English model: Embedding(., 128), GRU(512), dot attention, Dense(512, tanh),
-    # Dense(3079); sources padded to 95 tokens, targets to 103. attncore's models have one vocabulary for
-    # both sides: 3079 here, for both implementations (the source embedding's size does not change the cost
-    # of a lookup and its scatter-add, only the Adam update of 4763 x 128 more weights).
-    "keras-seed": Shape("keras-seed", N=64, T=95, Td=103, V=3079, D=128, H=512, cell="gru", luong=True),
+    # the Keras seed's Korean-English model exactly (attncore.models.keras_seed): Embedding(7842, 128) and
+    # Embedding(3079, 128), reset-after GRU(512)s, dot attention, [state; context], Dense(512, tanh),
+    # Dense(3079); sources padded to 95 tokens, targets to 103. Both columns run the same cell.
+    "keras-seed": Shape("keras-seed", N=64, T=95, Td=103, V=3079, D=128, H=512, cell="gru-reset-after", luong=True,
+                        source_V=7842, concat="state-context"),
 }
 BOOK = SHAPES["book"]
 # The issues' targets, cpp against torch: (training iteration, batched evaluation).
@@ -51,5 +60,5 @@ def median(times) -> float:
     return float(np.median(times))
 
 
-def batch(rng, N: int, T: int, Td: int = BOOK.Td, vocab: int = BOOK.V):
-    return rng.integers(0, vocab, (N, T)), rng.integers(0, vocab, (N, Td + 1))
+def batch(rng, N: int, T: int, Td: int = BOOK.Td, vocab: int = BOOK.V, source_vocab: int | None = None):
+    return rng.integers(0, source_vocab or vocab, (N, T)), rng.integers(0, vocab, (N, Td + 1))
