@@ -68,7 +68,7 @@ struct DecodeArgs {
     const int64_t *lengths, *start;
     const float *embed, *b, *bc, *ba;
     int64_t Tn, S, D, H, V;
-    bool gru;
+    bool gru, reset_after, state_first;
 };
 
 // Its weights, packed once per call: the step's ([Wx; Wh] for the LSTM, Wx for the GRU), the GRU's
@@ -472,7 +472,10 @@ void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N
         return Bp;
     };
     std::unique_ptr<float[], AlignedFree> step, zr, hh, hidden;
-    if (s.gru) {
+    if (s.reset_after) {
+        step = packed(W.Wx, D, G);
+        hh = packed(W.Wh, H, G);  // all of Wh: one product per step
+    } else if (s.gru) {
         step = packed(W.Wx, D, G);
         zr = aligned_floats(Ns::panels(2 * H) * H * Ns::kPanel);
         Ns::pack_b(zr.get(), H, 0, W.Wh, G, H, 2 * H, false);  // Wh[:, :2H]
@@ -487,7 +490,8 @@ void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N
     auto out = packed(W.Wa, F, V);
     const DecodePacked P{step.get(), zr.get(), hh.get(), hidden.get(), out.get()};
     const int64_t R = kBlockRows, acc_n = R * Ns::kPanel, ap_n = R * std::max(D + H, 2 * H);
-    const int64_t sizes[] = {acc_n, ap_n, R * G, R * H, R * H, R * H, R * H, R * 2 * H, R * H, R * H, R * V};
+    // pre: R x G (R x 4H for the reset-after GRU, whose cell writes its 4H gates over its input products)
+    const int64_t sizes[] = {acc_n, ap_n, R * 4 * H, R * H, R * H, R * H, R * H, R * G, R * H, R * H, R * V};
     int64_t scratch_n = 0;
     for (int64_t n : sizes) scratch_n += Carve::size({n});
     const int64_t work = product_work(N * s.S, G + V + (W.Wc ? H : 0), D + H) + N * s.S * s.Tn * H;
@@ -505,8 +509,8 @@ void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N
 void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
                             const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
                             int64_t Tn, int64_t S) {
-    const DecodeArgs s{ids,    weights, h_last, c_last, enc_hs, lengths, start_ids, W.embed, W.b,
-                       W.bc,   W.ba,    Tn,     S,      W.D,    W.H,     W.V,       W.gru};
+    const DecodeArgs s{ids,  weights, h_last, c_last, enc_hs, lengths, start_ids,     W.embed,      W.b, W.bc,
+                       W.ba, Tn,      S,      W.D,    W.H,    W.V,     W.gru, W.reset_after, W.state_first};
     ATTNCORE_DISPATCH(attention_decode_on<ns::Tag>(s, W, N));
     std::abort();
 }

@@ -91,18 +91,20 @@ void fused_gru_ra_backward_steps(float* dax, float* dah, float* dh0, const float
 // The weights of the attention decoder (attention_seq2seq.py's AttentionDecoder), all row-major float32.
 struct DecoderWeights {
     const float* embed;        // (V_in, D), V_in >= V: the output's argmax is the next input
-    const float *Wx, *Wh, *b;  // (D,G), (H,G), (G): G = 4H (LSTM: f, g, i, o) or 3H (gru: z, r, h~)
+    const float *Wx, *Wh, *b;  // (D,G), (H,G), (G): G = 4H (LSTM: f, g, i, o) or 3H (gru: z, r, h~);
+                               // the reset-after GRU's b is (2,G): input bias, recurrent bias
     const float *Wc, *bc;      // (2H,H), (H): the Luong layer tanh([c | h] @ Wc + bc), or both null
     const float *Wa, *ba;      // (F,V), (V): the output affine; F = H with the Luong layer, else 2H
     int64_t D, H, V;
-    bool gru;
+    bool gru, reset_after;     // the cell: LSTM, the book's GRU or the reset-after GRU
+    bool state_first;          // [h | c] into the Luong layer or the output (Keras's order), else [c | h]
 };
 
 // Greedy decoding of the attention decoder in one call, as its step loop in
 // Python computes it: the state starts at enc_hs[:, T-1] (cell state zero);
 // each of the S steps embeds the last tokens (start_ids (N) first), runs the
 // recurrent step, attends over each row's first lengths[n] encoder states
-// (all T when lengths is null), feeds [context | h] to the Luong layer and the
+// (all T when lengths is null), feeds [context | h] (or [h | context]) to the Luong layer and the
 // output affine, and takes the argmax. ids (N,S) get the tokens, weights
 // (N,S,T) the attention weights of every step, h_last (N,H) and c_last (N,H,
 // LSTM only) the final state. Blocks of rows go to the threads dynamically and

@@ -114,7 +114,8 @@ ATTNCORE_INLINE void gru_backward_reset(T* da, T* dh, T* rh_t, const T* a, const
 
 // The reset-after GRU (Keras's and PyTorch's; attncore/reset_after.py) on one row of one step: xw (3H) =
 // x @ Wx, hw (3H) = h_prev @ Wh, b (2,3H) the input and the recurrent bias; g (4H) gets z, r, n and hn =
-// h_prev @ Wh_n + bh_n; h the new state.
+// h_prev @ Wh_n + bh_n; h the new state. g may be xw (rows of 4H; the decoder computes in place) and h may
+// be hp: each k reads and writes only its own elements.
 template <class T>
 ATTNCORE_INLINE void gru_ra_cell(T* g, T* h, const T* xw, const T* hw, const T* hp, const T* b, int64_t H) {
     const T *bx = b, *bh = b + 3 * H;

@@ -50,7 +50,7 @@ def translate(sessions, meta: dict, questions: list[str]) -> list[str]:
     names = ["state", "cell"][:len(state)]
     tokens = np.full(len(rows), meta["start_id"], dtype=np.int64)
     answers = []
-    for _ in range(meta["answer_length"] - 1):
+    for _ in range(meta["answer_length"]):
         logits, *rest = step.run(None, {"ids": tokens, "encoder_states": enc_hs, "lengths": lengths,
                                         **dict(zip(names, state))})
         state = rest[:len(names)]

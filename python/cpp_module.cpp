@@ -718,12 +718,16 @@ py::object gru_reset_after_backward(const py::array& xs_, const py::array& Wx_, 
 
 // The attention decoder's greedy decoding in one call (fused_attention_decode), or None where the fused
 // kernels do not run it (float64 weights, a CPU without them or with them switched off, N, T, S or H
-// zero): the caller then steps in Python. -> (ids (N,S) int64, weights (N,S,T), h (N,H), c (N,H) or None).
+// zero): the caller then steps in Python. cell: "lstm", "gru" or "gru-reset-after" (b (2,3H)); state_first:
+// [h | context] into the Luong layer or the output (Keras's order). -> (ids (N,S) int64, weights (N,S,T),
+// h (N,H), c (N,H) or None).
 py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids, int64_t S, const py::object& lengths_,
                             const py::array& embed_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
                             const py::object& Wc_, const py::object& bc_, const py::array& Wa_, const py::array& ba_,
-                            const std::string& cell) {
-    if (cell != "lstm" && cell != "gru") throw py::value_error("cell must be 'lstm' or 'gru', got '" + cell + "'");
+                            const std::string& cell, bool state_first) {
+    if (cell != "lstm" && cell != "gru" && cell != "gru-reset-after")
+        throw py::value_error("cell must be 'lstm', 'gru' or 'gru-reset-after', got '" + cell + "'");
+    const bool reset_after = cell == "gru-reset-after", gru = cell != "lstm";
     if (Wc_.is_none() != bc_.is_none()) throw py::value_error("Wc and bc must be given together");
     const bool luong = !Wc_.is_none();
     const py::array Wc = luong ? py::array::ensure(Wc_) : py::array(), bc = luong ? py::array::ensure(bc_) : py::array();
@@ -734,11 +738,15 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
                            : wants_double({{"enc_hs", enc_hs_, ""}, {"embed", embed_, ""}, {"Wx", Wx_, ""},
                                            {"Wh", Wh_, ""}, {"b", b_, ""}, {"Wa", Wa_, ""}, {"ba", ba_, ""}});
     auto d = check_shapes({{"enc_hs", enc_hs_, "NTH"}, {"embed", embed_, "ED"}, {"Wx", Wx_, "DG"}, {"Wh", Wh_, "HG"},
-                           {"b", b_, "G"}, {"Wa", Wa_, "FV"}, {"ba", ba_, "V"}});
-    const int64_t N = d['N'], Tn = d['T'], H = d['H'], D = d['D'], V = d['V'], G = (cell == "gru" ? 3 : 4) * H;
+                           {"Wa", Wa_, "FV"}, {"ba", ba_, "V"}});
+    const int64_t N = d['N'], Tn = d['T'], H = d['H'], D = d['D'], V = d['V'], G = (gru ? 3 : 4) * H;
     if (d['G'] != G)
-        throw py::value_error("Wh must have shape (H, " + std::string(cell == "gru" ? "3H" : "4H") + "), got " +
+        throw py::value_error("Wh must have shape (H, " + std::string(gru ? "3H" : "4H") + "), got " +
                               shape_str(Wh_));
+    if (reset_after)
+        check_reset_after_bias(b_, H);
+    else
+        check_shapes({{"Wx", Wx_, "DG"}, {"b", b_, "G"}});
     if (d['F'] != (luong ? H : 2 * H))
         throw py::value_error("Wa must have " + std::to_string(luong ? H : 2 * H) + " rows, got " + shape_str(Wa_));
     if (luong) check_shapes({{"Wc", Wc, "CH"}, {"bc", bc, "H"}, {"enc_hs", enc_hs_, "NTH"}});
@@ -760,15 +768,16 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
     if (luong) Wc_in = in<float>(Wc), bc_in = in<float>(bc);
     py::array_t<int64_t> ids({N, S});
     carray<float> weights({N, S, Tn}), h({N, H});
-    carray<float> c(std::vector<py::ssize_t>{cell == "gru" ? 0 : N, H});
+    carray<float> c(std::vector<py::ssize_t>{gru ? 0 : N, H});
     const attncore::DecoderWeights W{embed.data(), Wx.data(),  Wh.data(), b.data(), luong ? Wc_in.data() : nullptr,
-                                     luong ? bc_in.data() : nullptr, Wa.data(), ba.data(), D, H, V, cell == "gru"};
+                                     luong ? bc_in.data() : nullptr, Wa.data(), ba.data(), D, H, V, gru, reset_after,
+                                     state_first};
     {
         py::gil_scoped_release nogil;
         attncore::fused_attention_decode(ids.mutable_data(), weights.mutable_data(), h.mutable_data(),
                                          c.mutable_data(), enc_hs.data(), lengths.data, start.data(), W, N, Tn, S);
     }
-    return py::make_tuple(ids, weights, h, cell == "gru" ? py::object(py::none()) : py::object(c));
+    return py::make_tuple(ids, weights, h, gru ? py::object(py::none()) : py::object(c));
 }
 
 }  // namespace
@@ -828,7 +837,7 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("affine_backward", &affine_backward, py::arg("x"), py::arg("W"), py::arg("dout"));
     m.def("attention_decode", &attention_decode, py::arg("enc_hs"), py::arg("start_ids"), py::arg("sample_size"),
           py::arg("lengths"), py::arg("embed"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("Wc"),
-          py::arg("bc"), py::arg("Wa"), py::arg("ba"), py::arg("cell"));
+          py::arg("bc"), py::arg("Wa"), py::arg("ba"), py::arg("cell"), py::arg("state_first") = false);
     m.def("embedding_forward", &embedding_forward, py::arg("W"), py::arg("ids"));
     m.def("embedding_backward", &embedding_backward, py::arg("ids"), py::arg("dout"), py::arg("V"));
     m.def("softmax_cross_entropy_forward", &softmax_cross_entropy_forward, py::arg("xs"), py::arg("ts"),

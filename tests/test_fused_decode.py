@@ -4,8 +4,8 @@ against the decoder's own step loop on the NumPy backend, the reference.
 The cpp backend's ``AttentionDecoder.generate_batch`` takes the fused decoder where the fused step runs
 (float32, a CPU with AVX-512 or AVX2+FMA; any N and sample_size from 1); elsewhere it steps in Python. The
 tokens must be the reference's, the attention weights and the final state equal to float32's tolerance;
-every cell (LSTM, GRU), with and without the Luong layer and the source lengths, on 1 and 2 threads and
-each instruction set the CPU has.
+every cell (LSTM, the book's GRU, the reset-after GRU), with and without the Luong layer, both concat
+orders and the source lengths, on 1 and 2 threads and each instruction set the CPU has.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ SHAPES = {
 }
 
 
-def model_and_sources(rng, N, T, V, D, H, cell, luong, seed=3):
+def model_and_sources(rng, N, T, V, D, H, cell, luong, seed=3, concat="context-state"):
     np.random.seed(seed)
-    model = AttentionSeq2seq(V, D, H, cell=cell, luong=luong)
+    model = AttentionSeq2seq(V, D, H, cell=cell, luong=luong, concat=concat)
+    if cell == "gru-reset-after":  # biases that are not zero, so that a mixed-up pair shows
+        model.decoder.rnn.params[2][...] = np.random.default_rng(seed).normal(0, 0.5, model.decoder.rnn.params[2].shape)
     for p in model.decoder.affine.params:  # scores far enough apart that the tokens vary from step to step
         p *= 3
     return model, rng.integers(0, V, size=(N, T))
@@ -52,12 +54,15 @@ def decode(model, backend, xs, start, S, lengths=None):
 
 
 @pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
-@pytest.mark.parametrize("cell,luong", [("lstm", False), ("gru", False), ("lstm", True), ("gru", True)])
+@pytest.mark.parametrize("cell,luong,concat", [
+    ("lstm", False, "context-state"), ("gru", False, "context-state"), ("lstm", True, "context-state"),
+    ("gru", True, "context-state"), ("gru-reset-after", False, "context-state"),
+    ("gru-reset-after", True, "state-context"), ("lstm", True, "state-context")])
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_decode_matches_the_step_loop(rng, isa, shape, cell, luong, with_lengths, n_threads):
+def test_decode_matches_the_step_loop(rng, isa, shape, cell, luong, concat, with_lengths, n_threads):
     N, T, V, D, H, S = shape
-    model, xs = model_and_sources(rng, N, T, V, D, H, cell, luong)
+    model, xs = model_and_sources(rng, N, T, V, D, H, cell, luong, concat=concat)
     lengths = rng.integers(1, T + 1, N) if with_lengths else None
     start = rng.integers(0, V, N)
     want = decode(model, "numpy", xs, start, S, lengths)
@@ -148,6 +153,8 @@ def test_bad_arguments_get_clear_errors(rng):
         (dict(lengths=np.full(40, 6)), ValueError),
         (dict(lengths=np.ones(40)), TypeError),
         (dict(cell="gru"), ValueError),
+        (dict(cell="gru-reset-after"), ValueError),  # its b is (2, 3H)
+        (dict(cell="gru-reset-after", Wx=Wx[:, :30], Wh=Wh[:, :30], b=np.zeros((3, 30), np.float32)), ValueError),
         (dict(cell="rnn"), ValueError),
         (dict(Wc=None), ValueError),
         (dict(Wc=None, bc=None), ValueError),  # Wa has H rows: the Luong layer is missing

@@ -9,7 +9,7 @@ import pytest
 import attncore
 from attncore.reset_after import gru_reset_after_backward, gru_reset_after_forward
 from attncore.time_layers import GRU, TimeGRU
-from conftest import BACKENDS, FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad
+from conftest import BACKENDS, BEST_ISA, CPP, FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad, threads
 
 
 def reference(xs, Wx, Wh, b, h0):
@@ -170,3 +170,43 @@ def test_the_command_line_trains_reset_after_grus(tmp_path):
     assert r.returncode == 0 and "(gru-reset-after, luong)" in r.stdout, r.stderr
     r = attncore_cmd("translate", "--params", str(tmp_path / "r" / "params.npz"), "you are here")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(CPP is None or BEST_ISA == "none", reason="no C++ backend, or a CPU without the fused step")
+@pytest.mark.parametrize("N,T,D,H", [(37, 7, 5, 17), (40, 1, 3, 8), (1, 40, 6, 33), (64, 9, 16, 64)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_the_fused_step_is_the_numpy_loop(rng, isa, N, T, D, H, n_threads):
+    """csrc/gru_reset_after.cpp (the time loop on the fused step, each instruction set, 1 and 2 threads; N not
+    a multiple of the block of 16 rows, odd H, one step, one row) against the NumPy loop, in float32, on
+    reversed and sliced inputs; below the fused step's size, and in float64, the binding answers None."""
+    xs, Wx, Wh, b, h0 = draw(rng, N, T, D, H, np.float32)
+    dhs, dh = rng.normal(size=(N, T, H)).astype(np.float32), rng.normal(size=(N, H)).astype(np.float32)
+    with attncore.use_backend("numpy"):
+        want_hs, want_gates = gru_reset_after_forward(xs, Wx, Wh, b, h0)
+        want = gru_reset_after_backward(xs, Wx, Wh, h0, want_hs, want_gates, dhs, dh)
+    assert CPP.gru_reset_after_forward(xs, Wx, Wh, b, h0) is not None  # the fused step runs this size
+    with attncore.use_backend("cpp"), threads(n_threads):
+        hs, gates = gru_reset_after_forward(awkward(xs, "reversed"), Wx, awkward(Wh, "sliced"), b, h0)
+        got = gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, awkward(dhs, "reversed"), dh)
+    assert_close(hs, want_hs)
+    assert_close(gates, want_gates)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == np.float32
+        assert_close(g, w)
+    small = draw(rng, 3, 2, D, H, np.float32)
+    assert CPP.gru_reset_after_forward(*small) is None
+    assert CPP.gru_reset_after_forward(*(a.astype(np.float64) for a in (xs, Wx, Wh, b, h0))) is None
+
+
+@pytest.mark.skipif(CPP is None, reason="no C++ backend")
+def test_the_bindings_check_their_arguments(rng):
+    xs, Wx, Wh, b, h0 = draw(rng, 40, 2, 3, 4, np.float32)
+    hs, gates = np.zeros((40, 2, 4), np.float32), np.zeros((40, 2, 16), np.float32)
+    for args, error in [((xs, Wx, Wh, b[0], h0), ValueError), ((xs, Wx, Wh[:, :9], b, h0), ValueError),
+                        ((xs, Wx, Wh, b, h0[:3]), ValueError), ((xs.astype(np.int32), Wx, Wh, b, h0), TypeError)]:
+        with pytest.raises(error):
+            CPP.gru_reset_after_forward(*args)
+    with pytest.raises(ValueError, match="gates must be"):
+        CPP.gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates[:, :, :12], hs, h0)
+    with pytest.raises(ValueError):
+        CPP.gru_reset_after_backward(xs, Wx, Wh, h0, hs[:, :1], gates, hs, h0)

@@ -156,12 +156,11 @@ class AttentionDecoder(RecurrentHalf):
         fused step (float32); elsewhere one Python step per token. The attention weights of each step stay in ``attention_weights_history``
         (a list of sample_size arrays (N,T)).
         """
-        cell = "gru" if isinstance(self.rnn, TimeGRU) else "lstm"
-        if getattr(self.rnn, "reset_after", False) or not self.context_first:  # the native decoder: the book's
-            return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)  # GRU, [context; state]
+        cell = "lstm" if not isinstance(self.rnn, TimeGRU) else "gru-reset-after" if self.rnn.reset_after else "gru"
         decoded = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
                                            self.embed.params[0], self.rnn.params,
-                                           self.hidden[0].params if self.hidden else None, self.affine.params, cell)
+                                           self.hidden[0].params if self.hidden else None, self.affine.params, cell,
+                                           state_first=not self.context_first)
         if decoded is None:  # this backend has no native decoder for it: one step per call
             return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
         ids, weights, h, c = decoded

@@ -193,20 +193,22 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
 # ---------------------------------------------------------------- greedy decoding
 
 
-def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str):
+def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str,
+                     state_first: bool = False):
     """Greedy decoding of the attention decoder in one native call, or None where the current backend has
     none for it (numpy, cython, float64 weights, a CPU without the fused step, N, T or sample_size 0): the
     caller then runs its step loop, which this equals up to the products' rounding.
 
     enc_hs (N,T,H), start_ids (N,), lengths (N,) or None; embed (V_in,D); rnn (Wx, Wh, b) of ``cell``
-    ("lstm" or "gru"); hidden (Wc (2H,H), bc (H,)) of the Luong layer or None; affine (Wa, ba).
+    ("lstm", "gru" or "gru-reset-after"); hidden (Wc (2H,H), bc (H,)) of the Luong layer or None; affine (Wa,
+    ba); ``state_first``: the decoder joins [state; context] (Keras's order), else [context; state].
     -> (ids (N,sample_size) int64, attention weights (N,sample_size,T), h (N,H), c (N,H) or None).
     """
     native = _backend._current.attention_decode
     if native is None:
         return None
     Wc, bc = hidden if hidden is not None else (None, None)
-    return native(enc_hs, start_ids, sample_size, lengths, embed, *rnn, Wc, bc, *affine, cell)
+    return native(enc_hs, start_ids, sample_size, lengths, embed, *rnn, Wc, bc, *affine, cell, state_first)
 
 
 # ---------------------------------------------------------------- affine
