@@ -20,6 +20,7 @@ if keras.backend.backend() != "torch":  # pragma: no cover - another test import
 
 from keras import layers  # noqa: E402
 
+from attncore.benchmark import keras_model  # noqa: E402
 from attncore.interop.keras_import import load_keras  # noqa: E402
 
 # Keras's own notes (its torch backend and NumPy 2 on __array__'s copy argument; a softmax over a
@@ -28,18 +29,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
               pytest.mark.filterwarnings("ignore:You are using a softmax")]
 
 
-def seed_model(Vs=40, Vt=30, D=8, H=12, luong=True, state_first=True, rnn=None, attention=None):
-    """The seed tutorial's model: GRU encoder-decoder, dot attention, [state; context], tanh layer, softmax."""
-    rnn = rnn or (lambda **kw: layers.GRU(H, **kw))
-    source = keras.Input((None,), dtype="int32", name="source")
-    target = keras.Input((None,), dtype="int32", name="target")
-    enc_out, *enc_state = rnn(return_sequences=True, return_state=True)(layers.Embedding(Vs, D)(source))
-    dec_out = rnn(return_sequences=True)(layers.Embedding(Vt, D)(target), initial_state=enc_state)
-    context = (attention or layers.Attention())([dec_out, enc_out])
-    joined = layers.Concatenate()([dec_out, context] if state_first else [context, dec_out])
-    if luong:
-        joined = layers.Dense(H, activation="tanh")(joined)
-    return keras.Model([source, target], layers.Dense(Vt, activation="softmax")(joined))
+def seed_model(Vs=40, Vt=30, D=8, H=12, **options):
+    """The seed tutorial's model (attncore.benchmark.keras_model), small."""
+    return keras_model.seed_model(Vs, Vt, D, H, **options)
 
 
 def softmax(scores):

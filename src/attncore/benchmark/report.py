@@ -48,6 +48,8 @@ def table(results: dict) -> str:
     lines.append(f"- training, cpp vs numpy: {ratio(tr.get('numpy'), tr.get('cpp'))}; cpp vs torch: "
                  f"{ratio(tr.get('torch'), tr.get('cpp'))} (target {train_target}x); cpp vs the lower floor: "
                  f"{ratio(tr.get('cpp'), floor)} (target at most 1.1x)")
+    if "keras" in tr:
+        lines.append(f"- training, cpp vs Keras 3's own model (its torch backend): {ratio(tr['keras'], tr.get('cpp'))}")
     book_loop = f"vs the book's one-row loop on numpy: {ratio(book.get('numpy'), ev.get('cpp'))}; " if book else ""
     if "peak_fma" in trf and tr.get("cpp"):
         lines.append(f"- the peak multiply-add rate, measured now: {results.get('peak_gflops') or 0:.0f} GFLOP/s per core; "

@@ -51,6 +51,12 @@ def runners(with_torch: bool, shape: Shape = BOOK):
         from .torch_model import TorchRunner  # torch is imported there, and only when it is installed
 
         found.append(TorchRunner(shape=shape))
+    # Keras's own model at the Keras seed's shape, where Keras and its torch backend are installed
+    if with_torch and shape.cell == "gru-reset-after" and importlib.util.find_spec("keras") and \
+            importlib.util.find_spec("torch"):
+        from .keras_model import KerasRunner
+
+        found.append(KerasRunner(shape=shape))
     return found
 
 
