@@ -86,6 +86,20 @@ def test_context_first_and_no_tanh_layer_are_read_from_the_graph(tmp_path):
                                atol=1e-4, rtol=0)
 
 
+def test_a_masked_source_makes_zero_the_padding(tmp_path):
+    keras.utils.set_random_seed(2)
+    model = seed_model(mask_zero=True)
+    model.save(tmp_path / "m.keras")
+    imported = load_keras(tmp_path / "m.keras")
+    assert imported.pad_id == 0 and imported.metadata == {"pad_id": 0}
+    rng = np.random.default_rng(3)
+    xs, ys = rng.integers(1, 40, (4, 8)), rng.integers(1, 30, (4, 5))
+    xs[1, 5:] = 0
+    xs[3, 2:] = 0  # trailing pads of different lengths
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
+
+
 @pytest.mark.parametrize("variant, message", [
     (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
     (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),

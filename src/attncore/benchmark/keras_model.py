@@ -19,16 +19,17 @@ __all__ = ["KerasRunner", "seed_model"]
 
 
 def seed_model(source_vocab: int, target_vocab: int, wordvec: int = 128, hidden: int = 512, luong: bool = True,
-               state_first: bool = True, rnn=None, attention=None) -> keras.Model:
+               state_first: bool = True, rnn=None, attention=None, mask_zero: bool = False) -> keras.Model:
     """The seed tutorial's model: Embedding -> GRU(return_state) encoder, Embedding -> GRU(initial_state)
     decoder, dot-product ``Attention()([decoder, encoder])``, ``Concatenate()`` ([state, context] with
     ``state_first``), ``Dense(hidden, tanh)`` (with ``luong``) and ``Dense(target_vocab, softmax)``.
     ``rnn(**kwargs)`` and ``attention`` replace the GRUs and the attention layer (the tests' other
-    architectures)."""
+    architectures); ``mask_zero``: token 0 of the source is padding."""
     rnn = rnn or (lambda **kw: layers.GRU(hidden, **kw))
     source = keras.Input((None,), dtype="int32", name="source")
     target = keras.Input((None,), dtype="int32", name="target")
-    enc_out, *enc_state = rnn(return_sequences=True, return_state=True)(layers.Embedding(source_vocab, wordvec)(source))
+    embedded = layers.Embedding(source_vocab, wordvec, mask_zero=mask_zero)(source)
+    enc_out, *enc_state = rnn(return_sequences=True, return_state=True)(embedded)
     dec_out = rnn(return_sequences=True)(layers.Embedding(target_vocab, wordvec)(target), initial_state=enc_state)
     context = (attention or layers.Attention())([dec_out, enc_out])
     joined = layers.Concatenate()([dec_out, context] if state_first else [context, dec_out])

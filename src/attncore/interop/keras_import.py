@@ -18,7 +18,10 @@ and cannot say the concat order (``concat``, default the seed's).
 The weights are found by the layers' names, which Keras keeps in the file
 beside its own keys (class and place: ``gru``, ``gru_1``).
 Anything else (another layer, an LSTM, a reset-before GRU, a scaled
-attention) is a ValueError naming the layer.
+attention) is a ValueError naming the layer. A source ``Embedding(...,
+mask_zero=True)`` makes 0 the model's ``pad_id``: trailing zeros are left out
+of attention and the encoder's final state as Keras leaves them out (Keras
+also skips zeros inside a row, which attncore's padding does not).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from . import need
 
 __all__ = ["load_keras"]
 
-_KNOWN = {"InputLayer", "Embedding", "GRU", "Attention", "Concatenate", "Dense"}
+# NotEqual: Keras 3 writes the mask of an Embedding(mask_zero=True) into the graph as source != 0
+_KNOWN = {"InputLayer", "Embedding", "GRU", "Attention", "Concatenate", "Dense", "NotEqual"}
 
 
 def _read(path: str):
@@ -99,6 +103,9 @@ def _roles_from_config(config: dict, path: str) -> dict:
         if len(nodes) > 1:
             raise ValueError(f"{path}: layer {name!r} is called {len(nodes)} times; each layer once is expected")
         args[name], kwargs[name] = _inputs(nodes[0].get("args", [])), _inputs(nodes[0].get("kwargs", {}))
+        if kind == "NotEqual" and nodes[0].get("args", [None, None])[1:] != [0]:
+            raise ValueError(f"{path}: layer {name!r} masks another token than 0; attncore's padding is token 0 "
+                             f"at the end of a row")
 
     def only(kind, count=None):
         names = [n for n, layer in by_name.items() if layer["class_name"] == kind]
@@ -130,10 +137,13 @@ def _roles_from_config(config: dict, path: str) -> dict:
     if len(chain) not in (1, 2) or len(chain) != len(denses):
         raise ValueError(f"{path}: expected Dense(H, tanh) then Dense(V) after {concatenate!r} (or one Dense(V)), "
                          f"found {denses}")
-    roles = {"source_embedding": args[encoder][0], "encoder": encoder,
+    source_embedding = args[encoder][0]
+    roles = {"source_embedding": source_embedding, "encoder": encoder,
              "target_embedding": args[decoder][0], "decoder": decoder,
              "attentional": chain[0] if len(chain) == 2 else None, "output": chain[-1],
-             "concat": "state-context" if order[0] == decoder else "context-state"}
+             "concat": "state-context" if order[0] == decoder else "context-state",
+             "mask_zero": bool(by_name[source_embedding]["config"].get("mask_zero")) or
+             any(by_name[n]["class_name"] == "NotEqual" for n in kwargs[encoder])}
     _check_layers(by_name, roles, attention, path)
     return roles
 
@@ -190,7 +200,8 @@ def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
     denses = sorted(kinds["dense"], key=lambda n: weights[n][0].shape[0], reverse=True)  # (2H, H) before (H, V)
     return {"source_embedding": kinds["embedding"][0], "encoder": kinds["gru"][0],
             "target_embedding": kinds["embedding"][1], "decoder": kinds["gru"][1],
-            "attentional": denses[0] if len(denses) == 2 else None, "output": denses[-1], "concat": concat}
+            "attentional": denses[0] if len(denses) == 2 else None, "output": denses[-1], "concat": concat,
+            "mask_zero": False}
 
 
 def load_keras(path: str | os.PathLike, concat: str = "state-context") -> AttentionSeq2seq:
@@ -226,4 +237,7 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     check_fits(arrays, model.params)
     for param, array in zip(model.params, arrays):
         param[...] = array
+    if roles["mask_zero"]:  # Keras skips the source's 0 tokens: attncore leaves trailing pads out the same way
+        model.pad_id = 0
+        model.metadata["pad_id"] = 0
     return model
