@@ -29,7 +29,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from attncore.interop.torch_seq2seq import from_torch, load_torch, save_torch, to_torch
+from attncore.interop.torch_files import from_torch, load_torch, save_torch
+from attncore.interop.torch_seq2seq import to_torch
 from attncore.util import source_lengths
 
 

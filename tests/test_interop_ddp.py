@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch was built without torch.distributed", allow_module_level=True)
 
-from attncore.interop.torch_seq2seq import load_torch, save_torch  # noqa: E402
+from attncore.interop.torch_files import load_torch, save_torch  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "ddp_finetune.py"
 

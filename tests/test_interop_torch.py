@@ -15,7 +15,8 @@ from attncore.peeky_seq2seq import PeekySeq2seq
 
 torch = pytest.importorskip("torch")
 
-from attncore.interop.torch_seq2seq import from_torch, load_torch, save_torch, to_torch  # noqa: E402
+from attncore.interop.torch_files import from_torch, load_torch, save_torch  # noqa: E402
+from attncore.interop.torch_seq2seq import to_torch  # noqa: E402
 
 CONFIGS = [dict(vocab_size=13, wordvec_size=5, hidden_size=7),  # the book's chapter 8 model
            dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="lstm", luong=True, concat="state-context"),

@@ -18,6 +18,7 @@ import numpy as np
 from . import kernels
 from .attention_layer import TimeAttention
 from .base_model import BaseModel
+from .defaults import CONCATS
 from .layers import Layer
 from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
                       lstm_weights, scaled_randn)
@@ -25,8 +26,6 @@ from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
 
-# The order in which the decoder joins the attention's context and its own state: the book's, and Keras's.
-CONCATS = ("context-state", "state-context")
 
 # The recurrent cells by name: the layer, its number of gates, and the options it is built with.
 CELLS = {"lstm": (TimeLSTM, 4, {}), "gru": (TimeGRU, 3, {}), "gru-reset-after": (TimeGRU, 3, {"reset_after": True})}

@@ -1,8 +1,8 @@
-"""Named defaults shared by the data sets, the models' evaluation, the command line and the benchmark."""
+"""Named defaults and choices shared by the data sets, the models, the command line and the benchmark."""
 
 from __future__ import annotations
 
-__all__ = ["DECODE_BATCH", "MAX_BEAM", "MAX_TOKENS", "SEED"]
+__all__ = ["CONCATS", "DECODE_BATCH", "MAX_BEAM", "MAX_TOKENS", "SEED"]
 
 # The book's seed: its data sets are shuffled with it, and ``attncore train`` seeds the weights with it.
 SEED = 1984
@@ -21,3 +21,7 @@ MAX_BEAM = 1024
 # end marker): longer than the training sentences is fine (the masks allow any length); the cap keeps one
 # row's attention (MAX_TOKENS x MAX_TOKENS scores per step) and its encoder states small.
 MAX_TOKENS = 1000
+
+# The orders in which the attention decoder joins the attention's context and its own state
+# (AttentionSeq2seq's ``concat``): the book's, and Keras's ``Concatenate()([decoder_outputs, context])``.
+CONCATS = ("context-state", "state-context")

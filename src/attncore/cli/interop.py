@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..attention_seq2seq import CONCATS
+from ..defaults import CONCATS
 from ..errors import MissingExtraError, UsageError
 from ..models import load_model
 
@@ -48,7 +48,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             from ..interop import need
 
             need("torch", "torch", "Importing a PyTorch model")
-            from ..interop.torch_seq2seq import load_torch
+            from ..interop.torch_files import load_torch
 
             model = load_torch(args.file, concat=args.concat or "context-state")
     except MissingExtraError as exc:
@@ -69,7 +69,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             from ..interop import need
 
             need("torch", "torch", "Exporting to PyTorch")
-            from ..interop.torch_seq2seq import save_torch
+            from ..interop.torch_files import save_torch
 
             save_torch(model, args.out)
             written = [args.out]

@@ -3,7 +3,8 @@
 - :mod:`.layout`: attncore's arrays in the other frameworks' layouts and back
   (NumPy only): gate orders, transposes, biases.
 - :mod:`.torch_seq2seq`: ``to_torch(model)``, the same model as a plain
-  ``nn.Module``, and back (``attncore[torch]``).
+  ``nn.Module`` (``attncore[torch]``); :mod:`.torch_files`: back, and the
+  files of ``attncore export --format torch``.
 - :mod:`.onnx_export`: the encoder and one decoder step as ONNX graphs
   (``attncore[onnx]``); onnxruntime runs them.
 - :mod:`.keras_import`: the Keras seed's trained weights from a ``.keras`` or

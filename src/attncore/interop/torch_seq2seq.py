@@ -3,30 +3,24 @@
 ``to_torch(model)`` builds :class:`AttentionSeq2seqModule` (``nn.Embedding``,
 ``nn.LSTM`` or ``nn.GRU``, ``bmm`` dot-product attention, ``nn.Linear``) with
 the model's weights in PyTorch's layout (:mod:`.layout`); its teacher-forced
-scores and greedy outputs are attncore's. ``save_torch``/``load_torch`` keep
-the module's state dict with the model's config and metadata in one
-``torch.save`` file; ``from_torch`` turns a module (or that file's state) back
-into an attncore model. Importing this module imports torch.
+scores and greedy outputs are attncore's. The way back, and the files, are
+:mod:`.torch_files`. This module reads the model through its ``config`` and
+``params`` only (so ``AttentionSeq2seq.to_torch`` can call it without an
+import circle). Importing this module imports torch.
 
 Legend: N batch, T source steps, Td target steps, V target vocabulary, D embedding, H hidden.
 """
 
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..attention_seq2seq import CONCATS, AttentionSeq2seq
-from ..base_model import check_fits
-from .layout import EXPORTABLE_CELLS, check_exportable, config_of_state, from_torch_state, torch_state
+from ..defaults import CONCATS
+from .layout import EXPORTABLE_CELLS, check_exportable, torch_state
 
-__all__ = ["AttentionSeq2seqModule", "from_torch", "load_torch", "save_torch", "to_torch"]
-
-FORMAT = "attncore-torch-1"
+__all__ = ["AttentionSeq2seqModule", "to_torch"]
 
 
 class AttentionSeq2seqModule(nn.Module):
@@ -100,7 +94,7 @@ class AttentionSeq2seqModule(nn.Module):
         return torch.cat(out, dim=1) if out else ids.new_empty((ids.shape[0], 0))
 
 
-def to_torch(model: AttentionSeq2seq) -> AttentionSeq2seqModule:
+def to_torch(model) -> AttentionSeq2seqModule:
     """A PyTorch module equal to ``model`` (its weights copied, in the model's dtype). ValueError for a
     model other frameworks cannot run exactly (:func:`.layout.check_exportable`)."""
     config = check_exportable(model)
@@ -108,50 +102,3 @@ def to_torch(model: AttentionSeq2seq) -> AttentionSeq2seqModule:
     state = {k: torch.from_numpy(v) for k, v in torch_state(model).items()}
     module.load_state_dict(state)
     return module.to(dtype=state["output.weight"].dtype)
-
-
-def from_torch(module_or_state, config: dict | None = None, concat: str = "context-state") -> AttentionSeq2seq:
-    """An attncore model from an :class:`AttentionSeq2seqModule` or its state dict: ``config`` as the
-    module was built (default: read off the shapes, with ``concat``). NumPy's random state is kept."""
-    state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
-    arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in state.items()}
-    config = dict(config) if config is not None else config_of_state(arrays, concat)
-    random_state = np.random.get_state()
-    try:
-        model = AttentionSeq2seq(**config)
-    finally:
-        np.random.set_state(random_state)
-    try:
-        params = from_torch_state(arrays, config)
-    except KeyError as exc:
-        raise ValueError(f"the state dict has no {exc} for a model of config {config}") from None
-    check_fits(params, model.params)
-    for param, array in zip(model.params, params):
-        param[...] = array
-    return model
-
-
-def save_torch(model: AttentionSeq2seq, path: str | os.PathLike) -> None:
-    """``torch.save`` the model's PyTorch state dict with its config and metadata (``load_torch`` reads it)."""
-    config = check_exportable(model)
-    torch.save({"format": FORMAT, "config": config, "metadata": dict(model.metadata),
-                "state_dict": to_torch(model).state_dict()}, os.fspath(path))
-
-
-def load_torch(path: str | os.PathLike, concat: str = "context-state") -> AttentionSeq2seq:
-    """An attncore model from ``save_torch``'s file or a bare state dict of :class:`AttentionSeq2seqModule`
-    (its config read off the shapes, with ``concat``). Loaded with ``weights_only=True``: no pickle code runs."""
-    try:
-        saved = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except Exception as exc:  # torch.load's many ways to say "not a file I can read": pickle, zip, EOF
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{os.fspath(path)}: not a PyTorch file torch.load can read safely ({first})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{os.fspath(path)}: expected a state dict, got {type(saved).__name__}")
-    if saved.get("format") == FORMAT:
-        model = from_torch(saved["state_dict"], saved["config"])
-        model.metadata = dict(saved.get("metadata") or {})
-        return model
-    return from_torch(saved, concat=concat)

@@ -1,0 +1,72 @@
+"""attncore models back from PyTorch, and the files of ``attncore export --format torch``.
+
+``from_torch`` turns an :class:`~.torch_seq2seq.AttentionSeq2seqModule` (or its
+state dict) into an attncore ``AttentionSeq2seq``; ``save_torch`` writes the
+module's state dict with the model's config and metadata in one ``torch.save``
+file and ``load_torch`` reads it (or a bare state dict) back, with
+``weights_only=True``. Importing this module imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..attention_seq2seq import AttentionSeq2seq
+from ..base_model import check_fits
+from .layout import check_exportable, config_of_state, from_torch_state
+from .torch_seq2seq import to_torch
+
+__all__ = ["from_torch", "load_torch", "save_torch"]
+
+FORMAT = "attncore-torch-1"
+
+
+def from_torch(module_or_state, config: dict | None = None, concat: str = "context-state") -> AttentionSeq2seq:
+    """An attncore model from an :class:`AttentionSeq2seqModule` or its state dict: ``config`` as the
+    module was built (default: read off the shapes, with ``concat``). NumPy's random state is kept."""
+    state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
+    arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in state.items()}
+    config = dict(config) if config is not None else config_of_state(arrays, concat)
+    random_state = np.random.get_state()
+    try:
+        model = AttentionSeq2seq(**config)
+    finally:
+        np.random.set_state(random_state)
+    try:
+        params = from_torch_state(arrays, config)
+    except KeyError as exc:
+        raise ValueError(f"the state dict has no {exc} for a model of config {config}") from None
+    check_fits(params, model.params)
+    for param, array in zip(model.params, params):
+        param[...] = array
+    return model
+
+
+def save_torch(model: AttentionSeq2seq, path: str | os.PathLike) -> None:
+    """``torch.save`` the model's PyTorch state dict with its config and metadata (``load_torch`` reads it)."""
+    config = check_exportable(model)
+    torch.save({"format": FORMAT, "config": config, "metadata": dict(model.metadata),
+                "state_dict": to_torch(model).state_dict()}, os.fspath(path))
+
+
+def load_torch(path: str | os.PathLike, concat: str = "context-state") -> AttentionSeq2seq:
+    """An attncore model from ``save_torch``'s file or a bare state dict of :class:`AttentionSeq2seqModule`
+    (its config read off the shapes, with ``concat``). Loaded with ``weights_only=True``: no pickle code runs."""
+    try:
+        saved = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # torch.load's many ways to say "not a file I can read": pickle, zip, EOF
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{os.fspath(path)}: not a PyTorch file torch.load can read safely ({first})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{os.fspath(path)}: expected a state dict, got {type(saved).__name__}")
+    if saved.get("format") == FORMAT:
+        model = from_torch(saved["state_dict"], saved["config"])
+        model.metadata = dict(saved.get("metadata") or {})
+        return model
+    return from_torch(saved, concat=concat)
