@@ -119,3 +119,13 @@ def test_files_that_are_not_keras_models_are_one_line_errors(tmp_path, capsys):
     assert "neither a .keras file" in capsys.readouterr().err
     assert main(["import", "keras", str(tmp_path / "none.keras"), "--out", str(tmp_path / "p.npz")]) == 2
     assert "no such file" in capsys.readouterr().err
+    seed_model().save(tmp_path / "good.keras")
+    whole = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])  # a download that stopped half-way
+    seed_model().save_weights(tmp_path / "good.weights.h5")
+    h5 = (tmp_path / "good.weights.h5").read_bytes()
+    (tmp_path / "cut.weights.h5").write_bytes(h5[: len(h5) // 2])
+    for name in ("cut.keras", "cut.weights.h5"):
+        assert main(["import", "keras", str(tmp_path / name), "--out", str(tmp_path / "p.npz")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("attncore import: error: "), err

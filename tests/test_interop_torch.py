@@ -141,6 +141,30 @@ def test_bad_files_and_state_dicts_are_value_errors(tmp_path):
         from_torch(state, model.config)
 
 
+def test_hostile_files_get_value_errors(tmp_path):
+    model = random_model(CONFIGS[3])
+    state = to_torch(model).state_dict()
+    for saved, message in [
+        ({"format": "attncore-torch-1", "config": "x", "state_dict": state}, "config dict"),
+        ({"format": "attncore-torch-1", "config": model.config, "state_dict": [1, 2]}, "state dict"),
+        ({"format": "attncore-torch-1", "config": {**model.config, "dropout": 0.5}, "state_dict": state},
+         "does not build"),
+        ({"format": "attncore-torch-1", "config": model.config, "state_dict": state, "metadata": [1]}, "metadata"),
+        ([torch.zeros(3)], "expected a state dict"),
+    ]:
+        torch.save(saved, tmp_path / "bad.pt")
+        with pytest.raises(ValueError, match=message):
+            load_torch(tmp_path / "bad.pt")
+
+
+def test_half_precision_weights_come_in_as_float32():
+    model = random_model(CONFIGS[3])
+    state = {k: v.to(torch.bfloat16) for k, v in to_torch(model).state_dict().items()}
+    back = from_torch(state, model.config)
+    assert back.params[0].dtype == np.float32
+    np.testing.assert_allclose(back.params[1], model.params[1], rtol=1e-2, atol=1e-2)
+
+
 def test_a_missing_extra_names_it():
     with pytest.raises(MissingExtraError, match=r"pip install 'attncore\[torch\]'"):
         need("attncore_no_such_module", "torch", "this")

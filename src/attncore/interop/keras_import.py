@@ -49,12 +49,15 @@ def _read(path: str):
     with open(path, "rb") as f:
         head = f.read(4)
     if head == b"PK\x03\x04":
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if "model.weights.h5" not in names:
-                raise ValueError(f"{path}: a zip without model.weights.h5: not a Keras 3 .keras file")
-            config = json.loads(z.read("config.json")) if "config.json" in names else None
-            return config, z.read("model.weights.h5")
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+                if "model.weights.h5" not in names:
+                    raise ValueError(f"{path}: a zip without model.weights.h5: not a Keras 3 .keras file")
+                config = json.loads(z.read("config.json")) if "config.json" in names else None
+                return config, z.read("model.weights.h5")
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"{path}: a broken zip ({exc})") from None
     if head != b"\x89HDF":
         raise ValueError(f"{path}: neither a .keras file (zip) nor a .weights.h5 file (HDF5)")
     with open(path, "rb") as f:

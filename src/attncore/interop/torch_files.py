@@ -29,11 +29,18 @@ def from_torch(module_or_state, config: dict | None = None, concat: str = "conte
     """An attncore model from an :class:`AttentionSeq2seqModule` or its state dict: ``config`` as the
     module was built (default: read off the shapes, with ``concat``). NumPy's random state is kept."""
     state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
-    arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in state.items()}
+    if not isinstance(state, dict) or not (config is None or isinstance(config, dict)):
+        raise ValueError(f"expected a state dict and a config dict, got {type(state).__name__} and "
+                         f"{type(config).__name__}")
+    # bfloat16 and float16 tensors (a model trained in mixed precision) come in as float32
+    arrays = {k: v.detach().cpu().float().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+              for k, v in state.items()}
     config = dict(config) if config is not None else config_of_state(arrays, concat)
     random_state = np.random.get_state()
     try:
         model = AttentionSeq2seq(**config)
+    except TypeError as exc:
+        raise ValueError(f"the config {config} does not build an AttentionSeq2seq: {exc}") from None
     finally:
         np.random.set_state(random_state)
     try:
@@ -66,7 +73,10 @@ def load_torch(path: str | os.PathLike, concat: str = "context-state") -> Attent
     if not isinstance(saved, dict):
         raise ValueError(f"{os.fspath(path)}: expected a state dict, got {type(saved).__name__}")
     if saved.get("format") == FORMAT:
-        model = from_torch(saved["state_dict"], saved["config"])
-        model.metadata = dict(saved.get("metadata") or {})
+        model = from_torch(saved.get("state_dict"), saved.get("config"))
+        metadata = saved.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise ValueError(f"{os.fspath(path)}: metadata must be a dict, got {type(metadata).__name__}")
+        model.metadata = dict(metadata)
         return model
     return from_torch(saved, concat=concat)
