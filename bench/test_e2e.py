@@ -5,6 +5,7 @@ Timing targets are never asserted here; run ``python bench/e2e.py`` for the figu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 from attncore.benchmark import main
@@ -34,6 +35,8 @@ def test_a_gru_luong_shape_runs_on_every_implementation():
     results = measure(1, 8, 1, False, True, shape=tiny, log=lambda *_: None)
     assert "eval_one_row_at_a_time_s" not in results and results["train_iteration_s"]["numpy"] > 0
     assert results["shape"]["cell"] == "gru-reset-after" and "| training iteration" in table(results)
+    if importlib.util.find_spec("keras") and importlib.util.find_spec("torch"):  # Keras's own model trains only
+        assert "keras" in results["train_iteration_s"] and "keras" not in results["eval_batched_s"]
     keras = SHAPES["keras-seed"]
     gflop = sum(2 * c * b * m * k * n for c, b, m, k, n in training_products(
         keras.N, keras.T, keras.Td, keras.D, keras.H, keras.V, keras.gates, keras.luong)) / 1e9
