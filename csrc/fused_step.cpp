@@ -49,7 +49,7 @@ struct GruBackArgs {
 // The reset-after GRU forward's (see fused_gru_ra_forward).
 struct GruRaArgs {
     float *hs, *gates;
-    const float *xw, *b, *h0;
+    const float *b, *h0;
     int64_t Tn, H;
 };
 
@@ -420,9 +420,9 @@ void gru_ra_backward_on(const GruRaBackArgs& s, const float* Wh, int64_t N) {
 
 }  // namespace
 
-void fused_gru_ra_forward(float* hs, float* gates, const float* xw, const float* Wh, const float* b, const float* h0,
-                          int64_t N, int64_t Tn, int64_t H) {
-    const GruRaArgs s{hs, gates, xw, b, h0, Tn, H};
+void fused_gru_ra_forward(float* hs, float* gates, const float* Wh, const float* b, const float* h0, int64_t N,
+                          int64_t Tn, int64_t H) {
+    const GruRaArgs s{hs, gates, b, h0, Tn, H};
     ATTNCORE_DISPATCH(gru_ra_forward_on<ns::Tag>(s, Wh, N));
     std::abort();
 }

@@ -74,11 +74,11 @@ void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* g
                                const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
                                int64_t H);
 
-// The reset-after GRU's time loop (gru_reset_after.hpp): xw (N,T,3H) = xs @ Wx for every step, Wh (H,3H),
-// b (2,3H) -> hs (N,T,H) and gates (N,T,4H): z, r, n and h_prev @ Wh_n + bh_n of each step. Per step and
-// block, h_prev @ Wh on the fused product: one product per step.
-void fused_gru_ra_forward(float* hs, float* gates, const float* xw, const float* Wh, const float* b, const float* h0,
-                          int64_t N, int64_t Tn, int64_t H);
+// The reset-after GRU's time loop (gru_reset_after.hpp): gates (N,T,4H) hold xs @ Wx in each row's first 3H
+// on entry and z, r, n and h_prev @ Wh_n + bh_n of each step on return; Wh (H,3H), b (2,3H) -> hs (N,T,H).
+// Per step and block, h_prev @ Wh on the fused product: one product per step.
+void fused_gru_ra_forward(float* hs, float* gates, const float* Wh, const float* b, const float* h0, int64_t N,
+                          int64_t Tn, int64_t H);
 
 // Its backward time loop: dax and dah (N,T,3H) get the gradients of the input and of the recurrent
 // products' outputs (the caller's BLAS turns them into dxs, dWx, dWh and the biases' gradients); dh0 (N,H)

@@ -12,11 +12,11 @@ bool gru_reset_after_applies(int64_t N, int64_t Tn, int64_t H) { return fused_ap
 
 void gru_reset_after_forward(float* hs, float* gates, const float* xs, const float* Wx, const float* Wh,
                              const float* b, const float* h0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
-    // hs is (N,T,H), gates (N,T,4H); xw (N,T,3H) = xs @ Wx, all steps in one product
+    // hs is (N,T,H), gates (N,T,4H); xs @ Wx for all steps in one product, into each gates row's first 3H
+    // (no scratch: the cell turns them into z, r, n and hn in place)
     const int64_t G = 3 * H;
-    auto xw = scratch<float>(N * Tn * G);
-    gemm_parallel<float>(false, false, N * Tn, G, D, 1.0f, xs, D, Wx, G, 0.0f, xw.get(), G);
-    fused_gru_ra_forward(hs, gates, xw.get(), Wh, b, h0, N, Tn, H);
+    gemm_parallel<float>(false, false, N * Tn, G, D, 1.0f, xs, D, Wx, G, 0.0f, gates, 4 * H);
+    fused_gru_ra_forward(hs, gates, Wh, b, h0, N, Tn, H);
 }
 
 void gru_reset_after_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, const float* hs,
