@@ -182,19 +182,6 @@ std::atomic<Isa> g_isa{g_best};
 // fused kernel saves.
 constexpr int64_t kFusedMinRowSteps = 32;
 
-struct AlignedFree {
-    void operator()(float* p) const { std::free(p); }
-};
-
-// A 64-byte aligned buffer of n floats; std::bad_alloc when there is no memory for it. Called outside
-// parallel regions only (no exception may leave one).
-std::unique_ptr<float[], AlignedFree> aligned_floats(int64_t n) {
-    const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-    auto* p = static_cast<float*>(std::aligned_alloc(64, bytes ? bytes : 64));
-    if (!p) throw std::bad_alloc();
-    return std::unique_ptr<float[], AlignedFree>(p);
-}
-
 // Blocks of kBlockRows rows, handed out dynamically, each through all T steps: `block(n0, n1, scratch)`
 // for each, with a per-thread scratch of `scratch_floats` floats (64-byte aligned, allocated before the
 // region).
@@ -204,13 +191,13 @@ void for_blocks(int64_t N, int64_t work, int64_t scratch_floats, Block block) {
     const bool parallel = blocks > 1 && should_parallelize(work);
     const int nt = parallel ? get_num_threads() : 1;
     const int64_t per_thread = (scratch_floats + 15) / 16 * 16;
-    auto scratch = aligned_floats(per_thread * nt);
+    auto buffer = scratch<float>(per_thread * nt);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #ifdef _OPENMP
-        float* mine = scratch.get() + per_thread * omp_get_thread_num();
+        float* mine = buffer.get() + per_thread * omp_get_thread_num();
 #else
-        float* mine = scratch.get();
+        float* mine = buffer.get();
 #endif
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < blocks; ++i) block(i * kBlockRows, std::min(N, (i + 1) * kBlockRows), mine);
@@ -314,7 +301,7 @@ namespace {
 template <class Ns>
 void lstm_forward_on(const StepArgs& s, const float* Wx, const float* Wh, int64_t N) {
     const int64_t K = s.D + s.H, G = 4 * s.H, P = Ns::panels(G);
-    auto Bp = aligned_floats(P * K * Ns::kPanel);
+    auto Bp = scratch<float>(P * K * Ns::kPanel);
     Ns::pack_b(Bp.get(), K, 0, Wx, G, s.D, G, false);
     Ns::pack_b(Bp.get(), K, s.D, Wh, G, s.H, G, false);
     const float* B = Bp.get();
@@ -345,7 +332,7 @@ namespace {
 template <class Ns>
 void lstm_backward_on(const BackArgs& s, const float* Wh, int64_t N) {
     const int64_t G = 4 * s.H;
-    auto Bp = aligned_floats(Ns::panels(s.H) * G * Ns::kPanel);
+    auto Bp = scratch<float>(Ns::panels(s.H) * G * Ns::kPanel);
     Ns::pack_b(Bp.get(), G, 0, Wh, G, G, s.H, true);  // Wh.T
     const float* B = Bp.get();
     const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = G * kBlockRows;
@@ -359,7 +346,7 @@ void lstm_backward_on(const BackArgs& s, const float* Wh, int64_t N) {
 template <class Ns>
 void gru_forward_on(const GruArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bzr = aligned_floats(Ns::panels(2 * H) * H * Ns::kPanel), Bh = aligned_floats(Ns::panels(H) * H * Ns::kPanel);
+    auto Bzr = scratch<float>(Ns::panels(2 * H) * H * Ns::kPanel), Bh = scratch<float>(Ns::panels(H) * H * Ns::kPanel);
     Ns::pack_b(Bzr.get(), H, 0, Wh, G, H, 2 * H, false);    // Wh[:, :2H]
     Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
     const float *Bz = Bzr.get(), *Bc = Bh.get();
@@ -377,7 +364,7 @@ void gru_forward_on(const GruArgs& s, const float* Wh, int64_t N) {
 template <class Ns>
 void gru_backward_on(const GruBackArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bzr = aligned_floats(Ns::panels(H) * 2 * H * Ns::kPanel), Bh = aligned_floats(Ns::panels(H) * H * Ns::kPanel);
+    auto Bzr = scratch<float>(Ns::panels(H) * 2 * H * Ns::kPanel), Bh = scratch<float>(Ns::panels(H) * H * Ns::kPanel);
     Ns::pack_b(Bzr.get(), 2 * H, 0, Wh, G, 2 * H, H, true);  // Wh[:, :2H].T
     Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, true);   // Wh[:, 2H:].T
     const float *Bz = Bzr.get(), *Bc = Bh.get();
@@ -393,7 +380,7 @@ void gru_backward_on(const GruBackArgs& s, const float* Wh, int64_t N) {
 template <class Ns>
 void gru_ra_forward_on(const GruRaArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bp = aligned_floats(Ns::panels(G) * H * Ns::kPanel);
+    auto Bp = scratch<float>(Ns::panels(G) * H * Ns::kPanel);
     Ns::pack_b(Bp.get(), H, 0, Wh, G, H, G, false);
     const float* B = Bp.get();
     const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = H * kBlockRows, hw_n = kBlockRows * G;
@@ -407,7 +394,7 @@ void gru_ra_forward_on(const GruRaArgs& s, const float* Wh, int64_t N) {
 template <class Ns>
 void gru_ra_backward_on(const GruRaBackArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bp = aligned_floats(Ns::panels(H) * G * Ns::kPanel);
+    auto Bp = scratch<float>(Ns::panels(H) * G * Ns::kPanel);
     Ns::pack_b(Bp.get(), G, 0, Wh, G, G, H, true);  // Wh.T
     const float* B = Bp.get();
     const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = G * kBlockRows;
@@ -467,22 +454,22 @@ template <class Ns>
 void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N) {
     const int64_t H = s.H, D = s.D, V = s.V, G = s.gru ? 3 * H : 4 * H, F = W.Wc ? H : 2 * H;
     auto packed = [](const float* B, int64_t K, int64_t C) {  // B (K,C), rows C apart
-        auto Bp = aligned_floats(Ns::panels(C) * K * Ns::kPanel);
+        auto Bp = scratch<float>(Ns::panels(C) * K * Ns::kPanel);
         Ns::pack_b(Bp.get(), K, 0, B, C, K, C, false);
         return Bp;
     };
-    std::unique_ptr<float[], AlignedFree> step, zr, hh, hidden;
+    Buffer<float> step, zr, hh, hidden;
     if (s.reset_after) {
         step = packed(W.Wx, D, G);
         hh = packed(W.Wh, H, G);  // all of Wh: one product per step
     } else if (s.gru) {
         step = packed(W.Wx, D, G);
-        zr = aligned_floats(Ns::panels(2 * H) * H * Ns::kPanel);
+        zr = scratch<float>(Ns::panels(2 * H) * H * Ns::kPanel);
         Ns::pack_b(zr.get(), H, 0, W.Wh, G, H, 2 * H, false);  // Wh[:, :2H]
-        hh = aligned_floats(Ns::panels(H) * H * Ns::kPanel);
+        hh = scratch<float>(Ns::panels(H) * H * Ns::kPanel);
         Ns::pack_b(hh.get(), H, 0, W.Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
     } else {
-        step = aligned_floats(Ns::panels(G) * (D + H) * Ns::kPanel);
+        step = scratch<float>(Ns::panels(G) * (D + H) * Ns::kPanel);
         Ns::pack_b(step.get(), D + H, 0, W.Wx, G, D, G, false);
         Ns::pack_b(step.get(), D + H, D, W.Wh, G, H, G, false);
     }

@@ -51,7 +51,7 @@ template <class T>
 struct StepWeights {
     const T *Wx, *Wh;
     int64_t D, H;
-    std::unique_ptr<T[]> W;
+    Buffer<T> W;
 
     StepWeights(const T* Wx_, const T* Wh_, int64_t D_, int64_t H_, int64_t block_rows)
         : Wx(Wx_), Wh(Wh_), D(D_), H(H_) {

@@ -134,21 +134,23 @@ inline void scale_into(T* y, T alpha, const T* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = alpha * x[i];
 }
 
-// db[g] = sum over rows r of dA[r, g]; dA is (R,G). Each thread owns a block of columns.
+// db[g] = sum over rows r of dA[r, g]; dA is (R,G). Each thread owns blocks of columns and adds the rows in
+// order (the same result on any number of threads). The blocks are wide, about 1024 columns and a multiple
+// of the thread count in number: blocks of 64 columns read a wide dA 256 bytes per row, a TLB miss each
+// (2.4x slower at (6592, 3079), measured).
 template <class T>
 void column_sums(T* db, const T* dA, int64_t R, int64_t G) {
-    const int nt = get_num_threads();
-    const int64_t block = 64;
-    const int64_t nblocks = (G + block - 1) / block;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, dynamic_chunk(nblocks, nt)) if (should_parallelize(R * G))
+    if (G <= 0) return;
+    const int nt = should_parallelize(R * G) ? get_num_threads() : 1;
+    int64_t nblocks = (G + 1023) / 1024;
+    nblocks = (nblocks + nt - 1) / nt * nt;
+    const int64_t block = ((G + nblocks - 1) / nblocks + 15) / 16 * 16;
+    nblocks = (G + block - 1) / block;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
     for (int64_t bi = 0; bi < nblocks; ++bi) {
         const int64_t g0 = bi * block, g1 = g0 + block < G ? g0 + block : G;
         for (int64_t g = g0; g < g1; ++g) db[g] = 0;
-        for (int64_t r = 0; r < R; ++r) {
-            const T* row = dA + r * G;
-#pragma omp simd
-            for (int64_t g = g0; g < g1; ++g) db[g] += row[g];
-        }
+        for (int64_t r = 0; r < R; ++r) axpy(db + g0, T(1), dA + r * G + g0, g1 - g0);
     }
 }
 

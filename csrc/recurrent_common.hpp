@@ -8,15 +8,10 @@
 
 #include "blas.hpp"
 #include "fastmath.hpp"
+#include "memory.hpp"
 #include "parallel.hpp"
 
 namespace attncore {
-
-// A scratch buffer of n elements, left uninitialized (std::vector would zero it first).
-template <class T>
-std::unique_ptr<T[]> scratch(int64_t n) {
-    return std::unique_ptr<T[]>(new T[static_cast<size_t>(n)]);
-}
 
 // The row bodies of the cells, forward and backward: always inlined, so each caller vectorizes them at its
 // own width (the fused kernels' AVX-512 builds use 512-bit vectors; the element results are the same at
@@ -214,7 +209,7 @@ template <class T>
 struct BackwardWeights {
     const T* Wh;
     int64_t H, G;
-    std::unique_ptr<T[]> WT;
+    Buffer<T> WT;
 
     BackwardWeights(const T* Wh_, int64_t H_, int64_t G_, int64_t block_rows) : Wh(Wh_), H(H_), G(G_) {
         if (block_rows >= kSmallBlock) WT = scratch<T>(G * H);

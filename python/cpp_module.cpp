@@ -17,6 +17,7 @@
 #include "../csrc/gru_reset_after.hpp"
 #include "../csrc/gru.hpp"
 #include "../csrc/lstm.hpp"
+#include "../csrc/memory.hpp"
 #include "../csrc/parallel.hpp"
 #include "../csrc/softmax.hpp"
 #include "checks.hpp"
@@ -792,6 +793,14 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("pool_started", &attncore::pool_started);
     m.def("forked_from_pool", &attncore::forked_from_pool);
     m.def("openmp_enabled", &attncore::openmp_enabled);
+    m.def("set_hugepages", &attncore::set_hugepages, py::arg("enabled"),
+          "Ask for transparent huge pages for scratch of 4 MiB or more (madvise), as NumPy does for its arrays.");
+    m.def("hugepages", &attncore::hugepages);
+    m.def("set_scratch_cache_limit", &attncore::set_scratch_cache_limit, py::arg("nbytes"),
+          "Most bytes of freed kernel scratch kept for the next calls (0: none); the excess is freed now.");
+    m.def("scratch_cache_limit", &attncore::scratch_cache_limit);
+    m.def("scratch_cached_bytes", &attncore::scratch_cached_bytes);
+    m.def("release_scratch", &attncore::release_scratch, "Free the kernel scratch kept for the next calls.");
     m.attr("compile_flags") = ATTNCORE_CXXFLAGS;
     attncore::blas_init();
     m.def("blas_name", []() { return std::string(attncore::blas_config()); });

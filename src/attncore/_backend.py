@@ -87,6 +87,14 @@ def _load_private_blas() -> None:
             pass
 
 
+def _numpy_hugepages() -> bool:
+    """NumPy's setting for its own arrays of 4 MiB or more (``_set_madvise_hugepage``), which the C++
+    kernels' scratch follows: huge pages asked for with madvise, or not."""
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    getter = getattr(getattr(core, "multiarray", None), "_get_madvise_hugepage", None)
+    return bool(getter()) if getter is not None else False
+
+
 def _load() -> None:
     _load_private_blas()  # both extensions link it: their kernels share csrc/
     for name, modname in (("cpp", "_cpp"), ("cython", "_cython")):
@@ -97,6 +105,8 @@ def _load() -> None:
             continue
         _extensions[name] = module
         _backends[name] = _namespace(name, module)
+        if hasattr(module, "set_hugepages"):
+            module.set_hugepages(_numpy_hugepages())
     _backends["numpy"] = _namespace("numpy", None)
 
 
