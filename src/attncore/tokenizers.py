@@ -18,7 +18,9 @@ reports them.
   inside words, and numbers with ``,``/``.``/``:``/``/``/``-`` inside) and
   every other character a token of its own; ``lowercase``; per side, the tokens seen ``min_count`` times,
   the ``max_vocab`` most frequent;
-- ``char``: characters, a space written as ``SPACE``.
+- ``char``: characters, a space written as ``SPACE``;
+- ``keras``: a Keras ``Tokenizer`` per side, read from its JSON by ``attncore import keras`` (never fitted
+  here): Keras's own reading of a sentence, its vocabulary as it numbered it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["SPACE", "UNK", "CharTokenizer", "SentencePieceTokenizer", "TOKENIZERS", "Tokenizer", "WordTokenizer",
-           "from_record", "make_tokenizer", "normalize"]
+__all__ = ["SPACE", "UNK", "CharTokenizer", "KerasTokenizer", "SentencePieceTokenizer", "TOKENIZERS", "Tokenizer",
+           "WordTokenizer", "from_record", "make_tokenizer", "normalize"]
 
 UNK = "<unk>"
 SPACE = "\u2581"  # a space of a sentence read as characters (SentencePiece's mark)
@@ -56,6 +58,8 @@ class Tokenizer:
     target tokens, ``to_record`` for the parameter file."""
 
     kind = ""
+    # Around a source sentence's tokens: attncore's models read them with END after them.
+    source_start, source_end = False, True
 
     def __init__(self, normalization: str = "nfkc", lowercase: bool = False) -> None:
         normalize("", normalization)  # checks the name
@@ -250,7 +254,80 @@ class SentencePieceTokenizer(Tokenizer):
                 "models": {side: base64.b64encode(blob).decode("ascii") for side, blob in self.models.items()}}
 
 
-TOKENIZERS = {"sentencepiece": SentencePieceTokenizer, "word": WordTokenizer, "char": CharTokenizer}
+class KerasTokenizer(Tokenizer):
+    """Keras's ``Tokenizer`` of each side, as its ``texts_to_sequences`` reads a sentence: lowercased where it
+    lowercases, each of its ``filters`` characters taken for ``split``, split there (or into characters with
+    ``char_level``). ``vocab[side]`` is the side's tokens in Keras's id order (id 0, Keras's padding, first);
+    ``rename[side]`` maps the words that play attncore's special tokens (the start and end markers, the
+    out-of-vocabulary word) to their names. A word outside the vocabulary is ``UNK`` where the side has it
+    (Keras's ``oov_token``) and left out otherwise, as Keras leaves it out. Sources are read between the
+    start and end markers where the source vocabulary has them (``source_start``, ``source_end``).
+    :func:`attncore.interop.keras_tokenizer.keras_tokenizer` makes one from the two JSON files."""
+
+    kind = "keras"
+
+    def __init__(self, sides: dict, vocab: dict, source_start: bool, source_end: bool) -> None:
+        super().__init__("none", False)
+        self.sides, self.vocab = sides, vocab
+        self.source_start, self.source_end = bool(source_start), bool(source_end)
+        for side in SIDES:
+            self.kept[side] = set(vocab[side])
+
+    def clean(self, text: str) -> str:
+        normalize(text, "none")  # a lone surrogate: ValueError
+        return text
+
+    def split(self, text: str, side: str) -> list[str]:
+        s = self.sides[side]
+        if s["lower"]:
+            text = text.lower()
+        if s["char_level"]:
+            words = list(text)
+        else:
+            text = text.translate(str.maketrans({c: s["split"] for c in s["filters"]}))
+            words = [w for w in text.split(s["split"]) if w]
+        rename = s["rename"]
+        return [rename.get(w, w) for w in words]
+
+    def vocabulary(self, side: str) -> list[str]:
+        return list(self.vocab[side])
+
+    def known(self, tokens: list[str], side: str) -> tuple[list[str], list[str]]:
+        if UNK in self.kept[side]:
+            return super().known(tokens, side)
+        unknown = list(dict.fromkeys(self.unknown(tokens, side)))
+        return ([tok for tok in tokens if tok not in unknown] if unknown else tokens), unknown
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return ("" if self.sides["target"]["char_level"] else " ").join(tokens)
+
+    def to_record(self) -> dict:
+        return {**super().to_record(), "sides": self.sides, "vocab": self.vocab, "source_start": self.source_start,
+                "source_end": self.source_end}
+
+    @classmethod
+    def from_record(cls, record: dict) -> KerasTokenizer:
+        sides, vocab = record["sides"], record["vocab"]
+        if not isinstance(sides, dict) or set(sides) != set(SIDES) or not isinstance(vocab, dict) or \
+                set(vocab) != set(SIDES):
+            raise ValueError("'sides' and 'vocab' must each hold a source and a target")
+        for side in SIDES:
+            s, v = sides[side], vocab[side]
+            if not isinstance(s, dict) or not isinstance(s.get("filters"), str) or not isinstance(
+                    s.get("split"), str) or not s["split"] or not isinstance(s.get("lower"), bool) or \
+                    not isinstance(s.get("char_level"), bool) or not isinstance(s.get("rename"), dict) or \
+                    not all(isinstance(k, str) and isinstance(w, str) for k, w in s["rename"].items()):
+                raise ValueError(f"the {side} side's settings are not Keras's")
+            if not isinstance(v, list) or not all(isinstance(t, str) for t in v) or len(set(v)) != len(v):
+                raise ValueError(f"the {side} vocabulary must be a list of distinct strings")
+        for key in ("source_start", "source_end"):
+            if not isinstance(record[key], bool):
+                raise ValueError(f"{key!r} must be true or false")
+        return cls(sides, vocab, record["source_start"], record["source_end"])
+
+
+TOKENIZERS = {"sentencepiece": SentencePieceTokenizer, "word": WordTokenizer, "char": CharTokenizer}  # to fit
+RECORDS = (*TOKENIZERS, KerasTokenizer.kind)  # to read from a parameter file
 
 
 def make_tokenizer(kind: str, normalization: str = "nfkc", lowercase: bool = False, vocab_size: int = 1000,
@@ -267,8 +344,8 @@ def make_tokenizer(kind: str, normalization: str = "nfkc", lowercase: bool = Fal
 
 def from_record(record: object) -> Tokenizer:
     """The tokenizer a parameter file saved (``to_record``); ValueError naming what is wrong otherwise."""
-    if not isinstance(record, dict) or record.get("kind") not in TOKENIZERS:
-        raise ValueError(f"'tokenizer' must be a record of one of {', '.join(TOKENIZERS)}")
+    if not isinstance(record, dict) or record.get("kind") not in RECORDS:
+        raise ValueError(f"'tokenizer' must be a record of one of {', '.join(RECORDS)}")
     kind = record["kind"]
     try:
         options = {"normalization": record["normalization"], "lowercase": record["lowercase"]}
@@ -282,6 +359,8 @@ def from_record(record: object) -> Tokenizer:
                     isinstance(v, list) and all(isinstance(t, str) for t in v) for v in kept.values()):
                 raise ValueError("'kept' must map source and target to lists of tokens")
             tokenizer.kept.update({side: set(v) for side, v in kept.items()})
+        elif kind == "keras":
+            tokenizer = KerasTokenizer.from_record(record)
         elif kind == "sentencepiece":
             tokenizer = SentencePieceTokenizer(**options, vocab_size=record["vocab_size"])
             models = record["models"]

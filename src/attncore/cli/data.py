@@ -122,7 +122,7 @@ def attention_maps(model, data, reverse: bool, rows: np.ndarray, answers: np.nda
     if reverse:
         weights = weights[:, :, ::-1]
     right = answers_match(guess, t[:, 1:], model.pad_id)
-    return [([data.tokens[int(i)] for i in q], [data.tokens[int(i)] for i in g], w, bool(ok))
+    return [([data.question_vocabulary[int(i)] for i in q], [data.tokens[int(i)] for i in g], w, bool(ok))
             for q, g, w, ok in zip(x, guess, weights, right)]
 
 
@@ -142,9 +142,18 @@ def check_metadata(path: str, model) -> None:
     """The record 'attncore train' writes, field by field (a hand-made file gets a clear error)."""
     meta = model.metadata
     tokens = meta.get("tokens")
-    vocab = model.params[0].shape[0]
+    source_vocab = model.params[0].shape[0]  # the encoder's embedding
+    vocab = model.config.get("vocab_size", source_vocab)
     if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens) or len(tokens) != vocab:
         raise UsageError(f"{path}: 'tokens' must be a list of {vocab} strings (the model's vocabulary)")
+    source_tokens = meta.get("source_tokens")
+    if source_tokens is None and source_vocab != vocab:
+        raise UsageError(f"{path}: the encoder has a vocabulary of its own ({source_vocab} tokens) and the "
+                         f"metadata has no 'source_tokens'")
+    if source_tokens is not None and (not isinstance(source_tokens, list) or len(source_tokens) != source_vocab or
+                                      not all(isinstance(t, str) for t in source_tokens)):
+        raise UsageError(f"{path}: 'source_tokens' must be a list of {source_vocab} strings (the encoder's "
+                         f"vocabulary)")
     for key in ("question_length", "answer_length"):
         if type(meta.get(key)) is not int or meta[key] < 1:
             raise UsageError(f"{path}: metadata {key!r} must be an integer >= 1, got {meta.get(key)!r}")
@@ -165,7 +174,8 @@ def check_metadata(path: str, model) -> None:
             from_record(meta["tokenizer"])
         except ValueError as exc:
             raise UsageError(f"{path}: metadata {exc}") from None
-        missing = [tok for tok in (PAD, START, END, UNK) if tok not in tokens]
+        needed = (PAD, START, END) if meta["tokenizer"].get("kind") == "keras" else (PAD, START, END, UNK)
+        missing = [tok for tok in needed if tok not in tokens]
         if missing:
             raise UsageError(f"{path}: the vocabulary has no {', '.join(missing)}")
 
@@ -175,7 +185,7 @@ def saved_data(model):
     meta = model.metadata
     empty = (np.zeros((0, meta["question_length"]), int), np.zeros((0, meta["answer_length"] + 1), int))
     return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False),
-                        tokenizer=saved_tokenizer(model))
+                        tokenizer=saved_tokenizer(model), source_tokens=meta.get("source_tokens"))
 
 
 def saved_tokenizer(model) -> Tokenizer | None:
@@ -258,24 +268,24 @@ def encode_answer(tokens: list[str], data, length: int) -> np.ndarray:
     """An answer's ids, padded to ``length``: longer answers are refused for character data, kept whole for
     word-level data (up to ``MAX_TOKENS``); unknown tokens are ``<unk>`` where the vocabulary has it."""
     pad = PAD if data.word_level else " "
-    tokens = known_tokens(tokens, data, "the answer has tokens the model does not know")
+    tokens = known_tokens(tokens, data.token_to_id, "the answer has tokens the model does not know")
     limit = length if not data.word_level else max(length, MAX_TOKENS + 2)
     if len(tokens) > limit:
         raise UsageError(f"the answer has {len(tokens) - 1} tokens; this model writes at most {limit - 1}")
     return np.array([data.token_to_id[tok] for tok in tokens + [pad] * max(0, length - len(tokens))])
 
 
-def known_tokens(tokens: list[str], data, message: str, unknown: list[str] | None = None) -> list[str]:
-    """``tokens`` with those the model does not know as ``<unk>`` (each one added to ``unknown``); a
-    UsageError ``message: ...`` naming them where the vocabulary has no ``<unk>``."""
-    missing = [tok for tok in tokens if tok not in data.token_to_id]
+def known_tokens(tokens: list[str], vocab: dict[str, int], message: str, unknown: list[str] | None = None) -> list[str]:
+    """``tokens`` with those outside ``vocab`` as ``<unk>`` (each one added to ``unknown``); a UsageError
+    ``message: ...`` naming them where the vocabulary has no ``<unk>``."""
+    missing = [tok for tok in tokens if tok not in vocab]
     if not missing:
         return tokens
-    if UNK not in data.token_to_id:
+    if UNK not in vocab:
         raise UsageError(f"{message}: {', '.join(map(repr, sorted(set(missing))))}")
     if unknown is not None:
         unknown.extend(tok for tok in dict.fromkeys(missing) if tok not in unknown)
-    return [tok if tok in data.token_to_id else UNK for tok in tokens]
+    return [tok if tok in vocab else UNK for tok in tokens]
 
 
 def encode_question(text: str, data, meta: dict, unknown: list[str] | None = None) -> np.ndarray:
@@ -295,15 +305,20 @@ def encode_question(text: str, data, meta: dict, unknown: list[str] | None = Non
         tokens, strangers = data.tokenizer.known(tokens, "source")
         if unknown is not None:
             unknown.extend(tok for tok in strangers if tok not in unknown)
-    tokens += [END] if data.word_level else []
+    marks = 0
+    if data.word_level:  # between the markers the model reads a source with: END after it, as attncore's do
+        markers = data.tokenizer if data.tokenizer is not None else Tokenizer
+        tokens = [START] * markers.source_start + tokens + [END] * markers.source_end
+        marks = markers.source_start + markers.source_end
     pad = PAD if data.word_level else " "
     what = "words" if data.word_level and not data.source_chars and data.tokenizer is None else "characters"
-    tokens = known_tokens(tokens, data, f"unknown {what}", unknown)
-    limit = max(length, MAX_TOKENS + 1) if data.word_level else length
+    vocab = data.source_token_to_id
+    tokens = known_tokens(tokens, vocab, f"unknown {what}", unknown)
+    limit = max(length, MAX_TOKENS + marks) if data.word_level else length
     if len(tokens) > limit:
         what = "tokens" if data.word_level and not data.source_chars else "characters"
         raise UsageError(f"the input has {len(tokens)} {what}; this model reads at most {limit}")
     tokens += [pad] * (length - len(tokens))
-    if pad not in data.token_to_id:
+    if pad not in vocab:
         raise UsageError(f"the model's vocabulary has no padding token {pad!r}")
-    return np.array([[data.token_to_id[tok] for tok in tokens]])
+    return np.array([[vocab[tok] for tok in tokens]])

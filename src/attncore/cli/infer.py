@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.sequence import END, GeneratedDataWarning
+from ..datasets.sequence import END, UNK, GeneratedDataWarning
 from ..defaults import DECODE_BATCH, MAX_BEAM
 from ..errors import UsageError
 from ..functions import softmax
@@ -68,6 +68,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         data = saved_data(model)
         x, t = encode_rows(args.data, data, meta)
         what = f"rows of {Path(args.data).name}"
+    elif meta.get("imported"):
+        raise UsageError(f"{args.params} was imported from {meta['imported'].capitalize()}, with no data of its own: "
+                         f"give --data FILE (source<TAB>target rows)")
     elif meta.get("val"):  # the validation file of the run
         data = saved_data(model)
         x, t = encode_rows(meta["val"], data, meta)
@@ -182,8 +185,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
             print(strict_json({"input": text, **answer, **({"unknown": unknown[n]} if unknown[n] else {})}))
             continue
         if unknown[n]:
-            print(f"attncore: {where}: read as <unk> (not in the training data): {', '.join(map(repr, unknown[n]))}",
-                  file=sys.stderr)
+            how = "read as <unk> (not in the training data)" if UNK in data.source_token_to_id else \
+                "left out (not in the model's vocabulary, which has no <unk>)"
+            print(f"attncore: {where}: {how}: {', '.join(map(repr, unknown[n]))}", file=sys.stderr)
         print(answer, flush=True)
     if errors:
         print(f"attncore: {len(errors)} of {len(texts)} inputs could not be translated", file=sys.stderr)

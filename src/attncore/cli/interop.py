@@ -26,6 +26,17 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concat", choices=CONCATS, default=None,
                    help="the decoder's concat order where the file cannot say it (a .weights.h5: default "
                         "state-context, Keras's; a bare state dict: default context-state, the book's)")
+    vocab = p.add_argument_group("vocabularies of a Keras model (so that 'attncore translate' can read it)")
+    vocab.add_argument("--source-tokenizer", metavar="JSON", help="the source side's Keras Tokenizer (to_json())")
+    vocab.add_argument("--target-tokenizer", metavar="JSON", help="the target side's Keras Tokenizer (to_json())")
+    vocab.add_argument("--start-token", default="<start>", help="the target word that starts a sentence (default "
+                       "%(default)s); where the source vocabulary has it, sources start with it too")
+    vocab.add_argument("--end-token", default="<end>", help="the word that ends a sentence (default %(default)s)")
+    vocab.add_argument("--source-length", type=int, default=None,
+                       help="the length the sources were padded to in training (default: each batch's longest; "
+                            "needed where the model has no mask, whose padding changes its outputs)")
+    vocab.add_argument("--target-length", type=int, default=100,
+                       help="the most tokens a translation may have (default %(default)s)")
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,6 +50,12 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.file):
         raise UsageError(f"{args.file}: no such file")
+    vocabularies = (args.source_tokenizer, args.target_tokenizer)
+    if any(vocabularies) and (args.framework != "keras" or not all(vocabularies)):
+        raise UsageError("--source-tokenizer and --target-tokenizer go together, with 'import keras'")
+    for option, value in (("--source-length", args.source_length), ("--target-length", args.target_length)):
+        if value is not None and value < 1:
+            raise UsageError(f"{option} must be at least 1, got {value}")
     try:
         if args.framework == "keras":
             from ..interop.keras_import import load_keras
@@ -53,9 +70,21 @@ def cmd_import(args: argparse.Namespace) -> int:
             model = load_torch(args.file, concat=args.concat or "context-state")
     except MissingExtraError as exc:
         raise UsageError(str(exc)) from None
+    if all(vocabularies):
+        from ..interop.keras_tokenizer import keras_metadata
+
+        if args.source_length is None and model.metadata.get("pad_id") is None:
+            raise UsageError("the model has no mask (its padding changes its outputs): give --source-length, the "
+                             "length its sources were padded to in training")
+        try:
+            model.metadata.update(keras_metadata(model, *vocabularies, args.start_token, args.end_token,
+                                                 args.source_length or 1, args.target_length))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     model.save_params(args.out)
     count = sum(p.size for p in model.params)
-    print(f"wrote {args.out}: {type(model).__name__} {model.config}, {count:,} parameters")
+    print(f"wrote {args.out}: {type(model).__name__} {model.config}, {count:,} parameters"
+          + (", with its vocabularies" if all(vocabularies) else ""))
     return 0
 
 

@@ -180,7 +180,9 @@ def get_vocab() -> tuple[dict[str, int], dict[int, str]]:
 class SequenceData:
     """A data set with its own vocabulary: what the CLI trains on and saves with a model.
 
-    ``tokens`` is the vocabulary in id order; ``word_level`` says whether a
+    ``tokens`` is the vocabulary in id order (of both sides, or of the
+    answers where ``source_tokens`` is the questions' own, as a model imported
+    from Keras has it); ``word_level`` says whether a
     sequence is written as words separated by spaces or as characters;
     ``source_chars`` that the word-level questions are read as characters
     (a space is the token ``SPACE``); ``start_id`` begins every answer.
@@ -196,9 +198,18 @@ class SequenceData:
     token_to_id: dict[str, int] = field(init=False)
     references: list[str] | None = None  # the test rows' target sentences as read (normalized), when kept
     blank_lines: int = 0  # blank lines of the file, skipped
+    source_tokens: list[str] | None = None  # the questions' own vocabulary, where they have one
+    source_token_to_id: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.token_to_id = {tok: i for i, tok in enumerate(self.tokens)}
+        self.source_token_to_id = self.token_to_id if self.source_tokens is None else {
+            tok: i for i, tok in enumerate(self.source_tokens)}
+
+    @property
+    def question_vocabulary(self) -> list[str]:
+        """The questions' tokens in id order."""
+        return self.tokens if self.source_tokens is None else self.source_tokens
 
     @property
     def question_length(self) -> int:
@@ -215,7 +226,9 @@ class SequenceData:
     def decode(self, ids) -> str:
         """Text of a sequence of ids; word-level text stops at ``</s>`` and drops ``<pad>``, and is
         detokenized by the data's tokenizer."""
-        toks = [self.tokens[int(i)] for i in ids]
+        return self._text([self.tokens[int(i)] for i in ids])
+
+    def _text(self, toks: list[str]) -> str:
         if not self.word_level:
             return "".join(toks)
         if END in toks:
@@ -237,11 +250,12 @@ class SequenceData:
         return source_lengths(x, self.pad_id)
 
     def decode_question(self, ids) -> str:
-        """Text of a question: as ``decode``, with characters joined when ``source_chars``."""
+        """Text of a question: as ``decode`` (in the questions' vocabulary), with characters joined when
+        ``source_chars``."""
+        tokens = self.question_vocabulary
         if not self.source_chars or self.tokenizer is not None:
-            return self.decode(ids)
-        return "".join(self.tokens[int(i)] for i in ids if self.tokens[int(i)] not in (PAD, START, END)).replace(
-            SPACE, " ")
+            return self._text([tokens[int(i)] for i in ids])
+        return "".join(tokens[int(i)] for i in ids if tokens[int(i)] not in (PAD, START, END)).replace(SPACE, " ")
 
     def question_tokens(self, text: str) -> list[str]:
         """The tokens of a question's text (without the end marker)."""
