@@ -6,10 +6,11 @@ decoding; the files' damage is one line each (skipped where keras or h5py is not
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+from pathlib import Path
 
-import numpy as np
 import pytest
 
 from attncore.cli import main
@@ -30,53 +31,27 @@ from attncore.interop.keras_tokenizer import _side, read_keras_tokenizer  # noqa
 pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
               pytest.mark.filterwarnings("ignore:You are using a softmax")]
 
-NUMBERS = ["one", "two", "three", "four", "five", "six"]
-KOREAN = ["하나", "둘", "셋", "넷", "다섯", "여섯"]
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "keras_seed_vocabularies.py"
 
 
-def corpus(rng, rows=200):
-    """Korean number words -> the same numbers in English, reversed, as the seed's tutorial writes them."""
-    sources, targets = [], []
-    for _ in range(rows):
-        picks = rng.integers(0, len(NUMBERS), rng.integers(1, 5))
-        sources.append("<start> " + " ".join(KOREAN[i] for i in picks) + " . <end>")
-        targets.append("<start> " + " ".join(NUMBERS[i] for i in picks[::-1]) + " <end>")
-    return sources, targets
+def example():
+    """examples/keras_seed_vocabularies.py, the README's: its corpus, training and Keras's greedy loop."""
+    spec = importlib.util.spec_from_file_location("keras_seed_vocabularies", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory):
     """Tokenizers fitted and a masked seed model trained in Keras, saved as the seed saves them."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    sources, targets = corpus(rng)
-    src, tgt = Tokenizer(filters="", oov_token="<unk>"), Tokenizer(filters="")
-    src.fit_on_texts(sources)
-    tgt.fit_on_texts(targets)
-    pad = keras.utils.pad_sequences
-    xs = pad(src.texts_to_sequences(sources), padding="post")
-    ys = pad(tgt.texts_to_sequences(targets), padding="post")
-    model = keras_model.seed_model(len(src.word_index) + 1, len(tgt.word_index) + 1, 16, 32, mask_zero=True)
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
-    model.fit([xs, ys[:, :-1]], ys[:, 1:], batch_size=32, epochs=25, verbose=0)
     folder = tmp_path_factory.mktemp("seed")
-    model.save(folder / "seed.keras")
-    (folder / "source.json").write_text(src.to_json(), encoding="utf-8")
-    (folder / "target.json").write_text(tgt.to_json(), encoding="utf-8")
+    model, src, tgt = example().train(folder)
     return model, src, tgt, folder
 
 
-def keras_greedy(model, src, tgt, sentence: str, steps: int = 8) -> str:
-    """The seed's greedy decoding: the model run on the answer so far, its last step's argmax appended."""
-    x = np.array(src.texts_to_sequences(["<start> " + sentence + " <end>"]))
-    out = [tgt.word_index["<start>"]]
-    for _ in range(steps):
-        p = model.predict([x, np.array([out])], verbose=0)
-        out.append(int(p[0, -1].argmax()))
-        if out[-1] == tgt.word_index["<end>"]:
-            break
-    words = [tgt.index_word[i] for i in out[1:] if i in tgt.index_word]
-    return " ".join(words[:words.index("<end>")] if "<end>" in words else words)
+def keras_greedy(model, src, tgt, sentence: str) -> str:
+    return example().greedy(model, src, tgt, sentence)
 
 
 def imported(seed, tmp_path, *extra) -> str:
@@ -91,7 +66,7 @@ def test_translate_equals_kerass_greedy_decoding(seed, tmp_path, capsys):
     model, src, tgt, _ = seed
     params = imported(seed, tmp_path)
     assert "with its vocabularies" in capsys.readouterr().out
-    sentences = ["하나 둘 .", "셋 넷 다섯 .", "여섯 .", "둘 둘 하나 넷 ."]
+    sentences = example().SENTENCES
     want = [keras_greedy(model, src, tgt, s) for s in sentences]
     assert sum(w != "" for w in want) == len(want)  # the model learned something to compare
     file = tmp_path / "in.txt"

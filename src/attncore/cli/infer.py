@@ -185,8 +185,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
             print(strict_json({"input": text, **answer, **({"unknown": unknown[n]} if unknown[n] else {})}))
             continue
         if unknown[n]:
-            how = "read as <unk> (not in the training data)" if UNK in data.source_token_to_id else \
-                "left out (not in the model's vocabulary, which has no <unk>)"
+            where_from = "the model's vocabulary" if meta.get("imported") else "the training data"
+            how = f"read as <unk> (not in {where_from})" if UNK in data.source_token_to_id else \
+                f"left out (not in {where_from}, which has no <unk>)"
             print(f"attncore: {where}: {how}: {', '.join(map(repr, unknown[n]))}", file=sys.stderr)
         print(answer, flush=True)
     if errors:
