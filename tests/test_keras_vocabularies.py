@@ -174,3 +174,12 @@ def test_an_unmasked_model_needs_the_source_length(seed, tmp_path, capsys):
     assert "--source-length" in capsys.readouterr().err
     assert main(args + ["--source-length", "9"]) == 0
     assert load_model(str(tmp_path / "p.npz")).metadata["question_length"] == 9
+
+
+def test_without_the_tokenizers_translate_says_how_to_get_a_vocabulary(seed, tmp_path, capsys):
+    _, _, _, folder = seed
+    out = str(tmp_path / "bare.npz")
+    assert main(["import", "keras", str(folder / "seed.keras"), "--out", out]) == 0
+    assert main(["translate", "--params", out, "하나 ."]) == 2
+    err = capsys.readouterr().err
+    assert "has no vocabulary" in err and "--source-tokenizer" in err

@@ -132,7 +132,8 @@ def load_saved(path: str):
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if "tokens" not in model.metadata:
-        raise UsageError(f"{path} has no vocabulary (not written by 'attncore train')")
+        raise UsageError(f"{path} has no vocabulary: 'attncore train' writes one, and 'attncore import keras' with "
+                         f"--source-tokenizer and --target-tokenizer")
     check_metadata(path, model)
     model.pad_id = model.metadata.get("pad_id")
     return model
