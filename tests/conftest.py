@@ -4,6 +4,7 @@ step's instruction sets."""
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -146,3 +147,20 @@ def threads(n: int):
     finally:
         attncore.set_num_threads(old)
 
+
+
+# Keras's own notes (its torch backend and NumPy 2 on __array__'s copy argument; a softmax over a
+# one-token vocabulary axis in its shape inference): theirs, not the tests'
+KERAS_WARNINGS = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
+                  pytest.mark.filterwarnings("ignore:You are using a softmax")]
+
+
+def keras_or_skip():
+    """Keras 3 on its torch backend (no TensorFlow), with h5py; the calling test module is skipped where
+    either is missing or Keras was imported on another backend."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("h5py")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":  # pragma: no cover - another test imported Keras on another backend
+        pytest.skip("Keras runs on another backend here", allow_module_level=True)
+    return keras

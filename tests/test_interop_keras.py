@@ -4,7 +4,6 @@ architecture is a one-line error naming the layer (skipped where keras or h5py i
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -12,21 +11,16 @@ import pytest
 from attncore.cli import main
 from attncore.models import keras_seed, load_model
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-pytest.importorskip("h5py")
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover - another test imported Keras on another backend
-    pytest.skip("Keras runs on another backend here", allow_module_level=True)
+from conftest import KERAS_WARNINGS, keras_or_skip
+
+keras = keras_or_skip()
 
 from keras import layers  # noqa: E402
 
 from attncore.benchmark import keras_model  # noqa: E402
 from attncore.interop.keras_import import load_keras  # noqa: E402
 
-# Keras's own notes (its torch backend and NumPy 2 on __array__'s copy argument; a softmax over a
-# one-token vocabulary axis in its shape inference): theirs, not the test's
-pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
-              pytest.mark.filterwarnings("ignore:You are using a softmax")]
+pytestmark = KERAS_WARNINGS
 
 
 def seed_model(Vs=40, Vt=30, D=8, H=12, **options):

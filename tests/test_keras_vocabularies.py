@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,19 +16,16 @@ from attncore.cli import main
 from attncore.models import load_model
 from attncore.tokenizers import KerasTokenizer, from_record
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-pytest.importorskip("h5py")
-keras = pytest.importorskip("keras")
-if keras.backend.backend() != "torch":  # pragma: no cover - another test imported Keras on another backend
-    pytest.skip("Keras runs on another backend here", allow_module_level=True)
+from conftest import KERAS_WARNINGS, keras_or_skip
+
+keras = keras_or_skip()
 
 from keras.src.legacy.preprocessing.text import Tokenizer  # noqa: E402  (the seed's Tokenizer)
 
 from attncore.benchmark import keras_model  # noqa: E402
 from attncore.interop.keras_tokenizer import _side, read_keras_tokenizer  # noqa: E402
 
-pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
-              pytest.mark.filterwarnings("ignore:You are using a softmax")]
+pytestmark = KERAS_WARNINGS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "keras_seed_vocabularies.py"
 
