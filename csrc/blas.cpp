@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "memory.hpp"
 #include "parallel.hpp"
 
 // The scipy-openblas32 wheel's C interface (cblas.h with the scipy_ prefix);
@@ -75,33 +76,100 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
                    static_cast<int>(ldc));
 }
 
+namespace {
+
+// The products with a long reduction, K at least this many times the output's larger side: the weight
+// gradients x^T dout over all N*T rows. Split by the output's columns alone, every block packs all of
+// A again (x^T, 13 MB at the Keras seed's output layer); halves of K pack each operand once per block.
+constexpr int64_t kLongReduction = 2;
+// ... and with at least this many multiply-adds, so that the extra pass over C is cheap beside them.
+constexpr int64_t kSplitReductionWork = int64_t(1) << 24;
+
+bool split_reduction(bool trans_a, int64_t M, int64_t Nc, int64_t K) {
+    return trans_a && K >= kLongReduction * std::max(M, Nc) && M * Nc * K >= kSplitReductionWork;
+}
+
+// The output in `parts` blocks of rows (M >= Nc) or of 16-column units; block i is [lo, hi).
+struct OutputBlocks {
+    bool by_rows;
+    int64_t extent, align, units, parts;
+    OutputBlocks(int64_t M, int64_t Nc, int64_t wanted) : by_rows(M >= Nc) {
+        extent = by_rows ? M : Nc;
+        align = by_rows ? 1 : 16;
+        units = (extent + align - 1) / align;
+        parts = std::max<int64_t>(1, std::min<int64_t>(units, wanted));
+    }
+    Range block(int64_t i) const {
+        return {std::min(extent, units * i / parts * align), std::min(extent, units * (i + 1) / parts * align)};
+    }
+};
+
+// C = alpha op(A) op(B) + beta C on the calling thread, for the output block r of `blocks`.
+template <class T>
+void gemm_block(const OutputBlocks& blocks, Range r, bool trans_a, bool trans_b, int64_t M, int64_t Nc,
+                int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+    if (r.size() <= 0) return;
+    if (blocks.by_rows)  // rows of C: rows of op(A)
+        gemm(trans_a, trans_b, r.size(), Nc, K, alpha, trans_a ? A + r.begin : A + r.begin * lda, lda, B, ldb,
+             beta, C + r.begin * ldc, ldc);
+    else  // columns of C: columns of op(B)
+        gemm(trans_a, trans_b, M, r.size(), K, alpha, A, lda, trans_b ? B + r.begin * ldb : B + r.begin, ldb,
+             beta, C + r.begin, ldc);
+}
+
+// The long reduction in two fixed halves of K, the first into C and the second into scratch, then added:
+// each block packs half of each operand once. The halves do not depend on the thread count, so neither
+// does the result; the blocks of the output (two per thread) are handed out dynamically.
+template <class T>
+void gemm_split_reduction(int nt, bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
+                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+    const int64_t K0 = K / 2, K1 = K - K0;
+    const T* A1 = trans_a ? A + K0 * lda : A + K0;  // op(A)'s columns from K0
+    const T* B1 = trans_b ? B + K0 : B + K0 * ldb;  // op(B)'s rows from K0
+    Buffer<T> second = scratch<T>(M * Nc);
+    const OutputBlocks blocks(M, Nc, nt);
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < 2 * blocks.parts; ++i) {
+            const Range r = blocks.block(i % blocks.parts);
+            if (i < blocks.parts)
+                gemm_block(blocks, r, trans_a, trans_b, M, Nc, K0, alpha, A, lda, B, ldb, beta, C, ldc);
+            else
+                gemm_block(blocks, r, trans_a, trans_b, M, Nc, K1, alpha, A1, lda, B1, ldb, T(0), second.get(), Nc);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < M; ++i) {
+            T* c = C + i * ldc;
+            const T* s = second.get() + i * Nc;
+#pragma omp simd
+            for (int64_t j = 0; j < Nc; ++j) c[j] += s[j];
+        }
+    }
+}
+
+}  // namespace
+
 template <class T>
 void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     const int nt = get_num_threads();
+    if (split_reduction(trans_a, M, Nc, K)) {
+        gemm_split_reduction(should_parallelize(product_work(M, Nc, K)) ? nt : 1, trans_a, trans_b, M, Nc, K,
+                             alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (nt == 1 || !should_parallelize(product_work(M, Nc, K))) {
         gemm(trans_a, trans_b, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    const bool by_rows = M >= Nc;
-    // Column blocks in multiples of 16 elements (one AVX-512 register of floats). kChunksPerThread
-    // blocks per thread, handed out dynamically (see parallel.hpp). Each block is still large enough
-    // for the BLAS to run at its speed (the weight gradients' 1024 columns make blocks of 128).
-    const int64_t extent = by_rows ? M : Nc, align = by_rows ? 1 : 16;
-    const int64_t units = (extent + align - 1) / align;
-    const int64_t parts = std::min<int64_t>(units, int64_t(nt) * kChunksPerThread);
+    // Blocks of rows, or of columns in multiples of 16 (one AVX-512 register of floats), kChunksPerThread
+    // per thread, handed out dynamically (see parallel.hpp). Each block is still large enough for the BLAS
+    // to run at its speed.
+    const OutputBlocks blocks(M, Nc, int64_t(nt) * kChunksPerThread);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int64_t i = 0; i < parts; ++i) {
-        const int64_t lo = std::min(extent, units * i / parts * align);
-        const int64_t hi = std::min(extent, units * (i + 1) / parts * align);
-        if (hi <= lo) continue;
-        if (by_rows)  // rows [lo, hi) of C: rows of op(A)
-            gemm(trans_a, trans_b, hi - lo, Nc, K, alpha, trans_a ? A + lo : A + lo * lda, lda, B, ldb, beta,
-                 C + lo * ldc, ldc);
-        else  // columns [lo, hi) of C: columns of op(B)
-            gemm(trans_a, trans_b, M, hi - lo, K, alpha, A, lda, trans_b ? B + lo * ldb : B + lo, ldb, beta, C + lo,
-                 ldc);
-    }
+    for (int64_t i = 0; i < blocks.parts; ++i)
+        gemm_block(blocks, blocks.block(i), trans_a, trans_b, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #define ATTNCORE_GEMM(T)                                                                                         \

@@ -25,9 +25,11 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
-// The same product with the output split into one block per thread (rows of C
-// when C has more rows than columns, else columns, so that the operand every
-// block must pack again is the smaller one). Call from outside a parallel region.
+// The same product on attncore's threads: the output in blocks of rows (C has more rows than columns)
+// or columns (so that the operand every block packs again is the smaller one), several per thread, handed
+// out dynamically. A long reduction (the weight gradients' x^T dout, K at least twice the output's larger
+// side) is computed in two fixed halves of K added at the end, the same on any number of threads.
+// Call from outside a parallel region.
 template <class T>
 void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);

@@ -72,3 +72,20 @@ def test_affine_one_and_two_threads(rng):
     want = ref.affine_forward(x, W, b)
     for _ in thread_counts():
         assert_close(K.affine_forward(x, W, b), want, np.float32)
+
+
+@pytest.mark.parametrize("shape", [(2049, 100, 83), (4001, 130, 33)], ids=str)
+def test_weight_gradient_long_reduction(rng, shape):
+    # dW = x^T dout over many rows runs as two halves of the rows added at the end (csrc/blas.cpp):
+    # odd row counts, columns not a multiple of 16, and the same bits on 1 and 2 threads
+    M, D, Kn = shape
+    x, W = rng.standard_normal((M, D)).astype("f"), rng.standard_normal((D, Kn)).astype("f")
+    dout = rng.standard_normal((M, Kn)).astype("f")
+    want = x.astype(float).T @ dout.astype(float)
+    got = {}
+    for name, n in thread_counts():
+        dx, dW, db = K.affine_backward(x, W, dout)
+        assert_allclose(dW, want, rtol=1e-4, atol=1e-3)
+        got.setdefault(name, []).append(dW)
+    for one, two in got.values():
+        np.testing.assert_array_equal(one, two)
