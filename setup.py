@@ -120,15 +120,16 @@ def extensions():
     blas = private_blas()
     BLAS_LINK[:] = blas["extra_link_args"]
     csrc = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.cpp"))
+    bindings = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "python").glob("bind_*.cpp"))
     cpp = Extension(
         "attncore._cpp",
-        sources=["python/cpp_module.cpp", *csrc],
+        sources=["python/cpp_module.cpp", *bindings, *csrc],
         include_dirs=[pybind11.get_include(), "csrc", *blas["include_dirs"]],
         library_dirs=blas["library_dirs"],
         libraries=blas["libraries"],
         # Headers too, so that changing one rebuilds the module (setuptools only compares dates).
         depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), *(ROOT / "csrc").glob("*.inc"),
-                                                          ROOT / "python/checks.hpp"]),
+                                                          *(ROOT / "python").glob("*.hpp")]),
         language="c++",
     )
     # The Cython module binds the softmax and attention kernels of csrc/ (and what they call): the same C++

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 #include <initializer_list>
 #include <map>
@@ -125,6 +126,47 @@ inline carray<T> in(const py::array& a) {
     carray<T> copy(std::vector<py::ssize_t>(c.shape(), c.shape() + c.ndim()));
     if (c.size()) std::memcpy(copy.mutable_data(), c.data(), sizeof(T) * static_cast<size_t>(c.size()));
     return copy;
+}
+
+// Token ids as a contiguous int64 array with negative ids wrapped; IndexError out of range.
+inline py::array_t<int64_t> checked_ids(const char* name, const py::array& ids, int64_t V, bool allow_ignore = false,
+                                        int64_t ignore = 0) {
+    const char kind = ids.dtype().kind();
+    if (kind != 'i' && kind != 'u')
+        throw py::type_error(std::string(name) + " must be an integer array, got dtype " +
+                             std::string(py::str(ids.dtype())));
+    if (kind == 'u' && ids.itemsize() == 8) {  // values past int64's range must not wrap to negative ids
+        auto u = in<uint64_t>(ids);
+        for (py::ssize_t r = 0; r < u.size(); ++r)
+            if (u.data()[r] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+                throw py::index_error(std::string(name) + ": id " + std::to_string(u.data()[r]) +
+                                      " is out of range for size " + std::to_string(V));
+    }
+    auto raw = in<int64_t>(ids);  // aligned, as the floats are
+    py::array_t<int64_t> out(std::vector<py::ssize_t>(raw.shape(), raw.shape() + raw.ndim()));
+    const int64_t* src = raw.data();
+    int64_t* dst = out.mutable_data();
+    for (py::ssize_t r = 0; r < raw.size(); ++r) {
+        int64_t v = src[r];
+        if (allow_ignore && v == ignore) {
+            dst[r] = v;
+            continue;
+        }
+        if (!allow_ignore && v < 0 && v >= -V) v += V;
+        if (v < 0 || v >= V)
+            throw py::index_error(std::string(name) + ": id " + std::to_string(src[r]) + " is out of range for size " +
+                                  std::to_string(V));
+        dst[r] = v;
+    }
+    return out;
+}
+
+// b (2, 3H) of the reset-after GRU: the input bias, then the recurrent one.
+inline void check_reset_after_bias(const py::array& b, int64_t H) {
+    require_float("b", b);
+    if (b.ndim() != 2 || b.shape(0) != 2 || b.shape(1) != 3 * H)
+        throw py::value_error("shape mismatch: the reset-after GRU's b must have shape (2, " + std::to_string(3 * H) +
+                              ") (input bias, recurrent bias), got " + shape_str(b));
 }
 
 }  // namespace attncore_py
