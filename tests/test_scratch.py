@@ -21,8 +21,12 @@ MiB = 1 << 20
 
 @pytest.fixture(autouse=True)
 def restore_settings():
+    # The cpp backend for the whole test, set here in the main thread: use_backend switches the process's
+    # backend, so threads that each entered and left it would switch it under one another (on a process
+    # whose backend was another one, a thread could find numpy's kernels mid-step).
     limit, huge = cpp.scratch_cache_limit(), cpp.hugepages()
-    yield
+    with attncore.use_backend("cpp"):
+        yield
     cpp.set_scratch_cache_limit(limit)
     cpp.set_hugepages(huge)
 
@@ -38,15 +42,15 @@ def step(args):
     from attncore.reset_after import gru_reset_after_backward, gru_reset_after_forward
 
     xs, Wx, Wh, b, h0, dhs = args
-    with attncore.use_backend("cpp"):
-        hs, gates = gru_reset_after_forward(xs, Wx, Wh, b, h0)
-        grads = gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs)
-        H = Wh.shape[0]
-        Wx4, Wh4 = np.tile(Wx[:, :H], 4), np.tile(Wh[:, :H], 4)
-        lstm = K.lstm_forward(xs, Wx4, Wh4, np.zeros(4 * H, np.float32), h0, h0)
-        lstm_grads = K.lstm_backward(xs, Wx4, Wh4, h0, h0, *lstm, dhs)
-        flat = hs.reshape(-1, H)
-        affine = K.affine_backward(flat, Wh, flat @ Wh)
+    assert attncore.get_backend() == "cpp"  # chosen by the caller: use_backend is process-wide
+    hs, gates = gru_reset_after_forward(xs, Wx, Wh, b, h0)
+    grads = gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs)
+    H = Wh.shape[0]
+    Wx4, Wh4 = np.tile(Wx[:, :H], 4), np.tile(Wh[:, :H], 4)
+    lstm = K.lstm_forward(xs, Wx4, Wh4, np.zeros(4 * H, np.float32), h0, h0)
+    lstm_grads = K.lstm_backward(xs, Wx4, Wh4, h0, h0, *lstm, dhs)
+    flat = hs.reshape(-1, H)
+    affine = K.affine_backward(flat, Wh, flat @ Wh)
     return [hs, gates, *grads, *lstm, *[g for g in lstm_grads if g is not None], *affine]
 
 
