@@ -1,56 +1,13 @@
-"""Shared fixtures: the backends, tolerances per dtype, awkward layouts, finite differences, the fused
-step's instruction sets."""
+"""The tests' fixtures: the backend, the dtype, a seeded generator, the fused step's instruction set. What
+else the tests share is in ``helpers.py``."""
 
 from __future__ import annotations
-
-import contextlib
-import os
 
 import numpy as np
 import pytest
 
 import attncore
-
-BACKENDS = attncore.available_backends()
-NATIVE_BACKENDS = [b for b in BACKENDS if b != "numpy"]
-
-# Tolerances of a backend against the NumPy kernel, per dtype.
-TOL = {
-    np.float32: dict(rtol=2e-4, atol=2e-5),
-    np.float64: dict(rtol=1e-10, atol=1e-12),
-}
-# Tolerance of a float64 finite-difference gradient.
-FD_TOL = dict(rtol=1e-5, atol=1e-7)
-FD_EPS = 1e-6
-
-
-def tol(dtype) -> dict:
-    return TOL[np.dtype(dtype).type]
-
-
-def assert_close(got, want, dtype=None) -> None:
-    """``assert_allclose`` with the dtype's tolerances, the absolute one scaled by the
-    largest magnitude in ``want`` (sums of many terms cancel to small values)."""
-    from numpy.testing import assert_allclose
-
-    want = np.asarray(want)
-    t = tol(dtype or want.dtype)
-    scale = max(1.0, float(np.abs(want).max())) if want.size else 1.0
-    assert_allclose(got, want, rtol=t["rtol"], atol=t["atol"] * scale)
-
-
-def thread_counts(backends=None):
-    """Yield (backend, n) for each native backend (or ``backends``) on 1 and 2 threads,
-    with that backend and thread count set; the thread count is restored after."""
-    old = attncore.get_num_threads()
-    try:
-        for name in NATIVE_BACKENDS if backends is None else backends:
-            with attncore.use_backend(name):
-                for n in (1, 2):
-                    attncore.set_num_threads(n)
-                    yield name, n
-    finally:
-        attncore.set_num_threads(old)
+from helpers import BACKENDS, BEST_ISA, CPP, FUSED_ISAS, NATIVE_BACKENDS
 
 
 @pytest.fixture(params=BACKENDS)
@@ -74,48 +31,6 @@ def rng():
     return np.random.default_rng(1234)
 
 
-def awkward(x: np.ndarray, how: str) -> np.ndarray:
-    """The same values as ``x`` laid out differently: reversed in time, or a slice of a bigger array."""
-    if how == "contiguous":
-        return x
-    if how == "reversed":  # a view with negative strides over axis 1, values equal to x
-        return np.ascontiguousarray(x[:, ::-1])[:, ::-1]
-    if how == "sliced":  # a view into a wider array (the book's dout[:, :, :H])
-        big = np.zeros(x.shape[:-1] + (x.shape[-1] * 2 + 1,), dtype=x.dtype)
-        big[..., 1 : 1 + 2 * x.shape[-1] : 2] = x
-        return big[..., 1 : 1 + 2 * x.shape[-1] : 2]
-    raise ValueError(how)
-
-
-LAYOUTS = ["contiguous", "reversed", "sliced"]
-
-
-def numerical_grad(f, x: np.ndarray, eps: float = FD_EPS) -> np.ndarray:
-    """Central differences of the scalar function ``f()`` with respect to ``x`` (changed in place)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
-# ---------------------------------------------------------------- the fused step (csrc/fused_step.cpp)
-
-CPP = attncore._backend._extensions.get("cpp")
-BEST_ISA = CPP.fused_isa() if CPP is not None else "none"
-# Every instruction set this CPU runs: an AVX-512 machine tests the AVX2 kernels too.
-FUSED_ISAS = [isa for isa in ("avx512", "avx2") if CPP is not None and CPP.set_fused_isa(isa)]
-if CPP is not None and BEST_ISA != "none":
-    CPP.set_fused_isa(BEST_ISA)
-
-
 @pytest.fixture(params=FUSED_ISAS or ["none"])
 def isa(request):
     """Each instruction set of the fused kernels this CPU has, in turn."""
@@ -124,43 +39,3 @@ def isa(request):
         yield request.param
     finally:
         CPP.set_fused_isa(BEST_ISA)
-
-
-@contextlib.contextmanager
-def fused(enabled: bool):
-    """The fused kernels on (True) or off (the BLAS path) within the block."""
-    old = CPP.fused_enabled()
-    CPP.set_fused(enabled)
-    try:
-        yield
-    finally:
-        CPP.set_fused(old)
-
-
-@contextlib.contextmanager
-def threads(n: int):
-    """``n`` kernel threads within the block."""
-    old = attncore.get_num_threads()
-    attncore.set_num_threads(n)
-    try:
-        yield
-    finally:
-        attncore.set_num_threads(old)
-
-
-
-# Keras's own notes (its torch backend and NumPy 2 on __array__'s copy argument; a softmax over a
-# one-token vocabulary axis in its shape inference): theirs, not the tests'
-KERAS_WARNINGS = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
-                  pytest.mark.filterwarnings("ignore:You are using a softmax")]
-
-
-def keras_or_skip():
-    """Keras 3 on its torch backend (no TensorFlow), with h5py; the calling test module is skipped where
-    either is missing or Keras was imported on another backend."""
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    pytest.importorskip("h5py")
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":  # pragma: no cover - another test imported Keras on another backend
-        pytest.skip("Keras runs on another backend here", allow_module_level=True)
-    return keras

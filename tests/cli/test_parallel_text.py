@@ -1,0 +1,225 @@
+"""A user's own parallel text on the command line: tokenizers saved with the model, unknown words that are
+never fatal, sources longer than the training ones, the recipe, and the small Korean file of docs/parallel-text.md."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from attncore.datasets.sentences import sentence_pairs, write_sentence_file
+from attncore.defaults import MAX_TOKENS
+from helpers import SMALL as TINY, cli as attncore_cmd
+
+PAIRS = sentence_pairs(400, seed=7)
+
+
+@pytest.fixture(scope="module")
+def words(tmp_path_factory):
+    """A word-tokenizer model trained for one epoch on 400 sentence pairs (BOM, CRLF, blank lines)."""
+    root = tmp_path_factory.mktemp("words")
+    data = root / "ko_en.tsv"
+    write_sentence_file(data, PAIRS, seed=2)
+    out = root / "run"
+    r = attncore_cmd("train", "--data", str(data), "--tokenizer", "word", "--out", str(out), *TINY)
+    assert r.returncode == 0, r.stderr
+    return root, data, out, r
+
+
+def test_the_saved_tokenizer_is_the_models(words):
+    _, _, out, r = words
+    assert "--tokenizer word* " in r.stdout.splitlines()[0] and " blank lines skipped), vocabulary " in r.stdout
+    with np.load(out / "params.npz") as f:
+        meta = json.loads(str(f["config"]))["metadata"]
+    assert meta["tokenizer"]["kind"] == "word" and meta["tokens"][:4] == ["<pad>", "<s>", "</s>", "<unk>"]
+    assert "\ufeff" not in "".join(meta["tokens"]) and "원입니다" in meta["tokens"]  # punctuation split off
+    for name in ("best.npz", "checkpoint.npz"):
+        with np.load(out / name) as f:
+            assert f.files
+
+
+def test_eval_scores_every_row_with_unknown_words(words):
+    root, _, out, _ = words
+    held = root / "held.tsv"
+    held_pairs = sentence_pairs(50, seed=8, exclude=set(PAIRS)) + [("민수는 뉴욕에 살아요.", "Minsu lives in New York.")]
+    write_sentence_file(held, held_pairs, seed=3)
+    r = attncore_cmd("eval", "--params", str(out / "params.npz"), "--data", str(held), "--json")
+    assert r.returncode == 0, r.stderr
+    scores = json.loads(r.stdout)
+    assert scores["rows"] == 51 and 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
+    # --val FILE with words the training data lacks trains and validates on every row
+    r = attncore_cmd("train", "--data", str(words[1]), "--val", str(held), "--tokenizer", "word", "--out",
+                     str(root / "val"), *TINY)
+    assert r.returncode == 0 and "400 training and 51 validation rows" in r.stdout, r.stderr
+
+
+def test_translate_reports_unknown_words_once_per_line(words):
+    _, _, out, _ = words
+    params = str(out / "params.npz")
+    r = attncore_cmd("translate", "--params", params, "민수는 뉴욕에 뉴욕에 살아요.")
+    assert r.returncode == 0 and r.stderr.count("'뉴욕에'") == 1 and len(r.stdout.splitlines()) == 1, r.stderr
+    r = attncore_cmd("translate", "--params", params, "--json", "민수는 서울에 살아요.")
+    assert r.returncode == 0 and "unknown" not in json.loads(r.stdout)
+
+
+def test_sources_longer_than_the_training_ones_up_to_the_cap(words, tmp_path):
+    _, _, out, _ = words
+    params = str(out / "params.npz")
+    long = " ".join(k for k, _ in PAIRS[:30])  # about 150 tokens; training sources have at most 12
+    lines = tmp_path / "lines.txt"
+    lines.write_text(f"{PAIRS[0][0]}\n{long}\n{'민수 ' * (MAX_TOKENS + 1)}\n{PAIRS[1][0]}\n", encoding="utf-8")
+    r = attncore_cmd("translate", "--params", params, "--file", str(lines))
+    assert r.returncode == 2 and len(r.stdout.split("\n")) == 5, r.stderr
+    assert f"line 3: the input has {MAX_TOKENS + 2} tokens; this model reads at most {MAX_TOKENS + 1}" in r.stderr
+    assert "line 2" not in r.stderr
+
+
+def test_tokenizer_options_that_do_not_apply_are_refused(words, tmp_path):
+    _, data, _, _ = words
+    dates = tmp_path / "dates.txt"
+    dates.write_text("may 1, 2020       _2020-05-01\n" * 20, encoding="utf-8")
+    for args, message in [((str(dates), "--tokenizer", "word"), "tokenizer options are for tab-separated"),
+                          ((str(dates), "--lowercase"), "tokenizer options are for tab-separated"),
+                          ((str(data), "--tokenizer", "word", "--vocab-size", "100"), "--vocab-size is an option"),
+                          ((str(data), "--min-count", "2"), "--min-count and --max-vocab are options"),
+                          ((str(data), "--vocab-size", "4"), "--vocab-size must be at least 8"),
+                          ((str(data), "--vocab-size", "20"), "a vocabulary size of 20 is too small"),
+                          ((str(data), "--tokenizer", "word", "--min-count", "0"), "--min-count and --max-vocab")]:
+        r = attncore_cmd("train", "--data", *args, "--out", str(tmp_path / "o"), *TINY)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)
+
+
+def test_recipe_and_resume_of_a_subword_run(tmp_path):
+    data = tmp_path / "ko_en.tsv"
+    write_sentence_file(data, PAIRS, seed=4)
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--out", str(out), "--epochs", "1", "--hidden", "16")
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("attncore train: attention model (gru, luong), ko_en.tsv: 360 training and 40 ")
+    assert "--tokenizer sentencepiece --vocab-size " in first and "--hidden 16* --wordvec 64 --batch-size 16 " in first
+    assert "--lr 0.003 --epochs 1* --patience 12" in first and "iterations per epoch" not in r.stderr
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--model", "seq2seq", "--out", str(tmp_path / "s"), *TINY)
+    assert r.returncode == 0 and "seq2seq model (lstm)" in r.stdout, r.stderr
+    r = attncore_cmd("eval", "--params", str(out / "params.npz"))  # the validation rows, the saved tokenizer
+    assert r.returncode == 0 and "on 40 validation rows of ko_en.tsv" in r.stdout, r.stderr
+
+
+@pytest.mark.skipif(os.environ.get("ATTNCORE_BACKEND", "cpp") != "cpp", reason="about a minute on the C++ backend")
+def test_a_small_korean_file_with_no_options_reaches_the_readme_figures(tmp_path):
+    """The issue's target: 3,000 pairs, `attncore train --data FILE` alone, held-out rows of new combinations."""
+    pairs = sentence_pairs(3000, seed=0)
+    held = sentence_pairs(500, seed=1, exclude=set(pairs))
+    write_sentence_file(tmp_path / "ko_en.tsv", pairs, seed=0)
+    write_sentence_file(tmp_path / "held.tsv", held, seed=1)
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(tmp_path / "ko_en.tsv"), "--out", str(out), timeout=1200)
+    assert r.returncode == 0, r.stderr
+    r = attncore_cmd("eval", "--params", str(out / "best.npz"), "--data", str(tmp_path / "held.tsv"), "--json")
+    assert r.returncode == 0, r.stderr
+    scores = json.loads(r.stdout)
+    assert scores["rows"] == 500 and scores["accuracy"] >= 0.9 and scores["bleu"] >= 80, scores
+    r = attncore_cmd("translate", "--params", str(out / "best.npz"), "지영은 런던에 살아요.")
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
+
+
+def test_a_run_of_an_earlier_version_resumes(tmp_path):
+    """A checkpoint written before the tokenizer options existed continues as it was started."""
+    from attncore.datasets import generate
+    from attncore.cli.runs import EARLIER_OPTIONS
+
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--out", str(out), *TINY)
+    assert r.returncode == 0, r.stderr
+    with np.load(out / "checkpoint.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["record"]))
+    for name in EARLIER_OPTIONS:
+        del record["options"][name]
+    arrays["record"] = np.array(json.dumps(record))
+    np.savez(out / "checkpoint.npz", **arrays)
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
+
+
+def test_patience_counts_a_falling_validation_loss_as_progress():
+    from attncore.cli.train import NoProgress
+    from attncore.trainer import EarlyStopping
+
+    stop = NoProgress(2)
+    logs = [(0.0, 1.0), (0.0, 0.9), (0.0, 0.8), (0.0, 0.79995), (0.0, 0.79991), (0.5, 0.7)]
+    stopped = [stop.on_epoch_end(None, {"epoch": e, "val_acc": a, "val_loss": v}) for e, (a, v) in
+               enumerate(logs, start=1)]
+    assert stopped == [False, False, False, False, True, False]  # 1e-4 is no progress
+    assert (stop.best, stop.best_epoch) == (0.5, 6)
+    loss = EarlyStopping(1, "val_loss")
+    assert loss.improved(1.0) and not loss.on_epoch_end(None, {"epoch": 1, "val_loss": 1.0})
+    assert loss.improved(0.5) and not loss.improved(2.0)
+    with pytest.raises(ValueError):
+        EarlyStopping(1, min_delta=-1)
+
+
+def test_a_reader_that_stops_reading_is_no_error(words, tmp_path):
+    import subprocess
+    import sys
+
+    _, _, out, _ = words
+    lines = tmp_path / "many.txt"
+    lines.write_text("민수는 서울에 살아요.\n" * 3000, encoding="utf-8")
+    command = (f"{sys.executable} -m attncore translate --params {out / 'params.npz'} --json --file {lines} "
+               "| head -1")
+    r = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300)
+    assert json.loads(r.stdout)["input"] == "민수는 서울에 살아요." and r.stderr == "", r.stderr
+
+
+def test_the_recipe_reads_words_where_the_vocabulary_is_closed():
+    from attncore.cli.recipe import tokenizer_recipe
+
+    numbers = [("two hundred", "deux cents"), ("three hundred", "trois cents")] * 20
+    assert tokenizer_recipe(numbers) == {"tokenizer": "word", "vocab_size": None}
+    assert tokenizer_recipe(numbers, "sentencepiece") == {"tokenizer": "sentencepiece", "vocab_size": 100}
+    korean = tokenizer_recipe(PAIRS)
+    assert korean["tokenizer"] == "sentencepiece" and 100 <= korean["vocab_size"] <= 8000
+
+
+def test_eval_scores_are_sacrebleus_on_the_translations(words, tmp_path):
+    import sacrebleu
+
+    from attncore.tokenizers import normalize
+
+    _, _, out, _ = words
+    held = sentence_pairs(40, seed=9, exclude=set(PAIRS))
+    data = tmp_path / "held.tsv"
+    write_sentence_file(data, held, seed=5)
+    sources = tmp_path / "sources.txt"
+    sources.write_text("".join(k + "\n" for k, _ in held), encoding="utf-8")
+    params = str(out / "params.npz")
+    r = attncore_cmd("translate", "--params", params, "--file", str(sources))
+    assert r.returncode == 0, r.stderr
+    outputs = r.stdout.split("\n")[:-1]
+    references = [normalize(e) for _, e in held]
+    r = attncore_cmd("eval", "--params", params, "--data", str(data), "--json")
+    scores = json.loads(r.stdout)
+    assert scores["bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, [references]).score, abs=1e-9)
+    assert scores["chrf"] == pytest.approx(sacrebleu.corpus_chrf(outputs, [references]).score, abs=1e-9)
+
+
+def test_a_damaged_tokenizer_record_is_a_clear_error(words, tmp_path):
+    _, _, out, _ = words
+    with np.load(out / "params.npz") as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["config"]))
+    good = record["metadata"]["tokenizer"]
+    for damaged in ({**good, "kind": "bpe"}, {**good, "kept": {"source": "abc"}}, "word",
+                    {**good, "normalization": "nfd"}, {k: v for k, v in good.items() if k != "min_count"}):
+        record["metadata"]["tokenizer"] = damaged
+        path = tmp_path / "damaged.npz"
+        np.savez(path, **{**arrays, "config": np.array(json.dumps(record))})
+        r = attncore_cmd("translate", "--params", str(path), "민수는 서울에 살아요.")
+        assert r.returncode == 2 and "tokenizer" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr

@@ -1,0 +1,125 @@
+"""The Keras seed's model, built and trained in Keras 3 (its torch backend: no TensorFlow), saved, imported
+with ``attncore import keras``: the same predictions to 1e-4 and the same parameter count; every other
+architecture is a one-line error naming the layer (skipped where keras or h5py is not installed)."""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from attncore.cli import main
+from attncore.models import keras_seed, load_model
+
+from helpers import KERAS_WARNINGS, keras_or_skip
+
+keras = keras_or_skip()
+
+from keras import layers  # noqa: E402
+
+from attncore.benchmark import keras_model  # noqa: E402
+from attncore.interop.keras_import import load_keras  # noqa: E402
+
+pytestmark = KERAS_WARNINGS
+
+
+def seed_model(Vs=40, Vt=30, D=8, H=12, **options):
+    """The seed tutorial's model (attncore.benchmark.keras_model), small."""
+    return keras_model.seed_model(Vs, Vt, D, H, **options)
+
+
+def softmax(scores):
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The seed's model trained a few steps in Keras, saved both ways."""
+    keras.utils.set_random_seed(0)
+    model = seed_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    xs, ys = rng.integers(0, 40, (64, 9)), rng.integers(0, 30, (64, 7))
+    model.fit([xs, ys[:, :-1]], ys[:, 1:], batch_size=16, epochs=2, verbose=0)
+    folder = tmp_path_factory.mktemp("keras")
+    model.save(folder / "seed.keras")
+    model.save_weights(folder / "seed.weights.h5")
+    return model, folder
+
+
+@pytest.mark.parametrize("name", ["seed.keras", "seed.weights.h5"])
+def test_the_imported_model_predicts_as_keras(trained, name, tmp_path, capsys):
+    model, folder = trained
+    assert main(["import", "keras", str(folder / name), "--out", str(tmp_path / "p.npz")]) == 0
+    assert "2,834 parameters" in capsys.readouterr().out
+    imported = load_model(tmp_path / "p.npz")
+    assert sum(p.size for p in imported.params) == model.count_params()
+    assert imported.config["concat"] == "state-context" and imported.config["source_vocab_size"] == 40
+    rng = np.random.default_rng(7)
+    for N, T, Td in ((5, 11, 6), (1, 1, 1)):
+        xs, ys = rng.integers(0, 40, (N, T)), rng.integers(0, 30, (N, Td))
+        expected = np.asarray(model.predict([xs, ys], verbose=0))
+        np.testing.assert_allclose(softmax(imported.scores(xs, ys)), expected, atol=1e-4, rtol=0)
+
+
+def test_the_seeds_full_size_has_kerass_parameter_count():
+    model = seed_model(7842, 3079, 128, 512)
+    assert model.count_params() == 5_474_439 == sum(p.size for p in keras_seed(7842, 3079).params)
+
+
+def test_context_first_and_no_tanh_layer_are_read_from_the_graph(tmp_path):
+    keras.utils.set_random_seed(1)
+    model = seed_model(luong=False, state_first=False)
+    model.save(tmp_path / "m.keras")
+    imported = load_keras(tmp_path / "m.keras")
+    assert "concat" not in imported.config  # the book's order, the default
+    assert imported.config["luong"] is False
+    xs, ys = np.arange(12).reshape(2, 6) % 40, np.arange(8).reshape(2, 4)
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
+
+
+def test_a_masked_source_makes_zero_the_padding(tmp_path):
+    keras.utils.set_random_seed(2)
+    model = seed_model(mask_zero=True)
+    model.save(tmp_path / "m.keras")
+    imported = load_keras(tmp_path / "m.keras")
+    assert imported.pad_id == 0 and imported.metadata == {"pad_id": 0}
+    rng = np.random.default_rng(3)
+    xs, ys = rng.integers(1, 40, (4, 8)), rng.integers(1, 30, (4, 5))
+    xs[1, 5:] = 0
+    xs[3, 2:] = 0  # trailing pads of different lengths
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("variant, message", [
+    (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
+    (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
+    (dict(attention=layers.Attention(use_scale=True)), "without scale"),
+])
+def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, variant, message):
+    seed_model(**variant).save(tmp_path / "m.keras")
+    assert main(["import", "keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "p.npz").exists()
+
+
+def test_files_that_are_not_keras_models_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "junk.keras").write_bytes(b"hello")
+    assert main(["import", "keras", str(tmp_path / "junk.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    assert "neither a .keras file" in capsys.readouterr().err
+    assert main(["import", "keras", str(tmp_path / "none.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    seed_model().save(tmp_path / "good.keras")
+    whole = (tmp_path / "good.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(whole[: len(whole) // 2])  # a download that stopped half-way
+    seed_model().save_weights(tmp_path / "good.weights.h5")
+    h5 = (tmp_path / "good.weights.h5").read_bytes()
+    (tmp_path / "cut.weights.h5").write_bytes(h5[: len(h5) // 2])
+    for name in ("cut.keras", "cut.weights.h5"):
+        assert main(["import", "keras", str(tmp_path / name), "--out", str(tmp_path / "p.npz")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("attncore import: error: "), err

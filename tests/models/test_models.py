@@ -1,0 +1,180 @@
+"""The seq2seq, peeky and attention models: book initialization, training, decoding, gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attncore
+from attncore.attention_seq2seq import AttentionSeq2seq
+from attncore.optimizer import Adam
+from attncore.peeky_seq2seq import PeekySeq2seq
+from attncore.seq2seq import Seq2seq
+from attncore.trainer import train_step
+
+from helpers import BACKENDS
+
+V, D, H = 13, 8, 16
+MODELS = {
+    "seq2seq": (Seq2seq, {}),
+    "peeky": (PeekySeq2seq, {}),
+    "attention": (AttentionSeq2seq, {}),
+    "attention-gru": (AttentionSeq2seq, {"cell": "gru"}),
+    "luong": (AttentionSeq2seq, {"cell": "gru", "luong": True}),
+    "attention-lstm-luong": (AttentionSeq2seq, {"luong": True}),
+}
+# Relative tolerance of float32 losses between backends after a few Adam steps.
+LOSS_RTOL = 1e-4
+
+
+def make(kind: str, seed: int = 7):
+    cls, options = MODELS[kind]
+    np.random.seed(seed)
+    return cls(V, D, H, **options)
+
+
+def batch(rng, N: int = 16, T: int = 7, Td: int = 5):
+    return rng.integers(0, V, (N, T)), rng.integers(0, V, (N, Td + 1))
+
+
+def book_weights(kind: str, seed: int) -> list[np.ndarray]:
+    """The weights the book's models draw after ``np.random.seed(seed)``, written from API.md."""
+    np.random.seed(seed)
+    r = np.random.randn
+
+    def embed():
+        return (r(V, D) / 100).astype("f")
+
+    def scaled(rows, cols):
+        return (r(rows, cols) / np.sqrt(rows)).astype("f")
+
+    def zeros(n):
+        return np.zeros(n, "f")
+
+    encoder = [embed(), scaled(D, 4 * H), scaled(H, 4 * H), zeros(4 * H)]
+    if kind == "seq2seq":
+        decoder = [embed(), scaled(D, 4 * H), scaled(H, 4 * H), zeros(4 * H), scaled(H, V), zeros(V)]
+    elif kind == "peeky":
+        decoder = [embed(), scaled(H + D, 4 * H), scaled(H, 4 * H), zeros(4 * H), scaled(2 * H, V), zeros(V)]
+    else:
+        decoder = [embed(), scaled(D, 4 * H), scaled(H, 4 * H), zeros(4 * H), scaled(2 * H, V), zeros(V)]
+    return encoder + decoder
+
+
+@pytest.mark.parametrize("kind", ["seq2seq", "peeky", "attention"])
+def test_initialization_draws_the_books_weights(kind):
+    want = book_weights(kind, seed=11)
+    model = make(kind, seed=11)
+    assert len(model.params) == len(want)
+    for got, expected in zip(model.params, want):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_luong_variant_shapes():
+    model = make("luong")
+    shapes = [p.shape for p in model.params]
+    assert shapes == [(V, D), (D, 3 * H), (H, 3 * H), (3 * H,), (V, D), (D, 3 * H), (H, 3 * H), (3 * H,),
+                      (2 * H, H), (H,), (H, V), (V,)]
+    assert model.decoder.gru is model.decoder.rnn
+    with pytest.raises(ValueError, match="cell"):
+        AttentionSeq2seq(V, D, H, cell="rnn")
+
+
+def test_params_are_the_layers_arrays():
+    model = make("attention")
+    assert model.params[0] is model.encoder.embed.params[0]
+    assert model.params[-2] is model.decoder.affine.params[0]
+    assert model.decoder.attention is model.decoder.attention  # the TimeAttention layer is public
+    grads_before = [id(g) for g in model.grads]
+    x, t = batch(np.random.default_rng(0))
+    model.forward(x, t)
+    model.backward()
+    assert [id(g) for g in model.grads] == grads_before
+    assert model.grads[-1] is model.decoder.affine.grads[1]
+    assert len(model.decoder.attention.attention_weights) == t.shape[1] - 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_training_lowers_the_loss(kind, backend):
+    x, t = batch(np.random.default_rng(3))
+    with attncore.use_backend(backend):
+        model = make(kind)
+        optimizer = Adam(lr=0.01)
+        losses = [train_step(model, optimizer, x, t, max_grad=5.0) for _ in range(30)]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_backends_give_the_numpy_losses(kind):
+    x, t = batch(np.random.default_rng(5))
+    runs = {}
+    for backend in BACKENDS:
+        with attncore.use_backend(backend):
+            model = make(kind, seed=21)
+            optimizer = Adam(lr=0.01)
+            runs[backend] = [float(train_step(model, optimizer, x, t, max_grad=5.0)) for _ in range(5)]
+    for backend, losses in runs.items():
+        np.testing.assert_allclose(losses, runs["numpy"], rtol=LOSS_RTOL, err_msg=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_generate_batch_equals_generate_row_by_row(kind, backend):
+    rng = np.random.default_rng(9)
+    x, t = batch(rng, N=12)
+    with attncore.use_backend(backend):
+        model = make(kind)
+        optimizer = Adam(lr=0.01)
+        for _ in range(10):  # move away from the nearly uniform start so argmax has no ties
+            train_step(model, optimizer, x, t)
+        together = model.generate_batch(x, t[:, 0], 6)
+        one_by_one = [model.generate(x[i : i + 1], int(t[i, 0]), 6) for i in range(len(x))]
+    assert together.shape == (12, 6) and together.dtype == np.int64
+    np.testing.assert_array_equal(together, np.array(one_by_one))
+    assert all(isinstance(i, int) for i in one_by_one[0])
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_gradient_matches_a_directional_difference(kind):
+    """d loss along a random direction, by central differences in float32, against <grads, direction>."""
+    x, t = batch(np.random.default_rng(4), N=4)
+    model = make(kind)
+    with attncore.use_backend("numpy"):
+        model.forward(x, t)
+        model.backward()
+        rng = np.random.default_rng(0)
+        directions = [rng.standard_normal(p.shape).astype(p.dtype) for p in model.params]
+        predicted = sum(float(np.sum(g.astype(np.float64) * d)) for g, d in zip(model.grads, directions))
+        eps = 1e-2
+
+        def loss_at(sign):
+            for p, d in zip(model.params, directions):
+                p += sign * eps * d
+            loss = float(model.forward(x, t))
+            for p, d in zip(model.params, directions):
+                p -= sign * eps * d
+            return loss
+
+        measured = (loss_at(+1) - loss_at(-1)) / (2 * eps)
+    assert measured == pytest.approx(predicted, rel=2e-2)
+
+
+def test_reversed_and_sliced_inputs_give_the_same_loss():
+    x, t = batch(np.random.default_rng(6))
+    model = make("attention")
+    want = model.forward(np.ascontiguousarray(x[:, ::-1]), t)
+    assert model.forward(x[:, ::-1], t) == pytest.approx(want, rel=1e-6)
+    wide = np.zeros((t.shape[0], t.shape[1] * 2), dtype=t.dtype)
+    wide[:, ::2] = t
+    assert model.forward(np.ascontiguousarray(x[:, ::-1]), wide[:, ::2]) == pytest.approx(want, rel=1e-6)
+
+
+def test_out_of_range_ids_raise_index_error(backend):
+    model = make("attention")
+    x, t = batch(np.random.default_rng(1))
+    x[0, 0] = V
+    with pytest.raises(IndexError):
+        model.forward(x, t)
