@@ -25,8 +25,6 @@ void set_num_threads(int n);
 void after_fork_in_child();
 // True once a kernel has asked for more than one thread (OpenMP's pool exists).
 bool pool_started();
-// True in a forked child whose parent had started the pool.
-bool forked_from_pool();
 // True when this translation unit was compiled with OpenMP.
 bool openmp_enabled();
 

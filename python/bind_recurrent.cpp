@@ -1,222 +1,110 @@
-// attncore._cpp, the recurrent kernels (LSTM, the book's GRU, the reset-after GRU): argument checks,
-// outputs, the GIL released around each kernel call (see cpp_module.cpp).
+// attncore._cpp, the recurrent kernels (LSTM, the book's GRU, the reset-after GRU): guards (guards.hpp),
+// outputs, the GIL released around each kernel call.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <string>
-
-#include "../csrc/fused_step.hpp"
-#include "../csrc/gru_reset_after.hpp"
 #include "../csrc/gru.hpp"
+#include "../csrc/gru_reset_after.hpp"
 #include "../csrc/lstm.hpp"
-#include "../csrc/parallel.hpp"
-#include "bindings.hpp"
-#include "checks.hpp"
+#include "guards.hpp"
 
 namespace py = pybind11;
 using namespace attncore_py;
 
 namespace {
 
-// ---------------------------------------------------------------- recurrent
-
-struct RecurrentDims {
+struct Sizes {
     int64_t N, Tn, D, H;
 };
 
-// Checks xs (N,T,D), Wx (D,G), Wh (H,G) with G = gates * H, b (G) when given,
-// and every (N,H) state; all dtypes floating.
-RecurrentDims recurrent_dims(int gates, const py::array& xs, const py::array& Wx, const py::array& Wh,
-                             const py::array* b, std::initializer_list<Arg> states,
-                             std::initializer_list<Arg> sequences) {
-    require_float("xs", xs);
-    for (const Arg& a : states) require_float(a.name, a.arr);
-    for (const Arg& a : sequences) require_float(a.name, a.arr);
-    auto d = b ? check_shapes({{"xs", xs, "NTD"}, {"Wx", Wx, "DG"}, {"Wh", Wh, "HG"}, {"b", *b, "G"}})
-               : check_shapes({{"xs", xs, "NTD"}, {"Wx", Wx, "DG"}, {"Wh", Wh, "HG"}});
-    if (d['G'] != gates * d['H'])
-        throw py::value_error("Wh has shape " + shape_str(Wh) + ": its second axis must be " +
-                              std::to_string(gates) + " x its first");
-    for (const Arg& a : states)
-        if (a.arr.ndim() != 2 || a.arr.shape(0) != d['N'] || a.arr.shape(1) != d['H'])
-            throw py::value_error(std::string("shape mismatch: ") + a.name + " must be (N, H) = (" +
-                                  std::to_string(d['N']) + ", " + std::to_string(d['H']) + "), got " +
-                                  shape_str(a.arr));
-    for (const Arg& a : sequences) {
-        const int64_t last = a.dims[0] == 'G' ? d['G'] : d['H'];
-        if (a.arr.ndim() != 3 || a.arr.shape(0) != d['N'] || a.arr.shape(1) != d['T'] || a.arr.shape(2) != last)
-            throw py::value_error(std::string("shape mismatch: ") + a.name + " must be (" + std::to_string(d['N']) +
-                                  ", " + std::to_string(d['T']) + ", " + std::to_string(last) + "), got " +
-                                  shape_str(a.arr));
-    }
-    require_blas_size(d['N'] * d['T'] * d['G'], "N*T*gates");
-    require_blas_size(d['N'] * d['T'] * d['D'], "N*T*D");
-    return {d['N'], d['T'], d['D'], d['H']};
+// xs (N,T,D), Wx (D,G), Wh (H,G) with G = gates * H; b (G,), or (2,G) for the reset-after GRU, when given;
+// every state (N,H), every sequence (N,T,H), and the saved gates (N,T,width * H) when given.
+Sizes recurrent_sizes(const char* fn, int gates, const py::array& xs, const py::array& Wx, const py::array& Wh,
+                      const py::array* b, bool two_biases, std::vector<const py::array*> states,
+                      std::vector<const py::array*> sequences, const py::array* saved = nullptr, int width = 0) {
+    const Dims d = agree(fn, {{&xs, "NTD"}, {&Wx, "DG"}, {&Wh, "HG"}});
+    const int64_t N = d.at('N'), Tn = d.at('T'), D = d.at('D'), H = d.at('H'), G = d.at('G');
+    require(G == gates * H, fn);
+    if (b) require(two_biases ? b->ndim() == 2 && b->shape(0) == 2 && b->shape(1) == G : shape_of(*b) == Shape{G}, fn);
+    for (const py::array* s : states) require(shape_of(*s) == Shape{N, H}, fn);
+    for (const py::array* s : sequences) require(shape_of(*s) == Shape{N, Tn, H}, fn);
+    if (saved) require(shape_of(*saved) == Shape{N, Tn, width * H}, fn);
+    require_blas_size(N * Tn * 4 * H, "N*T*4H");
+    require_blas_size(N * Tn * D, "N*T*D");
+    return {N, Tn, D, H};
 }
 
-template <class T>
-py::tuple lstm_forward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
-                         const py::array& h0_, const py::array& c0_, RecurrentDims s) {
-    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), b = in<T>(b_), h0 = in<T>(h0_), c0 = in<T>(c0_);
-    carray<T> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, 4 * s.H}), cs({s.N, s.Tn, s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::lstm_forward(hs.mutable_data(), gates.mutable_data(), cs.mutable_data(), xs.data(), Wx.data(),
-                               Wh.data(), b.data(), h0.data(), c0.data(), s.N, s.Tn, s.D, s.H);
-    }
-    return py::make_tuple(hs, gates, cs);
+// xs (N,T,D), Wx (D,4H), Wh (H,4H), b (4H,), h0 and c0 (N,H) -> (hs, gates (N,T,4H), cs), or with
+// `inference` (hs, c (N,H) the last cell state)
+template <bool inference>
+py::object lstm_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
+                        const py::array& h0, const py::array& c0) {
+    const char* fn = inference ? "lstm_inference_forward" : "lstm_forward";
+    const Sizes s = recurrent_sizes(fn, 4, xs, Wx, Wh, &b, false, {&h0, &c0}, {});
+    return with_inputs(fn, {&xs, &Wx, &Wh, &b, &h0, &c0}, [&](const auto& x) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> hs({s.N, s.Tn, s.H}), c({s.N, s.H}), gates(Shape{s.N, s.Tn, inference ? 0 : 4 * s.H}),
+            cs(Shape{s.N, s.Tn, inference ? 0 : s.H});
+        if (inference)
+            released(attncore::lstm_inference_forward<T>, hs.mutable_data(), c.mutable_data(), x[0], x[1], x[2], x[3],
+                     x[4], x[5], s.N, s.Tn, s.D, s.H);
+        else
+            released(attncore::lstm_forward<T>, hs.mutable_data(), gates.mutable_data(), cs.mutable_data(), x[0], x[1],
+                     x[2], x[3], x[4], x[5], s.N, s.Tn, s.D, s.H);
+        return inference ? py::object(py::make_tuple(hs, c)) : py::object(py::make_tuple(hs, gates, cs));
+    });
 }
 
-py::tuple lstm_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
-                       const py::array& h0, const py::array& c0) {
-    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}, {"b", b, ""}});
-    auto s = recurrent_dims(4, xs, Wx, Wh, &b, {{"h0", h0, ""}, {"c0", c0, ""}}, {});
-    return dbl ? lstm_forward_t<double>(xs, Wx, Wh, b, h0, c0, s) : lstm_forward_t<float>(xs, Wx, Wh, b, h0, c0, s);
+// -> (dxs (N,T,D), dWx, dWh, db, dh0 (N,H), dc0 (N,H))
+py::object lstm_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
+                         const py::array& c0, const py::array& hs, const py::array& gates, const py::array& cs,
+                         const py::array& dhs, const py::array& dh, const py::array& dc) {
+    const char* fn = "lstm_backward";
+    const Sizes s =
+        recurrent_sizes(fn, 4, xs, Wx, Wh, nullptr, false, {&h0, &c0, &dh, &dc}, {&hs, &cs, &dhs}, &gates, 4);
+    return with_inputs(fn, {&xs, &Wx, &Wh, &h0, &c0, &hs, &gates, &cs, &dhs, &dh, &dc}, [&](const auto& x) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 4 * s.H}), dWh({s.H, 4 * s.H}), db({4 * s.H}), dh0({s.N, s.H}),
+            dc0({s.N, s.H});
+        released(attncore::lstm_backward<T>, dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(),
+                 db.mutable_data(), dh0.mutable_data(), dc0.mutable_data(), x[5], x[6], x[7], x[0], x[1], x[2], x[3],
+                 x[4], x[8], x[9], x[10], s.N, s.Tn, s.D, s.H);
+        return py::object(py::make_tuple(dxs, dWx, dWh, db, dh0, dc0));
+    });
 }
 
-template <class T>
-py::tuple lstm_inference_forward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_,
-                                   const py::array& b_, const py::array& h0_, const py::array& c0_, RecurrentDims s) {
-    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), b = in<T>(b_), h0 = in<T>(h0_), c0 = in<T>(c0_);
-    carray<T> hs({s.N, s.Tn, s.H}), c({s.N, s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::lstm_inference_forward(hs.mutable_data(), c.mutable_data(), xs.data(), Wx.data(), Wh.data(),
-                                         b.data(), h0.data(), c0.data(), s.N, s.Tn, s.D, s.H);
-    }
-    return py::make_tuple(hs, c);
+// The book's GRU (gates z, r, h~) and the reset-after GRU (b (2,3H); gates z, r, n and h Wh_n + bh_n, 4H wide):
+// xs (N,T,D), Wx (D,3H), Wh (H,3H), b, h0 (N,H) -> (hs (N,T,H), gates)
+template <bool reset_after>
+py::object gru_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
+                       const py::array& h0) {
+    const char* fn = reset_after ? "gru_reset_after_forward" : "gru_forward";
+    const Sizes s = recurrent_sizes(fn, 3, xs, Wx, Wh, &b, reset_after, {&h0}, {});
+    return with_inputs(fn, {&xs, &Wx, &Wh, &b, &h0}, [&](const auto& x) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, (reset_after ? 4 : 3) * s.H});
+        released(reset_after ? attncore::gru_reset_after_forward<T> : attncore::gru_forward<T>, hs.mutable_data(),
+                 gates.mutable_data(), x[0], x[1], x[2], x[3], x[4], s.N, s.Tn, s.D, s.H);
+        return py::object(py::make_tuple(hs, gates));
+    });
 }
 
-py::tuple lstm_inference_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
-                                 const py::array& h0, const py::array& c0) {
-    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}, {"b", b, ""}});
-    auto s = recurrent_dims(4, xs, Wx, Wh, &b, {{"h0", h0, ""}, {"c0", c0, ""}}, {});
-    return dbl ? lstm_inference_forward_t<double>(xs, Wx, Wh, b, h0, c0, s)
-               : lstm_inference_forward_t<float>(xs, Wx, Wh, b, h0, c0, s);
-}
-
-template <class T>
-py::tuple lstm_backward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& h0_,
-                          const py::array& c0_, const py::array& hs_, const py::array& gates_, const py::array& cs_,
-                          const py::array& dhs_, const py::array& dh_, const py::array& dc_, RecurrentDims s) {
-    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), h0 = in<T>(h0_), c0 = in<T>(c0_);
-    auto hs = in<T>(hs_), gates = in<T>(gates_), cs = in<T>(cs_), dhs = in<T>(dhs_), dh = in<T>(dh_),
-         dc = in<T>(dc_);
-    carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 4 * s.H}), dWh({s.H, 4 * s.H}), db({4 * s.H});
-    carray<T> dh0({s.N, s.H}), dc0({s.N, s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::lstm_backward(dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(), db.mutable_data(),
-                                dh0.mutable_data(), dc0.mutable_data(), hs.data(), gates.data(), cs.data(),
-                                xs.data(), Wx.data(), Wh.data(), h0.data(), c0.data(), dhs.data(), dh.data(),
-                                dc.data(), s.N, s.Tn, s.D, s.H);
-    }
-    return py::make_tuple(dxs, dWx, dWh, db, dh0, dc0);
-}
-
-py::tuple lstm_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
-                        const py::array& c0, const py::array& hs, const py::array& gates, const py::array& cs,
-                        const py::array& dhs, const py::array& dh_next, const py::array& dc_next) {
-    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}});
-    auto s = recurrent_dims(4, xs, Wx, Wh, nullptr,
-                            {{"h0", h0, ""}, {"c0", c0, ""}, {"dh_next", dh_next, ""}, {"dc_next", dc_next, ""}},
-                            {{"hs", hs, "H"}, {"gates", gates, "G"}, {"cs", cs, "H"}, {"dhs", dhs, "H"}});
-    return dbl ? lstm_backward_t<double>(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next, s)
-               : lstm_backward_t<float>(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next, s);
-}
-
-template <class T>
-py::tuple gru_forward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
-                        const py::array& h0_, RecurrentDims s) {
-    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), b = in<T>(b_), h0 = in<T>(h0_);
-    carray<T> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, 3 * s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::gru_forward(hs.mutable_data(), gates.mutable_data(), xs.data(), Wx.data(), Wh.data(), b.data(),
-                              h0.data(), s.N, s.Tn, s.D, s.H);
-    }
-    return py::make_tuple(hs, gates);
-}
-
-py::tuple gru_forward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& b,
-                      const py::array& h0) {
-    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}, {"b", b, ""}});
-    auto s = recurrent_dims(3, xs, Wx, Wh, &b, {{"h0", h0, ""}}, {});
-    return dbl ? gru_forward_t<double>(xs, Wx, Wh, b, h0, s) : gru_forward_t<float>(xs, Wx, Wh, b, h0, s);
-}
-
-template <class T>
-py::tuple gru_backward_t(const py::array& xs_, const py::array& Wx_, const py::array& Wh_, const py::array& h0_,
-                         const py::array& hs_, const py::array& gates_, const py::array& dhs_, const py::array& dh_,
-                         RecurrentDims s) {
-    auto xs = in<T>(xs_), Wx = in<T>(Wx_), Wh = in<T>(Wh_), h0 = in<T>(h0_);
-    auto hs = in<T>(hs_), gates = in<T>(gates_), dhs = in<T>(dhs_), dh = in<T>(dh_);
-    carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 3 * s.H}), dWh({s.H, 3 * s.H}), db({3 * s.H}), dh0({s.N, s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::gru_backward(dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(), db.mutable_data(),
-                               dh0.mutable_data(), hs.data(), gates.data(), xs.data(), Wx.data(), Wh.data(),
-                               h0.data(), dhs.data(), dh.data(), s.N, s.Tn, s.D, s.H);
-    }
-    return py::make_tuple(dxs, dWx, dWh, db, dh0);
-}
-
-py::tuple gru_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
-                       const py::array& hs, const py::array& gates, const py::array& dhs, const py::array& dh_next) {
-    const bool dbl = wants_double({{"Wx", Wx, ""}, {"Wh", Wh, ""}});
-    auto s = recurrent_dims(3, xs, Wx, Wh, nullptr, {{"h0", h0, ""}, {"dh_next", dh_next, ""}},
-                            {{"hs", hs, "H"}, {"gates", gates, "G"}, {"dhs", dhs, "H"}});
-    return dbl ? gru_backward_t<double>(xs, Wx, Wh, h0, hs, gates, dhs, dh_next, s)
-               : gru_backward_t<float>(xs, Wx, Wh, h0, hs, gates, dhs, dh_next, s);
-}
-
-// ---------------------------------------------------------------- the reset-after GRU
-
-// The reset-after GRU forward on the fused step (gru_reset_after_forward) -> (hs (N,T,H), gates (N,T,4H)), or
-// None where it does not run (float64, a CPU without the fused step or with it off, a small call): the
-// caller then runs attncore/reset_after.py's loop, the reference.
-py::object gru_reset_after_forward(const py::array& xs_, const py::array& Wx_, const py::array& Wh_,
-                                   const py::array& b_, const py::array& h0_) {
-    const bool dbl = wants_double({{"Wx", Wx_, ""}, {"Wh", Wh_, ""}, {"b", b_, ""}});
-    auto s = recurrent_dims(3, xs_, Wx_, Wh_, nullptr, {{"h0", h0_, ""}}, {});
-    check_reset_after_bias(b_, s.H);
-    require_blas_size(s.N * s.Tn * 4 * s.H, "N*T*4H");
-    if (dbl || !attncore::gru_reset_after_applies(s.N, s.Tn, s.H)) return py::none();
-    auto xs = in<float>(xs_), Wx = in<float>(Wx_), Wh = in<float>(Wh_), b = in<float>(b_), h0 = in<float>(h0_);
-    carray<float> hs({s.N, s.Tn, s.H}), gates({s.N, s.Tn, 4 * s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::gru_reset_after_forward(hs.mutable_data(), gates.mutable_data(), xs.data(), Wx.data(), Wh.data(),
-                                          b.data(), h0.data(), s.N, s.Tn, s.D, s.H);
-    }
-    return py::make_tuple(hs, gates);
-}
-
-// Its backward (gru_reset_after_backward) -> (dxs, dWx, dWh, db (2,3H), dh0), or None as above.
-py::object gru_reset_after_backward(const py::array& xs_, const py::array& Wx_, const py::array& Wh_,
-                                    const py::array& h0_, const py::array& hs_, const py::array& gates_,
-                                    const py::array& dhs_, const py::array& dh_) {
-    const bool dbl = wants_double({{"Wx", Wx_, ""}, {"Wh", Wh_, ""}});
-    auto s = recurrent_dims(3, xs_, Wx_, Wh_, nullptr, {{"h0", h0_, ""}, {"dh_next", dh_, ""}},
-                            {{"hs", hs_, "H"}, {"dhs", dhs_, "H"}});
-    require_float("gates", gates_);
-    if (gates_.ndim() != 3 || gates_.shape(0) != s.N || gates_.shape(1) != s.Tn || gates_.shape(2) != 4 * s.H)
-        throw py::value_error("shape mismatch: gates must be (" + std::to_string(s.N) + ", " + std::to_string(s.Tn) +
-                              ", " + std::to_string(4 * s.H) + "), got " + shape_str(gates_));
-    require_blas_size(s.N * s.Tn * 4 * s.H, "N*T*4H");
-    if (dbl || !attncore::gru_reset_after_applies(s.N, s.Tn, s.H)) return py::none();
-    auto xs = in<float>(xs_), Wx = in<float>(Wx_), Wh = in<float>(Wh_), h0 = in<float>(h0_);
-    auto hs = in<float>(hs_), gates = in<float>(gates_), dhs = in<float>(dhs_), dh = in<float>(dh_);
-    carray<float> dxs({s.N, s.Tn, s.D}), dWx({s.D, 3 * s.H}), dWh({s.H, 3 * s.H}), db({int64_t(2), 3 * s.H}),
-        dh0({s.N, s.H});
-    {
-        py::gil_scoped_release nogil;
-        attncore::gru_reset_after_backward(dxs.mutable_data(), dWx.mutable_data(), dWh.mutable_data(),
-                                           db.mutable_data(), dh0.mutable_data(), hs.data(), gates.data(), xs.data(),
-                                           Wx.data(), Wh.data(), h0.data(), dhs.data(), dh.data(), s.N, s.Tn, s.D,
-                                           s.H);
-    }
-    return py::make_tuple(dxs, dWx, dWh, db, dh0);
+// -> (dxs (N,T,D), dWx, dWh, db (3H,) or the reset-after GRU's (2,3H), dh0 (N,H))
+template <bool reset_after>
+py::object gru_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
+                        const py::array& hs, const py::array& gates, const py::array& dhs, const py::array& dh) {
+    const char* fn = reset_after ? "gru_reset_after_backward" : "gru_backward";
+    const Sizes s = recurrent_sizes(fn, 3, xs, Wx, Wh, nullptr, false, {&h0, &dh}, {&hs, &dhs}, &gates,
+                                    reset_after ? 4 : 3);
+    return with_inputs(fn, {&xs, &Wx, &Wh, &h0, &hs, &gates, &dhs, &dh}, [&](const auto& x) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 3 * s.H}), dWh({s.H, 3 * s.H}), dh0({s.N, s.H});
+        carray<T> db(reset_after ? Shape{2, 3 * s.H} : Shape{3 * s.H});
+        released(reset_after ? attncore::gru_reset_after_backward<T> : attncore::gru_backward<T>, dxs.mutable_data(),
+                 dWx.mutable_data(), dWh.mutable_data(), db.mutable_data(), dh0.mutable_data(), x[4], x[5], x[0], x[1],
+                 x[2], x[3], x[6], x[7], s.N, s.Tn, s.D, s.H);
+        return py::object(py::make_tuple(dxs, dWx, dWh, db, dh0));
+    });
 }
 
 }  // namespace
@@ -224,19 +112,19 @@ py::object gru_reset_after_backward(const py::array& xs_, const py::array& Wx_, 
 namespace attncore_py {
 
 void bind_recurrent(py::module_& m) {
-    m.def("lstm_forward", &lstm_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"),
-          py::arg("c0"));
-    m.def("lstm_inference_forward", &lstm_inference_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),
-          py::arg("b"), py::arg("h0"), py::arg("c0"));
+    m.def("lstm_forward", &lstm_forward<false>, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"),
+          py::arg("h0"), py::arg("c0"));
+    m.def("lstm_inference_forward", &lstm_forward<true>, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"),
+          py::arg("h0"), py::arg("c0"));
     m.def("lstm_backward", &lstm_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("c0"),
           py::arg("hs"), py::arg("gates"), py::arg("cs"), py::arg("dhs"), py::arg("dh_next"), py::arg("dc_next"));
-    m.def("gru_forward", &gru_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"));
-    m.def("gru_backward", &gru_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("hs"),
-          py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
-    m.def("gru_reset_after_forward", &gru_reset_after_forward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),
-          py::arg("b"), py::arg("h0"));
-    m.def("gru_reset_after_backward", &gru_reset_after_backward, py::arg("xs"), py::arg("Wx"), py::arg("Wh"),
-          py::arg("h0"), py::arg("hs"), py::arg("gates"), py::arg("dhs"), py::arg("dh_next"));
+    for (const bool ra : {false, true}) {
+        m.def(ra ? "gru_reset_after_forward" : "gru_forward", ra ? &gru_forward<true> : &gru_forward<false>,
+              py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("h0"));
+        m.def(ra ? "gru_reset_after_backward" : "gru_backward", ra ? &gru_backward<true> : &gru_backward<false>,
+              py::arg("xs"), py::arg("Wx"), py::arg("Wh"), py::arg("h0"), py::arg("hs"), py::arg("gates"),
+              py::arg("dhs"), py::arg("dh_next"));
+    }
 }
 
 }  // namespace attncore_py

@@ -1,8 +1,6 @@
 // attncore._cpp: the pybind11 binding of the C++ kernels in csrc/. This file holds the module and its
-// runtime settings (threads, scratch memory, the fused step's instruction set); the kernels' functions are
-// in python/bind_*.cpp. Each of those checks dtypes and shapes, makes contiguous inputs (copying only when
-// needed), allocates the outputs, releases the GIL and calls one kernel. No Python object is touched while
-// the GIL is released.
+// runtime settings (threads, scratch memory, the fused step's instruction set); the kernels' functions,
+// thin over guards.hpp (attncore.kernels checks every argument first), are in python/bind_*.cpp.
 #include <pybind11/pybind11.h>
 
 #include <string>
@@ -11,7 +9,7 @@
 #include "../csrc/fused_step.hpp"
 #include "../csrc/memory.hpp"
 #include "../csrc/parallel.hpp"
-#include "bindings.hpp"
+#include "guards.hpp"
 
 #ifndef ATTNCORE_CXXFLAGS
 #define ATTNCORE_CXXFLAGS "unknown"
@@ -26,7 +24,6 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("get_num_threads", &attncore::get_num_threads);
     m.def("after_fork_in_child", &attncore::after_fork_in_child);
     m.def("pool_started", &attncore::pool_started);
-    m.def("forked_from_pool", &attncore::forked_from_pool);
     m.def("openmp_enabled", &attncore::openmp_enabled);
     m.def("set_hugepages", &attncore::set_hugepages, py::arg("enabled"),
           "Ask for transparent huge pages for scratch of 4 MiB or more (madvise), as NumPy does for its arrays.");

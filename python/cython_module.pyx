@@ -87,17 +87,22 @@ cdef object _c(object x):
     return np.ascontiguousarray(x)
 
 
+cdef str _misuse(str what):
+    """The one message of a direct call that attncore.kernels would refuse (as attncore._cpp's)."""
+    return f"attncore._cython.{what}: arguments attncore.kernels would refuse; call attncore.kernels.{what} for its " \
+           "checks and messages"
+
+
 cdef int _agree(str what, bint ok) except -1:
     if not ok:
-        raise ValueError(f"shape mismatch in {what}: call it through attncore.kernels for the full checks")
+        raise ValueError(_misuse(what))
     return 0
 
 
 cdef int _floats(str what, tuple arrays) except -1:
     """TypeError unless the arrays are all float32 or all float64 (the dispatcher casts them so)."""
     if not all(x.dtype == arrays[0].dtype and x.dtype in (np.float32, np.float64) for x in arrays):
-        raise TypeError(f"{what} takes float32 or float64 arrays of one dtype, got "
-                        f"{', '.join(str(x.dtype) for x in arrays)}: call it through attncore.kernels, which casts")
+        raise TypeError(_misuse(what))
     return 0
 
 
@@ -119,98 +124,78 @@ cdef inline const int64_t* _lens(object lengths, Py_ssize_t N, Py_ssize_t T) exc
     return &v[0] if N else NULL
 
 
-cdef object _lengths_array(object lengths):
-    # contiguous and aligned: an int64 array at an odd address is copied (reading it there is undefined)
-    return None if lengths is None else np.require(lengths, np.int64, ["C", "A"])
-
-
 # ---------------------------------------------------------------- softmax
 
-cdef void _softmax_fwd(real[::1] y, const real[::1] x, Py_ssize_t R, Py_ssize_t C):
+def _softmax(real[::1] y, const real[::1] x, const real[::1] dy, Py_ssize_t R, Py_ssize_t C, bint backward):
     with nogil:
-        softmax_forward_k(_p(y), _p(x), R, C)
+        if backward:
+            softmax_backward_k(_p(y), _p(x), _p(dy), R, C)
+        else:
+            softmax_forward_k(_p(y), _p(x), R, C)
 
 
-cdef void _softmax_bwd(real[::1] dx, const real[::1] y, const real[::1] dy, Py_ssize_t R, Py_ssize_t C):
-    with nogil:
-        softmax_backward_k(_p(dx), _p(y), _p(dy), R, C)
+cdef object _softmax_call(str what, x, dy, bint backward):
+    x, dy = _c(x), _c(dy)
+    _floats(what, (x, dy))
+    _agree(what, x.shape == dy.shape and x.ndim >= 1 and (backward or x.shape[x.ndim - 1] >= 1))
+    y = np.empty_like(x)
+    C = x.shape[x.ndim - 1]
+    _softmax(y.reshape(-1), x.reshape(-1), dy.reshape(-1), x.size // C if C else 0, C, backward)
+    return y
 
 
 def softmax_forward(x):
     """Softmax over the last axis of ``x`` (..., C), C >= 1."""
-    x = _c(x)
-    _floats("softmax_forward", (x,))
-    _agree("softmax_forward", x.ndim >= 1 and x.shape[x.ndim - 1] >= 1)
-    y = np.empty_like(x)
-    C = x.shape[x.ndim - 1]
-    if x.dtype == np.float64:
-        _softmax_fwd[double](y.reshape(-1), x.reshape(-1), x.size // C, C)
-    else:
-        _softmax_fwd[float](y.reshape(-1), x.reshape(-1), x.size // C, C)
-    return y
+    return _softmax_call("softmax_forward", x, x, False)
 
 
 def softmax_backward(y, dy):
     """Gradient of the softmax from its output ``y`` and ``dy`` (same shape and dtype)."""
-    y, dy = _c(y), _c(dy)
-    _floats("softmax_backward", (y, dy))
-    _agree("softmax_backward", y.shape == dy.shape and y.ndim >= 1)
-    dx = np.empty_like(y)
-    C = y.shape[y.ndim - 1]
-    R = y.size // C if C else 0
-    if y.dtype == np.float64:
-        _softmax_bwd[double](dx.reshape(-1), y.reshape(-1), dy.reshape(-1), R, C)
-    else:
-        _softmax_bwd[float](dx.reshape(-1), y.reshape(-1), dy.reshape(-1), R, C)
-    return dx
+    return _softmax_call("softmax_backward", y, dy, True)
 
 
 # ---------------------------------------------------------------- attention
 # lengths: None, or (N,) integers from 1 to T: row n attends over its first lengths[n] encoder steps; the
 # other steps get zero weights and zero gradients.
 
-cdef void _aw_fwd(real[::1] a, const real[::1] hs, const real[::1] h, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H,
-                  const int64_t* lens):
+# The attention kernels by name: their number in _run, the inputs' and the outputs' shapes, one letter per
+# axis (d: the decoder's Td).
+_ATTENTION = {
+    "attention_weight_forward": (0, ("NTH", "NH"), ("NT",)),
+    "attention_weight_backward": (1, ("NTH", "NH", "NT", "NT"), ("NTH", "NH")),
+    "weight_sum_forward": (2, ("NTH", "NT"), ("NH",)),
+    "weight_sum_backward": (3, ("NTH", "NT", "NH"), ("NTH", "NT")),
+    "time_attention_forward": (4, ("NTH", "NdH"), ("NdH", "NdT")),
+    "time_attention_backward": (5, ("NTH", "NdH", "NdT", "NdH"), ("NTH", "NdH")),
+}
+
+
+def _run(int kernel, real[::1] o0, real[::1] o1, const real[::1] i0, const real[::1] i1, const real[::1] i2,
+         const real[::1] i3, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H, lengths):
+    """Attention kernel number ``kernel`` on flat, C-contiguous arrays of one dtype (outputs first; unused
+    ones empty), dispatched on that dtype; ``lengths`` kept alive by the caller."""
+    cdef const int64_t* lens = _lens(lengths, N, T)
     with nogil:
-        attention_weight_forward_k(_p(a), _p(hs), _p(h), N, T, H, lens)
+        if kernel == 0:
+            attention_weight_forward_k(_p(o0), _p(i0), _p(i1), N, T, H, lens)
+        elif kernel == 1:
+            attention_weight_backward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), _p(i3), N, T, H, lens)
+        elif kernel == 2:
+            weight_sum_forward_k(_p(o0), _p(i0), _p(i1), N, T, H, lens)
+        elif kernel == 3:
+            weight_sum_backward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), N, T, H, lens)
+        elif kernel == 4:
+            time_attention_forward_k(_p(o0), _p(o1), _p(i0), _p(i1), N, T, Td, H, lens)
+        else:
+            time_attention_backward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), _p(i3), N, T, Td, H, lens)
 
 
-cdef void _aw_bwd(real[::1] dhs, real[::1] dh, const real[::1] hs, const real[::1] h, const real[::1] a,
-                  const real[::1] da, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, const int64_t* lens):
-    with nogil:
-        attention_weight_backward_k(_p(dhs), _p(dh), _p(hs), _p(h), _p(a), _p(da), N, T, H, lens)
-
-
-cdef void _ws_fwd(real[::1] c, const real[::1] hs, const real[::1] a, Py_ssize_t N, Py_ssize_t T, Py_ssize_t H,
-                  const int64_t* lens):
-    with nogil:
-        weight_sum_forward_k(_p(c), _p(hs), _p(a), N, T, H, lens)
-
-
-cdef void _ws_bwd(real[::1] dhs, real[::1] da, const real[::1] hs, const real[::1] a, const real[::1] dc,
-                  Py_ssize_t N, Py_ssize_t T, Py_ssize_t H, const int64_t* lens):
-    with nogil:
-        weight_sum_backward_k(_p(dhs), _p(da), _p(hs), _p(a), _p(dc), N, T, H, lens)
-
-
-cdef void _ta_fwd(real[::1] out, real[::1] a, const real[::1] enc, const real[::1] dec, Py_ssize_t N,
-                  Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H, const int64_t* lens):
-    with nogil:
-        time_attention_forward_k(_p(out), _p(a), _p(enc), _p(dec), N, T, Td, H, lens)
-
-
-cdef void _ta_bwd(real[::1] denc, real[::1] ddec, const real[::1] enc, const real[::1] dec, const real[::1] a,
-                  const real[::1] dout, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H,
-                  const int64_t* lens):
-    with nogil:
-        time_attention_backward_k(_p(denc), _p(ddec), _p(enc), _p(dec), _p(a), _p(dout), N, T, Td, H, lens)
-
-
-cdef tuple _attention_inputs(str what, tuple arrays, tuple dims):
-    """The arrays C-contiguous, of one float dtype, their shapes agreeing with ``dims`` (one letter per axis)
-    and T >= 1; returns (arrays, sizes by letter)."""
-    arrays = tuple(_c(x) for x in arrays)
-    _floats(what, arrays)
+cdef object _attention(str name, tuple inputs, lengths):
+    """The attention kernel ``name`` on ``inputs``: made C-contiguous, of one float dtype, their shapes agreeing
+    with the kernel's (equal letters, equal sizes) and T >= 1; returns its output or outputs."""
+    kernel, dims, outs = _ATTENTION[name]
+    arrays = tuple(_c(x) for x in inputs)
+    _floats(name, arrays)
     sizes = {}
     ok = True
     for x, d in zip(arrays, dims):
@@ -218,92 +203,43 @@ cdef tuple _attention_inputs(str what, tuple arrays, tuple dims):
         if ok:
             for letter, n in zip(d, x.shape):
                 ok = ok and sizes.setdefault(letter, n) == n
-    _agree(what, ok and sizes.get("T", 0) >= 1)
-    return arrays, sizes
+    _agree(name, ok and sizes.get("T", 0) >= 1)
+    # an int64 array at an odd address is copied: reading it there is undefined
+    lengths = None if lengths is None else np.require(lengths, np.int64, ["C", "A"])
+    outputs = [np.empty(tuple(sizes[letter] for letter in o), arrays[0].dtype) for o in outs]
+    flat = [x.reshape(-1) for x in (*outputs, *arrays)]
+    none = np.empty(0, arrays[0].dtype)
+    o0, o1 = flat[0], flat[1] if len(outs) == 2 else none
+    i = flat[len(outs):] + [none] * (4 - len(arrays))
+    _run(kernel, o0, o1, i[0], i[1], i[2], i[3], sizes["N"], sizes["T"], sizes.get("d", 0), sizes["H"], lengths)
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 def attention_weight_forward(hs, h, lengths=None):
     """``a[n,t] = softmax_t(hs[n,t] . h[n])``; hs (N,T,H), h (N,H) -> a (N,T)."""
-    (hs, h), d = _attention_inputs("attention_weight_forward", (hs, h), ("NTH", "NH"))
-    lengths = _lengths_array(lengths)
-    N, T, H = d["N"], d["T"], d["H"]
-    a = np.empty((N, T), dtype=hs.dtype)
-    if hs.dtype == np.float64:
-        _aw_fwd[double](a.reshape(-1), hs.reshape(-1), h.reshape(-1), N, T, H, _lens(lengths, N, T))
-    else:
-        _aw_fwd[float](a.reshape(-1), hs.reshape(-1), h.reshape(-1), N, T, H, _lens(lengths, N, T))
-    return a
+    return _attention("attention_weight_forward", (hs, h), lengths)
 
 
 def attention_weight_backward(hs, h, a, da, lengths=None):
     """hs (N,T,H), h (N,H), a and da (N,T) -> (dhs (N,T,H), dh (N,H))."""
-    (hs, h, a, da), d = _attention_inputs("attention_weight_backward", (hs, h, a, da), ("NTH", "NH", "NT", "NT"))
-    lengths = _lengths_array(lengths)
-    N, T, H = d["N"], d["T"], d["H"]
-    dhs, dh = np.empty_like(hs), np.empty_like(h)
-    if hs.dtype == np.float64:
-        _aw_bwd[double](dhs.reshape(-1), dh.reshape(-1), hs.reshape(-1), h.reshape(-1), a.reshape(-1),
-                        da.reshape(-1), N, T, H, _lens(lengths, N, T))
-    else:
-        _aw_bwd[float](dhs.reshape(-1), dh.reshape(-1), hs.reshape(-1), h.reshape(-1), a.reshape(-1),
-                       da.reshape(-1), N, T, H, _lens(lengths, N, T))
-    return dhs, dh
+    return _attention("attention_weight_backward", (hs, h, a, da), lengths)
 
 
 def weight_sum_forward(hs, a, lengths=None):
     """``c[n] = sum_t a[n,t] hs[n,t]``; hs (N,T,H), a (N,T) -> c (N,H)."""
-    (hs, a), d = _attention_inputs("weight_sum_forward", (hs, a), ("NTH", "NT"))
-    lengths = _lengths_array(lengths)
-    N, T, H = d["N"], d["T"], d["H"]
-    c = np.empty((N, H), dtype=hs.dtype)
-    if hs.dtype == np.float64:
-        _ws_fwd[double](c.reshape(-1), hs.reshape(-1), a.reshape(-1), N, T, H, _lens(lengths, N, T))
-    else:
-        _ws_fwd[float](c.reshape(-1), hs.reshape(-1), a.reshape(-1), N, T, H, _lens(lengths, N, T))
-    return c
+    return _attention("weight_sum_forward", (hs, a), lengths)
 
 
 def weight_sum_backward(hs, a, dc, lengths=None):
     """hs (N,T,H), a (N,T), dc (N,H) -> (dhs (N,T,H), da (N,T))."""
-    (hs, a, dc), d = _attention_inputs("weight_sum_backward", (hs, a, dc), ("NTH", "NT", "NH"))
-    lengths = _lengths_array(lengths)
-    N, T, H = d["N"], d["T"], d["H"]
-    dhs, da = np.empty_like(hs), np.empty_like(a)
-    if hs.dtype == np.float64:
-        _ws_bwd[double](dhs.reshape(-1), da.reshape(-1), hs.reshape(-1), a.reshape(-1), dc.reshape(-1), N, T, H,
-                        _lens(lengths, N, T))
-    else:
-        _ws_bwd[float](dhs.reshape(-1), da.reshape(-1), hs.reshape(-1), a.reshape(-1), dc.reshape(-1), N, T, H,
-                       _lens(lengths, N, T))
-    return dhs, da
+    return _attention("weight_sum_backward", (hs, a, dc), lengths)
 
 
 def time_attention_forward(hs_enc, hs_dec, lengths=None):
     """One attention per decoder step: hs_enc (N,T,H), hs_dec (N,Td,H) -> (out (N,Td,H), a (N,Td,T))."""
-    (enc, dec), d = _attention_inputs("time_attention_forward", (hs_enc, hs_dec), ("NTH", "NdH"))
-    lengths = _lengths_array(lengths)
-    N, T, Td, H = d["N"], d["T"], d["d"], d["H"]
-    out, a = np.empty_like(dec), np.empty((N, Td, T), dtype=enc.dtype)
-    if enc.dtype == np.float64:
-        _ta_fwd[double](out.reshape(-1), a.reshape(-1), enc.reshape(-1), dec.reshape(-1), N, T, Td, H,
-                        _lens(lengths, N, T))
-    else:
-        _ta_fwd[float](out.reshape(-1), a.reshape(-1), enc.reshape(-1), dec.reshape(-1), N, T, Td, H,
-                       _lens(lengths, N, T))
-    return out, a
+    return _attention("time_attention_forward", (hs_enc, hs_dec), lengths)
 
 
 def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
     """hs_enc (N,T,H), hs_dec (N,Td,H), a (N,Td,T), dout (N,Td,H) -> (dhs_enc (N,T,H), dhs_dec (N,Td,H))."""
-    (enc, dec, a, dout), d = _attention_inputs("time_attention_backward", (hs_enc, hs_dec, a, dout),
-                                               ("NTH", "NdH", "NdT", "NdH"))
-    lengths = _lengths_array(lengths)
-    N, T, Td, H = d["N"], d["T"], d["d"], d["H"]
-    denc, ddec = np.empty_like(enc), np.empty_like(dec)
-    if enc.dtype == np.float64:
-        _ta_bwd[double](denc.reshape(-1), ddec.reshape(-1), enc.reshape(-1), dec.reshape(-1), a.reshape(-1),
-                        dout.reshape(-1), N, T, Td, H, _lens(lengths, N, T))
-    else:
-        _ta_bwd[float](denc.reshape(-1), ddec.reshape(-1), enc.reshape(-1), dec.reshape(-1), a.reshape(-1),
-                       dout.reshape(-1), N, T, Td, H, _lens(lengths, N, T))
-    return denc, ddec
+    return _attention("time_attention_backward", (hs_enc, hs_dec, a, dout), lengths)

@@ -23,13 +23,13 @@ def build_info() -> dict:
     """How this installation was built: version, backends, OpenMP, flags, BLAS and the fused step's ISA."""
     from . import _backend
 
-    cpp = _backend._extensions.get("cpp")
-    cython = _backend._extensions.get("cython")
+    cpp = _backend.extension("cpp")
+    cython = _backend.extension("cython")
     info = {
         "version": __version__,
         "backends": available_backends(),
         "current_backend": get_backend(),
-        "unavailable": dict(_backend._unavailable),
+        "unavailable": _backend.unavailable(),
         "openmp": bool(cpp and cpp.openmp_enabled()),
         "cython_openmp": bool(cython and cython.openmp_enabled()),
         "num_threads": get_num_threads(),

@@ -28,18 +28,9 @@ _num_threads: int = 1
 
 def _namespace(name: str, module: types.ModuleType | None) -> types.SimpleNamespace:
     """Kernel table for one backend: the module's kernels, NumPy's where it has none."""
-    table = {}
-    for attr in dir(_numpy_kernels):
-        if attr.endswith(("_forward", "_backward", "_update")):
-            table[attr] = getattr(module, attr, None) or getattr(_numpy_kernels, attr)
-    ns = types.SimpleNamespace(**table)
-    # Kernels only a native backend has (no NumPy twin: the callers' own loops are the reference).
-    ns.attention_decode = getattr(module, "attention_decode", None)
-    ns.gru_reset_after = (getattr(module, "gru_reset_after_forward", None),
-                          getattr(module, "gru_reset_after_backward", None))
-    ns.name = name
-    ns.native = sorted(k for k in table if module is not None and hasattr(module, k))
-    return ns
+    table = {k: getattr(module, k, None) or getattr(_numpy_kernels, k) for k in _numpy_kernels.__all__}
+    native = sorted(k for k in table if module is not None and hasattr(module, k))
+    return types.SimpleNamespace(**table, name=name, native=native)
 
 
 @contextlib.contextmanager
@@ -142,7 +133,19 @@ def use_backend(name: str) -> Iterator[None]:
 
 
 def current() -> types.SimpleNamespace:
+    """The current backend's kernel table (what :mod:`attncore.kernels` calls)."""
     return _current
+
+
+def extension(name: str) -> types.ModuleType | None:
+    """The extension module of a native backend ("cpp": ``attncore._cpp``, "cython"), None where it did not
+    import."""
+    return _extensions.get(name)
+
+
+def unavailable() -> dict[str, str]:
+    """Why each backend that did not import is missing, by name."""
+    return dict(_unavailable)
 
 
 def _default_threads() -> int:

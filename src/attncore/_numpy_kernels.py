@@ -2,7 +2,8 @@
 
 These functions follow the book's formulas step by step (same operations, same
 order), so the numpy backend reproduces the book's numbers. They receive
-arguments already checked and cast by :mod:`attncore.kernels`.
+arguments already checked and cast by :mod:`attncore.kernels`. Each has a C++
+twin of the same name in ``csrc/`` and its bindings (``python/``).
 
 Legend: N batch, T encoder time steps, Td decoder time steps, H hidden size.
 """
@@ -10,6 +11,14 @@ Legend: N batch, T encoder time steps, Td decoder time steps, H hidden size.
 from __future__ import annotations
 
 import numpy as np
+
+# The kernel table: every backend offers these names (attncore._backend), its own where it has them.
+__all__ = ["softmax_forward", "softmax_backward", "attention_weight_forward", "attention_weight_backward",
+           "weight_sum_forward", "weight_sum_backward", "time_attention_forward", "time_attention_backward",
+           "lstm_forward", "lstm_inference_forward", "lstm_backward", "gru_forward", "gru_backward",
+           "gru_reset_after_forward", "gru_reset_after_backward", "affine_forward", "affine_backward",
+           "embedding_forward", "embedding_backward", "softmax_cross_entropy_forward",
+           "softmax_cross_entropy_backward", "adam_update", "attention_decode"]
 
 # ---------------------------------------------------------------- softmax
 
@@ -226,7 +235,52 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
     return dxs, dWx, dWh, db, dh
 
 
-# ---------------------------------------------------------------- embedding (ids already in [0, V))
+
+def gru_reset_after_forward(xs, Wx, Wh, b, h0):
+    """The reset-after GRU: xs (N,T,D), Wx (D,3H), Wh (H,3H), b (2,3H) (input bias, recurrent bias), h0 (N,H)
+    -> hs (N,T,H), gates (N,T,4H): z, r, n and ``h Wh_n + bh_n`` of each step. The input products of all
+    steps in one, then one product per step."""
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    hs = np.empty((N, T, H), dtype=Wh.dtype)
+    gates = np.empty((N, T, 4 * H), dtype=Wh.dtype)
+    xw = affine_forward(xs.reshape(N * T, D), Wx, b[0]).reshape(N, T, 3 * H)
+    h = h0
+    for t in range(T):
+        hw = affine_forward(h, Wh, b[1])
+        zr = sigmoid(xw[:, t, : 2 * H] + hw[:, : 2 * H])
+        z, r, hn = zr[:, :H], zr[:, H:], hw[:, 2 * H :]
+        n = np.tanh(xw[:, t, 2 * H :] + r * hn)
+        h = z * h + (1 - z) * n
+        hs[:, t] = h
+        gates[:, t, : 2 * H], gates[:, t, 2 * H : 3 * H], gates[:, t, 3 * H :] = zr, n, hn
+    return hs, gates
+
+
+def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
+    """-> dxs (N,T,D), dWx, dWh, db (2,3H), dh0 (N,H); the input products' gradients in one product."""
+    N, T, D = xs.shape
+    H = Wh.shape[0]
+    dax = np.empty((N, T, 3 * H), dtype=Wh.dtype)  # gradients of the input products' outputs
+    dWh, db_h = np.zeros_like(Wh), np.zeros(3 * H, dtype=Wh.dtype)
+    dh = dh_next
+    for t in reversed(range(T)):
+        h_prev = hs[:, t - 1] if t else h0
+        z, r, n, hn = (gates[:, t, k * H : (k + 1) * H] for k in range(4))
+        dh_t = dhs[:, t] + dh
+        dn = dh_t * (1 - z) * (1 - n * n)  # through tanh: the gradient of n's argument
+        dz = dh_t * (h_prev - n) * z * (1 - z)
+        dr = dn * hn * r * (1 - r)
+        dax[:, t, :H], dax[:, t, H : 2 * H], dax[:, t, 2 * H :] = dz, dr, dn
+        dah = np.concatenate((dz, dr, dn * r), axis=1)  # the recurrent product's outputs
+        dh_prev, dWh_t, db_t = affine_backward(h_prev, Wh, dah)
+        dWh += dWh_t
+        db_h += db_t
+        dh = dh_prev + dh_t * z
+    dxs, dWx, db_x = affine_backward(xs.reshape(N * T, D), Wx, dax.reshape(N * T, 3 * H))
+    return dxs.reshape(N, T, D), dWx, dWh, np.stack((db_x, db_h)), dh
+
+# ---------------------------------------------------------------- affine and embedding (ids already in [0, V))
 
 
 def affine_forward(x, W, b):
@@ -287,3 +341,34 @@ def adam_update(param, grad, m, v, lr_t, beta1: float, beta2: float, wide: bool)
     m += (1 - beta1) * (grad - m)
     v += (1 - beta2) * (grad**2 - v)
     param -= lr_t * m / (np.sqrt(v) + 1e-7)
+
+
+# ---------------------------------------------------------------- greedy decoding
+
+
+def attention_decode(enc_hs, start_ids, sample_size, lengths, embed, Wx, Wh, b, Wc, bc, Wa, ba, cell, state_first):
+    """Greedy decoding of the attention decoder, one step at a time: the state starts at ``enc_hs[:, -1]``
+    (cell state zero); each step embeds the last tokens (``start_ids`` (N,) first), runs the recurrent step
+    of ``cell`` ("lstm", "gru", "gru-reset-after"), attends over the encoder's states, feeds ``[context;
+    state]`` (``state_first``: ``[state; context]``) to the Luong layer ``tanh(. @ Wc + bc)`` (when ``Wc`` is
+    not None) and the output affine (Wa, ba), and takes the argmax.
+
+    -> ids (N,S) int64, the attention weights (N,S,T), h (N,H), c (N,H) (None for the GRUs).
+    """
+    N, T, H = enc_hs.shape
+    step = {"lstm": lstm_inference_forward, "gru": gru_forward, "gru-reset-after": gru_reset_after_forward}[cell]
+    ids, h = start_ids, enc_hs[:, -1]
+    c = np.zeros_like(h) if cell == "lstm" else None
+    sampled = np.empty((N, sample_size), dtype=np.int64)
+    weights = np.empty((N, sample_size, T), dtype=enc_hs.dtype)
+    for j in range(sample_size):
+        x = embedding_forward(embed, ids)[:, None]
+        hs, c = step(x, Wx, Wh, b, h, c) if cell == "lstm" else (step(x, Wx, Wh, b, h)[0], None)
+        context, a = time_attention_forward(enc_hs, hs, lengths)
+        weights[:, j] = a[:, 0]
+        out = np.concatenate((hs, context) if state_first else (context, hs), axis=2)[:, 0]
+        if Wc is not None:
+            out = np.tanh(affine_forward(out, Wc, bc))
+        ids = affine_forward(out, Wa, ba).argmax(axis=1)
+        sampled[:, j], h = ids, hs[:, 0]
+    return sampled, weights, h, c

@@ -6,7 +6,7 @@ state is kept, and a decoder that attends over them at each step and feeds
 
 Two options give the Luong-style model of the Keras seed: ``cell="gru"`` uses
 GRU cells in both halves (the book's; ``cell="gru-reset-after"``, Keras's and
-PyTorch's, :mod:`attncore.reset_after`), and ``luong=True`` puts an
+PyTorch's, :func:`attncore.kernels.gru_reset_after_forward`), and ``luong=True`` puts an
 attentional hidden layer ``tanh([context; decoder state] @ Wc + bc)`` (2H -> H)
 before the output affine (H,V).
 """
@@ -18,10 +18,10 @@ import numpy as np
 from . import kernels
 from .attention_layer import TimeAttention
 from .base_model import BaseModel
+from .decoding import first_row, start_column
 from .defaults import CONCATS
 from .layers import Layer
-from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
-                      lstm_weights, scaled_randn)
+from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
 from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
@@ -151,24 +151,21 @@ class AttentionDecoder(RecurrentHalf):
                        lengths=None) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
-        On the cpp backend this is one kernel call (``kernels.attention_decode``) where the CPU has the
-        fused step (float32); elsewhere one Python step per token. The attention weights of each step stay in ``attention_weights_history``
-        (a list of sample_size arrays (N,T)).
+        One call of ``kernels.attention_decode`` (C++ where the fused step runs, else its NumPy twin, the
+        step loop). The attention weights of each step stay in ``attention_weights_history`` (a list of
+        sample_size arrays (N,T)); the recurrent layer keeps the final state.
         """
         cell = "lstm" if not isinstance(self.rnn, TimeGRU) else "gru-reset-after" if self.rnn.reset_after else "gru"
-        decoded = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
-                                           self.embed.params[0], self.rnn.params,
-                                           self.hidden[0].params if self.hidden else None, self.affine.params, cell,
-                                           state_first=not self.context_first)
-        if decoded is None:  # this backend has no native decoder for it: one step per call
-            return _decode(self.stepper(enc_hs, lengths), start_ids, sample_size)
-        ids, weights, h, c = decoded
+        ids, weights, h, c = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
+                                                      self.embed.params[0], self.rnn.params,
+                                                      self.hidden[0].params if self.hidden else None,
+                                                      self.affine.params, cell, state_first=not self.context_first)
         self.rnn.set_state(h, c)
         self.attention_weights_history = [weights[:, j] for j in range(sample_size)]
         return ids
 
     def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return _as_list(self.generate_batch(enc_hs, _start_column(start_id, 1), sample_size))
+        return first_row(self.generate_batch(enc_hs, start_column(start_id, 1), sample_size))
 
 
 class AttentionSeq2seq(Seq2seq):
@@ -207,14 +204,3 @@ class AttentionSeq2seq(Seq2seq):
         if not history:
             raise ValueError("no attention weights yet: call generate_batch first")
         return np.stack(history, axis=1)
-
-    def to_torch(self):
-        """This model as a PyTorch ``nn.Module`` with equal outputs
-        (:class:`attncore.interop.torch_seq2seq.AttentionSeq2seqModule`; needs ``attncore[torch]``). The LSTM
-        and the reset-after GRU only: ValueError for the book's GRU."""
-        from .interop import need
-
-        need("torch", "torch", "to_torch()")
-        from .interop.torch_seq2seq import to_torch
-
-        return to_torch(self)

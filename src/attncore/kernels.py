@@ -1,8 +1,10 @@
 """The kernel functions, dispatched to the current backend.
 
 Every function checks and casts its arguments once (see :mod:`attncore._checks`)
-and calls the same-named function of the backend chosen with
-:func:`attncore.set_backend`. Inputs may have any strides; results are new
+and owns every message: the bindings keep only the guards memory safety needs.
+It then calls the same-named function of the backend chosen with
+:func:`attncore.set_backend` (its NumPy twin, in :mod:`attncore._numpy_kernels`,
+where a backend has none). Inputs may have any strides; results are new
 contiguous arrays of the common float dtype (float64 if any input is float64,
 else float32).
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _numpy_kernels
 from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, as_lengths, check_same_shape, check_shapes,
                       require_positive)
 
@@ -27,14 +29,14 @@ def softmax_forward(x) -> np.ndarray:
         raise ValueError("x must have at least one axis, got a 0-d array")
     if x.shape[-1] < 1:
         raise ValueError("softmax needs at least one element on the last axis, got 0")
-    return _backend._current.softmax_forward(x)
+    return _backend.current().softmax_forward(x)
 
 
 def softmax_backward(y, dy) -> np.ndarray:
     """Gradient of the softmax from its output ``y`` and ``dy`` (same shape)."""
     y, dy = as_floats(("y", y), ("dy", dy))
     check_same_shape(("y", "dy"), (y, dy))
-    return _backend._current.softmax_backward(y, dy)
+    return _backend.current().softmax_backward(y, dy)
 
 
 # ---------------------------------------------------------------- attention
@@ -50,7 +52,7 @@ def attention_weight_forward(hs, h, lengths=None) -> np.ndarray:
     hs, h = as_floats(("hs", hs), ("h", h))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.attention_weight_forward(hs, h, lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().attention_weight_forward(hs, h, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 def attention_weight_backward(hs, h, a, da, lengths=None):
@@ -58,7 +60,7 @@ def attention_weight_backward(hs, h, a, da, lengths=None):
     hs, h, a, da = as_floats(("hs", hs), ("h", h), ("a", a), ("da", da))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"), ("a", a, "NT"), ("da", da, "NT"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.attention_weight_backward(hs, h, a, da,
+    return _backend.current().attention_weight_backward(hs, h, a, da,
                                                        lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
@@ -67,7 +69,7 @@ def weight_sum_forward(hs, a, lengths=None) -> np.ndarray:
     hs, a = as_floats(("hs", hs), ("a", a))
     dims = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.weight_sum_forward(hs, a, lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().weight_sum_forward(hs, a, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 def weight_sum_backward(hs, a, dc, lengths=None):
@@ -75,7 +77,7 @@ def weight_sum_backward(hs, a, dc, lengths=None):
     hs, a, dc = as_floats(("hs", hs), ("a", a), ("dc", dc))
     dims = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"), ("dc", dc, "NH"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend._current.weight_sum_backward(hs, a, dc, lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().weight_sum_backward(hs, a, dc, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 def time_attention_forward(hs_enc, hs_dec, lengths=None):
@@ -86,7 +88,7 @@ def time_attention_forward(hs_enc, hs_dec, lengths=None):
     hs_enc, hs_dec = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec))
     dims = check_shapes(("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"))
     require_positive(dims, "T", "hs_enc's time axis (T)")
-    return _backend._current.time_attention_forward(hs_enc, hs_dec, lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().time_attention_forward(hs_enc, hs_dec, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
@@ -96,7 +98,7 @@ def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
         ("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"), ("a", a, "NdT"), ("dout", dout, "NdH")
     )
     require_positive(dims, "T", "hs_enc's time axis (T)")
-    return _backend._current.time_attention_backward(hs_enc, hs_dec, a, dout,
+    return _backend.current().time_attention_backward(hs_enc, hs_dec, a, dout,
                                                      lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
@@ -141,7 +143,7 @@ def lstm_forward(xs, Wx, Wh, b, h0=None, c0=None):
     xs, (Wx, Wh, b), dims = _recurrent(4, xs, Wx, Wh, b)
     h0 = _state("h0", h0, dims, Wx.dtype)
     c0 = _state("c0", c0, dims, Wx.dtype)
-    return _backend._current.lstm_forward(xs, Wx, Wh, b, h0, c0)
+    return _backend.current().lstm_forward(xs, Wx, Wh, b, h0, c0)
 
 
 def lstm_inference_forward(xs, Wx, Wh, b, h0=None, c0=None):
@@ -152,7 +154,7 @@ def lstm_inference_forward(xs, Wx, Wh, b, h0=None, c0=None):
     xs, (Wx, Wh, b), dims = _recurrent(4, xs, Wx, Wh, b)
     h0 = _state("h0", h0, dims, Wx.dtype)
     c0 = _state("c0", c0, dims, Wx.dtype)
-    return _backend._current.lstm_inference_forward(xs, Wx, Wh, b, h0, c0)
+    return _backend.current().lstm_inference_forward(xs, Wx, Wh, b, h0, c0)
 
 
 def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next=None, dc_next=None):
@@ -166,7 +168,7 @@ def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next=None, dc_next=
     dh_next, dc_next = _state("dh_next", dh_next, dims, dt), _state("dc_next", dc_next, dims, dt)
     hs, cs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("cs", cs), ("dhs", dhs)))
     gates = _same_as("gates", gates, (N, T, 4 * H), dt)
-    return _backend._current.lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next)
+    return _backend.current().lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next)
 
 
 def gru_forward(xs, Wx, Wh, b, h0=None):
@@ -177,7 +179,7 @@ def gru_forward(xs, Wx, Wh, b, h0=None):
     """
     xs, (Wx, Wh, b), dims = _recurrent(3, xs, Wx, Wh, b)
     h0 = _state("h0", h0, dims, Wx.dtype)
-    return _backend._current.gru_forward(xs, Wx, Wh, b, h0)
+    return _backend.current().gru_forward(xs, Wx, Wh, b, h0)
 
 
 def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
@@ -187,28 +189,101 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
     h0, dh_next = _state("h0", h0, dims, dt), _state("dh_next", dh_next, dims, dt)
     hs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("dhs", dhs)))
     gates = _same_as("gates", gates, (N, T, 3 * H), dt)
-    return _backend._current.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
+    return _backend.current().gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
+
+
+def _two_biases(b, H: int, dtype) -> np.ndarray:
+    """The reset-after GRU's b (2,3H): its input bias, then its recurrent one."""
+    (b,) = as_floats(("b", b))
+    if b.shape != (2, 3 * H):
+        raise ValueError(f"shape mismatch: the reset-after GRU's b must have shape (2, {3 * H}) (input bias, "
+                         f"recurrent bias), got {b.shape}")
+    return b.astype(dtype, copy=False)
+
+
+def gru_reset_after_forward(xs, Wx, Wh, b, h0=None):
+    """The reset-after GRU (Keras's ``GRU(reset_after=True)``, PyTorch's ``nn.GRU``) over a sequence::
+
+        z  = sigmoid(x Wx_z + bx_z + h Wh_z + bh_z)
+        r  = sigmoid(x Wx_r + bx_r + h Wh_r + bh_r)
+        n  = tanh(x Wx_n + bx_n + r * (h Wh_n + bh_n))
+        h' = z * h + (1 - z) * n
+
+    xs (N,T,D), Wx (D,3H), Wh (H,3H), b (2,3H) (input bias, recurrent bias), h0 (N,H) or None
+    -> (hs (N,T,H), gates (N,T,4H)): z, r, n and ``h Wh_n + bh_n`` of each step, saved for backward.
+    One product per step, ``h @ Wh``, where the book's GRU has two dependent ones.
+    """
+    xs, (Wx, Wh), dims = _recurrent(3, xs, Wx, Wh)
+    b = _two_biases(b, dims["H"], Wx.dtype)
+    h0 = _state("h0", h0, dims, Wx.dtype)
+    return _backend.current().gru_reset_after_forward(xs, Wx, Wh, b, h0)
+
+
+def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
+    """Gradients of :func:`gru_reset_after_forward` -> (dxs (N,T,D), dWx, dWh, db (2,3H), dh0 (N,H))."""
+    xs, (Wx, Wh), dims = _recurrent(3, xs, Wx, Wh)
+    N, T, H, dt = dims["N"], dims["T"], dims["H"], Wx.dtype
+    h0, dh_next = _state("h0", h0, dims, dt), _state("dh_next", dh_next, dims, dt)
+    hs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("dhs", dhs)))
+    gates = _same_as("gates", gates, (N, T, 4 * H), dt)
+    return _backend.current().gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
 
 
 # ---------------------------------------------------------------- greedy decoding
 
 
+CELLS = ("lstm", "gru", "gru-reset-after")
+
+
 def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str,
                      state_first: bool = False):
-    """Greedy decoding of the attention decoder in one native call, or None where the current backend has
-    none for it (numpy, cython, float64 weights, a CPU without the fused step, N, T or sample_size 0): the
-    caller then runs its step loop, which this equals up to the products' rounding.
+    """Greedy decoding of the attention decoder (the book's, or the Luong-style one) in one call.
 
-    enc_hs (N,T,H), start_ids (N,), lengths (N,) or None; embed (V_in,D); rnn (Wx, Wh, b) of ``cell``
-    ("lstm", "gru" or "gru-reset-after"); hidden (Wc (2H,H), bc (H,)) of the Luong layer or None; affine (Wa,
-    ba); ``state_first``: the decoder joins [state; context] (Keras's order), else [context; state].
-    -> (ids (N,sample_size) int64, attention weights (N,sample_size,T), h (N,H), c (N,H) or None).
+    enc_hs (N,T,H) the encoder's states, start_ids (N,) the first inputs, ``sample_size`` steps, lengths (N,)
+    or None; embed (V_in,D) the decoder's embedding; rnn (Wx, Wh, b) of ``cell`` ("lstm", "gru" or
+    "gru-reset-after", whose b is (2,3H)); hidden (Wc (2H,H), bc (H,)) of the Luong layer
+    ``tanh([context; state] @ Wc + bc)`` or None; affine (Wa (F,V), ba (V,)) the output layer (F = H with the
+    Luong layer, else 2H; V <= V_in: each step's argmax is the next input); ``state_first``: the decoder joins
+    [state; context] (Keras's order), else [context; state] (the book's).
+    -> (ids (N,sample_size) int64, attention weights (N,sample_size,T), h (N,H), c (N,H) or None for the GRUs).
+
+    The C++ kernel runs it where the fused step does (float32, a CPU with AVX-512 or AVX2+FMA, at least one
+    row, step and state); elsewhere it returns None and the NumPy twin, the step loop, runs.
     """
-    native = _backend._current.attention_decode
-    if native is None:
-        return None
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
     Wc, bc = hidden if hidden is not None else (None, None)
-    return native(enc_hs, start_ids, sample_size, lengths, embed, *rnn, Wc, bc, *affine, cell, state_first)
+    (Wx, Wh, b), (Wa, ba) = rnn, affine
+    named = [("enc_hs", enc_hs), ("embed", embed), ("Wx", Wx), ("Wh", Wh), ("b", b), ("Wa", Wa), ("ba", ba)]
+    arrays = as_floats(*named, *([("Wc", Wc), ("bc", bc)] if hidden is not None else []))
+    enc_hs, embed, Wx, Wh, b, Wa, ba = arrays[:7]
+    Wc, bc = arrays[7:] if hidden is not None else (None, None)
+    dims = check_shapes(("enc_hs", enc_hs, "NTH"), ("embed", embed, "ED"), ("Wx", Wx, "DG"), ("Wh", Wh, "HG"),
+                        ("Wa", Wa, "FV"), ("ba", ba, "V"))
+    N, T, H, V, E = dims["N"], dims["T"], dims["H"], dims["V"], dims["E"]
+    gates = 4 if cell == "lstm" else 3
+    if dims["G"] != gates * H:
+        raise ValueError(f"Wh has shape {Wh.shape}: its second axis must be {gates} x its first for cell {cell!r}")
+    if cell == "gru-reset-after":
+        b = _two_biases(b, H, b.dtype)
+    else:
+        check_shapes(("Wx", Wx, "DG"), ("b", b, "G"))
+    if hidden is not None:
+        check_shapes(("Wc", Wc, "CH"), ("bc", bc, "H"), ("Wh", Wh, "HG"))
+        if Wc.shape[0] != 2 * H:
+            raise ValueError(f"Wc must have shape (2H, H) = ({2 * H}, {H}), got {Wc.shape}")
+    if dims["F"] != (H if hidden is not None else 2 * H):
+        raise ValueError(f"Wa must have {H if hidden is not None else 2 * H} rows, got shape {Wa.shape}")
+    if not 1 <= V <= E:
+        raise ValueError(f"the output's {V} tokens must be ids of the embedding's {E} rows")
+    start_ids = as_ids("start_ids", start_ids, E)
+    if start_ids.shape != (N,):
+        raise ValueError(f"start_ids must have shape (N,) = ({N},), got {start_ids.shape}")
+    sample_size = as_index("sample_size", sample_size, 0)
+    args = (enc_hs, start_ids, sample_size, as_lengths(lengths, N, T), embed, Wx, Wh, b, Wc, bc, Wa, ba, cell,
+            bool(state_first))
+    decoded = _backend.current().attention_decode(*args)
+    return decoded if decoded is not None else _numpy_kernels.attention_decode(*args)
 
 
 # ---------------------------------------------------------------- affine
@@ -219,7 +294,7 @@ def affine_forward(x, W, b) -> np.ndarray:
     W, b = as_floats(("W", W), ("b", b))
     x = as_dtype("x", x, W.dtype)
     check_shapes(("x", x, "MD"), ("W", W, "DK"), ("b", b, "K"))
-    return _backend._current.affine_forward(x, W, b)
+    return _backend.current().affine_forward(x, W, b)
 
 
 def affine_backward(x, W, dout):
@@ -227,7 +302,7 @@ def affine_backward(x, W, dout):
     (W,) = as_floats(("W", W))
     x, dout = as_dtype("x", x, W.dtype), as_dtype("dout", dout, W.dtype)
     check_shapes(("x", x, "MD"), ("W", W, "DK"), ("dout", dout, "MK"))
-    return _backend._current.affine_backward(x, W, dout)
+    return _backend.current().affine_backward(x, W, dout)
 
 
 # ---------------------------------------------------------------- embedding
@@ -242,7 +317,7 @@ def embedding_forward(W, ids) -> np.ndarray:
     if W.ndim != 2:
         raise ValueError(f"W must have shape (V, D), got {W.shape}")
     ids = as_ids("ids", ids, W.shape[0])
-    return _backend._current.embedding_forward(W, ids)
+    return _backend.current().embedding_forward(W, ids)
 
 
 def embedding_backward(ids, dout, V: int) -> np.ndarray:
@@ -252,7 +327,7 @@ def embedding_backward(ids, dout, V: int) -> np.ndarray:
     ids = as_ids("ids", ids, V)
     if dout.shape[:-1] != ids.shape or dout.ndim != ids.ndim + 1:
         raise ValueError(f"shape mismatch: dout must have shape ids.shape + (D,); got ids {ids.shape}, dout {dout.shape}")
-    return _backend._current.embedding_backward(ids, dout, V)
+    return _backend.current().embedding_backward(ids, dout, V)
 
 
 # ---------------------------------------------------------------- softmax with cross-entropy
@@ -275,13 +350,13 @@ def softmax_cross_entropy_forward(xs, ts, ignore_label: int = -1) -> float:
     xs (R,V) float, ts (R,) int.
     """
     xs, ts, ignore_label = _loss_args(xs, ts, ignore_label)
-    return _backend._current.softmax_cross_entropy_forward(xs, ts, ignore_label)
+    return _backend.current().softmax_cross_entropy_forward(xs, ts, ignore_label)
 
 
 def softmax_cross_entropy_backward(xs, ts, ignore_label: int = -1, dout: float = 1.0) -> np.ndarray:
     """d loss / d xs (R,V); zero rows where the label is ignored, all zero if every row is."""
     xs, ts, ignore_label = _loss_args(xs, ts, ignore_label)
-    return _backend._current.softmax_cross_entropy_backward(xs, ts, ignore_label, float(dout))
+    return _backend.current().softmax_cross_entropy_backward(xs, ts, ignore_label, float(dout))
 
 
 # ---------------------------------------------------------------- optimizer
@@ -329,4 +404,4 @@ def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarra
             raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
         scalars.append(float(value))
     lr_t, beta1, beta2 = scalars
-    _backend._current.adam_update(param, grad, m, v, np.float64(lr_t), beta1, beta2, WIDE_SCALARS)
+    _backend.current().adam_update(param, grad, m, v, np.float64(lr_t), beta1, beta2, WIDE_SCALARS)

@@ -19,10 +19,14 @@ def add_runtime_arguments(p: argparse.ArgumentParser, backend: bool = True) -> N
 
 
 def apply_runtime(args: argparse.Namespace) -> None:
-    """Make the parsed ``--backend`` and ``--threads`` current; ``UsageError`` for a thread count below 1."""
-    if getattr(args, "backend", None):
-        set_backend(args.backend)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {args.threads}")
-        set_num_threads(args.threads)
+    """Make the parsed ``--backend`` and ``--threads`` current; ``UsageError`` for a backend this installation
+    lacks or a thread count it cannot use."""
+    try:
+        if getattr(args, "backend", None):
+            set_backend(args.backend)
+        if args.threads is not None:
+            if args.threads < 1:
+                raise UsageError(f"--threads must be at least 1, got {args.threads}")
+            set_num_threads(args.threads)
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(str(exc)) from None

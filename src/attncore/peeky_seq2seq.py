@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, _as_list, _decode, _start_column, collect, embedding_weights,
-                      lstm_weights, scaled_randn)
+from .decoding import first_row, greedy, start_column
+from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
 from .time_layers import TimeAffine, TimeEmbedding, TimeLSTM
 
 __all__ = ["PeekyDecoder", "PeekySeq2seq"]
@@ -58,10 +58,10 @@ class PeekyDecoder(RecurrentHalf):
 
     def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
         """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
-        return _decode(self.stepper(h), start_ids, sample_size)
+        return greedy(self.stepper(h), start_ids, sample_size)
 
     def generate(self, h: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return _as_list(self.generate_batch(h, _start_column(start_id, 1), sample_size))
+        return first_row(self.generate_batch(h, start_column(start_id, 1), sample_size))
 
 
 class PeekySeq2seq(Seq2seq):

@@ -12,6 +12,7 @@ import numpy as np
 
 from .base_model import BaseModel
 from ._checks import as_index
+from .decoding import beam_search, first_row, greedy, sources, start_column
 from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM, TimeSoftmaxWithLoss
 from .util import source_lengths
 
@@ -41,11 +42,6 @@ def collect(layers) -> tuple[list[np.ndarray], list[np.ndarray]]:
         params += layer.params
         grads += layer.grads
     return params, grads
-
-
-def greedy_ids(score: np.ndarray) -> np.ndarray:
-    """Argmax over the vocabulary of the last step: score (N,1,V) -> ids (N,1)."""
-    return score[:, -1].argmax(axis=1).reshape(-1, 1)
 
 
 class RecurrentHalf:
@@ -126,28 +122,10 @@ class Decoder(RecurrentHalf):
 
     def generate_batch(self, h: np.ndarray, start_ids: np.ndarray, sample_size: int) -> np.ndarray:
         """Greedy decoding of every row at once: h (N,H), start_ids (N,1) -> ids (N, sample_size)."""
-        return _decode(self.stepper(h), start_ids, sample_size)
+        return greedy(self.stepper(h), start_ids, sample_size)
 
     def generate(self, h: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return _as_list(self.generate_batch(h, _start_column(start_id, 1), sample_size))
-
-
-def _start_column(start_id, N: int) -> np.ndarray:
-    """One start id or one per row as an (N,1) int64 column."""
-    return np.broadcast_to(np.asarray(start_id, dtype=np.int64).reshape(-1, 1), (N, 1))
-
-
-def _as_list(sampled: np.ndarray) -> list[int]:
-    return [int(i) for i in sampled[0]]
-
-
-def _decode(step, ids: np.ndarray, sample_size: int) -> np.ndarray:
-    """Feed each step's argmax back as the next input ``sample_size`` times; ids (N,1) -> (N, sample_size)."""
-    sampled = np.empty((ids.shape[0], sample_size), dtype=np.int64)
-    for j in range(sample_size):
-        ids = greedy_ids(step(ids))
-        sampled[:, j] = ids[:, 0]
-    return sampled
+        return first_row(self.generate_batch(h, start_column(start_id, 1), sample_size))
 
 
 class Seq2seq(BaseModel):
@@ -240,10 +218,10 @@ class Seq2seq(BaseModel):
         ``start_id`` is one id or one per row. Returns an int64 array (N, sample_size); N=0 gives an empty
         one, sources without steps (T=0) a ``ValueError``.
         """
-        xs, sample_size = _sources(xs, sample_size)
+        xs, sample_size = sources(xs, sample_size)
         if len(xs) == 0:
             return np.zeros((0, sample_size), dtype=np.int64)
-        starts = _start_column(start_id, xs.shape[0])
+        starts = start_column(start_id, xs.shape[0])
         lengths = self.source_lengths(xs, lengths)
         return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size,
                                            **self._masking(lengths))
@@ -258,7 +236,7 @@ class Seq2seq(BaseModel):
         probability; 1: per token). ``beam=1`` is greedy decoding.
         """
         beam = as_index("beam", beam, 1, 1 << 16)
-        xs, sample_size = _sources(xs, sample_size)
+        xs, sample_size = sources(xs, sample_size)
         length_penalty = float(length_penalty)
         if not np.isfinite(length_penalty):
             raise ValueError(f"length_penalty must be a finite number, got {length_penalty}")
@@ -267,60 +245,12 @@ class Seq2seq(BaseModel):
             end_id = as_index("end_id", end_id)
             if not 0 <= end_id < V:
                 raise IndexError(f"end_id: token id {end_id} is out of range for a vocabulary of size {V}")
-        N, K = xs.shape[0], beam
+        N = xs.shape[0]
         if N == 0:
             return np.zeros((0, sample_size), dtype=np.int64)
         lengths = self.source_lengths(xs, lengths)
-        enc = np.repeat(self.encoder.encode(xs, lengths), K, axis=0)  # each row's encoding once per beam
-        step = self.decoder.stepper(enc, **self._masking(None if lengths is None else np.repeat(lengths, K)))
-        rnn = self.decoder.rnn
-        ids = np.repeat(_start_column(start_id, N), K, axis=0)
-        scores = np.full((N, K), -np.inf)
-        scores[:, 0] = 0.0  # one live beam to start with: the others would repeat it
-        tokens = np.zeros((N, K, 0), dtype=np.int64)
-        done = np.zeros((N, K), dtype=bool)
-        rows = np.arange(N)[:, None] * K
-        for _ in range(sample_size):
-            logp = _log_softmax(step(ids)[:, -1]).reshape(N, K, -1)
-            if end_id is not None:  # a finished answer goes on with end_id alone, at no cost
-                logp[done] = -np.inf
-                logp[done, end_id] = 0.0
-            V = logp.shape[2]
-            flat = (scores[:, :, None] + logp).reshape(N, K * V)
-            best = np.argsort(-flat, axis=1, kind="stable")[:, :K]
-            parent, token = best // V, best % V
-            scores = np.take_along_axis(flat, best, axis=1)
-            tokens = np.concatenate([np.take_along_axis(tokens, parent[:, :, None], axis=1), token[:, :, None]],
-                                    axis=2)
-            done = np.take_along_axis(done, parent, axis=1) | (token == end_id)
-            order = (rows + parent).ravel()
-            rnn.h = rnn.h[order]
-            if rnn.c is not None:
-                rnn.c = rnn.c[order]
-            ids = token.reshape(-1, 1)
-        if sample_size == 0:
-            return np.zeros((N, 0), dtype=np.int64)
-        length = np.full((N, K), sample_size)
-        if end_id is not None:
-            ended = tokens == end_id
-            length = np.where(ended.any(axis=2), ended.argmax(axis=2) + 1, sample_size)
-        choice = np.argmax(scores / length.astype(float) ** length_penalty, axis=1)
-        return tokens[np.arange(N), choice]
+        enc = np.repeat(self.encoder.encode(xs, lengths), beam, axis=0)  # each row's encoding once per beam
+        step = self.decoder.stepper(enc, **self._masking(None if lengths is None else np.repeat(lengths, beam)))
+        return beam_search(step, self.decoder.rnn, start_column(start_id, N), beam, end_id, sample_size,
+                           length_penalty)
 
-
-def _sources(xs, sample_size) -> tuple[np.ndarray, int]:
-    """The decoding calls' sources (N,T) and ``sample_size`` checked: 2-d, T >= 1, a count from 0."""
-    xs = np.asarray(xs)
-    if xs.ndim != 2:
-        raise ValueError(f"xs must have shape (N, T), got {xs.shape}")
-    if xs.shape[1] == 0:
-        raise ValueError(f"xs must have at least one time step to encode, got shape {xs.shape}")
-    return xs, as_index("sample_size", sample_size, 0)
-
-
-def _log_softmax(scores: np.ndarray) -> np.ndarray:
-    """log softmax over the last axis, in float64."""
-    x = scores.astype(np.float64)
-    x -= x.max(axis=-1, keepdims=True)
-    x -= np.log(np.exp(x).sum(axis=-1, keepdims=True))
-    return x

@@ -14,7 +14,6 @@ import numpy as np
 from . import kernels
 from ._checks import as_lengths
 from .layers import Layer
-from .reset_after import gru_reset_after_backward, gru_reset_after_forward
 from .time_dense import (Simple_TimeAffine, Simple_TimeSoftmaxWithLoss, TimeAffine, TimeDropout, TimeEmbedding,
                          TimeSigmoidWithLoss, TimeSoftmaxWithLoss)
 
@@ -234,16 +233,16 @@ class TimeLSTM(_TimeRecurrent):
 
 
 def _gru_kernels(reset_after: bool):
-    """(forward, backward) of the book's GRU, or of the reset-after one (:mod:`attncore.reset_after`)."""
+    """(forward, backward) of the book's GRU, or of the reset-after one."""
     if reset_after:
-        return gru_reset_after_forward, gru_reset_after_backward
+        return kernels.gru_reset_after_forward, kernels.gru_reset_after_backward
     return kernels.gru_forward, kernels.gru_backward
 
 
 class GRU(Layer):
     """One GRU step, gates z, r, h~: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev).
 
-    ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n (:mod:`attncore.reset_after`).
+    ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n (:func:`attncore.kernels.gru_reset_after_forward`).
     """
 
     def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, reset_after: bool = False) -> None:
@@ -271,7 +270,7 @@ class TimeGRU(_TimeRecurrent):
     """A GRU over T steps in one kernel call; ``h``, ``dh``, ``set_state(h)``, ``reset_state()``.
 
     ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n, one product per step
-    (:mod:`attncore.reset_after`); the default is the book's.
+    (:func:`attncore.kernels.gru_reset_after_forward`); the default is the book's.
     """
 
     def __init__(self, Wx, Wh, b, stateful: bool = False, reset_after: bool = False) -> None:

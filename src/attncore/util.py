@@ -32,7 +32,8 @@ def ids_to_text(ids, id_to_char: dict, sep: str = "") -> str:
     return sep.join(id_to_char[int(i)] for i in ids)
 
 
-def _mark(ok: bool) -> str:
+def answer_mark(ok: bool) -> str:
+    """The mark the book prints before a guess: a checked box (right) or a crossed one, coloured on a terminal."""
     if os.name == "nt":
         return "O" if ok else "X"
     mark = "\u2611" if ok else "\u2612"
@@ -60,7 +61,7 @@ def eval_seq2seq(model, question: np.ndarray, correct: np.ndarray, id_to_char: d
             question_text = question_text[::-1]
         print("Q", question_text)
         print("T", correct_text)
-        print(_mark(guess_text == correct_text) + " " + guess_text)
+        print(answer_mark(guess_text == correct_text) + " " + guess_text)
         print("---")
     return 1 if guess_text == correct_text else 0
 

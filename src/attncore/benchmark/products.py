@@ -96,8 +96,8 @@ def peak_gflops() -> float | None:
     """One core's peak float32 multiply-add rate (GFLOP/s), measured once per process by the C++
     backend's tight FMA loop (None without it)."""
     global _PEAK
-    if _PEAK is None and "cpp" in _backend._extensions:
-        _PEAK = float(_backend._extensions["cpp"].fma_peak_gflops(0.3))
+    if _PEAK is None and _backend.extension("cpp") is not None:
+        _PEAK = float(_backend.extension("cpp").fma_peak_gflops(0.3))
     return _PEAK
 
 

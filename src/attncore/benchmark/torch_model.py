@@ -1,6 +1,6 @@
 """The same attention model in PyTorch, on the CPU: the benchmark's reference implementation.
 
-The module ``model.to_torch()`` exports (:mod:`attncore.interop.torch_seq2seq`:
+The module ``attncore.interop.to_torch(model)`` exports (:mod:`attncore.interop.torch_seq2seq`:
 Embedding, ``nn.LSTM`` or ``nn.GRU`` encoder and decoder, dot-product attention
 with ``bmm``, the Luong tanh layer for the Keras seed's shape, the output
 affine), with its own initialization, Adam and gradient clipping. Importing

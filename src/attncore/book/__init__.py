@@ -30,7 +30,7 @@ from pathlib import Path
 
 import attncore
 
-from ..errors import UsageError
+from ..errors import UsageError, guarded
 from ..options import add_runtime_arguments, apply_runtime
 
 # The book's module -> attncore's drop-in; "attention_layer" (top level) only when run from ch08/.
@@ -43,8 +43,8 @@ BOOK_MODULES = {
 }
 
 
-class BookError(Exception):
-    """A script or book tree attncore cannot run (exit status 2)."""
+class BookError(UsageError):
+    """A script or book tree attncore cannot run (one line, exit status 2)."""
 
 
 class _Alias(importlib.abc.Loader):
@@ -172,23 +172,21 @@ def main(argv: list[str] | None = None, prog: str = "attncore run-book") -> int:
         return 0
     if not a.script:
         p.error("the script to run is missing (or --list)")
-    try:
-        apply_runtime(a)
-    except (UsageError, ValueError, RuntimeError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    return guarded(prog, run_book, a, prog)
+
+
+def run_book(a: argparse.Namespace, prog: str) -> int:
+    """``main``'s work, inside the error ladder: the script's own errors are its, printed as ``python SCRIPT``
+    prints them (status 1), and its ``sys.exit`` status is the command's."""
+    apply_runtime(a)
     script = Path(a.script)
     answered = ", ".join(modules_for(script.resolve()))
     print(f"{prog}: {answered} answered by attncore (backend {attncore.get_backend()}, "
           f"{attncore.get_num_threads()} threads); the rest from the book's tree", file=sys.stderr)
     try:
         run(script, a.args, a.figures)
-    except BookError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except (BookError, KeyboardInterrupt):
+        raise
     except SystemExit as exc:  # the script's own sys.exit()
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception:  # an error in the script itself: its traceback, as `python SCRIPT` would print it

@@ -4,20 +4,19 @@ and ``bench``.
 The parser and the one error handler live here; each command is a module of
 this package (``train``, ``infer`` for eval and translate, ``interop`` for
 import and export, ``info``), and ``run-book`` and ``bench`` keep their own parsers (:mod:`attncore.book`,
-:mod:`attncore.benchmark`). Every error a user can cause is one line on stderr
-and exit status 2; Ctrl-C is exit 130; nothing prints a traceback unless
-``ATTNCORE_DEBUG=1``.
+:mod:`attncore.benchmark`). Every command runs inside :func:`attncore.errors.guarded`,
+the one error ladder: an error a user can cause is one line on stderr and exit
+status 2; Ctrl-C is exit 130; nothing prints a traceback unless ``ATTNCORE_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
 from .. import __version__
-from ..errors import UsageError
+from ..errors import UsageError, guarded
 from .info import cmd_info
 from .interop import add_export_arguments, add_import_arguments, cmd_export, cmd_import
 from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:  # its options belong to attncore.benchmark
         from ..benchmark import main as bench_main
 
-        return bench_main(argv[1:])
+        return guarded("attncore bench", bench_main, argv[1:])
     if argv[:1] == ["run-book"]:  # its options and the script's arguments belong to attncore.book
         from ..book import main as book_main
 
@@ -96,26 +95,4 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "train":
         args.explicit = explicit_options(argv[1:])
-    try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"attncore {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader stopped reading (``| head``): quietly, as other tools do
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not fail again
-        return 141
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:  # bad files or values: one line
-        if os.environ.get("ATTNCORE_DEBUG"):
-            raise
-        print(f"attncore {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # a bug of attncore's: still one line, with the way to the traceback
-        if os.environ.get("ATTNCORE_DEBUG"):
-            raise
-        print(f"attncore {args.command}: internal error: {type(exc).__name__}: {exc} "
-              "(ATTNCORE_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
+    return guarded(f"attncore {args.command}", args.func, args)

@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..metrics import translation_metrics
 from ..models import load_model
 from ..tokenizers import Tokenizer, from_record
-from ..util import _mark, answers_match
+from ..util import answer_mark, answers_match
 
 __all__ = ["DATA_NAMES", "attention_maps", "data_metrics", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
            "model_input", "read_inputs", "remap", "saved_data", "show_samples"]
@@ -103,7 +103,7 @@ def show_samples(model, data, reverse: bool, count: int = 10) -> int:
         right += ok
         print(f"Q {data.decode_question(q)}")
         print(f"T {data.decode(a)}")
-        print(f"{_mark(ok)} {data.decode(g)}")
+        print(f"{answer_mark(ok)} {data.decode(g)}")
     return right
 
 

@@ -20,20 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import write_atomic
-from .base_model import param_arrays, params_in
-from .errors import UsageError
+from .._files import write_atomic
+from ..base_model import param_arrays, params_in
+from ..errors import UsageError
 
-__all__ = ["CHECKPOINT", "RUN_FILES", "RUN_OPTIONS", "RunFiles", "claim_run_folder", "describe_data", "fingerprint",
-           "output_folder", "read_checkpoint", "same_data"]
+__all__ = ["CHECKPOINT", "EARLIER_OPTIONS", "RUN_FILES", "RunFiles", "claim_run_folder", "describe_data",
+           "fingerprint", "output_folder", "read_checkpoint", "same_data"]
 
 CHECKPOINT = "checkpoint.npz"
 # A run whose validation accuracy is still below HINT_ACCURACY after HINT_EPOCH epochs gets one hint line.
 HINT_EPOCH, HINT_ACCURACY = 3, 0.01
 CHECKPOINT_FORMAT = "attncore-run-1"
-# What a resumed run takes from its checkpoint; of the other options, --epochs and --patience may change.
-RUN_OPTIONS = ("data", "val", "val_split", "model", "cell", "luong", "hidden", "wordvec", "batch_size", "lr", "clip",
-               "seed", "no_reverse", "tokenizer", "vocab_size", "lowercase", "min_count", "max_vocab", "normalize")
 # The tokenizer options of runs saved before they existed: words split on white space (the Korean of
 # ko-en-numbers as characters), the book's files as characters.
 EARLIER_OPTIONS = {"tokenizer": "whitespace", "vocab_size": None, "lowercase": False, "min_count": 1,
@@ -47,8 +44,9 @@ class RunFiles:
     best validation accuracy so far) and ``history.json``; each epoch also prints one line."""
 
     def __init__(self, out: Path, options: dict, fingerprint: dict, tokens: list[str]) -> None:
+        """``options``: the run's options by name (what ``--resume`` restores), ``fingerprint`` its data files'."""
         self.out = out
-        self.options = {k: options[k] for k in (*RUN_OPTIONS, "epochs", "patience")}
+        self.options = dict(options)
         self.record = {"format": CHECKPOINT_FORMAT, "options": self.options, "data": fingerprint, "tokens": tokens}
 
     def on_epoch_end(self, trainer, logs: dict) -> bool:
@@ -80,8 +78,9 @@ class RunFiles:
         write_atomic(self.out / "history.json", (json.dumps(trainer.history, indent=1) + "\n").encode())
 
 
-def read_checkpoint(folder: Path) -> dict:
-    """The run saved in ``folder/checkpoint.npz``; a UsageError naming what is wrong otherwise."""
+def read_checkpoint(folder: Path, options: set[str]) -> dict:
+    """The run saved in ``folder/checkpoint.npz``, whose options must be ``options`` (names); a UsageError
+    naming what is wrong otherwise."""
     path = folder / CHECKPOINT
     if not path.is_file():
         raise UsageError(f"--resume {folder}: no {CHECKPOINT} there (not a folder written by 'attncore train')")
@@ -94,7 +93,7 @@ def read_checkpoint(folder: Path) -> dict:
         saved = {key: record[key] for key in ("options", "data", "tokens", "trainer")}
         if isinstance(saved["options"], dict) and not set(EARLIER_OPTIONS) & set(saved["options"]):
             saved["options"] = {**saved["options"], **EARLIER_OPTIONS}  # a run of an earlier version
-        if set(saved["options"]) != {*RUN_OPTIONS, "epochs", "patience"}:
+        if set(saved["options"]) != options:
             raise ValueError("its options are not those of this version of attncore")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, zlib.error,
             SyntaxError, tokenize.TokenError, RecursionError, MemoryError) as exc:

@@ -17,55 +17,61 @@ from ..models import KERAS_SEED, MODEL_KINDS, build_model
 from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
-from ..runs import (CHECKPOINT, RUN_OPTIONS, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder,
-                    read_checkpoint, same_data)
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
 from ..tokenizers import TOKENIZERS, make_tokenizer
 from .data import (DATA_NAMES, attention_maps, data_metrics, encode_rows, is_parallel, load_dataset, model_input,
                    show_samples)
 from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
+from .runs import (CHECKPOINT, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder, read_checkpoint,
+                   same_data)
 
-__all__ = ["add_train_arguments", "cmd_train"]
+__all__ = ["RUN_OPTIONS", "add_train_arguments", "cmd_train"]
 
 MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
+def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
+    """Add the options of ``attncore train`` to ``p``; returns the names of those that make up a run (added
+    with ``run_option``): a checkpoint keeps them and ``--resume`` restores them (:data:`RUN_OPTIONS`)."""
     recipe = " (default: from the data; the first line prints the recipe)"
-    p.add_argument("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
+    run = []
+
+    def run_option(*flags, **kwargs) -> None:
+        run.append(p.add_argument(*flags, **kwargs).dest)
+    run_option("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
                    "words), a book-format file or a tab-separated source<TAB>target file")
-    p.add_argument("--model", default="attention", choices=list(MODEL_KINDS),
+    run_option("--model", default="attention", choices=list(MODEL_KINDS),
                    help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7); keras-seed: the "
                    "Keras tutorial's (reset-after GRUs, Luong attention over [state; context], D=128, H=512)")
-    p.add_argument("--cell", choices=["lstm", "gru", "gru-reset-after"], help="recurrent cell of the attention "
+    run_option("--cell", choices=["lstm", "gru", "gru-reset-after"], help="recurrent cell of the attention "
                    "model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe)
-    p.add_argument("--luong", action=argparse.BooleanOptionalAction,
+    run_option("--luong", action=argparse.BooleanOptionalAction,
                    help="tanh attentional layer before the output affine" + recipe)
     p.add_argument("--epochs", type=int, help="epochs in all (with --resume: including those done)" + recipe)
-    p.add_argument("--batch-size", type=int, help="rows per training step" + recipe)
-    p.add_argument("--hidden", type=int, help="hidden size H of the recurrent layers" + recipe)
-    p.add_argument("--wordvec", type=int, help="embedding size D" + recipe)
-    p.add_argument("--lr", type=float, help="Adam's learning rate" + recipe)
-    p.add_argument("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
-    p.add_argument("--tokenizer", choices=list(TOKENIZERS), help="how parallel text is split: sentencepiece "
+    run_option("--batch-size", type=int, help="rows per training step" + recipe)
+    run_option("--hidden", type=int, help="hidden size H of the recurrent layers" + recipe)
+    run_option("--wordvec", type=int, help="embedding size D" + recipe)
+    run_option("--lr", type=float, help="Adam's learning rate" + recipe)
+    run_option("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
+    run_option("--tokenizer", choices=list(TOKENIZERS), help="how parallel text is split: sentencepiece "
                    "(subwords), word (words and punctuation) or char; the book's files are read as characters"
                    + recipe)
-    p.add_argument("--vocab-size", type=int, metavar="N", help="pieces of each side's SentencePiece model" + recipe)
-    p.add_argument("--lowercase", action="store_true", help="lower-case parallel text before tokenizing it")
-    p.add_argument("--normalize", choices=["nfkc", "nfc", "none"], default="nfkc",
+    run_option("--vocab-size", type=int, metavar="N", help="pieces of each side's SentencePiece model" + recipe)
+    run_option("--lowercase", action="store_true", help="lower-case parallel text before tokenizing it")
+    run_option("--normalize", choices=["nfkc", "nfc", "none"], default="nfkc",
                    help="Unicode normalization of parallel text")
-    p.add_argument("--min-count", type=int, default=1, metavar="N",
+    run_option("--min-count", type=int, default=1, metavar="N",
                    help="--tokenizer word: keep the tokens seen at least N times (the others are <unk>)")
-    p.add_argument("--max-vocab", type=int, metavar="N",
+    run_option("--max-vocab", type=int, metavar="N",
                    help="--tokenizer word: keep at most the N most frequent tokens of each side")
     add_runtime_arguments(p)
-    p.add_argument("--seed", type=int, default=SEED,
+    run_option("--seed", type=int, default=SEED,
                    help="seed of the weights and of the data's shuffle (the book's, 1984, by default)")
-    p.add_argument("--no-reverse", action="store_true", help="do not reverse the questions (the book does; "
+    run_option("--no-reverse", action="store_true", help="do not reverse the questions (the book does; "
                    "word-level sources are never reversed: their padding comes last and is masked)")
-    p.add_argument("--val-split", type=float, default=0.1, metavar="FRACTION",
+    run_option("--val-split", type=float, default=0.1, metavar="FRACTION",
                    help="the share of the data's rows held out to validate each epoch")
-    p.add_argument("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
+    run_option("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
     p.add_argument("--patience", type=int, metavar="N", help="stop after N epochs in which neither the validation "
                    "accuracy rose nor the validation loss fell (0: never)" + recipe)
     p.add_argument("--out", default="attncore-run", help="folder for the run's files: params.npz, best.npz, "
@@ -74,13 +80,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    "optimizer state) up to --epochs")
     p.add_argument("--force", action="store_true",
                    help="start a new run in an --out folder that holds one, replacing its files")
+    return tuple(run)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     apply_runtime(args)
     saved = None
     if args.resume:
-        saved = read_checkpoint(Path(args.resume))
+        saved = read_checkpoint(Path(args.resume), {*RUN_OPTIONS, *RESUMABLE})
         apply_saved_options(args, saved["options"])
     check_train_options(args)
     if args.resume and "out" in args.explicit and Path(args.out).resolve() != Path(args.resume).resolve():
@@ -114,7 +121,7 @@ def cmd_train(args: argparse.Namespace) -> int:
              if saved is not None else ""))
     if not args.resume and args.force:
         claim_run_folder(out, force=True)  # the old run's files go once the new one is ready to train
-    run = RunFiles(out, vars(args), files, data.tokens)
+    run = RunFiles(out, {k: getattr(args, k) for k in (*RUN_OPTIONS, *RESUMABLE)}, files, data.tokens)
     callbacks = [run]
     stop = None
     if args.patience:
@@ -322,6 +329,12 @@ def training_data(args: argparse.Namespace):
     return data, fingerprint(files)
 
 
+# The options that make up a run, as add_train_arguments declares them.
+RUN_OPTIONS = add_train_arguments(argparse.ArgumentParser(add_help=False))
+# With these two, what a checkpoint keeps: they may change when a run resumes.
+RESUMABLE = ("epochs", "patience")
+
+
 def explicit_options(argv: list[str]) -> set[str]:
     """The ``train`` options given on the command line (not taken from their defaults)."""
     train = argparse.ArgumentParser(add_help=False)
@@ -338,6 +351,6 @@ def apply_saved_options(args: argparse.Namespace, options: dict) -> None:
             raise UsageError(f"--resume continues the run as it was started: it had --{name.replace('_', '-')} "
                              f"{options[name]}, not {getattr(args, name)} (start a new run to change it)")
         setattr(args, name, options[name])
-    for name in ("epochs", "patience"):
+    for name in RESUMABLE:
         if name not in args.explicit:
             setattr(args, name, options[name])

@@ -2,7 +2,7 @@
 
 - :mod:`.layout`: attncore's arrays in the other frameworks' layouts and back
   (NumPy only): gate orders, transposes, biases.
-- :mod:`.torch_seq2seq`: ``to_torch(model)``, the same model as a plain
+- :func:`to_torch` (:mod:`.torch_seq2seq`): the same model as a plain
   ``nn.Module`` (``attncore[torch]``); :mod:`.torch_files`: back, and the
   files of ``attncore export --format torch``.
 - :mod:`.onnx_export`: the encoder and one decoder step as ONNX graphs
@@ -20,7 +20,7 @@ import importlib
 
 from ..errors import MissingExtraError
 
-__all__ = ["need"]
+__all__ = ["need", "to_torch"]
 
 
 def need(module: str, extra: str, what: str):
@@ -30,3 +30,13 @@ def need(module: str, extra: str, what: str):
     except ImportError:
         raise MissingExtraError(f"{what} needs the {module.split('.')[0]!r} package: "
                                 f"pip install 'attncore[{extra}]'") from None
+
+
+def to_torch(model):
+    """``model`` (an :class:`~attncore.attention_seq2seq.AttentionSeq2seq`) as a PyTorch ``nn.Module`` with
+    equal outputs (:class:`~attncore.interop.torch_seq2seq.AttentionSeq2seqModule`; needs
+    ``attncore[torch]``). The LSTM and the reset-after GRU only: ValueError for the book's GRU."""
+    need("torch", "torch", "to_torch()")
+    from .torch_seq2seq import to_torch as module_of
+
+    return module_of(model)

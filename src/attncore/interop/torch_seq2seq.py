@@ -5,8 +5,8 @@
 the model's weights in PyTorch's layout (:mod:`.layout`); its teacher-forced
 scores and greedy outputs are attncore's. The way back, and the files, are
 :mod:`.torch_files`. This module reads the model through its ``config`` and
-``params`` only (so ``AttentionSeq2seq.to_torch`` can call it without an
-import circle). Importing this module imports torch.
+``params`` only. Importing this module imports torch (:func:`attncore.interop.to_torch`
+imports it only when called).
 
 Legend: N batch, T source steps, Td target steps, V target vocabulary, D embedding, H hidden.
 """
