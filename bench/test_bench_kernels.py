@@ -12,7 +12,7 @@ import pytest
 
 import attncore
 from attncore import kernels as K
-from attncore.reset_after import gru_reset_after_backward, gru_reset_after_forward
+from attncore.kernels import gru_reset_after_backward, gru_reset_after_forward
 
 from conftest import IMPLS
 

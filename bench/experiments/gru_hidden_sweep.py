@@ -1,6 +1,6 @@
 """The reset-after GRU's fused forward against the hidden size: does packed ``Wh`` outgrowing L2 slow it?
 
-Usage: ``python bench/gru_hidden_sweep.py [--threads 1] [--reps 7]``. N=64, T=95, D=128 (the Keras seed's
+Usage: ``python bench/experiments/gru_hidden_sweep.py [--threads 1] [--reps 7]``. N=64, T=95, D=128 (the Keras seed's
 encoder) and H from 256 (packed ``Wh`` 0.75 MiB, in a core's 2 MiB L2) to 640 (4.7 MiB). Prints the
 call's median time and the step products' multiply-adds (2*N*T*H*3H) over it: a lower bound of the step
 product's rate, the call also doing ``x @ Wx`` and the cells.
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 import attncore
-from attncore.reset_after import gru_reset_after_forward
+from attncore.kernels import gru_reset_after_forward
 
 
 def main() -> None:

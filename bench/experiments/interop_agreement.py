@@ -1,6 +1,6 @@
 """How closely the Keras seed's model agrees across Keras, attncore, PyTorch and ONNX Runtime, at full size.
 
-    KERAS_BACKEND=torch python bench/interop_agreement.py
+    KERAS_BACKEND=torch python bench/experiments/interop_agreement.py
 
 Builds the seed's model in Keras 3 (7842 and 3079 tokens, D=128, H=512), trains it three epochs on
 random rows so its weights are not the initial ones, saves it, imports it with ``attncore.interop``,
@@ -22,6 +22,7 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
 from attncore.benchmark.keras_model import seed_model  # noqa: E402
+from attncore.interop import to_torch  # noqa: E402
 from attncore.interop.keras_import import load_keras  # noqa: E402
 from attncore.interop.onnx_export import onnx_graphs  # noqa: E402
 
@@ -52,7 +53,7 @@ def main() -> None:
     q = softmax(scores)
     print(f"Keras predict vs attncore: max |dp| {np.abs(q - p).max():.2e}, argmax agree "
           f"{np.mean(q.argmax(-1) == p.argmax(-1)):.2%}")
-    module = model.to_torch()
+    module = to_torch(model)
     st = module(torch.from_numpy(x), torch.from_numpy(y)).detach().numpy()
     starts = y[:, 0]
     greedy = model.generate_batch(x, starts, 30)

@@ -1,6 +1,6 @@
 """TimeLSTM (or TimeGRU) forward and forward+backward: numpy, cpp on the BLAS path, cpp with the fused step.
 
-Usage: ``python bench/recurrent_ratio.py [--cell gru] [--busy K] [--threads N] [--rounds R]``. The three run in turn,
+Usage: ``python bench/experiments/recurrent_ratio.py [--cell gru] [--busy K] [--threads N] [--rounds R]``. The three run in turn,
 round by round, in one process (so a change of the machine's speed hits all three alike); each
 round times one forward and one forward+backward per implementation, after a pause that lets
 NumPy's BLAS threads stop spinning. Prints the medians and the
@@ -28,7 +28,7 @@ SHAPES = {"book encoder": (128, 29, 16, 256), "N=1": (1, 29, 16, 256), "keras-se
 def implementation(name: str):
     """numpy, cpp-blas (the fused step off) or cpp-fused."""
     backend = "numpy" if name == "numpy" else "cpp"
-    cpp = attncore._backend._extensions.get("cpp")
+    cpp = attncore._backend.extension("cpp")
     old = cpp.fused_enabled() if cpp else None
     if cpp:
         cpp.set_fused(name == "cpp-fused")
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         attncore.set_num_threads(args.threads)
-    cpp = attncore._backend._extensions.get("cpp")
+    cpp = attncore._backend.extension("cpp")
     names = ["numpy"] + (["cpp-blas", "cpp-fused"] if cpp is not None else [])
     print(f"Time{args.cell.upper()}, threads {attncore.get_num_threads()}, busy processes {args.busy}, fused step: "
           f"{cpp.fused_isa() if cpp else 'no C++ backend'}; medians of {args.rounds} rounds")

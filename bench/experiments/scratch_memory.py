@@ -1,6 +1,6 @@
 """The C++ kernels' scratch memory, four ways, on one training iteration of the attention model.
 
-Usage: ``python bench/scratch_memory.py [--shape book|keras-seed] [--rounds R] [--busy K]``. The ways run
+Usage: ``python bench/experiments/scratch_memory.py [--shape book|keras-seed] [--rounds R] [--busy K]``. The ways run
 in turn, round by round, in one process: ``plain`` (every buffer mapped afresh on 4 KiB pages, as before),
 ``huge`` (buffers of 4 MiB or more ask for transparent huge pages, as NumPy's arrays do), ``cache``
 (freed buffers of 1 MiB or more kept for the next call) and ``cache+huge`` (the default). Each turn

@@ -1,6 +1,6 @@
 """One thread's share of the weight-gradient products x^T dout, split two ways, on NumPy's BLAS.
 
-Usage: ``python bench/weight_gradient_blocks.py [--shape book|keras-seed] [--reps R]``. For each weight
+Usage: ``python bench/experiments/weight_gradient_blocks.py [--shape book|keras-seed] [--reps R]``. For each weight
 gradient of the training iteration (rows: N*T or N*Td), the share of the first of two threads runs on one
 BLAS thread (threadpoolctl), both ways alternating:
 
