@@ -18,7 +18,8 @@ import numpy as np
 
 from . import _numpy_kernels
 
-_NAMES = ("cpp", "cython", "numpy")
+# The backends by name, fastest first.
+NAMES = ("cpp", "cython", "numpy")
 _backends: dict[str, types.SimpleNamespace] = {}
 _unavailable: dict[str, str] = {}
 _extensions: dict[str, types.ModuleType] = {}
@@ -103,7 +104,7 @@ def _load() -> None:
 
 def available_backends() -> list[str]:
     """Names of the backends that imported, fastest first."""
-    return [n for n in _NAMES if n in _backends]
+    return [n for n in NAMES if n in _backends]
 
 
 def get_backend() -> str:
@@ -114,8 +115,8 @@ def get_backend() -> str:
 def set_backend(name: str) -> None:
     """Make ``name`` (``"cpp"``, ``"cython"`` or ``"numpy"``) the backend of every layer."""
     global _current
-    if name not in _NAMES:
-        raise ValueError(f"unknown backend {name!r}; choose one of {list(_NAMES)}")
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {list(NAMES)}")
     if name not in _backends:
         raise RuntimeError(f"backend {name!r} is not available: {_unavailable.get(name, 'not built')}")
     _current = _backends[name]

@@ -182,14 +182,18 @@ def gru_forward(xs, Wx, Wh, b, h0=None):
     return _backend.current().gru_forward(xs, Wx, Wh, b, h0)
 
 
-def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
-    """Gradients of :func:`gru_forward` -> (dxs, dWx, dWh, db, dh0)."""
+def _gru_backward_args(width: int, xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
+    """The GRUs' backward arguments checked and cast; their saved gates are ``width`` * H wide."""
     xs, (Wx, Wh), dims = _recurrent(3, xs, Wx, Wh)
     N, T, H, dt = dims["N"], dims["T"], dims["H"], Wx.dtype
     h0, dh_next = _state("h0", h0, dims, dt), _state("dh_next", dh_next, dims, dt)
     hs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("dhs", dhs)))
-    gates = _same_as("gates", gates, (N, T, 3 * H), dt)
-    return _backend.current().gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
+    return xs, Wx, Wh, h0, hs, _same_as("gates", gates, (N, T, width * H), dt), dhs, dh_next
+
+
+def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
+    """Gradients of :func:`gru_forward` -> (dxs, dWx, dWh, db, dh0)."""
+    return _backend.current().gru_backward(*_gru_backward_args(3, xs, Wx, Wh, h0, hs, gates, dhs, dh_next))
 
 
 def _two_biases(b, H: int, dtype) -> np.ndarray:
@@ -221,12 +225,8 @@ def gru_reset_after_forward(xs, Wx, Wh, b, h0=None):
 
 def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
     """Gradients of :func:`gru_reset_after_forward` -> (dxs (N,T,D), dWx, dWh, db (2,3H), dh0 (N,H))."""
-    xs, (Wx, Wh), dims = _recurrent(3, xs, Wx, Wh)
-    N, T, H, dt = dims["N"], dims["T"], dims["H"], Wx.dtype
-    h0, dh_next = _state("h0", h0, dims, dt), _state("dh_next", dh_next, dims, dt)
-    hs, dhs = (_same_as(n, v, (N, T, H), dt) for n, v in (("hs", hs), ("dhs", dhs)))
-    gates = _same_as("gates", gates, (N, T, 4 * H), dt)
-    return _backend.current().gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
+    args = _gru_backward_args(4, xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
+    return _backend.current().gru_reset_after_backward(*args)
 
 
 # ---------------------------------------------------------------- greedy decoding

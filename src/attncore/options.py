@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._backend import _NAMES as BACKENDS
+from ._backend import NAMES as BACKENDS
 from ._backend import set_backend, set_num_threads
 from .errors import UsageError
 
