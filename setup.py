@@ -111,7 +111,8 @@ def private_blas():
 
 BLAS_LINK: list[str] = []
 # The csrc/ files the Cython module is built from: its kernels and theirs.
-CYTHON_KERNELS = ("attention", "softmax", "parallel", "blas", "memory")
+CYTHON_KERNELS = ("attention", "softmax", "parallel", "blas", "memory", "gemm", "isa", "microkernel_avx512",
+                  "microkernel_avx2")
 
 
 def extensions():
@@ -140,7 +141,7 @@ def extensions():
         include_dirs=["csrc", *blas["include_dirs"]],
         library_dirs=blas["library_dirs"],
         libraries=blas["libraries"],
-        depends=sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.hpp")),
+        depends=sorted(str(p.relative_to(ROOT)) for p in [*(ROOT / "csrc").glob("*.hpp"), *(ROOT / "csrc").glob("*.inc")]),
         language="c++",
     )
     try:

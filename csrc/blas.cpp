@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <new>
+#include <type_traits>
+
+#include "gemm.hpp"
 #include "memory.hpp"
 #include "parallel.hpp"
 
@@ -50,11 +54,33 @@ const char* blas_config() { return scipy_openblas_get_config(); }
 
 int blas_num_threads() { return scipy_openblas_get_num_threads(); }
 
+namespace {
+
+// Whether attncore's packed GEMM takes a product: float32 on a CPU with its microkernel, alpha 1, beta 0 or
+// 1, a shape it runs faster than OpenBLAS.
+template <class T>
+bool packed(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, T beta) {
+    if constexpr (std::is_same_v<T, float>)
+        return alpha == 1.0f && (beta == 0.0f || beta == 1.0f) && packed_gemm_available() &&
+               packed_gemm_suits(trans_a, trans_b, M, Nc, K);
+    return false;
+}
+
+}  // namespace
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     // C is (M,Nc) row-major with row stride ldc
     if (M == 0 || Nc == 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+        if (packed(trans_a, trans_b, M, Nc, K, alpha, beta)) {
+            try {  // (called inside the kernels' parallel regions too: no exception may leave them)
+                return packed_gemm(trans_a, trans_b, M, Nc, K, A, lda, B, ldb, beta, C, ldc, 1);
+            } catch (const std::bad_alloc&) {  // no memory for its packed operands: OpenBLAS packs less
+            }
+        }
+    }
     if (K == 0) {
         for (int64_t i = 0; i < M; ++i)
             for (int64_t j = 0; j < Nc; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
@@ -154,6 +180,11 @@ template <class T>
 void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     const int nt = get_num_threads();
+    if constexpr (std::is_same_v<T, float>) {
+        if (packed(trans_a, trans_b, M, Nc, K, alpha, beta))
+            return packed_gemm(trans_a, trans_b, M, Nc, K, A, lda, B, ldb, beta, C, ldc,
+                               should_parallelize(product_work(M, Nc, K)) ? nt : 1);
+    }
     if (split_reduction(trans_a, M, Nc, K)) {
         gemm_split_reduction(should_parallelize(product_work(M, Nc, K)) ? nt : 1, trans_a, trans_b, M, Nc, K,
                              alpha, A, lda, B, ldb, beta, C, ldc);

@@ -12,6 +12,8 @@
 #include <string>
 
 #include "attention_rows.hpp"
+#include "isa.hpp"
+#include "microkernel.hpp"
 #include "recurrent_common.hpp"
 
 namespace attncore {
@@ -79,19 +81,20 @@ struct DecodePacked {
 
 // One thread's scratch for a block of rows: see decode_block.
 struct DecodeScratch {
-    float *acc, *Ap, *pre, *h, *c, *ctx, *hid, *zr, *rh, *hh, *logits;
+    float *Ap, *pre, *h, *c, *ctx, *hid, *zr, *rh, *hh, *logits;
 };
 
 std::atomic<bool> g_enabled{true};
 
-// Rows a thread takes at a time; each block runs through all steps.
-constexpr int64_t kBlockRows = 16;
+// Rows a thread takes at a time; each block runs through all steps. Two slivers of the microkernel's 6 rows
+// (16 measured 3-5% slower on an AMD EPYC Zen 4, its last sliver of 4 rows).
+constexpr int64_t kBlockRows = 12;
 
 }  // namespace
 
 }  // namespace attncore
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#ifdef ATTNCORE_X86_KERNELS
 #define ATTNCORE_FUSED 1
 #include <immintrin.h>
 
@@ -99,14 +102,7 @@ constexpr int64_t kBlockRows = 16;
 #pragma GCC target("avx512f,avx512dq,avx2,fma,prefer-vector-width=512")
 namespace attncore {
 #define ISA_NS avx512
-#define VEC __m512
-#define VW 16
-#define V_ZERO() _mm512_setzero_ps()
-#define V_LOAD(p) _mm512_load_ps(p)
-#define V_SET1(x) _mm512_set1_ps(x)
-#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define V_STORE(p, v) _mm512_store_ps(p, v)
-#define TILE_R 8
+#define ISA_ENUM Isa::avx512
 #include "fused_step_isa.inc"
 }  // namespace attncore
 #pragma GCC pop_options
@@ -115,14 +111,7 @@ namespace attncore {
 #pragma GCC target("avx2,fma")
 namespace attncore {
 #define ISA_NS avx2
-#define VEC __m256
-#define VW 8
-#define V_ZERO() _mm256_setzero_ps()
-#define V_LOAD(p) _mm256_load_ps(p)
-#define V_SET1(x) _mm256_set1_ps(x)
-#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define V_STORE(p, v) _mm256_store_ps(p, v)
-#define TILE_R 6
+#define ISA_ENUM Isa::avx2
 #include "fused_step_isa.inc"
 }  // namespace attncore
 #pragma GCC pop_options
@@ -131,50 +120,6 @@ namespace attncore {
 namespace attncore {
 
 namespace {
-
-#ifdef ATTNCORE_FUSED
-// `reps` rounds of 12 independent FMA chains (more than the FMA latency times the FMA ports), on one
-// vector width; returns a value that depends on every chain so the loop is not optimized away.
-__attribute__((target("avx512f"))) float fma_loop_avx512(int64_t reps) {
-    __m512 acc[12];
-    const __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-6f);
-    for (int j = 0; j < 12; ++j) acc[j] = _mm512_set1_ps(float(j));
-    for (int64_t r = 0; r < reps; ++r)
-        for (int j = 0; j < 12; ++j) acc[j] = _mm512_fmadd_ps(acc[j], m, a);
-    float out = 0;
-    for (int j = 0; j < 12; ++j) out += _mm512_reduce_add_ps(acc[j]);
-    return out;
-}
-
-__attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t reps) {
-    __m256 acc[12];
-    const __m256 m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-6f);
-    for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(float(j));
-    for (int64_t r = 0; r < reps; ++r)
-        for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], m, a);
-    alignas(32) float lanes[8];
-    float out = 0;
-    for (int j = 0; j < 12; ++j) {
-        _mm256_store_ps(lanes, acc[j]);
-        for (float v : lanes) out += v;
-    }
-    return out;
-}
-#endif
-
-enum class Isa { none, avx2, avx512 };
-
-Isa detect() {
-#ifdef ATTNCORE_FUSED
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return Isa::avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-#endif
-    return Isa::none;
-}
-
-const Isa g_best = detect();
-std::atomic<Isa> g_isa{g_best};
 
 // Row-steps (N*T) below which the BLAS path runs: packing the weights costs
 // about as much as one pass over them, so a call of few row-steps (decoding
@@ -222,7 +167,7 @@ struct Carve {
 #ifdef ATTNCORE_FUSED
 #define ATTNCORE_DISPATCH(call)                     \
     do {                                            \
-        const Isa isa = g_isa.load();               \
+        const Isa isa = current_isa();              \
         if (isa == Isa::avx512) {                   \
             namespace ns = avx512;                  \
             call;                                   \
@@ -242,57 +187,15 @@ struct Carve {
 
 }  // namespace
 
-const char* fused_isa() {
-    switch (g_isa.load()) {
-        case Isa::avx512: return "avx512";
-        case Isa::avx2: return "avx2";
-        default: return "none";
-    }
-}
+const char* fused_isa() { return isa_name(current_isa()); }
 
 void set_fused_enabled(bool enabled) { g_enabled.store(enabled); }
 
-double fma_peak_gflops(double seconds) {
-    // A portable loop when the fused kernels have no instruction set here: 12 scalar chains.
-    auto scalar = [](int64_t reps) {
-        float acc[12];
-        for (int j = 0; j < 12; ++j) acc[j] = float(j);
-        for (int64_t r = 0; r < reps; ++r)
-            for (int j = 0; j < 12; ++j) acc[j] = acc[j] * 0.999999f + 1e-6f;
-        float out = 0;
-        for (float v : acc) out += v;
-        return out;
-    };
-    int lanes = 1;
-    float (*loop)(int64_t) = scalar;
-#ifdef ATTNCORE_FUSED
-    if (g_best == Isa::avx512) loop = fma_loop_avx512, lanes = 16;
-    else if (g_best == Isa::avx2) loop = fma_loop_avx2, lanes = 8;
-#endif
-    using clock = std::chrono::steady_clock;
-    volatile float sink = loop(1 << 16);  // warm up (and let the clock settle)
-    double best = 0;
-    int64_t reps = 1 << 20;
-    const auto end = clock::now() + std::chrono::duration<double>(seconds);
-    do {  // the fastest of several rounds: the others lost the core to something else for a while
-        const auto t0 = clock::now();
-        sink = sink + loop(reps);
-        const double s = std::chrono::duration<double>(clock::now() - t0).count();
-        best = std::max(best, 2.0 * 12 * lanes * double(reps) / s / 1e9);
-    } while (clock::now() < end);
-    return best;
-}
-
-bool set_fused_isa(const std::string& name) {
-    const Isa wanted = name == "avx512" ? Isa::avx512 : name == "avx2" ? Isa::avx2 : Isa::none;
-    if (wanted == Isa::none || (wanted == Isa::avx512 && g_best != Isa::avx512) || g_best == Isa::none) return false;
-    g_isa.store(wanted);
-    return true;
-}
+bool set_fused_isa(const std::string& name) { return set_isa(name); }
 
 bool fused_enabled() { return g_enabled.load(); }
 
-bool fused_available() { return g_isa.load() != Isa::none && g_enabled.load(); }
+bool fused_available() { return current_isa() != Isa::none && g_enabled.load(); }
 
 bool fused_applies(int64_t N, int64_t Tn, int64_t H) { return fused_available() && H > 0 && N * Tn >= kFusedMinRowSteps; }
 
@@ -301,15 +204,15 @@ namespace {
 template <class Ns>
 void lstm_forward_on(const StepArgs& s, const float* Wx, const float* Wh, int64_t N) {
     const int64_t K = s.D + s.H, G = 4 * s.H, P = Ns::panels(G);
-    auto Bp = scratch<float>(P * K * Ns::kPanel);
+    auto Bp = scratch<float>(P * K * Ns::panel_width());
     Ns::pack_b(Bp.get(), K, 0, Wx, G, s.D, G, false);
     Ns::pack_b(Bp.get(), K, s.D, Wh, G, s.H, G, false);
     const float* B = Bp.get();
-    const int64_t acc_n = kBlockRows * Ns::kPanel, pre_n = s.gates ? 0 : kBlockRows * G, ap_n = K * kBlockRows;
-    for_blocks(N, product_work(N * s.Tn, G, K), Carve::size({acc_n, pre_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
+    const int64_t pre_n = s.gates ? 0 : kBlockRows * G, ap_n = K * kBlockRows;
+    for_blocks(N, product_work(N * s.Tn, G, K), Carve::size({pre_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
         Carve c{w};
-        float *acc = c.take(acc_n), *pre = c.take(pre_n), *Ap = c.take(ap_n);
-        Ns::lstm_forward_block(s, B, n0, n1, acc, pre, Ap);
+        float *pre = c.take(pre_n), *Ap = c.take(ap_n);
+        Ns::lstm_forward_block(s, B, n0, n1, pre, Ap);
     });
 }
 
@@ -332,76 +235,70 @@ namespace {
 template <class Ns>
 void lstm_backward_on(const BackArgs& s, const float* Wh, int64_t N) {
     const int64_t G = 4 * s.H;
-    auto Bp = scratch<float>(Ns::panels(s.H) * G * Ns::kPanel);
+    auto Bp = scratch<float>(Ns::panels(s.H) * G * Ns::panel_width());
     Ns::pack_b(Bp.get(), G, 0, Wh, G, G, s.H, true);  // Wh.T
     const float* B = Bp.get();
-    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = G * kBlockRows;
-    for_blocks(N, product_work(N * s.Tn, s.H, G), Carve::size({acc_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
-        Carve c{w};
-        float *acc = c.take(acc_n), *Ap = c.take(ap_n);
-        Ns::lstm_backward_block(s, B, n0, n1, acc, Ap);
+    const int64_t ap_n = G * kBlockRows;
+    for_blocks(N, product_work(N * s.Tn, s.H, G), Carve::size({ap_n}), [&](int64_t n0, int64_t n1, float* w) {
+        Ns::lstm_backward_block(s, B, n0, n1, w);
     });
 }
 
 template <class Ns>
 void gru_forward_on(const GruArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bzr = scratch<float>(Ns::panels(2 * H) * H * Ns::kPanel), Bh = scratch<float>(Ns::panels(H) * H * Ns::kPanel);
+    auto Bzr = scratch<float>(Ns::panels(2 * H) * H * Ns::panel_width()), Bh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
     Ns::pack_b(Bzr.get(), H, 0, Wh, G, H, 2 * H, false);    // Wh[:, :2H]
     Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
     const float *Bz = Bzr.get(), *Bc = Bh.get();
-    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = H * kBlockRows, zr_n = kBlockRows * 2 * H,
-                  h_n = kBlockRows * H;
-    for_blocks(N, product_work(N * s.Tn, G, H), Carve::size({acc_n, ap_n, zr_n, h_n, h_n}),
+    const int64_t ap_n = H * kBlockRows, zr_n = kBlockRows * 2 * H, h_n = kBlockRows * H;
+    for_blocks(N, product_work(N * s.Tn, G, H), Carve::size({ap_n, zr_n, h_n, h_n}),
                [&](int64_t n0, int64_t n1, float* w) {
                    Carve c{w};
-                   float *acc = c.take(acc_n), *Ap = c.take(ap_n), *zr = c.take(zr_n), *rh = c.take(h_n),
-                         *hh = c.take(h_n);
-                   Ns::gru_forward_block(s, Bz, Bc, n0, n1, acc, Ap, zr, rh, hh);
+                   float *Ap = c.take(ap_n), *zr = c.take(zr_n), *rh = c.take(h_n), *hh = c.take(h_n);
+                   Ns::gru_forward_block(s, Bz, Bc, n0, n1, Ap, zr, rh, hh);
                });
 }
 
 template <class Ns>
 void gru_backward_on(const GruBackArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bzr = scratch<float>(Ns::panels(H) * 2 * H * Ns::kPanel), Bh = scratch<float>(Ns::panels(H) * H * Ns::kPanel);
+    auto Bzr = scratch<float>(Ns::panels(H) * 2 * H * Ns::panel_width()), Bh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
     Ns::pack_b(Bzr.get(), 2 * H, 0, Wh, G, 2 * H, H, true);  // Wh[:, :2H].T
     Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, true);   // Wh[:, 2H:].T
     const float *Bz = Bzr.get(), *Bc = Bh.get();
-    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = 2 * H * kBlockRows, h_n = kBlockRows * H;
-    for_blocks(N, product_work(N * s.Tn, 2 * H, H), Carve::size({acc_n, ap_n, h_n}),
+    const int64_t ap_n = 2 * H * kBlockRows, h_n = kBlockRows * H;
+    for_blocks(N, product_work(N * s.Tn, 2 * H, H), Carve::size({ap_n, h_n}),
                [&](int64_t n0, int64_t n1, float* w) {
                    Carve c{w};
-                   float *acc = c.take(acc_n), *Ap = c.take(ap_n), *dhr = c.take(h_n);
-                   Ns::gru_backward_block(s, Bz, Bc, n0, n1, acc, Ap, dhr);
+                   float *Ap = c.take(ap_n), *dhr = c.take(h_n);
+                   Ns::gru_backward_block(s, Bz, Bc, n0, n1, Ap, dhr);
                });
 }
 
 template <class Ns>
 void gru_ra_forward_on(const GruRaArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bp = scratch<float>(Ns::panels(G) * H * Ns::kPanel);
+    auto Bp = scratch<float>(Ns::panels(G) * H * Ns::panel_width());
     Ns::pack_b(Bp.get(), H, 0, Wh, G, H, G, false);
     const float* B = Bp.get();
-    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = H * kBlockRows, hw_n = kBlockRows * G;
-    for_blocks(N, product_work(N * s.Tn, G, H), Carve::size({acc_n, ap_n, hw_n}), [&](int64_t n0, int64_t n1, float* w) {
+    const int64_t ap_n = H * kBlockRows, hw_n = kBlockRows * G;
+    for_blocks(N, product_work(N * s.Tn, G, H), Carve::size({ap_n, hw_n}), [&](int64_t n0, int64_t n1, float* w) {
         Carve c{w};
-        float *acc = c.take(acc_n), *Ap = c.take(ap_n), *hw = c.take(hw_n);
-        Ns::gru_ra_forward_block(s, B, n0, n1, acc, Ap, hw);
+        float *Ap = c.take(ap_n), *hw = c.take(hw_n);
+        Ns::gru_ra_forward_block(s, B, n0, n1, Ap, hw);
     });
 }
 
 template <class Ns>
 void gru_ra_backward_on(const GruRaBackArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bp = scratch<float>(Ns::panels(H) * G * Ns::kPanel);
+    auto Bp = scratch<float>(Ns::panels(H) * G * Ns::panel_width());
     Ns::pack_b(Bp.get(), G, 0, Wh, G, G, H, true);  // Wh.T
     const float* B = Bp.get();
-    const int64_t acc_n = kBlockRows * Ns::kPanel, ap_n = G * kBlockRows;
-    for_blocks(N, product_work(N * s.Tn, H, G), Carve::size({acc_n, ap_n}), [&](int64_t n0, int64_t n1, float* w) {
-        Carve c{w};
-        float *acc = c.take(acc_n), *Ap = c.take(ap_n);
-        Ns::gru_ra_backward_block(s, B, n0, n1, acc, Ap);
+    const int64_t ap_n = G * kBlockRows;
+    for_blocks(N, product_work(N * s.Tn, H, G), Carve::size({ap_n}), [&](int64_t n0, int64_t n1, float* w) {
+        Ns::gru_ra_backward_block(s, B, n0, n1, w);
     });
 }
 
@@ -454,7 +351,7 @@ template <class Ns>
 void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N) {
     const int64_t H = s.H, D = s.D, V = s.V, G = s.gru ? 3 * H : 4 * H, F = W.Wc ? H : 2 * H;
     auto packed = [](const float* B, int64_t K, int64_t C) {  // B (K,C), rows C apart
-        auto Bp = scratch<float>(Ns::panels(C) * K * Ns::kPanel);
+        auto Bp = scratch<float>(Ns::panels(C) * K * Ns::panel_width());
         Ns::pack_b(Bp.get(), K, 0, B, C, K, C, false);
         return Bp;
     };
@@ -464,28 +361,28 @@ void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N
         hh = packed(W.Wh, H, G);  // all of Wh: one product per step
     } else if (s.gru) {
         step = packed(W.Wx, D, G);
-        zr = scratch<float>(Ns::panels(2 * H) * H * Ns::kPanel);
+        zr = scratch<float>(Ns::panels(2 * H) * H * Ns::panel_width());
         Ns::pack_b(zr.get(), H, 0, W.Wh, G, H, 2 * H, false);  // Wh[:, :2H]
-        hh = scratch<float>(Ns::panels(H) * H * Ns::kPanel);
+        hh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
         Ns::pack_b(hh.get(), H, 0, W.Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
     } else {
-        step = scratch<float>(Ns::panels(G) * (D + H) * Ns::kPanel);
+        step = scratch<float>(Ns::panels(G) * (D + H) * Ns::panel_width());
         Ns::pack_b(step.get(), D + H, 0, W.Wx, G, D, G, false);
         Ns::pack_b(step.get(), D + H, D, W.Wh, G, H, G, false);
     }
     if (W.Wc) hidden = packed(W.Wc, 2 * H, H);
     auto out = packed(W.Wa, F, V);
     const DecodePacked P{step.get(), zr.get(), hh.get(), hidden.get(), out.get()};
-    const int64_t R = kBlockRows, acc_n = R * Ns::kPanel, ap_n = R * std::max(D + H, 2 * H);
+    const int64_t R = kBlockRows, ap_n = R * std::max(D + H, 2 * H);
     // pre: R x G (R x 4H for the reset-after GRU, whose cell writes its 4H gates over its input products)
-    const int64_t sizes[] = {acc_n, ap_n, R * 4 * H, R * H, R * H, R * H, R * H, R * G, R * H, R * H, R * V};
+    const int64_t sizes[] = {ap_n, R * 4 * H, R * H, R * H, R * H, R * H, R * G, R * H, R * H, R * V};
     int64_t scratch_n = 0;
     for (int64_t n : sizes) scratch_n += Carve::size({n});
     const int64_t work = product_work(N * s.S, G + V + (W.Wc ? H : 0), D + H) + N * s.S * s.Tn * H;
     for_blocks(N, work, scratch_n, [&](int64_t n0, int64_t n1, float* mem) {
         Carve c{mem};
         DecodeScratch w;
-        float** fields[] = {&w.acc, &w.Ap, &w.pre, &w.h, &w.c, &w.ctx, &w.hid, &w.zr, &w.rh, &w.hh, &w.logits};
+        float** fields[] = {&w.Ap, &w.pre, &w.h, &w.c, &w.ctx, &w.hid, &w.zr, &w.rh, &w.hh, &w.logits};
         for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = c.take(sizes[i]);
         Ns::decode_block(s, P, n0, n1, w);
     });

@@ -8,7 +8,7 @@
 // and their transposes backward) accumulate in registers, a tile of rows by
 // one panel of the weights, packed once per call; then the same cell rows as
 // the BLAS path. No BLAS call and no repacking inside the time loop. Rows are
-// handed out to the threads in blocks of 16, dynamically, and each block runs
+// handed out to the threads in blocks of 12, dynamically, and each block runs
 // through all T steps, so a thread that shares its core with another process
 // does less of the work, and there is no barrier per step.
 //
@@ -19,6 +19,8 @@
 
 #include <cstdint>
 #include <string>
+
+#include "isa.hpp"  // fma_peak_gflops
 
 namespace attncore {
 
@@ -32,10 +34,6 @@ bool set_fused_isa(const std::string& name);
 void set_fused_enabled(bool enabled);
 bool fused_enabled();
 
-// One core's peak float32 multiply-add rate in GFLOP/s (2 per multiply-add),
-// measured now by a tight loop of independent FMAs on the widest vectors the
-// fused kernels use, for about `seconds`: the benchmark's hardware floor.
-double fma_peak_gflops(double seconds);
 
 // Whether the fused kernels are on and this CPU has them (the greedy decoder
 // runs for any size: the loop it replaces pays Python's cost at every step).

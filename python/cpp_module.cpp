@@ -7,6 +7,7 @@
 
 #include "../csrc/blas.hpp"
 #include "../csrc/fused_step.hpp"
+#include "../csrc/gemm.hpp"
 #include "../csrc/memory.hpp"
 #include "../csrc/parallel.hpp"
 #include "guards.hpp"
@@ -42,6 +43,9 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("set_fused", &attncore::set_fused_enabled, py::arg("enabled"),
           "Run the fused recurrent step (True, the default where the CPU has it) or the BLAS path (False).");
     m.def("fused_enabled", &attncore::fused_enabled);
+    m.def("set_packed_gemm", &attncore::set_packed_gemm_enabled, py::arg("enabled"),
+          "Run the float32 products on attncore's packed GEMM (True, the default where the CPU has it) or OpenBLAS.");
+    m.def("packed_gemm_enabled", &attncore::packed_gemm_enabled);
     m.def("fma_peak_gflops", [](double seconds) {
               py::gil_scoped_release nogil;
               return attncore::fma_peak_gflops(seconds);
