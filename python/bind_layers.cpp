@@ -152,22 +152,18 @@ void adam_update(py::array param, py::array grad_, py::array m, py::array v, dou
     });
 }
 
-// C (M,N) = op(A) op(B) + beta C in place, float32, beta 0 or 1: the product every kernel calls (the packed GEMM,
-// or OpenBLAS after set_packed_gemm(False)), on attncore's threads or, with `parallel` false, the calling one.
-void gemm(const py::array& A, const py::array& B, py::array C, bool trans_a, bool trans_b, float beta,
-          bool parallel) {
-    const char* what = "attncore._cpp.gemm takes float32 arrays A (M,K) (trans_a: (K,M)), B (K,N) (trans_b: (N,K)) "
-                       "and a C-contiguous, writeable C (M,N), beta 0 or 1";
-    if (!native_is(A, 'f', 4) || !native_is(B, 'f', 4) || !native_is(C, 'f', 4)) throw py::type_error(what);
-    const bool fits = A.ndim() == 2 && B.ndim() == 2 && C.ndim() == 2 && (C.flags() & py::array::c_style) &&
-                      C.writeable() && (beta == 0.0f || beta == 1.0f);
-    if (!fits) throw py::value_error(what);
-    const Dims d = agree("gemm", {{&A, trans_a ? "KM" : "MK"}, {&B, trans_b ? "NK" : "KN"}, {&C, "MN"}});
-    auto a = in<float>(A), b = in<float>(B);
-    float* c = static_cast<float*>(C.mutable_data());
-    const int64_t M = d.at('M'), N = d.at('N'), K = d.at('K');
-    released(parallel ? attncore::gemm_parallel<float> : attncore::gemm<float>, trans_a, trans_b, M, N, K, 1.0f,
-             a.data(), trans_a ? M : K, b.data(), trans_b ? K : N, beta, c, N);
+// op(A) (M,K) @ op(B) (K,N) -> C (M,N): the product every float32 kernel calls (the packed GEMM, or OpenBLAS
+// after set_packed_gemm(False)), on attncore's threads.
+py::object gemm(const py::array& A, const py::array& B, bool trans_a, bool trans_b) {
+    return with_inputs("gemm", {&A, &B}, [&](const auto& x) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        const Dims d = agree("gemm", {{&A, trans_a ? "KM" : "MK"}, {&B, trans_b ? "NK" : "KN"}});
+        const int64_t M = d.at('M'), N = d.at('N'), K = d.at('K');
+        carray<T> C({M, N});
+        released(attncore::gemm_parallel<T>, trans_a, trans_b, M, N, K, T(1), x[0], trans_a ? M : K, x[1],
+                 trans_b ? K : N, T(0), C.mutable_data(), N);
+        return py::object(C);
+    });
 }
 
 }  // namespace
@@ -185,8 +181,7 @@ void bind_layers(py::module_& m) {
           py::arg("ignore_label"), py::arg("dout") = 1.0);
     m.def("softmax_cross_entropy_backward", &softmax_cross_entropy<true>, py::arg("xs"), py::arg("ts"),
           py::arg("ignore_label"), py::arg("dout"));
-    m.def("gemm", &gemm, py::arg("A"), py::arg("B"), py::arg("C"), py::arg("trans_a") = false,
-          py::arg("trans_b") = false, py::arg("beta") = 0.0f, py::arg("parallel") = true);
+    m.def("gemm", &gemm, py::arg("a"), py::arg("b"), py::arg("trans_a"), py::arg("trans_b"));
     m.def("adam_update", &adam_update, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::arg("lr_t"),
           py::arg("beta1"), py::arg("beta2"), py::arg("wide"));
 }

@@ -18,7 +18,7 @@ __all__ = ["softmax_forward", "softmax_backward", "attention_weight_forward", "a
            "lstm_forward", "lstm_inference_forward", "lstm_backward", "gru_forward", "gru_backward",
            "gru_reset_after_forward", "gru_reset_after_backward", "affine_forward", "affine_backward",
            "embedding_forward", "embedding_backward", "softmax_cross_entropy_forward",
-           "softmax_cross_entropy_backward", "adam_update", "attention_decode"]
+           "softmax_cross_entropy_backward", "adam_update", "attention_decode", "gemm"]
 
 # ---------------------------------------------------------------- softmax
 
@@ -281,6 +281,11 @@ def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
     return dxs.reshape(N, T, D), dWx, dWh, np.stack((db_x, db_h)), dh
 
 # ---------------------------------------------------------------- affine and embedding (ids already in [0, V))
+
+
+def gemm(a, b, trans_a: bool, trans_b: bool):
+    """op(a) (M,K) @ op(b) (K,N), op the transpose where asked."""
+    return np.dot(a.T if trans_a else a, b.T if trans_b else b)
 
 
 def affine_forward(x, W, b):

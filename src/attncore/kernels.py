@@ -286,6 +286,18 @@ def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, h
     return decoded if decoded is not None else _numpy_kernels.attention_decode(*args)
 
 
+# ---------------------------------------------------------------- products
+
+
+def gemm(a, b, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+    """The matrix product every layer's kernels use: op(a) (M,K) @ op(b) (K,N) -> (M,N), op(x) = x.T where
+    ``trans_a`` / ``trans_b`` say so (a is then stored (K,M), b (N,K)). float32 runs on attncore's packed GEMM
+    on the cpp backend (OpenBLAS for float64), NumPy's ``dot`` elsewhere."""
+    a, b = as_floats(("a", a), ("b", b))
+    check_shapes(("a", a, "KM" if trans_a else "MK"), ("b", b, "NK" if trans_b else "KN"))
+    return _backend.current().gemm(a, b, bool(trans_a), bool(trans_b))
+
+
 # ---------------------------------------------------------------- affine
 
 
