@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "blas.hpp"
-#include "parallel.hpp"
+#include "vector.hpp"
 
 namespace attncore {
 

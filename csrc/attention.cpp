@@ -5,7 +5,7 @@
 #include "attention_rows.hpp"
 #include "blas.hpp"
 #include "fastmath.hpp"
-#include "parallel.hpp"
+#include "vector.hpp"
 #include "softmax.hpp"
 
 namespace attncore {

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "fastmath.hpp"
-#include "parallel.hpp"
+#include "vector.hpp"
 #include "softmax.hpp"
 
 namespace attncore {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "parallel.hpp"
+#include "vector.hpp"
 
 namespace attncore {
 

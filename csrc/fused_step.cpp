@@ -1,18 +1,10 @@
 #include "fused_step.hpp"
 
-#include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
-#include <initializer_list>
-#include <iterator>
-#include <memory>
-#include <new>
 #include <string>
 
-#include "attention_rows.hpp"
-#include "isa.hpp"
+#include "fused_blocks.hpp"
 #include "microkernel.hpp"
 #include "recurrent_common.hpp"
 
@@ -62,57 +54,32 @@ struct GruRaBackArgs {
     int64_t Tn, H;
 };
 
-// What the greedy attention decoder reads and writes (see fused_attention_decode).
-struct DecodeArgs {
-    int64_t *ids;
-    float *weights, *h_last, *c_last;
-    const float *enc_hs;
-    const int64_t *lengths, *start;
-    const float *embed, *b, *bc, *ba;
-    int64_t Tn, S, D, H, V;
-    bool gru, reset_after, state_first;
-};
-
-// Its weights, packed once per call: the step's ([Wx; Wh] for the LSTM, Wx for the GRU), the GRU's
-// Wh[:, :2H] and Wh[:, 2H:], the Luong layer's (null without it) and the output affine's.
-struct DecodePacked {
-    const float *step, *zr, *hh, *hidden, *out;
-};
-
-// One thread's scratch for a block of rows: see decode_block.
-struct DecodeScratch {
-    float *Ap, *pre, *h, *c, *ctx, *hid, *zr, *rh, *hh, *logits;
-};
-
 std::atomic<bool> g_enabled{true};
-
-// Rows a thread takes at a time; each block runs through all steps. Two slivers of the microkernel's 6 rows
-// (16 measured 3-5% slower on an AMD EPYC Zen 4, its last sliver of 4 rows).
-constexpr int64_t kBlockRows = 12;
 
 }  // namespace
 
 }  // namespace attncore
 
-#ifdef ATTNCORE_X86_KERNELS
-#define ATTNCORE_FUSED 1
-#include <immintrin.h>
-
+#ifdef ATTNCORE_FUSED
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx2,fma,prefer-vector-width=512")
 namespace attncore {
+namespace {
 #define ISA_NS avx512
 #define ISA_ENUM Isa::avx512
 #include "fused_step_isa.inc"
+}  // namespace
 }  // namespace attncore
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 namespace attncore {
+namespace {
 #define ISA_NS avx2
 #define ISA_ENUM Isa::avx2
 #include "fused_step_isa.inc"
+}  // namespace
 }  // namespace attncore
 #pragma GCC pop_options
 #endif
@@ -127,64 +94,6 @@ namespace {
 // fused kernel saves.
 constexpr int64_t kFusedMinRowSteps = 32;
 
-// Blocks of kBlockRows rows, handed out dynamically, each through all T steps: `block(n0, n1, scratch)`
-// for each, with a per-thread scratch of `scratch_floats` floats (64-byte aligned, allocated before the
-// region).
-template <class Block>
-void for_blocks(int64_t N, int64_t work, int64_t scratch_floats, Block block) {
-    const int64_t blocks = (N + kBlockRows - 1) / kBlockRows;
-    const bool parallel = blocks > 1 && should_parallelize(work);
-    const int nt = parallel ? get_num_threads() : 1;
-    const int64_t per_thread = (scratch_floats + 15) / 16 * 16;
-    auto buffer = scratch<float>(per_thread * nt);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-#ifdef _OPENMP
-        float* mine = buffer.get() + per_thread * omp_get_thread_num();
-#else
-        float* mine = buffer.get();
-#endif
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t i = 0; i < blocks; ++i) block(i * kBlockRows, std::min(N, (i + 1) * kBlockRows), mine);
-    }
-}
-
-// Pointers into one per-thread scratch: consecutive pieces, each rounded up to 16 floats (64 bytes).
-struct Carve {
-    float* next;
-    float* take(int64_t n) {
-        float* p = next;
-        next += (n + 15) / 16 * 16;
-        return p;
-    }
-    static int64_t size(std::initializer_list<int64_t> pieces) {
-        int64_t total = 0;
-        for (int64_t n : pieces) total += (n + 15) / 16 * 16;
-        return total;
-    }
-};
-
-#ifdef ATTNCORE_FUSED
-#define ATTNCORE_DISPATCH(call)                     \
-    do {                                            \
-        const Isa isa = current_isa();              \
-        if (isa == Isa::avx512) {                   \
-            namespace ns = avx512;                  \
-            call;                                   \
-            return;                                 \
-        }                                           \
-        if (isa == Isa::avx2) {                     \
-            namespace ns = avx2;                    \
-            call;                                   \
-            return;                                 \
-        }                                           \
-    } while (0)
-#else
-#define ATTNCORE_DISPATCH(call) \
-    do {                        \
-    } while (0)
-#endif
-
 }  // namespace
 
 const char* fused_isa() { return isa_name(current_isa()); }
@@ -197,7 +106,9 @@ bool fused_enabled() { return g_enabled.load(); }
 
 bool fused_available() { return current_isa() != Isa::none && g_enabled.load(); }
 
-bool fused_applies(int64_t N, int64_t Tn, int64_t H) { return fused_available() && H > 0 && N * Tn >= kFusedMinRowSteps; }
+bool fused_applies(int64_t N, int64_t Tn, int64_t H) {
+    return fused_available() && H > 0 && N * Tn >= kFusedMinRowSteps;
+}
 
 namespace {
 
@@ -247,7 +158,8 @@ void lstm_backward_on(const BackArgs& s, const float* Wh, int64_t N) {
 template <class Ns>
 void gru_forward_on(const GruArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bzr = scratch<float>(Ns::panels(2 * H) * H * Ns::panel_width()), Bh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
+    auto Bzr = scratch<float>(Ns::panels(2 * H) * H * Ns::panel_width());
+    auto Bh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
     Ns::pack_b(Bzr.get(), H, 0, Wh, G, H, 2 * H, false);    // Wh[:, :2H]
     Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
     const float *Bz = Bzr.get(), *Bc = Bh.get();
@@ -263,7 +175,8 @@ void gru_forward_on(const GruArgs& s, const float* Wh, int64_t N) {
 template <class Ns>
 void gru_backward_on(const GruBackArgs& s, const float* Wh, int64_t N) {
     const int64_t H = s.H, G = 3 * H;
-    auto Bzr = scratch<float>(Ns::panels(H) * 2 * H * Ns::panel_width()), Bh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
+    auto Bzr = scratch<float>(Ns::panels(H) * 2 * H * Ns::panel_width());
+    auto Bh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
     Ns::pack_b(Bzr.get(), 2 * H, 0, Wh, G, 2 * H, H, true);  // Wh[:, :2H].T
     Ns::pack_b(Bh.get(), H, 0, Wh + 2 * H, G, H, H, true);   // Wh[:, 2H:].T
     const float *Bz = Bzr.get(), *Bc = Bh.get();
@@ -338,64 +251,6 @@ void fused_gru_backward_steps(float* dA, float* dh0, float* rh, const float* gat
                               const float* dhs, const float* Wh, int64_t N, int64_t Tn, int64_t H) {
     const GruBackArgs s{dA, dh0, rh, gates, hprev, dhs, Tn, H};
     ATTNCORE_DISPATCH(gru_backward_on<ns::Tag>(s, Wh, N));
-    std::abort();
-}
-
-}  // namespace attncore
-
-namespace attncore {
-
-namespace {
-
-template <class Ns>
-void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N) {
-    const int64_t H = s.H, D = s.D, V = s.V, G = s.gru ? 3 * H : 4 * H, F = W.Wc ? H : 2 * H;
-    auto packed = [](const float* B, int64_t K, int64_t C) {  // B (K,C), rows C apart
-        auto Bp = scratch<float>(Ns::panels(C) * K * Ns::panel_width());
-        Ns::pack_b(Bp.get(), K, 0, B, C, K, C, false);
-        return Bp;
-    };
-    Buffer<float> step, zr, hh, hidden;
-    if (s.reset_after) {
-        step = packed(W.Wx, D, G);
-        hh = packed(W.Wh, H, G);  // all of Wh: one product per step
-    } else if (s.gru) {
-        step = packed(W.Wx, D, G);
-        zr = scratch<float>(Ns::panels(2 * H) * H * Ns::panel_width());
-        Ns::pack_b(zr.get(), H, 0, W.Wh, G, H, 2 * H, false);  // Wh[:, :2H]
-        hh = scratch<float>(Ns::panels(H) * H * Ns::panel_width());
-        Ns::pack_b(hh.get(), H, 0, W.Wh + 2 * H, G, H, H, false);  // Wh[:, 2H:]
-    } else {
-        step = scratch<float>(Ns::panels(G) * (D + H) * Ns::panel_width());
-        Ns::pack_b(step.get(), D + H, 0, W.Wx, G, D, G, false);
-        Ns::pack_b(step.get(), D + H, D, W.Wh, G, H, G, false);
-    }
-    if (W.Wc) hidden = packed(W.Wc, 2 * H, H);
-    auto out = packed(W.Wa, F, V);
-    const DecodePacked P{step.get(), zr.get(), hh.get(), hidden.get(), out.get()};
-    const int64_t R = kBlockRows, ap_n = R * std::max(D + H, 2 * H);
-    // pre: R x G (R x 4H for the reset-after GRU, whose cell writes its 4H gates over its input products)
-    const int64_t sizes[] = {ap_n, R * 4 * H, R * H, R * H, R * H, R * H, R * G, R * H, R * H, R * V};
-    int64_t scratch_n = 0;
-    for (int64_t n : sizes) scratch_n += Carve::size({n});
-    const int64_t work = product_work(N * s.S, G + V + (W.Wc ? H : 0), D + H) + N * s.S * s.Tn * H;
-    for_blocks(N, work, scratch_n, [&](int64_t n0, int64_t n1, float* mem) {
-        Carve c{mem};
-        DecodeScratch w;
-        float** fields[] = {&w.Ap, &w.pre, &w.h, &w.c, &w.ctx, &w.hid, &w.zr, &w.rh, &w.hh, &w.logits};
-        for (size_t i = 0; i < std::size(fields); ++i) *fields[i] = c.take(sizes[i]);
-        Ns::decode_block(s, P, n0, n1, w);
-    });
-}
-
-}  // namespace
-
-void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
-                            const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
-                            int64_t Tn, int64_t S) {
-    const DecodeArgs s{ids,  weights, h_last, c_last, enc_hs, lengths, start_ids,     W.embed,      W.b, W.bc,
-                       W.ba, Tn,      S,      W.D,    W.H,    W.V,     W.gru, W.reset_after, W.state_first};
-    ATTNCORE_DISPATCH(attention_decode_on<ns::Tag>(s, W, N));
     std::abort();
 }
 

@@ -90,7 +90,7 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
         previous_states(hprev, hs, h0, rows, Tn, H);
-        if (nr * H) std::copy(dh_next + n0 * H, dh_next + rows.end * H, dh0 + n0 * H);  // carried backwards
+        if (nr * H > 0) std::copy(dh_next + n0 * H, dh_next + rows.end * H, dh0 + n0 * H);  // carried backwards
         for (int64_t t = Tn - 1; nr > 0 && t >= 0; --t) {
             for (int64_t n = n0; n < rows.end; ++n)  // the direct path; the gate paths are added below
                 gru_backward_direct_row(dA + (n * Tn + t) * G, dh0 + n * H, gates + (n * Tn + t) * G,

@@ -84,7 +84,7 @@ void gru_reset_after_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs
             const Range rows = block_of(N);
             const int64_t n0 = rows.begin, nr = rows.size();
             previous_states(hprev, hs, h0, rows, Tn, H);
-            if (nr * H) std::copy(dh_next + n0 * H, dh_next + rows.end * H, dh0 + n0 * H);  // carried backwards
+            if (nr * H > 0) std::copy(dh_next + n0 * H, dh_next + rows.end * H, dh0 + n0 * H);  // carried backwards
             for (int64_t t = Tn - 1; nr > 0 && t >= 0; --t) {
                 for (int64_t n = n0; n < rows.end; ++n) {
                     const int64_t i = n * Tn + t;

@@ -58,8 +58,8 @@ struct StepWeights {
         if (block_rows < kSmallBlock) return;
         const int64_t G = 4 * H;
         W = scratch<T>((D + H) * G);
-        if (D * G) std::memcpy(W.get(), Wx, sizeof(T) * D * G);
-        if (H * G) std::memcpy(W.get() + D * G, Wh, sizeof(T) * H * G);
+        if (D * G > 0) std::memcpy(W.get(), Wx, sizeof(T) * D * G);
+        if (H * G > 0) std::memcpy(W.get() + D * G, Wh, sizeof(T) * H * G);
     }
     bool stacked() const { return W != nullptr; }
 
@@ -128,7 +128,7 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
                             const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs is (N,T,H), c is (N,H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
-    if (N * H) std::copy(c0, c0 + N * H, c);
+    if (N * H > 0) std::copy(c0, c0 + N * H, c);
     if constexpr (std::is_same_v<T, float>) {
         if (fused_applies(N, Tn, H))
             return fused_lstm_forward(hs, nullptr, c, xs, Wx, Wh, b, h0, c, N, Tn, D, H);
@@ -191,7 +191,7 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
 #pragma omp barrier
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
-        if (nr * H) {  // dh0 and dc0 carry the state gradient backwards
+        if (nr * H > 0) {  // dh0 and dc0 carry the state gradient backwards
             std::copy(dh_next + n0 * H, dh_next + rows.end * H, dh0 + n0 * H);
             std::copy(dc_next + n0 * H, dc_next + rows.end * H, dc0 + n0 * H);
         }

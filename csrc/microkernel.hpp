@@ -1,9 +1,9 @@
 // attncore's float32 microkernel, one per instruction set (microkernel_avx512.cpp, microkernel_avx2.cpp: the
 // same source, microkernel_isa.inc, compiled for each), chosen at load (isa.hpp). A register tile of mr rows
-// by nr columns (two vectors) accumulates C (+)= A.B over K: A packed into slivers of mr rows, k-major
-// (Ap[k][r]), so one k's broadcasts share a cache line; B packed into panels of nr columns (Bp[k][j]), or
-// read in place where its rows are contiguous. The packed GEMM (gemm.hpp) and the fused recurrent step run on
-// it.
+// by nr columns (4 vectors on AVX-512, 2 on AVX2) accumulates C (+)= A.B over K: A packed into slivers of mr
+// rows, k-major (Ap[k][r]), so one k's broadcasts share a cache line; B packed into panels of nr columns
+// (Bp[k][j]), or read in place where its rows are contiguous. The packed GEMM (gemm.hpp), the fused
+// recurrent steps and the fused decoder run on it.
 #pragma once
 
 #include <cstdint>

@@ -10,6 +10,7 @@
 #include "fastmath.hpp"
 #include "memory.hpp"
 #include "parallel.hpp"
+#include "vector.hpp"
 
 namespace attncore {
 
