@@ -1,6 +1,7 @@
 """Every float32 product shape of a training iteration and of greedy decoding, one thread each: attncore's
 packed GEMM, OpenBLAS (attncore's private copy, single-threaded) and PyTorch's ``torch.mm`` (MKL), in GFLOP/s
-and as a share of the core's measured peak multiply-add rate.
+and as a share of the core's measured peak multiply-add rate; the last column says which of the first two
+attncore's kernels run for that product on this instruction set (``packed_gemm_suits``).
 
 Usage: ``python bench/gemm_shapes.py [--shape book|keras-seed] [--rounds R] [--isa avx512|avx2]``. The
 implementations run in turn, round by round, in one process (a change of the machine's speed hits them
@@ -79,26 +80,27 @@ def main() -> None:
     for layer, form, M, K, Nc, ta, tb in product_shapes(SHAPES[args.shape]):
         a, b = operands(M, K, Nc, ta, tb, rng)
         flops = 2.0 * M * K * Nc
-        ways = {"attncore": lambda: cpp.gemm(a, b, ta, tb), "openblas": lambda: cpp.gemm(a, b, ta, tb)}
+        ways = {"packed GEMM": lambda: cpp.gemm(a, b, ta, tb), "openblas": lambda: cpp.gemm(a, b, ta, tb)}
         if torch is not None:
             ta_, tb_ = torch.from_numpy(a), torch.from_numpy(b)
             ways["torch"] = lambda: torch.mm(ta_.T if ta else ta_, tb_.T if tb else tb_)
         rates = {k: [] for k in ways}
         for _ in range(args.rounds):
             for name, f in ways.items():
-                cpp.set_packed_gemm(name != "openblas")
+                cpp.set_packed_gemm(name != "openblas", everywhere=True)
                 rates[name].append(timed(f, flops))
         cpp.set_packed_gemm(True)
-        rows.append((layer, form, M, K, Nc, {k: statistics.median(v) for k, v in rates.items()}))
+        runs = "packed" if cpp.packed_gemm_suits(ta, tb, M, Nc, K) else "openblas"
+        rows.append((layer, form, M, K, Nc, runs, {k: statistics.median(v) for k, v in rates.items()}))
     print(f"{args.shape}: one thread, float32, {cpp.fused_isa()} microkernel, peak {peak:.0f} GFLOP/s per core "
           f"(median of {args.rounds} rounds)")
-    names = list(rows[0][5])
+    names = list(rows[0][6])
     print("| layer | product | M x K x N | " + " | ".join(f"{n} GFLOP/s" for n in names)
-          + " | attncore % of peak | attncore / openblas |")
-    print("| --- | --- | --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: |")
-    for layer, form, M, K, Nc, r in rows:
+          + " | packed % of peak | packed / openblas | attncore runs |")
+    print("| --- | --- | --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: | --- |")
+    for layer, form, M, K, Nc, runs, r in rows:
         print(f"| {layer} | {form} | {M} x {K} x {Nc} | " + " | ".join(f"{r[n]:.0f}" for n in names)
-              + f" | {100 * r['attncore'] / peak:.0f}% | {r['attncore'] / r['openblas']:.2f}x |")
+              + f" | {100 * r['packed GEMM'] / peak:.0f}% | {r['packed GEMM'] / r['openblas']:.2f}x | {runs} |")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ namespace attncore {
 namespace {
 
 std::atomic<bool> g_enabled{true};
+std::atomic<bool> g_everywhere{false};
 
 // K in blocks of kKC, each block of op(B) packed just before its products (kKC x N, in L2 or L3) and each
 // block of rows of op(A) (kMC x kKC, 256 KB) in L2 while the panels pass over it. 128 and 512 measured
@@ -92,6 +93,15 @@ void run_task(const Microkernel& mk, const KBlock& kb, bool trans_a, const float
 bool packed_gemm_available() { return g_enabled.load() && microkernel(current_isa()) != nullptr; }
 
 bool packed_gemm_suits(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
+    if (g_everywhere.load()) return true;
+    // On AVX2, OpenBLAS's Haswell kernels (Zen 1's too) ran the two models' products 0.6-1.14x as long as the
+    // packed GEMM, slower only for some x @ Wx with K of 16-64 (AMD EPYC Zen 4 in AVX2 mode, 2026-12-06,
+    // bench/gemm_shapes.py --isa avx2 with OPENBLAS_CORETYPE=Zen): there the microkernel serves the fused
+    // kernels, whose weights are packed once per call, and OpenBLAS the products.
+    if (current_isa() == Isa::avx2) return false;
+    // One or two rows (encoding or decoding one sentence on the BLAS path): OpenBLAS runs them as
+    // matrix-vector products, 1.6-8x faster than a tile of one or two rows of the six it holds.
+    if (M <= 2) return false;
     const Microkernel* narrow = microkernel(current_isa(), true);
     // An output one vector wide from a row-major op(A) (dx = dA @ Wx.T with D = 16): each element of A feeds
     // one vector, so packing A costs more than its products; OpenBLAS ran these 2-3x faster.
@@ -102,7 +112,10 @@ bool packed_gemm_suits(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
     return true;
 }
 
-void set_packed_gemm_enabled(bool enabled) { g_enabled.store(enabled); }
+void set_packed_gemm_enabled(bool enabled, bool everywhere) {
+    g_enabled.store(enabled);
+    g_everywhere.store(enabled && everywhere);
+}
 
 bool packed_gemm_enabled() { return g_enabled.load(); }
 

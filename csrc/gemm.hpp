@@ -13,10 +13,12 @@ namespace attncore {
 
 // Whether the packed GEMM runs float32 products here: a CPU with a microkernel and the switch on.
 bool packed_gemm_available();
-// Whether it runs this product faster than OpenBLAS (measured; see packed_gemm_suits in gemm.cpp).
+// Whether it runs this product faster than OpenBLAS (measured; see packed_gemm_suits in gemm.cpp), or any
+// product after set_packed_gemm_enabled(true, true).
 bool packed_gemm_suits(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K);
-// Turn it off (false: the float32 products go to OpenBLAS) or back on; for tests and benchmarks.
-void set_packed_gemm_enabled(bool enabled);
+// Turn it off (false: the float32 products go to OpenBLAS) or back on, for the products it suits or, with
+// `everywhere`, for every one; for tests and benchmarks.
+void set_packed_gemm_enabled(bool enabled, bool everywhere = false);
 bool packed_gemm_enabled();
 
 // C = op(A) op(B) + beta C, beta 0 or 1; A is (M,K) rows lda apart (trans_a: stored (K,M)), B is (K,N) rows

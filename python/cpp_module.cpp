@@ -43,9 +43,12 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("set_fused", &attncore::set_fused_enabled, py::arg("enabled"),
           "Run the fused recurrent step (True, the default where the CPU has it) or the BLAS path (False).");
     m.def("fused_enabled", &attncore::fused_enabled);
-    m.def("set_packed_gemm", &attncore::set_packed_gemm_enabled, py::arg("enabled"),
-          "Run the float32 products on attncore's packed GEMM (True, the default where the CPU has it) or OpenBLAS.");
+    m.def("set_packed_gemm", &attncore::set_packed_gemm_enabled, py::arg("enabled"), py::arg("everywhere") = false,
+          "Run the float32 products on attncore's packed GEMM where it is the faster (True, the default where the "
+          "CPU has it), on it for every product (everywhere) or on OpenBLAS (False).");
     m.def("packed_gemm_enabled", &attncore::packed_gemm_enabled);
+    m.def("packed_gemm_suits", &attncore::packed_gemm_suits, py::arg("trans_a"), py::arg("trans_b"), py::arg("M"),
+          py::arg("N"), py::arg("K"), "Whether the packed GEMM takes this float32 product (else OpenBLAS does).");
     m.def("fma_peak_gflops", [](double seconds) {
               py::gil_scoped_release nogil;
               return attncore::fma_peak_gflops(seconds);

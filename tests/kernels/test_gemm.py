@@ -35,7 +35,8 @@ def tolerance(K: int) -> dict:
 
 
 def gemm(a, b, ta, tb, packed=True):
-    CPP.set_packed_gemm(packed)
+    """The packed GEMM for every product (``packed``) or OpenBLAS for every one."""
+    CPP.set_packed_gemm(packed, everywhere=True)
     try:
         with attncore.use_backend("cpp"):
             return K.gemm(a, b, ta, tb)
@@ -73,6 +74,19 @@ def test_one_and_two_threads_give_the_same_bits(rng, M, N, K, ta, tb):
         two = gemm(a, b, ta, tb)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_allclose(one, want, **tolerance(K))
+
+
+def test_the_products_openblas_runs_faster_go_to_it(rng, isa):
+    """dx = dA @ Wx.T one vector wide and products of one or two rows go to OpenBLAS on every instruction set,
+    every product on AVX2; there kernels.gemm gives OpenBLAS's bits."""
+    routed = [(3712, 16, 1024, False, True), (1, 1024, 256, False, False), (2, 60, 512, True, False)]
+    routed += [(1280, 1024, 16, False, False)] if isa == "avx2" else []
+    assert CPP.packed_gemm_suits(False, False, 1280, 1024, 16) == (isa != "avx2")
+    for M, N, K_, ta, tb in routed:
+        assert not CPP.packed_gemm_suits(ta, tb, M, N, K_)
+        a, b, _ = operands(rng, M, N, K_, ta, tb)
+        with attncore.use_backend("cpp"):
+            np.testing.assert_array_equal(K.gemm(a, b, ta, tb), gemm(a, b, ta, tb, packed=False))
 
 
 def test_the_dispatcher_checks_and_every_backend_agrees(rng):
