@@ -1,7 +1,7 @@
 // What the fused recurrent steps (fused_step.cpp) and the fused decoder (fused_decode.cpp) share: the
 // blocks of rows the threads take, each block's scratch, and the dispatch to an instruction set's kernels.
 // Each of the two files compiles its *_isa.inc (and fused_product_isa.inc, the block product) once per
-// instruction set, in an unnamed namespace, under ATTNCORE_FUSED (an x86-64 build).
+// instruction set through fused_per_isa.inc, under ATTNCORE_FUSED (an x86-64 build).
 #pragma once
 
 #include <algorithm>

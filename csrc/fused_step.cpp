@@ -60,29 +60,8 @@ std::atomic<bool> g_enabled{true};
 
 }  // namespace attncore
 
-#ifdef ATTNCORE_FUSED
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx2,fma,prefer-vector-width=512")
-namespace attncore {
-namespace {
-#define ISA_NS avx512
-#define ISA_ENUM Isa::avx512
-#include "fused_step_isa.inc"
-}  // namespace
-}  // namespace attncore
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace attncore {
-namespace {
-#define ISA_NS avx2
-#define ISA_ENUM Isa::avx2
-#include "fused_step_isa.inc"
-}  // namespace
-}  // namespace attncore
-#pragma GCC pop_options
-#endif
+#define FUSED_ISA_FILE "fused_step_isa.inc"
+#include "fused_per_isa.inc"
 
 namespace attncore {
 

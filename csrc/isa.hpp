@@ -1,8 +1,8 @@
 // The instruction sets of attncore's own float32 kernels: the one place that knows them. Detection, names,
 // the override (tests run the AVX2 kernels on an AVX-512 CPU), and the peak multiply-add rate. Adding an
-// instruction set touches this pair, its microkernel file (microkernel_<isa>.cpp, listed in microkernel_avx2.cpp's
-// table), the fused kernels' dispatch (ATTNCORE_DISPATCH in fused_blocks.hpp) and their per-ISA blocks in
-// fused_step.cpp and fused_decode.cpp.
+// instruction set touches this pair, its microkernel file (microkernel_<isa>.cpp, listed in
+// microkernel_avx2.cpp's table), the fused kernels' dispatch (ATTNCORE_DISPATCH in fused_blocks.hpp) and
+// their per-ISA blocks (fused_per_isa.inc).
 #pragma once
 
 #include <cstdint>
