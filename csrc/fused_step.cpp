@@ -1,3 +1,6 @@
+// The fused recurrent steps (fused_step.hpp): for each cell, forward and backward, the step's weights packed
+// once per call into the microkernel's panels, then blocks of rows through all T steps on attncore's
+// threads; the block loops of each instruction set are fused_step_isa.inc's.
 #include "fused_step.hpp"
 
 #include <atomic>

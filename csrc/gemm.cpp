@@ -1,3 +1,6 @@
+// The packed GEMM (gemm.hpp): the loops around the microkernel (K blocks, row blocks, column panels, a grid
+// of tasks on attncore's threads), the rule for which products it takes (packed_gemm_suits), and each
+// thread's workspace.
 #include "gemm.hpp"
 
 #include <algorithm>
