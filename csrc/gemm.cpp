@@ -97,13 +97,13 @@ bool packed_gemm_available() { return g_enabled.load() && microkernel(current_is
 
 bool packed_gemm_suits(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K) {
     if (g_everywhere.load()) return true;
-    // On AVX2, OpenBLAS's Haswell kernels (Zen 1's too) ran the two models' products 0.6-1.14x as long as the
-    // packed GEMM, slower only for some x @ Wx with K of 16-64 (AMD EPYC Zen 4 in AVX2 mode, 2026-12-06,
-    // bench/gemm_shapes.py --isa avx2 with OPENBLAS_CORETYPE=Zen): there the microkernel serves the fused
-    // kernels, whose weights are packed once per call, and OpenBLAS the products.
+    // On AVX2 the packed GEMM ran the two models' products at 0.68-1.23x the speed of OpenBLAS's Haswell
+    // kernels (Zen 1's too), below 1x for most (AMD EPYC Zen 4 in AVX2 mode, 2026-12-06, bench/gemm_shapes.py
+    // --isa avx2 with OPENBLAS_CORETYPE=Zen): there the microkernel serves the fused kernels, whose weights
+    // are packed once per call, and OpenBLAS the products.
     if (current_isa() == Isa::avx2) return false;
-    // One or two rows (encoding or decoding one sentence on the BLAS path): OpenBLAS runs them as
-    // matrix-vector products, 1.6-8x faster than a tile of one or two rows of the six it holds.
+    // One or two rows (encoding or decoding one sentence on the BLAS path): OpenBLAS (a matrix-vector product
+    // for one row) ran them 1.4-8x faster than a tile filling one or two of its six rows.
     if (M <= 2) return false;
     const Microkernel* narrow = microkernel(current_isa(), true);
     // An output one vector wide from a row-major op(A) (dx = dA @ Wx.T with D = 16): each element of A feeds
