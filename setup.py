@@ -111,7 +111,7 @@ def private_blas():
 
 BLAS_LINK: list[str] = []
 # The csrc/ files the Cython module is built from: its kernels and theirs.
-CYTHON_KERNELS = ("attention", "softmax", "parallel", "blas", "memory", "gemm", "isa", "microkernel_avx512",
+CYTHON_KERNELS = ("attention", "attention_scores", "softmax", "parallel", "blas", "memory", "gemm", "isa", "microkernel_avx512",
                   "microkernel_avx2")
 
 

@@ -3,9 +3,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 
 #include "../csrc/attention.hpp"
+#include "../csrc/attention_scores.hpp"
 #include "../csrc/fused_step.hpp"
 #include "guards.hpp"
 
@@ -105,6 +107,82 @@ py::object time_attention_backward(const py::array& enc, const py::array& dec, c
     });
 }
 
+// The guards of the attention kernels with other scores (attention_scores.hpp): the shapes by letter (N, T,
+// d = Td, K key width, A additive width, V value width), T >= 1, the products' sizes, the lengths; then
+// kernel(x, d, lengths) with the inputs x in the order given.
+template <class K>
+py::object scored(const char* fn, const Specs& specs, const py::object& lengths_, K&& kernel) {
+    std::vector<const py::array*> arrays;
+    for (const auto& spec : specs) arrays.push_back(spec.first);
+    Dims d = agree(fn, specs);
+    require(d.at('T') >= 1, fn);
+    for (char c : {'K', 'A'}) d.emplace(c, 0);
+    const int64_t Tn = d['T'], Td = d['d'], width = std::max({d['K'], d['A'], d['V'], Tn});
+    require_blas_size(std::max(Tn, Td) * width, "max(T,Td)*max(T,K,A,V)");
+    const Lengths lengths = lengths_in(fn, lengths_, d['N'], Tn);
+    return with_inputs(fn, arrays, [&](const auto& x) { return kernel(x, d, lengths.data); });
+}
+
+// q (N,Td,K), k (N,T,K), values (N,T,V), scale -> (out (N,Td,V), a (N,Td,T))
+py::object scaled_attention_forward(const py::array& q, const py::array& k, const py::array& values, double scale,
+                                    const py::object& lengths) {
+    return scored("scaled_attention_forward", {{&q, "NdK"}, {&k, "NTK"}, {&values, "NTV"}}, lengths,
+                  [&](const auto& x, Dims& d, const int64_t* lens) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> out({d['N'], d['d'], d['V']}), a({d['N'], d['d'], d['T']});
+        released(attncore::scaled_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1], x[2],
+                 T(scale), d['N'], d['T'], d['d'], d['K'], d['V'], lens);
+        return py::object(py::make_tuple(out, a));
+    });
+}
+
+// q, k, values, a (N,Td,T), dout (N,Td,V), scale -> (dq, dk, dvalues, dscale (0-d))
+py::object scaled_attention_backward(const py::array& q, const py::array& k, const py::array& values,
+                                     const py::array& a, const py::array& dout, double scale,
+                                     const py::object& lengths) {
+    return scored("scaled_attention_backward",
+                  {{&q, "NdK"}, {&k, "NTK"}, {&values, "NTV"}, {&a, "NdT"}, {&dout, "NdV"}}, lengths,
+                  [&](const auto& x, Dims& d, const int64_t* lens) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> dq({d['N'], d['d'], d['K']}), dk({d['N'], d['T'], d['K']}), dv({d['N'], d['T'], d['V']});
+        carray<T> dscale(Shape{});
+        released(attncore::scaled_attention_backward<T>, dq.mutable_data(), dk.mutable_data(), dv.mutable_data(),
+                 dscale.mutable_data(), x[0], x[1], x[2], x[3], x[4], T(scale), d['N'], d['T'], d['d'], d['K'],
+                 d['V'], lens);
+        return py::object(py::make_tuple(dq, dk, dv, dscale));
+    });
+}
+
+// qp (N,Td,A), kp (N,T,A), w (A), values (N,T,V) -> (out (N,Td,V), a (N,Td,T))
+py::object additive_attention_forward(const py::array& qp, const py::array& kp, const py::array& w,
+                                      const py::array& values, const py::object& lengths) {
+    return scored("additive_attention_forward", {{&qp, "NdA"}, {&kp, "NTA"}, {&w, "A"}, {&values, "NTV"}}, lengths,
+                  [&](const auto& x, Dims& d, const int64_t* lens) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> out({d['N'], d['d'], d['V']}), a({d['N'], d['d'], d['T']});
+        released(attncore::additive_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1], x[2],
+                 x[3], d['N'], d['T'], d['d'], d['A'], d['V'], lens);
+        return py::object(py::make_tuple(out, a));
+    });
+}
+
+// qp, kp, w, values, a (N,Td,T), dout (N,Td,V) -> (dqp, dkp, dw, dvalues)
+py::object additive_attention_backward(const py::array& qp, const py::array& kp, const py::array& w,
+                                       const py::array& values, const py::array& a, const py::array& dout,
+                                       const py::object& lengths) {
+    return scored("additive_attention_backward",
+                  {{&qp, "NdA"}, {&kp, "NTA"}, {&w, "A"}, {&values, "NTV"}, {&a, "NdT"}, {&dout, "NdV"}}, lengths,
+                  [&](const auto& x, Dims& d, const int64_t* lens) {
+        using T = typename std::decay_t<decltype(x)>::type;
+        carray<T> dqp({d['N'], d['d'], d['A']}), dkp({d['N'], d['T'], d['A']}), dw({d['A']});
+        carray<T> dv({d['N'], d['T'], d['V']});
+        released(attncore::additive_attention_backward<T>, dqp.mutable_data(), dkp.mutable_data(), dw.mutable_data(),
+                 dv.mutable_data(), x[0], x[1], x[2], x[3], x[4], x[5], d['N'], d['T'], d['d'], d['A'], d['V'],
+                 lens);
+        return py::object(py::make_tuple(dqp, dkp, dw, dv));
+    });
+}
+
 // Greedy decoding of the attention decoder in one call (fused_attention_decode), or None where the fused
 // kernels do not run it (float64, a CPU without them or with them off, N, T, S or H zero): the dispatcher
 // then runs the NumPy twin, the step loop. cell: "lstm", "gru" or "gru-reset-after" (b (2,3H));
@@ -157,6 +235,14 @@ void bind_attention(py::module_& m) {
     m.def("time_attention_forward", &time_attention_forward, py::arg("hs_enc"), py::arg("hs_dec"), no_lengths);
     m.def("time_attention_backward", &time_attention_backward, py::arg("hs_enc"), py::arg("hs_dec"), py::arg("a"),
           py::arg("dout"), no_lengths);
+    m.def("scaled_attention_forward", &scaled_attention_forward, py::arg("q"), py::arg("k"), py::arg("values"),
+          py::arg("scale"), no_lengths);
+    m.def("scaled_attention_backward", &scaled_attention_backward, py::arg("q"), py::arg("k"), py::arg("values"),
+          py::arg("a"), py::arg("dout"), py::arg("scale"), no_lengths);
+    m.def("additive_attention_forward", &additive_attention_forward, py::arg("qp"), py::arg("kp"), py::arg("w"),
+          py::arg("values"), no_lengths);
+    m.def("additive_attention_backward", &additive_attention_backward, py::arg("qp"), py::arg("kp"), py::arg("w"),
+          py::arg("values"), py::arg("a"), py::arg("dout"), no_lengths);
     m.def("attention_decode", &attention_decode, py::arg("enc_hs"), py::arg("start_ids"), py::arg("sample_size"),
           py::arg("lengths"), py::arg("embed"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("Wc"),
           py::arg("bc"), py::arg("Wa"), py::arg("ba"), py::arg("cell"), py::arg("state_first") = false);

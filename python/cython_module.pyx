@@ -50,6 +50,20 @@ cdef extern from "attention.hpp" namespace "attncore" nogil:
         T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* hs_dec, const T* a, const T* dout, int64_t N, int64_t Tn,
         int64_t Td, int64_t H, const int64_t* lengths)
 
+cdef extern from "attention_scores.hpp" namespace "attncore" nogil:
+    void scaled_attention_forward_k "attncore::scaled_attention_forward"[T](
+        T* out, T* a, const T* q, const T* k, const T* values, T scale, int64_t N, int64_t Tn, int64_t Td,
+        int64_t K, int64_t V, const int64_t* lengths)
+    void scaled_attention_backward_k "attncore::scaled_attention_backward"[T](
+        T* dq, T* dk, T* dvalues, T* dscale, const T* q, const T* k, const T* values, const T* a, const T* dout,
+        T scale, int64_t N, int64_t Tn, int64_t Td, int64_t K, int64_t V, const int64_t* lengths)
+    void additive_attention_forward_k "attncore::additive_attention_forward"[T](
+        T* out, T* a, const T* qp, const T* kp, const T* w, const T* values, int64_t N, int64_t Tn, int64_t Td,
+        int64_t A, int64_t V, const int64_t* lengths)
+    void additive_attention_backward_k "attncore::additive_attention_backward"[T](
+        T* dqp, T* dkp, T* dw, T* dvalues, const T* qp, const T* kp, const T* w, const T* values, const T* a,
+        const T* dout, int64_t N, int64_t Tn, int64_t Td, int64_t A, int64_t V, const int64_t* lengths)
+
 ctypedef fused real:
     float
     double
@@ -159,7 +173,7 @@ def softmax_backward(y, dy):
 # other steps get zero weights and zero gradients.
 
 # The attention kernels by name: their number in _run, the inputs' and the outputs' shapes, one letter per
-# axis (d: the decoder's Td).
+# axis (d: the decoder's Td; K key, A additive and V value widths; "": a scalar).
 _ATTENTION = {
     "attention_weight_forward": (0, ("NTH", "NH"), ("NT",)),
     "attention_weight_backward": (1, ("NTH", "NH", "NT", "NT"), ("NTH", "NH")),
@@ -167,14 +181,22 @@ _ATTENTION = {
     "weight_sum_backward": (3, ("NTH", "NT", "NH"), ("NTH", "NT")),
     "time_attention_forward": (4, ("NTH", "NdH"), ("NdH", "NdT")),
     "time_attention_backward": (5, ("NTH", "NdH", "NdT", "NdH"), ("NTH", "NdH")),
+    "scaled_attention_forward": (6, ("NdK", "NTK", "NTV"), ("NdV", "NdT")),
+    "scaled_attention_backward": (7, ("NdK", "NTK", "NTV", "NdT", "NdV"), ("NdK", "NTK", "NTV", "")),
+    "additive_attention_forward": (8, ("NdA", "NTA", "A", "NTV"), ("NdV", "NdT")),
+    "additive_attention_backward": (9, ("NdA", "NTA", "A", "NTV", "NdT", "NdV"), ("NdA", "NTA", "A", "NTV")),
 }
 
 
-def _run(int kernel, real[::1] o0, real[::1] o1, const real[::1] i0, const real[::1] i1, const real[::1] i2,
-         const real[::1] i3, Py_ssize_t N, Py_ssize_t T, Py_ssize_t Td, Py_ssize_t H, lengths):
+def _run(int kernel, real[::1] o0, real[::1] o1, real[::1] o2, real[::1] o3, const real[::1] i0,
+         const real[::1] i1, const real[::1] i2, const real[::1] i3, const real[::1] i4, const real[::1] i5,
+         dict z, double scale, lengths):
     """Attention kernel number ``kernel`` on flat, C-contiguous arrays of one dtype (outputs first; unused
-    ones empty), dispatched on that dtype; ``lengths`` kept alive by the caller."""
+    ones empty), dispatched on that dtype; ``z`` the sizes by letter; ``lengths`` kept alive by the caller."""
+    cdef Py_ssize_t N = z["N"], T = z["T"], Td = z.get("d", 0), H = z.get("H", 0)
+    cdef Py_ssize_t K = z.get("K", 0), A = z.get("A", 0), V = z.get("V", 0)
     cdef const int64_t* lens = _lens(lengths, N, T)
+    cdef real s = <real>scale
     with nogil:
         if kernel == 0:
             attention_weight_forward_k(_p(o0), _p(i0), _p(i1), N, T, H, lens)
@@ -186,11 +208,21 @@ def _run(int kernel, real[::1] o0, real[::1] o1, const real[::1] i0, const real[
             weight_sum_backward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), N, T, H, lens)
         elif kernel == 4:
             time_attention_forward_k(_p(o0), _p(o1), _p(i0), _p(i1), N, T, Td, H, lens)
-        else:
+        elif kernel == 5:
             time_attention_backward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), _p(i3), N, T, Td, H, lens)
+        elif kernel == 6:
+            scaled_attention_forward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), s, N, T, Td, K, V, lens)
+        elif kernel == 7:
+            scaled_attention_backward_k(_p(o0), _p(o1), _p(o2), _p(o3), _p(i0), _p(i1), _p(i2), _p(i3), _p(i4), s,
+                                        N, T, Td, K, V, lens)
+        elif kernel == 8:
+            additive_attention_forward_k(_p(o0), _p(o1), _p(i0), _p(i1), _p(i2), _p(i3), N, T, Td, A, V, lens)
+        else:
+            additive_attention_backward_k(_p(o0), _p(o1), _p(o2), _p(o3), _p(i0), _p(i1), _p(i2), _p(i3), _p(i4),
+                                          _p(i5), N, T, Td, A, V, lens)
 
 
-cdef object _attention(str name, tuple inputs, lengths):
+cdef object _attention(str name, tuple inputs, lengths, double scale=1.0):
     """The attention kernel ``name`` on ``inputs``: made C-contiguous, of one float dtype, their shapes agreeing
     with the kernel's (equal letters, equal sizes) and T >= 1; returns its output or outputs."""
     kernel, dims, outs = _ATTENTION[name]
@@ -207,11 +239,10 @@ cdef object _attention(str name, tuple inputs, lengths):
     # an int64 array at an odd address is copied: reading it there is undefined
     lengths = None if lengths is None else np.require(lengths, np.int64, ["C", "A"])
     outputs = [np.empty(tuple(sizes[letter] for letter in o), arrays[0].dtype) for o in outs]
-    flat = [x.reshape(-1) for x in (*outputs, *arrays)]
     none = np.empty(0, arrays[0].dtype)
-    o0, o1 = flat[0], flat[1] if len(outs) == 2 else none
-    i = flat[len(outs):] + [none] * (4 - len(arrays))
-    _run(kernel, o0, o1, i[0], i[1], i[2], i[3], sizes["N"], sizes["T"], sizes.get("d", 0), sizes["H"], lengths)
+    o = [x.reshape(-1) for x in outputs] + [none] * (4 - len(outputs))
+    i = [x.reshape(-1) for x in arrays] + [none] * (6 - len(arrays))
+    _run(kernel, o[0], o[1], o[2], o[3], i[0], i[1], i[2], i[3], i[4], i[5], sizes, scale, lengths)
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
@@ -243,3 +274,23 @@ def time_attention_forward(hs_enc, hs_dec, lengths=None):
 def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
     """hs_enc (N,T,H), hs_dec (N,Td,H), a (N,Td,T), dout (N,Td,H) -> (dhs_enc (N,T,H), dhs_dec (N,Td,H))."""
     return _attention("time_attention_backward", (hs_enc, hs_dec, a, dout), lengths)
+
+
+def scaled_attention_forward(q, k, values, double scale, lengths=None):
+    """q (N,Td,K), k (N,T,K), values (N,T,V) -> (out (N,Td,V), a (N,Td,T)); scores scale * q . k."""
+    return _attention("scaled_attention_forward", (q, k, values), lengths, scale)
+
+
+def scaled_attention_backward(q, k, values, a, dout, double scale, lengths=None):
+    """-> (dq (N,Td,K), dk (N,T,K), dvalues (N,T,V), dscale (0-d))."""
+    return _attention("scaled_attention_backward", (q, k, values, a, dout), lengths, scale)
+
+
+def additive_attention_forward(qp, kp, w, values, lengths=None):
+    """qp (N,Td,A), kp (N,T,A), w (A,), values (N,T,V) -> (out (N,Td,V), a (N,Td,T)); scores w . tanh(qp + kp)."""
+    return _attention("additive_attention_forward", (qp, kp, w, values), lengths)
+
+
+def additive_attention_backward(qp, kp, w, values, a, dout, lengths=None):
+    """-> (dqp (N,Td,A), dkp (N,T,A), dw (A,), dvalues (N,T,V))."""
+    return _attention("additive_attention_backward", (qp, kp, w, values, a, dout), lengths)

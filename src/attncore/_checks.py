@@ -157,3 +157,12 @@ def as_lengths(value: object, N: int, T: int) -> np.ndarray | None:
     if bad.size:
         raise ValueError(f"lengths must be from 1 to T = {T}, got {a[bad[0]]} in row {bad[0]}")
     return np.require(a, np.int64, ["C", "A"])
+
+
+def as_real(name: str, value: object) -> float:
+    """A real number (a Python or NumPy scalar, or an array of one element) as a float; ``TypeError`` for a
+    bool, a complex number, a string or an array of another size."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf" or a.size != 1 or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    return float(a.reshape(()))

@@ -15,6 +15,8 @@ import numpy as np
 # The kernel table: every backend offers these names (attncore._backend), its own where it has them.
 __all__ = ["softmax_forward", "softmax_backward", "attention_weight_forward", "attention_weight_backward",
            "weight_sum_forward", "weight_sum_backward", "time_attention_forward", "time_attention_backward",
+           "scaled_attention_forward", "scaled_attention_backward", "additive_attention_forward",
+           "additive_attention_backward",
            "lstm_forward", "lstm_inference_forward", "lstm_backward", "gru_forward", "gru_backward",
            "gru_reset_after_forward", "gru_reset_after_backward", "affine_forward", "affine_backward",
            "embedding_forward", "embedding_backward", "softmax_cross_entropy_forward",
@@ -119,6 +121,85 @@ def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
         dhs_enc += dhs0 + dhs1
         dhs_dec[:, j] = dh
     return dhs_enc, dhs_dec
+
+
+# The other scores (K key width, A additive width, V value width): weights a = softmax_t(s) over the scores s
+# (N,Td,T), and the context a @ values. The keys and values past the lengths are zeroed before use, so that
+# what they hold (even NaN) never reaches a result.
+
+
+def _masked_softmax(s: np.ndarray, past) -> np.ndarray:
+    """softmax over the last axis of the scores s (N,Td,T), weight 0 at the steps past the lengths."""
+    if past is None:
+        return softmax_forward(s)
+    past = np.broadcast_to(past[:, None, :], s.shape)
+    s[past] = -np.inf
+    return np.where(past, 0, softmax_forward(s)).astype(s.dtype, copy=False)
+
+
+def _context_backward(values, a, dout, past):
+    """-> (ds (N,Td,T) the scores' gradient, dvalues (N,T,V)); the steps past the lengths take no part."""
+    da = dout @ values.transpose(0, 2, 1)
+    if past is None:
+        ds = softmax_backward(a, da)
+        return ds, a.transpose(0, 2, 1) @ dout
+    steps = np.broadcast_to(past[:, None, :], a.shape)
+    a, da = np.where(steps, 0, a).astype(a.dtype, copy=False), np.where(steps, 0, da).astype(a.dtype, copy=False)
+    ds = softmax_backward(a, da)
+    ds[steps] = 0
+    return ds, _zero_past(a.transpose(0, 2, 1) @ dout, past)
+
+
+def scaled_attention_forward(q, k, values, scale, lengths=None):
+    """q (N,Td,K), k (N,T,K), values (N,T,V) -> out (N,Td,V), a (N,Td,T); s = scale * q . k."""
+    past = _past(lengths, k.shape[1])
+    k, values = _zero_past(k, past), _zero_past(values, past)
+    a = _masked_softmax((q @ k.transpose(0, 2, 1)) * k.dtype.type(scale), past)
+    return a @ values, a
+
+
+def scaled_attention_backward(q, k, values, a, dout, scale, lengths=None):
+    """-> dq (N,Td,K), dk (N,T,K), dvalues (N,T,V), dscale (0-d): the gradient of the scale."""
+    past = _past(lengths, k.shape[1])
+    k, values = _zero_past(k, past), _zero_past(values, past)
+    ds, dvalues = _context_backward(values, a, dout, past)
+    g = ds @ k
+    scale = k.dtype.type(scale)
+    dk = _zero_past((ds.transpose(0, 2, 1) @ q) * scale, past)
+    return g * scale, dk, dvalues, np.asarray((q * g).sum(), dtype=k.dtype)
+
+
+def _additive_tanh(qp_n: np.ndarray, kp_n: np.ndarray) -> np.ndarray:
+    """tanh(qp[j] + kp[t]) for all pairs of one batch row: (Td,T,A). One row at a time bounds the memory."""
+    return np.tanh(qp_n[:, None, :] + kp_n[None, :, :])
+
+
+def additive_attention_forward(qp, kp, w, values, lengths=None):
+    """qp (N,Td,A), kp (N,T,A), w (A,), values (N,T,V) -> out (N,Td,V), a (N,Td,T); s = w . tanh(qp + kp)."""
+    N, T, _ = kp.shape
+    past = _past(lengths, T)
+    kp, values = _zero_past(kp, past), _zero_past(values, past)
+    s = np.empty((N, qp.shape[1], T), dtype=kp.dtype)
+    for n in range(N):
+        s[n] = _additive_tanh(qp[n], kp[n]) @ w
+    a = _masked_softmax(s, past)
+    return a @ values, a
+
+
+def additive_attention_backward(qp, kp, w, values, a, dout, lengths=None):
+    """-> dqp (N,Td,A), dkp (N,T,A), dw (A,), dvalues (N,T,V)."""
+    past = _past(lengths, kp.shape[1])
+    kp, values = _zero_past(kp, past), _zero_past(values, past)
+    ds, dvalues = _context_backward(values, a, dout, past)
+    dqp, dkp, dw = np.empty_like(qp), np.empty_like(kp), np.zeros_like(w)
+    for n in range(kp.shape[0]):
+        th = _additive_tanh(qp[n], kp[n])
+        dw += np.einsum("jt,jta->a", ds[n], th)
+        g = ds[n][:, :, None] * w * (1 - th * th)
+        if past is not None:  # 0, not 0 * inf, past the length
+            g[:, past[n]] = 0
+        dqp[n], dkp[n] = g.sum(axis=1), g.sum(axis=0)
+    return dqp, _zero_past(dkp, past), dw, dvalues
 
 
 # ---------------------------------------------------------------- recurrent (D input size, G gate width)

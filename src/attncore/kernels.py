@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend, _numpy_kernels
-from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, as_lengths, check_same_shape, check_shapes,
-                      require_positive)
+from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, as_lengths, as_real, check_same_shape,
+                      check_shapes, require_positive)
 
 # ---------------------------------------------------------------- softmax
 
@@ -100,6 +100,55 @@ def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
     require_positive(dims, "T", "hs_enc's time axis (T)")
     return _backend.current().time_attention_backward(hs_enc, hs_dec, a, dout,
                                                      lengths=as_lengths(lengths, dims["N"], dims["T"]))
+
+
+# The other scores: attention over keys apart from the values (K key width, A additive width, V value width).
+# Each returns the context (N,Td,V) and the weights (N,Td,T); the backward passes take the weights back.
+
+
+def _scored(named, specs):
+    """Cast ``named`` to one float dtype and check their shapes against ``specs`` (dims per argument);
+    T >= 1. Returns the arrays and the sizes by letter."""
+    arrays = as_floats(*named)
+    dims = check_shapes(*((name, a, d) for (name, _), a, d in zip(named, arrays, specs)))
+    require_positive(dims, "T", "the keys' time axis (T)")
+    return arrays, dims
+
+
+def scaled_attention_forward(q, k, values, scale=1.0, lengths=None):
+    """Scaled dot-product attention, ``s[n,j,t] = scale * q[n,j] . k[n,t]``: q (N,Td,K), k (N,T,K), values (N,T,V)
+    -> (out (N,Td,V), a (N,Td,T)). scale 1 with k = values = hs_enc is the book's TimeAttention; 1/sqrt(K) is
+    PyTorch's ``scaled_dot_product_attention``; Luong's "general" score passes q = hs_dec @ W."""
+    (q, k, values), dims = _scored((("q", q), ("k", k), ("values", values)), ("NdK", "NTK", "NTV"))
+    return _backend.current().scaled_attention_forward(q, k, values, as_real("scale", scale),
+                                                       lengths=as_lengths(lengths, dims["N"], dims["T"]))
+
+
+def scaled_attention_backward(q, k, values, a, dout, scale=1.0, lengths=None):
+    """-> (dq (N,Td,K), dk (N,T,K), dvalues (N,T,V), dscale (0-d): the gradient of ``scale``)."""
+    (q, k, values, a, dout), dims = _scored((("q", q), ("k", k), ("values", values), ("a", a), ("dout", dout)),
+                                            ("NdK", "NTK", "NTV", "NdT", "NdV"))
+    return _backend.current().scaled_attention_backward(q, k, values, a, dout, as_real("scale", scale),
+                                                        lengths=as_lengths(lengths, dims["N"], dims["T"]))
+
+
+def additive_attention_forward(qp, kp, w, values, lengths=None):
+    """Additive (Bahdanau) attention, ``s[n,j,t] = w . tanh(qp[n,j] + kp[n,t])``: qp (N,Td,A), kp (N,T,A), w (A,),
+    values (N,T,V) -> (out (N,Td,V), a (N,Td,T)). The projections (qp = hs_dec @ W2, kp = hs_enc @ W1 + b) are
+    the caller's; Keras's AdditiveAttention is qp = query, kp = key, w = its scale."""
+    (qp, kp, w, values), dims = _scored((("qp", qp), ("kp", kp), ("w", w), ("values", values)),
+                                        ("NdA", "NTA", "A", "NTV"))
+    return _backend.current().additive_attention_forward(qp, kp, w, values,
+                                                         lengths=as_lengths(lengths, dims["N"], dims["T"]))
+
+
+def additive_attention_backward(qp, kp, w, values, a, dout, lengths=None):
+    """-> (dqp (N,Td,A), dkp (N,T,A), dw (A,), dvalues (N,T,V)); the tanh is recomputed, not kept."""
+    (qp, kp, w, values, a, dout), dims = _scored(
+        (("qp", qp), ("kp", kp), ("w", w), ("values", values), ("a", a), ("dout", dout)),
+        ("NdA", "NTA", "A", "NTV", "NdT", "NdV"))
+    return _backend.current().additive_attention_backward(qp, kp, w, values, a, dout,
+                                                          lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 # ---------------------------------------------------------------- recurrent

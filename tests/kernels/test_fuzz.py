@@ -60,8 +60,11 @@ def arrays(draw, shape, dtype=None, bad_ok=True, special=True):
     return a
 
 
-def compare(backend, fn, *args, exact_nan=True):
+def compare(backend, fn, *args, exact_nan=True, reach=1.0):
     """Run ``fn`` on NumPy and on ``backend``: equal results or equal exceptions.
+
+    The absolute tolerance scales with the largest result, or with ``reach`` where an intermediate grows
+    larger (the rounding of a term of that size stays in the result after cancellation).
 
     With non-finite inputs, NaN must appear where NumPy's does (``exact_nan``),
     or for the recurrent kernels non-finite values where NumPy's are: their gate
@@ -94,10 +97,12 @@ def compare(backend, fn, *args, exact_nan=True):
             else:
                 np.testing.assert_array_equal(np.isfinite(g), np.isfinite(w))
             continue
-        scale = max(1.0, float(np.abs(w).max())) if w.size else 1.0
+        scale = max(1.0, reach, float(np.abs(w).max()) if w.size else 1.0)
         # a loss is a Python float on every backend, computed from float32 or float64 logits
         t = tol(np.float32) if w.ndim == 0 else tol(w.dtype) if w.dtype.kind == "f" else dict(rtol=0, atol=0)
-        np.testing.assert_allclose(g, w, rtol=t["rtol"] * 10, atol=t["atol"] * 10 * scale)
+        # compared in float64: a tolerance scaled by a large reach does not fit in float32
+        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=t["rtol"] * 10,
+                                   atol=t["atol"] * 10 * scale)
 
 
 @st.composite
@@ -114,6 +119,13 @@ def int_layout(draw, a: np.ndarray) -> np.ndarray:
 
 
 sizes = st.integers(0, 4)
+
+
+def largest(x: np.ndarray) -> float:
+    """The largest finite magnitude in ``x`` (1 for none)."""
+    with np.errstate(invalid="ignore"):
+        finite = np.abs(np.asarray(x, dtype=np.float64)[np.isfinite(x)]) if x.dtype.kind == "f" else np.zeros(0)
+    return max(1.0, float(finite.max())) if finite.size else 1.0
 backends = st.sampled_from(NATIVE_BACKENDS) if NATIVE_BACKENDS else st.nothing()
 
 
@@ -155,6 +167,34 @@ def test_masked_attention_kernels(backend, data, N, T, Td, H):
     compare(backend, K.weight_sum_backward, hs, a, dc, lengths)
     compare(backend, K.time_attention_forward, hs, dec, lengths)
     compare(backend, K.time_attention_backward, hs, dec, a_td, dout, lengths)
+
+
+@pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
+@FUZZ
+@given(backends, st.data(), st.integers(0, 4), st.integers(1, 5), st.sampled_from([0, 1, 3, 17]), sizes, sizes,
+       st.booleans())
+def test_scored_attention_kernels(backend, data, N, T, Td, A, V, masked):
+    """The scaled and additive scores, with and without lengths (the keys' width may be 0, T may not)."""
+    lengths = None
+    if masked:
+        lengths = data.draw(int_layout(np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)),
+                                                dtype=np.int64)))
+    # a finite w: 1e30 or inf times the tanh's last-bit rounding (libm's against the fused one) decides which
+    # of two saturated scores wins
+    q, k, w = data.draw(arrays((N, Td, A))), data.draw(arrays((N, T, A))), data.draw(arrays((A,), special=False))
+    values, a, dout = data.draw(arrays((N, T, V))), data.draw(arrays((N, Td, T))), data.draw(arrays((N, Td, V)))
+    scale = data.draw(st.sampled_from([1.0, 0.125, -2.0]))
+    # non-finite where NumPy's are, NaN or inf alike: the kernels' exp gives 0 below e^-87 where NumPy's gives a
+    # subnormal weight (times an infinite value: NaN against inf), and the fused tanh rounds differently from
+    # libm's near +-1 (1 - tanh^2 is 0 on one and 1e-16 on the other)
+    # the scores' gradient is a (da - sum_t a da), da = dout values^T: |ds| stays below this
+    reach = largest(a) ** 2 * largest(values) * largest(dout) * max(V, 1) * (T + 1)
+    compare(backend, K.scaled_attention_forward, q, k, values, scale, lengths, exact_nan=False)
+    compare(backend, K.scaled_attention_backward, q, k, values, a, dout, scale, lengths, exact_nan=False,
+            reach=reach * largest(q) * largest(k) * max(A, 1) * 2)
+    compare(backend, K.additive_attention_forward, q, k, w, values, lengths, exact_nan=False)
+    compare(backend, K.additive_attention_backward, q, k, w, values, a, dout, lengths, exact_nan=False,
+            reach=reach * largest(w))
 
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
