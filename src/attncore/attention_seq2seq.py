@@ -9,6 +9,11 @@ GRU cells in both halves (the book's; ``cell="gru-reset-after"``, Keras's and
 PyTorch's, :func:`attncore.kernels.gru_reset_after_forward`), and ``luong=True`` puts an
 attentional hidden layer ``tanh([context; decoder state] @ Wc + bc)`` (2H -> H)
 before the output affine (H,V).
+
+``score`` chooses how the decoder scores the encoder's states: "dot" (the book's), "scaled" (a learned scale,
+starting at 1/sqrt(H)), "general" (Luong's ``h_dec W . h_enc``) or "additive" (Bahdanau's
+``v . tanh(h_enc W1 + b + h_dec W2)``); see :mod:`attncore.attention_layer`. The weights of a score other than
+the dot product are drawn after all the others, so the rest of the model draws the weights it draws with "dot".
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .attention_layer import TimeAttention
+from .attention_layer import (SCORES, TimeAdditiveAttention, TimeAttention, TimeGeneralAttention,
+                              TimeScaledAttention)
 from .base_model import BaseModel
-from .decoding import first_row, start_column
+from .decoding import first_row, greedy, start_column
 from .defaults import CONCATS
 from .layers import Layer
 from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
@@ -42,6 +48,20 @@ def recurrent_layer(cell: str, D: int, H: int, stateful: bool):
     if options.get("reset_after"):
         b = np.zeros((2, gates * H), dtype=b.dtype)
     return layer_class(Wx, Wh, b, stateful=stateful, **options)
+
+
+def attention_layer(score: str, H: int):
+    """The attention layer of ``score`` over states of width H, its weights drawn (none for "dot")."""
+    if score == "dot":
+        return TimeAttention()
+    if score == "scaled":
+        return TimeScaledAttention(np.array([1 / np.sqrt(H)], dtype="f"))
+    if score == "general":
+        return TimeGeneralAttention(scaled_randn(H, H))
+    if score == "additive":
+        W1, W2 = scaled_randn(H, H), scaled_randn(H, H)
+        return TimeAdditiveAttention(W1, W2, np.zeros(H, dtype="f"), scaled_randn(H, 1).reshape(H))
+    raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
 
 
 class TimeTanh(Layer):
@@ -86,19 +106,21 @@ class AttentionDecoder(RecurrentHalf):
 
     forward(xs (N,Td) int, enc_hs (N,T,H)) -> scores (N,Td,V); the recurrent
     layer starts from ``enc_hs[:, -1]`` (cell state zero). backward(dscore) ->
-    denc_hs (N,T,H). ``attention`` is the TimeAttention layer, so
-    ``attention.attention_weights`` holds the (N,T) weights of each step.
+    denc_hs (N,T,H). ``attention`` is the attention layer of ``score`` (the book's TimeAttention for "dot"),
+    so ``attention.attention_weights`` holds the (N,T) weights of each step; its weights come last in
+    ``params``.
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, concat: str = "context-state") -> None:
+                 luong: bool = False, concat: str = "context-state", score: str = "dot") -> None:
         if concat not in CONCATS:
             raise ValueError(f"concat must be one of {list(CONCATS)}, got {concat!r}")
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.context_first = concat == "context-state"
         self.embed = TimeEmbedding(embedding_weights(V, D))
         self.rnn = recurrent_layer(cell, D, H, stateful=True)
-        self.attention = TimeAttention()
         layers = [self.embed, self.rnn]
         self.hidden: list = []
         if luong:
@@ -106,7 +128,8 @@ class AttentionDecoder(RecurrentHalf):
             layers += self.hidden
         fan_in = H if luong else 2 * H
         self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
-        self.params, self.grads = collect(layers + [self.affine])
+        self.attention = attention_layer(score, H)
+        self.params, self.grads = collect(layers + [self.affine, self.attention])
 
     def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, inference: bool = False) -> np.ndarray:
         rnn = self.rnn.forward_inference if inference else self.rnn.forward
@@ -152,9 +175,12 @@ class AttentionDecoder(RecurrentHalf):
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
         One call of ``kernels.attention_decode`` (C++ where the fused step runs, else its NumPy twin, the
-        step loop). The attention weights of each step stay in ``attention_weights_history`` (a list of
-        sample_size arrays (N,T)); the recurrent layer keeps the final state.
+        step loop) for the dot score; the step loop (``stepper``) for the others. The attention weights of each
+        step stay in ``attention_weights_history`` (a list of sample_size arrays (N,T)); the recurrent layer
+        keeps the final state.
         """
+        if not isinstance(self.attention, TimeAttention):
+            return greedy(self.stepper(enc_hs, lengths), np.asarray(start_ids).reshape(-1, 1), sample_size)
         cell = "lstm" if not isinstance(self.rnn, TimeGRU) else "gru-reset-after" if self.rnn.reset_after else "gru"
         ids, weights, h, c = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
                                                       self.embed.params[0], self.rnn.params,
@@ -174,16 +200,19 @@ class AttentionSeq2seq(Seq2seq):
     ``cell`` ("lstm", "gru" or "gru-reset-after") and ``luong`` (the tanh attentional layer) choose
     the Luong-style variant; ``source_vocab_size`` gives the encoder a vocabulary of its own (``vocab_size``
     is then the target's), and ``concat="state-context"`` feeds ``[state; context]`` on, as Keras's
-    ``Concatenate()([decoder_outputs, context])``. The defaults are the book's model and draw the book's
-    weights.
+    ``Concatenate()([decoder_outputs, context])``. ``score`` is the attention's score (see the module's
+    text). The defaults are the book's model and draw the book's weights.
     """
 
     attends = True
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state") -> None:
+                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
+                 score: str = "dot") -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
         if source_vocab_size is not None and (isinstance(source_vocab_size, bool) or
                                               not isinstance(source_vocab_size, (int, np.integer)) or
                                               source_vocab_size < 1):
@@ -193,8 +222,9 @@ class AttentionSeq2seq(Seq2seq):
         # the options that are not the book's are recorded only when used, so the book's model's record stays
         extra = {} if source_vocab_size is None else {"source_vocab_size": source_vocab_size}
         extra.update({} if concat == "context-state" else {"concat": concat})
+        extra.update({} if score == "dot" else {"score": score})
         self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell),
-                       AttentionDecoder(V, D, H, cell, luong, concat),
+                       AttentionDecoder(V, D, H, cell, luong, concat, score),
                        vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
 
     def attention_weights(self) -> np.ndarray:

@@ -22,6 +22,7 @@ import zlib
 
 import numpy as np
 
+from . import __version__
 from ._files import write_atomic
 
 __all__ = ["BaseModel", "check_fits", "param_arrays", "params_in", "read_params"]
@@ -63,8 +64,8 @@ class BaseModel:
         if path.endswith(".pkl"):
             payload = pickle.dumps([p.astype(np.float16) for p in self.params])
         else:
-            record = {"format": _FORMAT, "class": type(self).__name__, "config": self.config,
-                      "metadata": self.metadata}
+            record = {"format": _FORMAT, "version": __version__, "class": type(self).__name__,
+                      "config": self.config, "metadata": self.metadata}
             buffer = io.BytesIO()
             np.savez(buffer, config=np.array(json.dumps(record)), **param_arrays(self.params))
             payload = buffer.getvalue()

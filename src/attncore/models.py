@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from . import __version__
+from .attention_layer import SCORES
 from .attention_seq2seq import CELLS, AttentionSeq2seq
 from .base_model import BaseModel, check_fits, read_params
 from .peeky_seq2seq import PeekySeq2seq
@@ -33,12 +35,16 @@ def model_classes() -> dict[str, type[Seq2seq]]:
 
 
 def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                luong: bool = False) -> Seq2seq:
+                luong: bool = False, score: str = "dot") -> Seq2seq:
     """A new model of ``kind`` (``attention``, ``seq2seq`` or ``peeky``), its weights drawn from NumPy's
-    global random state. ``cell="gru"`` or ``"gru-reset-after"`` and ``luong`` exist for the attention
-    model only: ``ValueError`` for another kind, an unknown kind or an unknown cell."""
+    global random state. ``cell="gru"`` or ``"gru-reset-after"``, ``luong`` and a ``score`` other than "dot"
+    exist for the attention model only: ``ValueError`` for another kind, an unknown kind, cell or score."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model {kind!r}; choose one of {list(MODEL_KINDS)}")
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+    if score != "dot" and kind != "attention":
+        raise ValueError(f"the attention score {score!r} needs the attention model, got {kind!r}")
     if kind == "keras-seed":
         if cell != KERAS_SEED["cell"] or luong is not True:
             raise ValueError(f"the keras-seed model has cell={KERAS_SEED['cell']!r} and luong=True, got "
@@ -48,7 +54,7 @@ def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int,
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
     if kind == "attention":
-        return AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, cell=cell, luong=luong)
+        return AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, cell=cell, luong=luong, score=score)
     if cell != "lstm" or luong:
         raise ValueError(f"cell={cell!r} and luong=True need the attention model, got {kind!r}")
     return MODEL_KINDS[kind](vocab_size, wordvec_size, hidden_size)
@@ -72,6 +78,12 @@ def check_sizes(path: str, arrays: list[np.ndarray], sizes: dict[str, int]) -> N
     if len(shapes) < 3 or shapes[0] != (V, D) or len(shapes[1]) != 2 or shapes[1][0] != D or shapes[2][:1] != (H,):
         raise ValueError(f"{path}: the arrays {shapes} do not fit the config's sizes (vocab_size {V}, wordvec_size "
                          f"{D}, hidden_size {H})")
+
+
+def written_by(record: dict) -> str:
+    """Which attncore wrote a parameter file's record, as it says (files before 0.1.0's options said nothing)."""
+    version = record.get("version")
+    return f"attncore {version}" if isinstance(version, str) else "an attncore release that did not record its version"
 
 
 def load_model(file_name: str | os.PathLike) -> BaseModel:
@@ -98,7 +110,8 @@ def load_model(file_name: str | os.PathLike) -> BaseModel:
     try:
         model = classes[name](**config)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: the config {config} does not build a {name}: {exc}") from None
+        raise ValueError(f"{path}: the config {config} does not build a {name}: {exc} (the file was written by "
+                         f"{written_by(record)}; this is attncore {__version__})") from None
     finally:
         np.random.set_state(state)
     check_fits(arrays, model.params)

@@ -330,3 +330,39 @@ def test_the_command_line_trains_the_seeds_model(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--model", "keras-seed", "--no-luong", "--out",
                      str(tmp_path / "n"), *TINY)
     assert r.returncode == 2 and "--model keras-seed has" in r.stderr
+
+
+def test_attention_scores_train_translate_and_resume(tmp_path):
+    """--attention: each score trains, decodes greedy and beam, plots its weights and resumes; the dot score is
+    the default and options that cannot use a score are one-line errors."""
+    data = tmp_path / "pairs.tsv"
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
+                    encoding="utf-8")
+    out = tmp_path / "additive"
+    r = attncore_cmd("train", "--data", str(data), "--attention", "additive", "--out", str(out), *TINY)
+    assert r.returncode == 0 and ", additive attention)" in r.stdout, r.stderr
+    assert (out / "attention.png").stat().st_size > 0
+    with np.load(out / "params.npz") as f:
+        assert json.loads(str(f["config"]))["config"]["score"] == "additive"
+    params = str(out / "params.npz")
+    for extra in ((), ("--beam", "3")):
+        r = attncore_cmd("translate", "--params", params, *extra, "--json", "you are here")
+        assert r.returncode == 0 and "tokens" in json.loads(r.stdout), r.stderr  # (after one epoch: maybe none)
+    r = attncore_cmd("translate", "--params", params, "--plot", str(tmp_path / "a.png"), "you are here")
+    assert r.returncode == 0 and (tmp_path / "a.png").stat().st_size > 0, r.stderr
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "3", "--attention", "dot")
+    assert r.returncode == 2 and "it had --attention additive, not dot" in r.stderr
+    for score, cell in (("scaled", "gru"), ("general", "gru-reset-after")):
+        r = attncore_cmd("train", "--data", str(data), "--attention", score, "--cell", cell, "--out",
+                         str(tmp_path / score), *TINY)
+        assert r.returncode == 0 and f", {score} attention)" in r.stdout, r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--attention", "general", "--model", "peeky", "--out",
+                     str(tmp_path / "p"), *TINY)
+    assert r.returncode == 2 and "--attention general needs --model attention" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = attncore_cmd("train", "--data", str(data), "--attention", "cosine", *TINY)
+    assert r.returncode == 2 and "invalid choice: 'cosine'" in r.stderr
+    r = attncore_cmd("export", "--format", "onnx", str(tmp_path / "general" / "params.npz"), str(tmp_path / "x"))
+    assert r.returncode == 2 and "the attention score 'general' is not exported" in r.stderr, r.stderr

@@ -22,6 +22,9 @@ MODELS = {
     "attention-gru": (AttentionSeq2seq, {"cell": "gru"}),
     "luong": (AttentionSeq2seq, {"cell": "gru", "luong": True}),
     "attention-lstm-luong": (AttentionSeq2seq, {"luong": True}),
+    "scaled": (AttentionSeq2seq, {"score": "scaled"}),
+    "general-gru": (AttentionSeq2seq, {"score": "general", "cell": "gru"}),
+    "additive-luong": (AttentionSeq2seq, {"score": "additive", "luong": True}),
 }
 # Relative tolerance of float32 losses between backends after a few Adam steps.
 LOSS_RTOL = 1e-4
@@ -69,6 +72,20 @@ def test_initialization_draws_the_books_weights(kind):
     for got, expected in zip(model.params, want):
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("kind", ["scaled", "general-gru", "additive-luong"])
+def test_scores_draw_the_dot_models_weights_first(kind):
+    """A score's own weights come last, drawn after the others: the rest of the model is the dot model's."""
+    model = make(kind)
+    cls, options = MODELS[kind]
+    np.random.seed(7)
+    dot = cls(V, D, H, **{k: v for k, v in options.items() if k != "score"})
+    assert len(model.params) > len(dot.params)
+    for got, want in zip(model.params, dot.params):
+        np.testing.assert_array_equal(got, want)
+    assert model.decoder.attention.params == model.params[len(dot.params):]
+    assert model.config["score"] == options["score"] and "score" not in dot.config
 
 
 def test_luong_variant_shapes():

@@ -11,6 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 
+import attncore
+
 from attncore import _files
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.models import load_model
@@ -143,3 +145,41 @@ def test_a_killed_save_leaves_no_temporary_behind(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name, "params.npz"]
     with zipfile.ZipFile(tmp_path / "params.npz") as z:
         assert "config.npy" in z.namelist()
+
+
+@pytest.mark.parametrize("score", ["scaled", "general", "additive"])
+def test_scores_round_trip_and_an_unknown_score_names_the_writer(tmp_path, score):
+    import json
+
+    saved = model(score=score)
+    path = tmp_path / "m.npz"
+    saved.save_params(path)
+    rebuilt = load_model(path)
+    assert rebuilt.config["score"] == score and type(rebuilt.decoder.attention) is type(saved.decoder.attention)
+    for a, b in zip(saved.params, rebuilt.params):
+        np.testing.assert_array_equal(a, b)
+    # a score this version does not know, as a later version might write it
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    record = json.loads(str(arrays["config"]))
+    assert record["version"] == attncore.__version__
+    record["config"]["score"], record["version"] = "multihead", "9.9.9"
+    arrays["config"] = np.array(json.dumps(record))
+    np.savez(tmp_path / "later.npz", **arrays)
+    with pytest.raises(ValueError, match=r"score must be one of .* \(the file was written by attncore 9\.9\.9; "
+                                         r"this is attncore "):
+        load_model(tmp_path / "later.npz")
+    del record["version"]
+    arrays["config"] = np.array(json.dumps(record))
+    np.savez(tmp_path / "older.npz", **arrays)
+    with pytest.raises(ValueError, match="written by an attncore release that did not record its version"):
+        load_model(tmp_path / "older.npz")
+
+
+def test_a_file_without_a_score_loads_as_the_dot_model(tmp_path):
+    """Files written before the scores existed have no "score" in their config: the book's dot product."""
+    saved = model()
+    path = tmp_path / "m.npz"
+    saved.save_params(path)
+    rebuilt = load_model(path)
+    assert "score" not in rebuilt.config and type(rebuilt.decoder.attention).__name__ == "TimeAttention"

@@ -24,7 +24,7 @@ from .._files import write_atomic
 from ..base_model import param_arrays, params_in
 from ..errors import UsageError
 
-__all__ = ["CHECKPOINT", "EARLIER_OPTIONS", "RUN_FILES", "RunFiles", "claim_run_folder", "describe_data",
+__all__ = ["ADDED_OPTIONS", "CHECKPOINT", "EARLIER_OPTIONS", "RUN_FILES", "RunFiles", "claim_run_folder", "describe_data",
            "fingerprint", "output_folder", "read_checkpoint", "same_data"]
 
 CHECKPOINT = "checkpoint.npz"
@@ -35,6 +35,8 @@ CHECKPOINT_FORMAT = "attncore-run-1"
 # ko-en-numbers as characters), the book's files as characters.
 EARLIER_OPTIONS = {"tokenizer": "whitespace", "vocab_size": None, "lowercase": False, "min_count": 1,
                    "max_vocab": None, "normalize": "none"}
+# The options added since, with the value a run saved before them had.
+ADDED_OPTIONS = {"attention": "dot"}
 
 
 
@@ -93,6 +95,8 @@ def read_checkpoint(folder: Path, options: set[str]) -> dict:
         saved = {key: record[key] for key in ("options", "data", "tokens", "trainer")}
         if isinstance(saved["options"], dict) and not set(EARLIER_OPTIONS) & set(saved["options"]):
             saved["options"] = {**saved["options"], **EARLIER_OPTIONS}  # a run of an earlier version
+        if isinstance(saved["options"], dict):
+            saved["options"] = {**ADDED_OPTIONS, **saved["options"]}
         if set(saved["options"]) != options:
             raise ValueError("its options are not those of this version of attncore")
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, zlib.error,

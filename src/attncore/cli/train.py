@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._backend import get_backend, get_num_threads
+from ..attention_layer import SCORES
 from ..base_model import check_fits
 from ..datasets.sequence import cache_dir, resolve_path
 from ..defaults import SEED
@@ -47,6 +48,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
                    "model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe)
     run_option("--luong", action=argparse.BooleanOptionalAction,
                    help="tanh attentional layer before the output affine" + recipe)
+    run_option("--attention", choices=list(SCORES), default="dot",
+                   help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
+                   "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc) or additive (Bahdanau's "
+                   "v . tanh(h_enc W1 + b + h_dec W2))")
     p.add_argument("--epochs", type=int, help="epochs in all (with --resume: including those done)" + recipe)
     run_option("--batch-size", type=int, help="rows per training step" + recipe)
     run_option("--hidden", type=int, help="hidden size H of the recurrent layers" + recipe)
@@ -112,7 +117,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
               f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
               "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
-    print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}), "
+    print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
+          f"{'' if args.attention == 'dot' else f', {args.attention} attention'}), "
           f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
           f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
           f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
@@ -186,7 +192,8 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
     if args.model not in ("attention", "keras-seed") and (args.cell != "lstm" or args.luong):
         raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
     np.random.seed(args.seed)
-    model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong)
+    model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong,
+                        args.attention)
     model.pad_id = data.pad_id
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
@@ -260,6 +267,8 @@ def check_train_options(args: argparse.Namespace) -> None:
         raise UsageError("--clip must be at least 0")
     if not 0 < args.val_split < 1:
         raise UsageError(f"--val-split must be above 0 and below 1, got {args.val_split}")
+    if args.model != "attention" and args.attention != "dot":
+        raise UsageError(f"--attention {args.attention} needs --model attention (got --model {args.model})")
 
 
 def check_recipe_options(args: argparse.Namespace) -> None:

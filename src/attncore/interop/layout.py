@@ -40,6 +40,9 @@ def check_exportable(model) -> dict:
     if config.get("cell", "lstm") not in EXPORTABLE_CELLS:
         raise ValueError(f"cell {config['cell']!r} (the book's reset-before GRU) has no PyTorch or ONNX equivalent; "
                          f"the exported cells are {list(EXPORTABLE_CELLS)} (train with --cell gru-reset-after)")
+    if config.get("score", "dot") != "dot":
+        raise ValueError(f"the attention score {config['score']!r} is not exported to PyTorch or ONNX yet: the exported "
+                         "models have the dot score (train with --attention dot)")
     return config
 
 
