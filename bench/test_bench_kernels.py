@@ -156,6 +156,56 @@ def test_embedding_backward(benchmark, impl):
         benchmark(K.embedding_backward, ids, dout, 59)
 
 
+# ---------------------------------------------------------------- the other attention scores
+
+# The additive score's fused tanh at the Keras seed's shapes (N, Td, T, A = V = H), and the scaled score at the
+# book's: forward and backward in one round (the backward needs the forward's weights).
+SCORE_SHAPES = {"additive": (64, 103, 95, 512), "scaled": (128, 10, 29, 256)}
+
+
+def _score_inputs(score):
+    N, Td, T, A = SCORE_SHAPES[score]
+    r = _rng()
+    return (r.uniform(-1, 1, (N, Td, A)).astype("f"), r.uniform(-1, 1, (N, T, A)).astype("f"),
+            r.uniform(-1, 1, A).astype("f"), r.uniform(-1, 1, (N, T, A)).astype("f"),
+            r.uniform(-1, 1, (N, Td, A)).astype("f"))
+
+
+def _torch_score(score, q, k, w, values, dout):
+    import torch
+
+    q, k, values = (torch.from_numpy(x).requires_grad_() for x in (q, k, values))
+    w = torch.from_numpy(w).requires_grad_()
+    if score == "additive":
+        s = torch.tanh(q[:, :, None, :] + k[:, None, :, :]) @ w
+    else:
+        s = torch.bmm(q, k.transpose(1, 2)) / np.sqrt(k.shape[2])
+    out = torch.bmm(torch.softmax(s, dim=-1), values)
+    out.backward(torch.from_numpy(dout))
+    return out
+
+
+@pytest.mark.parametrize("score", list(SCORE_SHAPES))
+@pytest.mark.parametrize("impl", IMPLS)
+def test_attention_scores(benchmark, impl, score):
+    benchmark.group = f"{score} attention forward+backward (N, Td, T, H) {SCORE_SHAPES[score]}"
+    q, k, w, values, dout = _score_inputs(score)
+    if impl == "torch":
+        benchmark.pedantic(_torch_score, args=(score, q, k, w, values, dout), rounds=3)
+        return
+
+    def step():
+        if score == "additive":
+            a = K.additive_attention_forward(q, k, w, values)[1]
+            return K.additive_attention_backward(q, k, w, values, a, dout)
+        scale = 1 / np.sqrt(k.shape[2])
+        a = K.scaled_attention_forward(q, k, values, scale)[1]
+        return K.scaled_attention_backward(q, k, values, a, dout, scale)
+
+    with attncore.use_backend(impl):
+        benchmark.pedantic(step, rounds=3 if score == "additive" else 20)
+
+
 # ---------------------------------------------------------------- the remaining ops, book shape and N=1
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])

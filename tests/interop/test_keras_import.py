@@ -80,6 +80,26 @@ def test_context_first_and_no_tanh_layer_are_read_from_the_graph(tmp_path):
                                atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
+def test_a_learned_scale_imports_as_the_scaled_score(tmp_path, name):
+    """Attention(use_scale=True): attncore's "scaled" score with Keras's scale, trained away from its start."""
+    keras.utils.set_random_seed(4)
+    model = seed_model(attention=layers.Attention(use_scale=True))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(4)
+    xs, ys = rng.integers(0, 40, (64, 9)), rng.integers(0, 30, (64, 7))
+    model.fit([xs, ys[:, :-1]], ys[:, 1:], batch_size=16, epochs=2, verbose=0)
+    (model.save if name.endswith(".keras") else model.save_weights)(tmp_path / name)
+    imported = load_keras(tmp_path / name)
+    scale = [w for w in model.weights if w.path.endswith("scale")][0]
+    assert imported.config["score"] == "scaled" and abs(float(keras.ops.convert_to_numpy(scale)) - 1) > 1e-3
+    assert imported.decoder.attention.params[0][0] == np.float32(keras.ops.convert_to_numpy(scale))
+    assert sum(p.size for p in imported.params) == model.count_params()
+    xs, ys = rng.integers(0, 40, (5, 11)), rng.integers(0, 30, (5, 6))
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
+
+
 def test_a_masked_source_makes_zero_the_padding(tmp_path):
     keras.utils.set_random_seed(2)
     model = seed_model(mask_zero=True)
@@ -97,7 +117,8 @@ def test_a_masked_source_makes_zero_the_padding(tmp_path):
 @pytest.mark.parametrize("variant, message", [
     (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
     (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
-    (dict(attention=layers.Attention(use_scale=True)), "without scale"),
+    (dict(attention=layers.Attention(score_mode="concat")), "score_mode='concat'"),
+    (dict(attention=layers.AdditiveAttention()), "is a AdditiveAttention"),
 ])
 def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, variant, message):
     seed_model(**variant).save(tmp_path / "m.keras")

@@ -4,12 +4,13 @@ The architecture (Keras 3's functional API)::
 
     source -> Embedding -> GRU(return_sequences, return_state) -> enc_out, enc_h
     target -> Embedding -> GRU(return_sequences, initial_state=enc_h) -> dec_out
-    Attention()([dec_out, enc_out]) -> context            (dot scores, no scale)
+    Attention()([dec_out, enc_out]) -> context            (dot scores, or use_scale=True)
     Concatenate()([dec_out, context]) -> Dense(H, tanh) -> Dense(V[, softmax])
 
 becomes ``AttentionSeq2seq(V, D, H, cell="gru-reset-after", luong=True,
 source_vocab_size=Vs, concat="state-context")`` with the weights as they are
-(Keras's GRU layout is attncore's reset-after layout). The Dense(H, tanh) layer
+(Keras's GRU layout is attncore's reset-after layout); ``Attention(use_scale=True)``
+adds ``score="scaled"`` with Keras's learned scale. The Dense(H, tanh) layer
 may be missing (``luong=False``) and the concatenation may be the other way
 round. A ``.keras`` file's ``config.json`` says which layer is which, by the
 graph; a bare ``.weights.h5`` says it by Keras's keys, in the order of the
@@ -17,8 +18,8 @@ model's layers (``embedding`` the source's, ``gru`` the encoder),
 and cannot say the concat order (``concat``, default the seed's).
 The weights are found by the layers' names, which Keras keeps in the file
 beside its own keys (class and place: ``gru``, ``gru_1``).
-Anything else (another layer, an LSTM, a reset-before GRU, a scaled
-attention) is a ValueError naming the layer. A source ``Embedding(...,
+Anything else (another layer, an LSTM, a reset-before GRU, the concat score)
+is a ValueError naming the layer. A source ``Embedding(...,
 mask_zero=True)`` makes 0 the model's ``pad_id``: trailing zeros are left out
 of attention and the encoder's final state as Keras leaves them out (Keras
 also skips zeros inside a row, which attncore's padding does not).
@@ -146,7 +147,8 @@ def _roles_from_config(config: dict, path: str) -> dict:
              "attentional": chain[0] if len(chain) == 2 else None, "output": chain[-1],
              "concat": "state-context" if order[0] == decoder else "context-state",
              "mask_zero": bool(by_name[source_embedding]["config"].get("mask_zero")) or
-             any(by_name[n]["class_name"] == "NotEqual" for n in kwargs[encoder])}
+             any(by_name[n]["class_name"] == "NotEqual" for n in kwargs[encoder]),
+             "attention": attention, "score": "scaled" if by_name[attention]["config"].get("use_scale") else "dot"}
     _check_layers(by_name, roles, attention, path)
     return roles
 
@@ -169,9 +171,9 @@ def _check_layers(by_name: dict, roles: dict, attention: str, path: str) -> None
     if by_name[roles["output"]]["config"].get("activation") not in ("softmax", "linear", None):
         raise ValueError(f"{path}: the output layer's activation must be softmax or linear")
     att = by_name[attention]["config"]
-    if att.get("use_scale") or att.get("score_mode", "dot") != "dot":
-        raise ValueError(f"{path}: attention {attention!r} must be dot-product without scale (use_scale=False, "
-                         f"score_mode='dot')")
+    if att.get("score_mode", "dot") != "dot":
+        raise ValueError(f"{path}: attention {attention!r} has score_mode={att.get('score_mode')!r}; attncore "
+                         f"imports the dot score, with or without use_scale (score_mode='dot')")
 
 
 def _creation_order(name: str) -> int:
@@ -181,14 +183,15 @@ def _creation_order(name: str) -> int:
 
 def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
     """A bare weights file: each layer's kind from its variables, the order from the file's keys."""
-    kinds = {"embedding": [], "gru": [], "dense": []}
+    kinds = {"embedding": [], "gru": [], "dense": [], "scale": []}
     for name, arrays in weights.items():
         shapes = [a.shape for a in arrays]
         kind = ("gru" if len(shapes) == 3 and len(shapes[2]) == 2 else "dense" if len(shapes) == 2 else
-                "embedding" if len(shapes) == 1 and len(shapes[0]) == 2 else None if not shapes else "?")
+                "embedding" if len(shapes) == 1 and len(shapes[0]) == 2 else "scale" if shapes == [()] else
+                None if not shapes else "?")
         if kind == "?":
-            raise ValueError(f"{path}: layer {name!r} holds variables {shapes}: not an Embedding, a reset-after GRU "
-                             f"or a Dense layer")
+            raise ValueError(f"{path}: layer {name!r} holds variables {shapes}: not an Embedding, a reset-after GRU, "
+                             f"a Dense layer or an Attention layer's scale")
         if kind:
             kinds[kind].append(name)
     for kind, count in (("embedding", 2), ("gru", 2)):
@@ -200,8 +203,13 @@ def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
         kinds[kind].sort(key=_creation_order)
     if len(kinds["dense"]) not in (1, 2):
         raise ValueError(f"{path}: {len(kinds['dense'])} Dense layers, expected 1 or 2")
+    if len(kinds["scale"]) > 1:
+        raise ValueError(f"{path}: {len(kinds['scale'])} layers hold one scalar each; the Keras seed's architecture "
+                         f"has at most one, its Attention layer's scale")
     denses = sorted(kinds["dense"], key=lambda n: weights[n][0].shape[0], reverse=True)  # (2H, H) before (H, V)
-    return {"source_embedding": kinds["embedding"][0], "encoder": kinds["gru"][0],
+    return {"attention": kinds["scale"][0] if kinds["scale"] else None,
+            "score": "scaled" if kinds["scale"] else "dot",
+            "source_embedding": kinds["embedding"][0], "encoder": kinds["gru"][0],
             "target_embedding": kinds["embedding"][1], "decoder": kinds["gru"][1],
             "attentional": denses[0] if len(denses) == 2 else None, "output": denses[-1], "concat": concat,
             "mask_zero": False}
@@ -224,6 +232,7 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
         encoder, decoder = weights[roles["encoder"]], weights[roles["decoder"]]
         hidden = weights[roles["attentional"]] if roles["attentional"] else []
         output = weights[roles["output"]]
+        scale = [a.reshape(1) for a in weights[roles["attention"]]] if roles["score"] == "scaled" else []
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: the weights do not hold every layer of the config ({exc})") from None
     if len(encoder) != 3 or len(decoder) != 3 or encoder[2].ndim != 2:
@@ -233,10 +242,11 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     random_state = np.random.get_state()
     try:
         model = AttentionSeq2seq(V, D, H, cell="gru-reset-after", luong=bool(hidden),
-                                 source_vocab_size=None if Vs == V else int(Vs), concat=roles["concat"])
+                                 source_vocab_size=None if Vs == V else int(Vs), concat=roles["concat"],
+                                 score=roles["score"])
     finally:
         np.random.set_state(random_state)
-    arrays = [source, *encoder, target, *decoder, *hidden, *output]
+    arrays = [source, *encoder, target, *decoder, *hidden, *output, *scale]
     check_fits(arrays, model.params)
     for param, array in zip(model.params, arrays):
         param[...] = array
