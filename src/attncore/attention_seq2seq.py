@@ -14,6 +14,9 @@ before the output affine (H,V).
 starting at 1/sqrt(H)), "general" (Luong's ``h_dec W . h_enc``) or "additive" (Bahdanau's
 ``v . tanh(h_enc W1 + b + h_dec W2)``); see :mod:`attncore.attention_layer`. The weights of a score other than
 the dot product are drawn after all the others, so the rest of the model draws the weights it draws with "dot".
+``dropout`` (0 to below 1) puts the book's TimeDropout (as in its ``BetterRnnlm``) after each embedding and
+before the output affine, in training only (``train_flg``); its masks are drawn from NumPy's global random
+state, so a seed reproduces a run.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .decoding import first_row, greedy, start_column
 from .defaults import CONCATS
 from .layers import Layer
 from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
-from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM
+from .time_layers import TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
 
@@ -48,6 +51,19 @@ def recurrent_layer(cell: str, D: int, H: int, stateful: bool):
     if options.get("reset_after"):
         b = np.zeros((2, gates * H), dtype=b.dtype)
     return layer_class(Wx, Wh, b, stateful=stateful, **options)
+
+
+def dropout_layers(ratio: float, count: int) -> list:
+    """``count`` TimeDropout layers of ``ratio``, or none for 0."""
+    return [TimeDropout(ratio) for _ in range(count)] if ratio else []
+
+
+def check_dropout(dropout) -> float:
+    """A dropout ratio: a real number from 0 to below 1."""
+    if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, (int, float, np.integer, np.floating)) or \
+            not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a number from 0 to below 1, got {dropout!r}")
+    return float(dropout)
 
 
 def attention_layer(score: str, H: int):
@@ -80,17 +96,23 @@ class TimeTanh(Layer):
 
 
 class AttentionEncoder(Encoder):
-    """Encoder that returns every hidden state: forward(xs (N,T) int) -> hs (N,T,H); backward(dhs) -> None."""
+    """Encoder that returns every hidden state: forward(xs (N,T) int) -> hs (N,T,H); backward(dhs) -> None.
+    With ``dropout`` a TimeDropout between the embedding and the recurrent layer (``dropouts``)."""
 
-    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm") -> None:
+    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
+                 dropout: float = 0.0) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.embed = TimeEmbedding(embedding_weights(V, D))
         self.rnn = recurrent_layer(cell, D, H, stateful=False)
+        self.dropouts = dropout_layers(check_dropout(dropout), 1)
         self.params, self.grads = collect([self.embed, self.rnn])
         self.hs: np.ndarray | None = None
 
     def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
-        self.hs = self.rnn.forward(self.embed.forward(xs), lengths)
+        x = self.embed.forward(xs)
+        for layer in self.dropouts:
+            x = layer.forward(x)
+        self.hs = self.rnn.forward(x, lengths)
         return self.hs
 
     def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
@@ -98,7 +120,10 @@ class AttentionEncoder(Encoder):
         return self.rnn.forward_inference(self.embed.forward(xs), lengths)
 
     def backward(self, dhs: np.ndarray) -> None:
-        self.embed.backward(self.rnn.backward(dhs))
+        dx = self.rnn.backward(dhs)
+        for layer in self.dropouts:
+            dx = layer.backward(dx)
+        self.embed.backward(dx)
 
 
 class AttentionDecoder(RecurrentHalf):
@@ -108,11 +133,13 @@ class AttentionDecoder(RecurrentHalf):
     layer starts from ``enc_hs[:, -1]`` (cell state zero). backward(dscore) ->
     denc_hs (N,T,H). ``attention`` is the attention layer of ``score`` (the book's TimeAttention for "dot"),
     so ``attention.attention_weights`` holds the (N,T) weights of each step; its weights come last in
-    ``params``.
+    ``params``. With ``dropout`` a TimeDropout after the embedding and one before the output affine
+    (``dropouts``), in training only: decoding never drops.
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, concat: str = "context-state", score: str = "dot") -> None:
+                 luong: bool = False, concat: str = "context-state", score: str = "dot",
+                 dropout: float = 0.0) -> None:
         if concat not in CONCATS:
             raise ValueError(f"concat must be one of {list(CONCATS)}, got {concat!r}")
         if score not in SCORES:
@@ -129,15 +156,22 @@ class AttentionDecoder(RecurrentHalf):
         fan_in = H if luong else 2 * H
         self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
         self.attention = attention_layer(score, H)
+        self.dropouts = dropout_layers(check_dropout(dropout), 2)
         self.params, self.grads = collect(layers + [self.affine, self.attention])
 
     def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, inference: bool = False) -> np.ndarray:
         rnn = self.rnn.forward_inference if inference else self.rnn.forward
-        dec_hs = rnn(self.embed.forward(xs))
+        drop = self.dropouts if not inference else []
+        x = self.embed.forward(xs)
+        if drop:
+            x = drop[0].forward(x)
+        dec_hs = rnn(x)
         c = self.attention.forward(enc_hs, dec_hs, lengths)
         out = np.concatenate((c, dec_hs) if self.context_first else (dec_hs, c), axis=2)
         for layer in self.hidden:
             out = layer.forward(out)
+        if drop:
+            out = drop[1].forward(out)
         return self.affine.forward(out)
 
     def forward(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None) -> np.ndarray:
@@ -147,6 +181,8 @@ class AttentionDecoder(RecurrentHalf):
 
     def backward(self, dscore: np.ndarray) -> np.ndarray:
         dout = self.affine.backward(dscore)
+        if self.dropouts:
+            dout = self.dropouts[1].backward(dout)
         for layer in reversed(self.hidden):
             dout = layer.backward(dout)
         H = dout.shape[2] // 2
@@ -154,6 +190,8 @@ class AttentionDecoder(RecurrentHalf):
         denc_hs, ddec_hs1 = self.attention.backward(dc)
         dout = self.rnn.backward(ddec_hs0 + ddec_hs1)
         denc_hs[:, -1] += self.rnn.dh
+        if self.dropouts:
+            dout = self.dropouts[0].backward(dout)
         self.embed.backward(dout)
         return denc_hs
 
@@ -200,19 +238,21 @@ class AttentionSeq2seq(Seq2seq):
     ``cell`` ("lstm", "gru" or "gru-reset-after") and ``luong`` (the tanh attentional layer) choose
     the Luong-style variant; ``source_vocab_size`` gives the encoder a vocabulary of its own (``vocab_size``
     is then the target's), and ``concat="state-context"`` feeds ``[state; context]`` on, as Keras's
-    ``Concatenate()([decoder_outputs, context])``. ``score`` is the attention's score (see the module's
-    text). The defaults are the book's model and draw the book's weights.
+    ``Concatenate()([decoder_outputs, context])``. ``score`` is the attention's score and ``dropout`` the
+    ratio of its dropout layers (see the module's text). The defaults are the book's model and draw the book's
+    weights.
     """
 
     attends = True
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
-                 score: str = "dot") -> None:
+                 score: str = "dot", dropout: float = 0.0) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if score not in SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+        dropout = check_dropout(dropout)
         if source_vocab_size is not None and (isinstance(source_vocab_size, bool) or
                                               not isinstance(source_vocab_size, (int, np.integer)) or
                                               source_vocab_size < 1):
@@ -223,8 +263,9 @@ class AttentionSeq2seq(Seq2seq):
         extra = {} if source_vocab_size is None else {"source_vocab_size": source_vocab_size}
         extra.update({} if concat == "context-state" else {"concat": concat})
         extra.update({} if score == "dot" else {"score": score})
-        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell),
-                       AttentionDecoder(V, D, H, cell, luong, concat, score),
+        extra.update({"dropout": dropout} if dropout else {})
+        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell, dropout),
+                       AttentionDecoder(V, D, H, cell, luong, concat, score, dropout),
                        vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
 
     def attention_weights(self) -> np.ndarray:

@@ -14,7 +14,7 @@ from .base_model import BaseModel
 from ._checks import as_index
 from .decoding import beam_search, first_row, greedy, sources, start_column
 from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM, TimeSoftmaxWithLoss
-from .util import source_lengths
+from .util import evaluating, source_lengths
 
 __all__ = ["Encoder", "Decoder", "RecurrentHalf", "Seq2seq", "source_lengths"]
 
@@ -151,12 +151,26 @@ class Seq2seq(BaseModel):
 
     def _assemble(self, encoder, decoder, **config) -> None:
         """Keep the halves (built encoder first: that is the draw order) and the sizes for ``save_params``."""
-        self.config = {k: v if isinstance(v, (bool, str)) else int(v) for k, v in config.items()}
+        self.config = {k: v if isinstance(v, (bool, str, float)) else int(v) for k, v in config.items()}
         self.encoder, self.decoder = encoder, decoder
         self.softmax = TimeSoftmaxWithLoss()
         self._pad_id: int | None = None
         self.params = self.encoder.params + self.decoder.params
         self.grads = self.encoder.grads + self.decoder.grads
+        self._train_flg = True
+
+    @property
+    def train_flg(self) -> bool:
+        """Whether the model's dropout layers drop (True, training: the default) or pass their inputs on; the
+        validation loss, ``scores`` and decoding run without dropout whatever this says."""
+        return self._train_flg
+
+    @train_flg.setter
+    def train_flg(self, value: bool) -> None:
+        self._train_flg = bool(value)
+        for half in (self.encoder, self.decoder):
+            for layer in getattr(half, "dropouts", []):
+                layer.train_flg = self._train_flg
 
     @property
     def pad_id(self) -> int | None:
@@ -201,9 +215,11 @@ class Seq2seq(BaseModel):
 
     def scores(self, xs: np.ndarray, decoder_xs: np.ndarray, lengths=None) -> np.ndarray:
         """The decoder's scores (N,Td,V) when it reads ``decoder_xs`` (N,Td) (teacher forcing): what
-        ``forward`` feeds the loss. Greedy decoding's own output as ``decoder_xs`` gives its states."""
+        ``forward`` feeds the loss, without dropout. Greedy decoding's own output as ``decoder_xs`` gives its
+        states."""
         lengths = self.source_lengths(xs, lengths)
-        return self.decoder.forward(decoder_xs, self.encoder.forward(xs, lengths), **self._masking(lengths))
+        with evaluating(self):
+            return self.decoder.forward(decoder_xs, self.encoder.forward(xs, lengths), **self._masking(lengths))
 
     def attention_weights(self) -> np.ndarray | None:
         """The attention weights (N,Td,T) of the last ``generate_batch``; None for a model without attention."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -103,18 +104,33 @@ def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECO
     return int(np.sum(answers_match(guess, t[:, 1:], getattr(model, "pad_id", None)))) / len(x)
 
 
+@contextlib.contextmanager
+def evaluating(model):
+    """Dropout off inside the block (``model.train_flg = False``, as the book's ``predict(train_flg=False)``),
+    the model's own setting after it; a model without ``train_flg`` is left as it is."""
+    if not hasattr(model, "train_flg"):
+        yield model
+        return
+    saved, model.train_flg = model.train_flg, False
+    try:
+        yield model
+    finally:
+        model.train_flg = saved
+
+
 def validation_loss(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
     """The teacher-forced loss of ``model.forward`` over every row, per answer token (the padding a
-    ``pad_id`` ignores not counted), in batches of ``batch_size`` rows."""
+    ``pad_id`` ignores not counted), in batches of ``batch_size`` rows, without dropout."""
     _check_rows(x, t)
     pad_id = getattr(model, "pad_id", None)
     total, count = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        tb = t[i:i + batch_size]
-        tokens = int(tb[:, 1:].size if pad_id is None else np.sum(tb[:, 1:] != pad_id))
-        if tokens:
-            total += float(model.forward(x[i:i + batch_size], tb)) * tokens
-            count += tokens
+    with evaluating(model):
+        for i in range(0, len(x), batch_size):
+            tb = t[i:i + batch_size]
+            tokens = int(tb[:, 1:].size if pad_id is None else np.sum(tb[:, 1:] != pad_id))
+            if tokens:
+                total += float(model.forward(x[i:i + batch_size], tb)) * tokens
+                count += tokens
     return total / count if count else 0.0
 
 

@@ -366,3 +366,25 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
     assert r.returncode == 2 and "invalid choice: 'cosine'" in r.stderr
     r = attncore_cmd("export", "--format", "onnx", str(tmp_path / "general" / "params.npz"), str(tmp_path / "x"))
     assert r.returncode == 2 and "the attention score 'general' is not exported" in r.stderr, r.stderr
+
+
+def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--dropout", "0.3", "--attention", "scaled", "--out", str(out),
+                     *TINY)
+    assert r.returncode == 0 and ", scaled attention, dropout 0.3)" in r.stdout, r.stderr
+    with np.load(out / "best.npz") as f:
+        assert json.loads(str(f["config"]))["config"]["dropout"] == 0.3
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "dropout 0.3" in r.stdout, r.stderr
+    r = attncore_cmd("eval", "--params", str(out / "params.npz"))
+    assert r.returncode == 0, r.stderr
+    for value in ("1", "-0.1", "nan"):
+        r = attncore_cmd("train", "--data", str(data), "--dropout", value, "--out", str(tmp_path / "x"), *TINY)
+        assert r.returncode == 2 and "--dropout must be from 0 to below 1" in r.stderr, r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--dropout", "0.2", "--model", "seq2seq", "--out",
+                     str(tmp_path / "y"), *TINY)
+    assert r.returncode == 2 and "--dropout needs --model attention" in r.stderr

@@ -25,6 +25,7 @@ MODELS = {
     "scaled": (AttentionSeq2seq, {"score": "scaled"}),
     "general-gru": (AttentionSeq2seq, {"score": "general", "cell": "gru"}),
     "additive-luong": (AttentionSeq2seq, {"score": "additive", "luong": True}),
+    "dropout": (AttentionSeq2seq, {"dropout": 0.2, "cell": "gru-reset-after"}),
 }
 # Relative tolerance of float32 losses between backends after a few Adam steps.
 LOSS_RTOL = 1e-4
@@ -86,6 +87,33 @@ def test_scores_draw_the_dot_models_weights_first(kind):
         np.testing.assert_array_equal(got, want)
     assert model.decoder.attention.params == model.params[len(dot.params):]
     assert model.config["score"] == options["score"] and "score" not in dot.config
+
+
+def test_dropout_drops_in_training_only_and_a_seed_reproduces_it():
+    x, t = batch(np.random.default_rng(6))
+    model = make("dropout")
+    assert len(model.encoder.dropouts) == 1 and len(model.decoder.dropouts) == 2 and model.config["dropout"] == 0.2
+    np.random.seed(1)
+    first = float(model.forward(x, t))
+    np.random.seed(1)
+    assert float(model.forward(x, t)) == first  # the masks come from NumPy's global random state
+    assert float(model.forward(x, t)) != first
+    model.train_flg = False
+    quiet = float(model.forward(x, t))
+    assert float(model.forward(x, t)) == quiet and all(not d.train_flg for d in model.decoder.dropouts)
+    model.train_flg = True
+    from attncore.util import validation_loss
+
+    assert validation_loss(model, x, t) == pytest.approx(quiet) and model.train_flg
+    scores = model.scores(x, t[:, :-1])
+    np.testing.assert_array_equal(model.scores(x, t[:, :-1]), scores)
+    np.random.seed(7)
+    undropped = AttentionSeq2seq(V, D, H, cell="gru-reset-after")
+    for p, q in zip(model.params, undropped.params):  # no weights of its own: the same draws
+        np.testing.assert_array_equal(p, q)
+    for bad in (1.0, -0.5, True, "0.2", float("nan")):
+        with pytest.raises(ValueError, match="dropout must be a number from 0 to below 1"):
+            AttentionSeq2seq(V, D, H, dropout=bad)
 
 
 def test_luong_variant_shapes():
@@ -160,6 +188,7 @@ def test_gradient_matches_a_directional_difference(kind):
     x, t = batch(np.random.default_rng(4), N=4)
     model = make(kind)
     with attncore.use_backend("numpy"):
+        np.random.seed(0)  # the same dropout masks in every forward pass
         model.forward(x, t)
         model.backward()
         rng = np.random.default_rng(0)
@@ -170,6 +199,7 @@ def test_gradient_matches_a_directional_difference(kind):
         def loss_at(sign):
             for p, d in zip(model.params, directions):
                 p += sign * eps * d
+            np.random.seed(0)
             loss = float(model.forward(x, t))
             for p, d in zip(model.params, directions):
                 p -= sign * eps * d

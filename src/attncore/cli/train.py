@@ -52,6 +52,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
                    help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
                    "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc) or additive (Bahdanau's "
                    "v . tanh(h_enc W1 + b + h_dec W2))")
+    run_option("--dropout", type=float, default=0.0, metavar="P",
+                   help="the attention model's dropout ratio, from 0 to below 1: the book's TimeDropout after each "
+                   "embedding and before the output layer, in training only")
     p.add_argument("--epochs", type=int, help="epochs in all (with --resume: including those done)" + recipe)
     run_option("--batch-size", type=int, help="rows per training step" + recipe)
     run_option("--hidden", type=int, help="hidden size H of the recurrent layers" + recipe)
@@ -118,7 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
               "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
-          f"{'' if args.attention == 'dot' else f', {args.attention} attention'}), "
+          f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
+          f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
           f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
           f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
           f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
@@ -193,7 +197,7 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
         raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong,
-                        args.attention)
+                        args.attention, args.dropout)
     model.pad_id = data.pad_id
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
@@ -269,6 +273,10 @@ def check_train_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--val-split must be above 0 and below 1, got {args.val_split}")
     if args.model != "attention" and args.attention != "dot":
         raise UsageError(f"--attention {args.attention} needs --model attention (got --model {args.model})")
+    if not 0 <= args.dropout < 1:
+        raise UsageError(f"--dropout must be from 0 to below 1, got {args.dropout}")
+    if args.model != "attention" and args.dropout:
+        raise UsageError(f"--dropout needs --model attention (got --model {args.model})")
 
 
 def check_recipe_options(args: argparse.Namespace) -> None:
