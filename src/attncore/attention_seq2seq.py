@@ -31,7 +31,7 @@ from .decoding import first_row, greedy, start_column
 from .defaults import CONCATS
 from .layers import Layer
 from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
-from .time_layers import TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM
+from .time_layers import TimeAffine, TimeBidirectional, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM
 
 __all__ = ["AttentionEncoder", "AttentionDecoder", "AttentionSeq2seq"]
 
@@ -95,35 +95,80 @@ class TimeTanh(Layer):
         return dout * (1 - self.out**2)
 
 
+def check_layers(layers) -> int:
+    """A number of stacked recurrent layers: an integer >= 1."""
+    if isinstance(layers, (bool, np.bool_)) or not isinstance(layers, (int, np.integer)) or layers < 1:
+        raise ValueError(f"layers must be an integer >= 1, got {layers!r}")
+    return int(layers)
+
+
 class AttentionEncoder(Encoder):
     """Encoder that returns every hidden state: forward(xs (N,T) int) -> hs (N,T,H); backward(dhs) -> None.
-    With ``dropout`` a TimeDropout between the embedding and the recurrent layer (``dropouts``)."""
+
+    ``layers`` stacked recurrent layers (``rnns``; ``rnn`` is the first), each a TimeBidirectional pair with
+    ``bidirectional`` (hs is then (N,T,2H)); with ``dropout`` a TimeDropout before each of them (after the
+    embedding, then between the layers: ``dropouts``). ``states()``: the state each layer ended in, after the
+    last ``forward`` or ``encode``, where a stacked or bidirectional decoder starts; ``backward(dhs, dstates)``
+    takes those states' gradients too.
+    """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, layers: int = 1, bidirectional: bool = False) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
+        layers = check_layers(layers)
+        self.bidirectional = bool(bidirectional)
+        width = 2 * H if self.bidirectional else H
         self.embed = TimeEmbedding(embedding_weights(V, D))
-        self.rnn = recurrent_layer(cell, D, H, stateful=False)
-        self.dropouts = dropout_layers(check_dropout(dropout), 1)
-        self.params, self.grads = collect([self.embed, self.rnn])
+        self.rnns = []
+        for i in range(layers):
+            fan_in = D if i == 0 else width
+            self.rnns.append(TimeBidirectional(recurrent_layer(cell, fan_in, H, stateful=False),
+                                               recurrent_layer(cell, fan_in, H, stateful=False))
+                             if self.bidirectional else recurrent_layer(cell, fan_in, H, stateful=False))
+        self.rnn = self.rnns[0]
+        self.dropouts = dropout_layers(check_dropout(dropout), layers)
+        self.params, self.grads = collect([self.embed, *self.rnns])
         self.hs: np.ndarray | None = None
+        self.layer_hs: list[np.ndarray] = []
+
+    def _run(self, xs: np.ndarray, lengths, inference: bool) -> np.ndarray:
+        x = self.embed.forward(xs)
+        self.layer_hs = []
+        for i, rnn in enumerate(self.rnns):
+            if self.dropouts and not inference:
+                x = self.dropouts[i].forward(x)
+            x = (rnn.forward_inference if inference else rnn.forward)(x, lengths)
+            self.layer_hs.append(x)
+        return x
 
     def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
-        x = self.embed.forward(xs)
-        for layer in self.dropouts:
-            x = layer.forward(x)
-        self.hs = self.rnn.forward(x, lengths)
+        self.hs = self._run(xs, lengths, inference=False)
         return self.hs
 
     def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         """``forward`` for decoding (keeps nothing for ``backward``): hs (N,T,H)."""
-        return self.rnn.forward_inference(self.embed.forward(xs), lengths)
+        return self._run(xs, lengths, inference=True)
 
-    def backward(self, dhs: np.ndarray) -> None:
-        dx = self.rnn.backward(dhs)
-        for layer in self.dropouts:
-            dx = layer.backward(dx)
-        self.embed.backward(dx)
+    def states(self) -> list[np.ndarray]:
+        """Each layer's final state (N,H), or both directions' (N,2H), after the last forward or encode."""
+        return [TimeBidirectional.final(hs) if self.bidirectional else hs[:, -1] for hs in self.layer_hs]
+
+    def backward(self, dhs: np.ndarray, dstates=None) -> None:
+        """dhs (N,T,H) the top layer's gradient; dstates: one per layer (N,H) for its final state, or None."""
+        d = dhs
+        for i in reversed(range(len(self.rnns))):
+            if dstates is not None and dstates[i] is not None:
+                d = np.array(d, copy=True)
+                if self.bidirectional:
+                    H = d.shape[2] // 2
+                    d[:, -1, :H] += dstates[i][:, :H]
+                    d[:, 0, H:] += dstates[i][:, H:]
+                else:
+                    d[:, -1] += dstates[i]
+            d = self.rnns[i].backward(d)
+            if self.dropouts:
+                d = self.dropouts[i].backward(d)
+        self.embed.backward(d)
 
 
 class AttentionDecoder(RecurrentHalf):
@@ -133,72 +178,95 @@ class AttentionDecoder(RecurrentHalf):
     layer starts from ``enc_hs[:, -1]`` (cell state zero). backward(dscore) ->
     denc_hs (N,T,H). ``attention`` is the attention layer of ``score`` (the book's TimeAttention for "dot"),
     so ``attention.attention_weights`` holds the (N,T) weights of each step; its weights come last in
-    ``params``. With ``dropout`` a TimeDropout after the embedding and one before the output affine
-    (``dropouts``), in training only: decoding never drops.
+    ``params``. With ``dropout`` a TimeDropout after the embedding, between stacked layers and before the
+    output affine (``dropouts``), in training only: decoding never drops.
+
+    ``layers`` stacked recurrent layers (``rnns``; ``rnn`` is the first). ``forward(..., states=)`` starts
+    layer i from states[i] (N,H) (the encoder's ``states()``): ``backward`` then leaves those states'
+    gradients in ``dstates`` rather than adding them into denc_hs[:, -1], as it does for the book's start.
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False, concat: str = "context-state", score: str = "dot",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, layers: int = 1) -> None:
         if concat not in CONCATS:
             raise ValueError(f"concat must be one of {list(CONCATS)}, got {concat!r}")
         if score not in SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+        layers = check_layers(layers)
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.context_first = concat == "context-state"
         self.embed = TimeEmbedding(embedding_weights(V, D))
-        self.rnn = recurrent_layer(cell, D, H, stateful=True)
-        layers = [self.embed, self.rnn]
+        self.rnns = [recurrent_layer(cell, D if i == 0 else H, H, stateful=True) for i in range(layers)]
+        self.rnn = self.rnns[0]
+        parts = [self.embed, *self.rnns]
         self.hidden: list = []
         if luong:
             self.hidden = [TimeAffine(scaled_randn(2 * H, H), np.zeros(H).astype("f")), TimeTanh()]
-            layers += self.hidden
+            parts += self.hidden
         fan_in = H if luong else 2 * H
         self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
         self.attention = attention_layer(score, H)
-        self.dropouts = dropout_layers(check_dropout(dropout), 2)
-        self.params, self.grads = collect(layers + [self.affine, self.attention])
+        self.dropouts = dropout_layers(check_dropout(dropout), layers + 1)
+        self.params, self.grads = collect(parts + [self.affine, self.attention])
+        self.dstates: list[np.ndarray] | None = None
+        self._given_states = False
+
+    def _start(self, enc_hs: np.ndarray, states) -> None:
+        """Each layer's start: states[i], or the encoder's last state (the book's) for every layer."""
+        if states is not None and len(states) != len(self.rnns):
+            raise ValueError(f"states must hold one state per layer ({len(self.rnns)}), got {len(states)}")
+        self._given_states = states is not None
+        for i, rnn in enumerate(self.rnns):
+            rnn.set_state(states[i] if states is not None else enc_hs[:, -1])
 
     def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, inference: bool = False) -> np.ndarray:
-        rnn = self.rnn.forward_inference if inference else self.rnn.forward
         drop = self.dropouts if not inference else []
         x = self.embed.forward(xs)
-        if drop:
-            x = drop[0].forward(x)
-        dec_hs = rnn(x)
+        for i, rnn in enumerate(self.rnns):
+            if drop:
+                x = drop[i].forward(x)
+            x = (rnn.forward_inference if inference else rnn.forward)(x)
+        dec_hs = x
         c = self.attention.forward(enc_hs, dec_hs, lengths)
         out = np.concatenate((c, dec_hs) if self.context_first else (dec_hs, c), axis=2)
         for layer in self.hidden:
             out = layer.forward(out)
         if drop:
-            out = drop[1].forward(out)
+            out = drop[-1].forward(out)
         return self.affine.forward(out)
 
-    def forward(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, states=None) -> np.ndarray:
         """``lengths`` (N,): attend over each row's first lengths[n] encoder states only."""
-        self.rnn.set_state(enc_hs[:, -1])
+        self._start(enc_hs, states)
         return self._scores(xs, enc_hs, lengths)
 
     def backward(self, dscore: np.ndarray) -> np.ndarray:
         dout = self.affine.backward(dscore)
         if self.dropouts:
-            dout = self.dropouts[1].backward(dout)
+            dout = self.dropouts[-1].backward(dout)
         for layer in reversed(self.hidden):
             dout = layer.backward(dout)
         H = dout.shape[2] // 2
         dc, ddec_hs0 = (dout[:, :, :H], dout[:, :, H:]) if self.context_first else (dout[:, :, H:], dout[:, :, :H])
         denc_hs, ddec_hs1 = self.attention.backward(dc)
-        dout = self.rnn.backward(ddec_hs0 + ddec_hs1)
-        denc_hs[:, -1] += self.rnn.dh
-        if self.dropouts:
-            dout = self.dropouts[0].backward(dout)
+        dout = ddec_hs0 + ddec_hs1
+        dstates = [None] * len(self.rnns)
+        for i in reversed(range(len(self.rnns))):
+            dout = self.rnns[i].backward(dout)
+            dstates[i] = self.rnns[i].dh
+            if not self._given_states:
+                denc_hs[:, -1] += dstates[i]
+            if self.dropouts:
+                dout = self.dropouts[i].backward(dout)
+        self.dstates = dstates if self._given_states else None
         self.embed.backward(dout)
         return denc_hs
 
-    def stepper(self, enc_hs: np.ndarray, lengths=None):
+    def stepper(self, enc_hs: np.ndarray, lengths=None, states=None):
         """Start decoding from the encoder's states; returns ``step(ids (N,1)) -> scores (N,1,V)``. Each
         step's attention weights (N,T) go to ``attention_weights_history``."""
-        self.rnn.set_state(enc_hs[:, -1])
+        self._start(enc_hs, states)
         self.attention_weights_history = history = []
 
         def step(x):
@@ -209,16 +277,17 @@ class AttentionDecoder(RecurrentHalf):
         return step
 
     def generate_batch(self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int,
-                       lengths=None) -> np.ndarray:
+                       lengths=None, states=None) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
         One call of ``kernels.attention_decode`` (C++ where the fused step runs, else its NumPy twin, the
-        step loop) for the dot score; the step loop (``stepper``) for the others. The attention weights of each
-        step stay in ``attention_weights_history`` (a list of sample_size arrays (N,T)); the recurrent layer
-        keeps the final state.
+        step loop) for the book's decoder: the dot score, one layer started from ``enc_hs[:, -1]``; the step
+        loop (``stepper``) for the others. The attention weights of each step stay in
+        ``attention_weights_history`` (a list of sample_size arrays (N,T)); the recurrent layers keep the final
+        state.
         """
-        if not isinstance(self.attention, TimeAttention):
-            return greedy(self.stepper(enc_hs, lengths), np.asarray(start_ids).reshape(-1, 1), sample_size)
+        if not isinstance(self.attention, TimeAttention) or len(self.rnns) > 1 or states is not None:
+            return greedy(self.stepper(enc_hs, lengths, states), np.asarray(start_ids).reshape(-1, 1), sample_size)
         cell = "lstm" if not isinstance(self.rnn, TimeGRU) else "gru-reset-after" if self.rnn.reset_after else "gru"
         ids, weights, h, c = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
                                                       self.embed.params[0], self.rnn.params,
@@ -228,8 +297,8 @@ class AttentionDecoder(RecurrentHalf):
         self.attention_weights_history = [weights[:, j] for j in range(sample_size)]
         return ids
 
-    def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return first_row(self.generate_batch(enc_hs, start_column(start_id, 1), sample_size))
+    def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int, lengths=None, states=None) -> list[int]:
+        return first_row(self.generate_batch(enc_hs, start_column(start_id, 1), sample_size, lengths, states))
 
 
 class AttentionSeq2seq(Seq2seq):
@@ -239,20 +308,25 @@ class AttentionSeq2seq(Seq2seq):
     the Luong-style variant; ``source_vocab_size`` gives the encoder a vocabulary of its own (``vocab_size``
     is then the target's), and ``concat="state-context"`` feeds ``[state; context]`` on, as Keras's
     ``Concatenate()([decoder_outputs, context])``. ``score`` is the attention's score and ``dropout`` the
-    ratio of its dropout layers (see the module's text). The defaults are the book's model and draw the book's
-    weights.
+    ratio of its dropout layers (see the module's text). ``layers`` stacks recurrent layers in both halves, and
+    ``bidirectional`` makes each encoder layer a TimeBidirectional pair: the decoder is then 2H wide and starts
+    from both directions' final states joined, as a Keras model of ``Bidirectional(..., return_state=True)``
+    and ``Concatenate`` does. Stacked or bidirectional, decoder layer i starts from encoder layer i's final
+    state (``starts_from_states``). The defaults are the book's model and draw the book's weights.
     """
 
     attends = True
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
-                 score: str = "dot", dropout: float = 0.0) -> None:
+                 score: str = "dot", dropout: float = 0.0, layers: int = 1, bidirectional: bool = False) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if score not in SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
-        dropout = check_dropout(dropout)
+        dropout, layers = check_dropout(dropout), check_layers(layers)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
         if source_vocab_size is not None and (isinstance(source_vocab_size, bool) or
                                               not isinstance(source_vocab_size, (int, np.integer)) or
                                               source_vocab_size < 1):
@@ -264,8 +338,12 @@ class AttentionSeq2seq(Seq2seq):
         extra.update({} if concat == "context-state" else {"concat": concat})
         extra.update({} if score == "dot" else {"score": score})
         extra.update({"dropout": dropout} if dropout else {})
-        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell, dropout),
-                       AttentionDecoder(V, D, H, cell, luong, concat, score, dropout),
+        extra.update({"layers": layers} if layers != 1 else {})
+        extra.update({"bidirectional": True} if bidirectional else {})
+        self.starts_from_states = layers > 1 or bool(bidirectional)
+        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell, dropout, layers, bool(bidirectional)),
+                       AttentionDecoder(V, D, 2 * H if bidirectional else H, cell, luong, concat, score, dropout,
+                                        layers),
                        vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
 
     def attention_weights(self) -> np.ndarray:

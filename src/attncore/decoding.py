@@ -61,7 +61,8 @@ def beam_search(step, rnn, starts: np.ndarray, beam: int, end_id: int | None, sa
     step; returns the best finished one per row, int64 (N,S).
 
     ``step`` decodes N*beam rows (each row's encoding repeated ``beam`` times, beams of a row adjacent); its
-    recurrent layer ``rnn`` (``h`` and ``c``) is reordered after each step to follow the surviving beams;
+    recurrent layer ``rnn`` (``h`` and ``c``; a list of them for stacked layers) is reordered after each step to
+    follow the surviving beams;
     ``starts`` (N,1) the first inputs. An answer finishes at ``end_id`` (None: answers always have S tokens),
     the tokens after it are ``end_id``; the best answer maximizes ``log p / length ** length_penalty``.
     """
@@ -85,9 +86,10 @@ def beam_search(step, rnn, starts: np.ndarray, beam: int, end_id: int | None, sa
         tokens = np.concatenate([np.take_along_axis(tokens, parent[:, :, None], axis=1), token[:, :, None]], axis=2)
         done = np.take_along_axis(done, parent, axis=1) | (token == end_id)
         order = (rows + parent).ravel()
-        rnn.h = rnn.h[order]
-        if rnn.c is not None:
-            rnn.c = rnn.c[order]
+        for layer in rnn if isinstance(rnn, (list, tuple)) else [rnn]:
+            layer.h = layer.h[order]
+            if layer.c is not None:
+                layer.c = layer.c[order]
         ids = token.reshape(-1, 1)
     if sample_size == 0:
         return np.zeros((N, 0), dtype=np.int64)

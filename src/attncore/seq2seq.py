@@ -191,6 +191,15 @@ class Seq2seq(BaseModel):
             return lengths
         return source_lengths(xs, self.pad_id)
 
+    def _decoder_options(self, lengths, repeat: int = 1) -> dict:
+        """The decoder's keyword arguments after the encoder has run: the source lengths (``_masking``), and
+        for a decoder that starts each layer from the encoder's (``starts_from_states``) those states, each row
+        ``repeat`` times (beam search)."""
+        options = self._masking(lengths)
+        if getattr(self, "starts_from_states", False):
+            options["states"] = [np.repeat(s, repeat, axis=0) for s in self.encoder.states()]
+        return options
+
     def _masking(self, lengths) -> dict:
         """The decoder's keyword arguments for the source lengths: only an attending decoder reads them
         (the others see the encoder's last state, which the lengths already chose)."""
@@ -201,12 +210,16 @@ class Seq2seq(BaseModel):
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
         lengths = self.source_lengths(xs, lengths)
         h = self.encoder.forward(xs, lengths)
-        score = self.decoder.forward(decoder_xs, h, **self._masking(lengths))
+        score = self.decoder.forward(decoder_xs, h, **self._decoder_options(lengths))
         return self.softmax.forward(score, decoder_ts)
 
     def backward(self, dout: float = 1) -> None:
         dh = self.decoder.backward(self.softmax.backward(dout))
-        self.encoder.backward(dh)
+        dstates = getattr(self.decoder, "dstates", None)
+        if dstates is None:
+            self.encoder.backward(dh)
+        else:
+            self.encoder.backward(dh, dstates)
 
     def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
         """What the decoder starts from, for decoding: the encoder's last state (N,H), or all its states
@@ -219,14 +232,17 @@ class Seq2seq(BaseModel):
         states."""
         lengths = self.source_lengths(xs, lengths)
         with evaluating(self):
-            return self.decoder.forward(decoder_xs, self.encoder.forward(xs, lengths), **self._masking(lengths))
+            h = self.encoder.forward(xs, lengths)
+            return self.decoder.forward(decoder_xs, h, **self._decoder_options(lengths))
 
     def attention_weights(self) -> np.ndarray | None:
         """The attention weights (N,Td,T) of the last ``generate_batch``; None for a model without attention."""
         return None
 
     def generate(self, xs: np.ndarray, start_id: int, sample_size: int) -> list[int]:
-        return self.decoder.generate(self.encode(xs), start_id, sample_size)
+        enc = self.encode(xs)
+        options = self._decoder_options(None)
+        return self.decoder.generate(enc, start_id, sample_size, **options)
 
     def generate_batch(self, xs: np.ndarray, start_id, sample_size: int, lengths=None) -> np.ndarray:
         """Greedy decoding of all N rows at once; row i equals ``generate(xs[i:i+1], ...)``.
@@ -240,7 +256,7 @@ class Seq2seq(BaseModel):
         starts = start_column(start_id, xs.shape[0])
         lengths = self.source_lengths(xs, lengths)
         return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size,
-                                           **self._masking(lengths))
+                                           **self._decoder_options(lengths))
 
     def generate_beam(self, xs: np.ndarray, start_id, end_id: int | None, sample_size: int, beam: int = 4,
                       length_penalty: float = 0.0, lengths=None) -> np.ndarray:
@@ -266,7 +282,9 @@ class Seq2seq(BaseModel):
             return np.zeros((0, sample_size), dtype=np.int64)
         lengths = self.source_lengths(xs, lengths)
         enc = np.repeat(self.encoder.encode(xs, lengths), beam, axis=0)  # each row's encoding once per beam
-        step = self.decoder.stepper(enc, **self._masking(None if lengths is None else np.repeat(lengths, beam)))
-        return beam_search(step, self.decoder.rnn, start_column(start_id, N), beam, end_id, sample_size,
-                           length_penalty)
+        options = self._decoder_options(None, repeat=beam)
+        options.update(self._masking(None if lengths is None else np.repeat(lengths, beam)))
+        step = self.decoder.stepper(enc, **options)
+        return beam_search(step, getattr(self.decoder, "rnns", [self.decoder.rnn]), start_column(start_id, N), beam,
+                           end_id, sample_size, length_penalty)
 

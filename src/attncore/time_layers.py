@@ -19,8 +19,8 @@ from .time_dense import (Simple_TimeAffine, Simple_TimeSoftmaxWithLoss, TimeAffi
 
 __all__ = [
     "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding", "TimeAffine",
-    "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM", "TimeSigmoidWithLoss", "Simple_TimeAffine",
-    "Simple_TimeSoftmaxWithLoss",
+    "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM", "TimeBidirectional", "TimeSigmoidWithLoss",
+    "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss", "reverse_rows",
 ]
 
 
@@ -324,3 +324,59 @@ class TimeBiLSTM(Layer):
         dxs1 = self.forward_lstm.backward(dhs[:, :, :H])
         dxs2 = self.backward_lstm.backward(dhs[:, ::-1, H:])[:, ::-1]
         return dxs1 + dxs2
+
+
+def reverse_rows(seq: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
+    """``seq`` (N,T,...) with each row's first lengths[n] steps in reverse order and the steps after them in
+    place (every row reversed without lengths); it is its own inverse."""
+    if lengths is None:
+        return seq[:, ::-1]
+    t = np.arange(seq.shape[1])
+    steps = np.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    return np.take_along_axis(seq, steps.reshape(steps.shape + (1,) * (seq.ndim - 2)), axis=1)
+
+
+class TimeBidirectional(Layer):
+    """Two recurrent layers (TimeLSTM or TimeGRU, not stateful): one reads each row forward, the other backward
+    from the row's last step (its length's, with ``lengths``). forward(xs (N,T,D), lengths=None) -> (N,T,2H):
+    at each step the forward layer's state, then the backward layer's (which has read the row from its end
+    down to that step). ``final(hs)``: the state each direction ends in, (N,2H). The book's TimeBiLSTM
+    reverses the whole padded row instead; this is Keras's ``Bidirectional`` and PyTorch's
+    ``bidirectional=True`` on packed sequences.
+    """
+
+    def __init__(self, forward_layer, backward_layer) -> None:
+        super().__init__()
+        self.forward_layer, self.backward_layer = forward_layer, backward_layer
+        self.params = forward_layer.params + backward_layer.params
+        self.grads = forward_layer.grads + backward_layer.grads
+        self.lengths: np.ndarray | None = None
+
+    def _run(self, xs: np.ndarray, lengths, inference: bool) -> np.ndarray:
+        lengths = _TimeRecurrent._lengths(xs, lengths)
+        ahead, back = ((layer.forward_inference if inference else layer.forward)
+                       for layer in (self.forward_layer, self.backward_layer))
+        out = np.concatenate((ahead(xs, lengths), reverse_rows(back(reverse_rows(xs, lengths), lengths), lengths)),
+                             axis=2)
+        self.lengths = lengths
+        return out
+
+    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+        return self._run(xs, lengths, inference=False)
+
+    def forward_inference(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+        """``forward`` for decoding: ``backward`` may not follow."""
+        return self._run(xs, lengths, inference=True)
+
+    @staticmethod
+    def final(hs: np.ndarray) -> np.ndarray:
+        """The two directions' last states from the outputs (N,T,2H): the forward one's at the last step (which
+        holds its row's last state past a length), the backward one's at step 0."""
+        H = hs.shape[2] // 2
+        return np.concatenate((hs[:, -1, :H], hs[:, 0, H:]), axis=1)
+
+    def backward(self, dhs: np.ndarray) -> np.ndarray:
+        H = dhs.shape[2] // 2
+        dxs = self.forward_layer.backward(dhs[:, :, :H])
+        back = self.backward_layer.backward(reverse_rows(dhs[:, :, H:], self.lengths))
+        return dxs + reverse_rows(back, self.lengths)

@@ -388,3 +388,28 @@ def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--dropout", "0.2", "--model", "seq2seq", "--out",
                      str(tmp_path / "y"), *TINY)
     assert r.returncode == 2 and "--dropout needs --model attention" in r.stderr
+
+
+def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--layers", "2", "--bidirectional", "--attention", "additive",
+                     "--dropout", "0.2", "--cell", "gru-reset-after", "--out", str(out), *TINY)
+    assert r.returncode == 0 and ", additive attention, 2 layers, bidirectional, dropout 0.2)" in r.stdout, r.stderr
+    with np.load(out / "params.npz") as f:
+        config = json.loads(str(f["config"]))["config"]
+    assert config["layers"] == 2 and config["bidirectional"] is True
+    for extra in ((), ("--beam", "2")):
+        r = attncore_cmd("translate", "--params", str(out / "params.npz"), *extra, "you are cold")
+        assert r.returncode == 0, r.stderr
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "2 layers, bidirectional" in r.stdout, r.stderr
+    r = attncore_cmd("export", "--format", "torch", str(out / "params.npz"), str(tmp_path / "m.pt"))
+    assert r.returncode == 2 and "not exported to PyTorch or ONNX yet" in r.stderr, r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--layers", "0", "--out", str(tmp_path / "x"), *TINY)
+    assert r.returncode == 2 and "--layers must be at least 1, got 0" in r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--bidirectional", "--layers", "2", "--model", "peeky", "--out",
+                     str(tmp_path / "y"), *TINY)
+    assert r.returncode == 2 and "--layers and --bidirectional need --model attention" in r.stderr

@@ -148,7 +148,7 @@ def test_hostile_files_get_value_errors(tmp_path):
     for saved, message in [
         ({"format": "attncore-torch-1", "config": "x", "state_dict": state}, "config dict"),
         ({"format": "attncore-torch-1", "config": model.config, "state_dict": [1, 2]}, "state dict"),
-        ({"format": "attncore-torch-1", "config": {**model.config, "dropout": 0.5}, "state_dict": state},
+        ({"format": "attncore-torch-1", "config": {**model.config, "heads": 8}, "state_dict": state},
          "does not build"),
         ({"format": "attncore-torch-1", "config": model.config, "state_dict": state, "metadata": [1]}, "metadata"),
         ([torch.zeros(3)], "expected a state dict"),
@@ -189,3 +189,16 @@ def test_the_command_line_exports_and_imports_back(tmp_path, capsys):
     (tmp_path / "junk.pt").write_bytes(b"\x00" * 10)
     assert main(["import", "torch", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "x.npz")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"score": "general"}, "the attention score 'general' is not exported"),
+    ({"layers": 2}, "stacked layers and bidirectional encoders are not exported"),
+    ({"bidirectional": True}, "stacked layers and bidirectional encoders are not exported"),
+])
+def test_models_the_formats_do_not_have_yet_are_refused_by_name(options, message):
+    from attncore.interop.layout import check_exportable
+
+    with pytest.raises(ValueError, match=message):
+        check_exportable(AttentionSeq2seq(11, 4, 6, **options))
+    check_exportable(AttentionSeq2seq(11, 4, 6, dropout=0.3))  # dropout has no weights: it exports

@@ -52,6 +52,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
                    help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
                    "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc) or additive (Bahdanau's "
                    "v . tanh(h_enc W1 + b + h_dec W2))")
+    run_option("--layers", type=int, default=1, metavar="N",
+                   help="stacked recurrent layers of the attention model's encoder and decoder")
+    run_option("--bidirectional", action="store_true",
+                   help="a bidirectional encoder (each layer reads the rows both ways; the decoder is 2H wide and "
+                   "starts from both directions' final states)")
     run_option("--dropout", type=float, default=0.0, metavar="P",
                    help="the attention model's dropout ratio, from 0 to below 1: the book's TimeDropout after each "
                    "embedding and before the output layer, in training only")
@@ -122,6 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
           f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
+          f"{f', {args.layers} layers' if args.layers != 1 else ''}{', bidirectional' if args.bidirectional else ''}"
           f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
           f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
           f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
@@ -197,7 +203,7 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
         raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong,
-                        args.attention, args.dropout)
+                        args.attention, args.dropout, args.layers, args.bidirectional)
     model.pad_id = data.pad_id
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
@@ -275,8 +281,13 @@ def check_train_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--attention {args.attention} needs --model attention (got --model {args.model})")
     if not 0 <= args.dropout < 1:
         raise UsageError(f"--dropout must be from 0 to below 1, got {args.dropout}")
-    if args.model != "attention" and args.dropout:
-        raise UsageError(f"--dropout needs --model attention (got --model {args.model})")
+    if args.layers < 1:
+        raise UsageError(f"--layers must be at least 1, got {args.layers}")
+    given = [f"--{name}" for name, used in (("dropout", args.dropout), ("layers", args.layers != 1),
+                                            ("bidirectional", args.bidirectional)) if used]
+    if args.model != "attention" and given:
+        raise UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --model attention "
+                         f"(got --model {args.model})")
 
 
 def check_recipe_options(args: argparse.Namespace) -> None:

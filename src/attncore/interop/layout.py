@@ -43,6 +43,9 @@ def check_exportable(model) -> dict:
     if config.get("score", "dot") != "dot":
         raise ValueError(f"the attention score {config['score']!r} is not exported to PyTorch or ONNX yet: the exported "
                          "models have the dot score (train with --attention dot)")
+    if config.get("layers", 1) != 1 or config.get("bidirectional"):
+        raise ValueError("stacked layers and bidirectional encoders are not exported to PyTorch or ONNX yet: the "
+                         "exported models have one layer each way (train without --layers and --bidirectional)")
     return config
 
 
