@@ -5,6 +5,7 @@
 #include "memory.hpp"
 #include "parallel.hpp"
 #include "softmax.hpp"
+#include "vector.hpp"
 
 namespace attncore {
 
@@ -49,6 +50,49 @@ void context_backward(T* ds_n, T* dvalues_n, const T* a_n, const T* values_n, co
     for (int64_t j = 0; j < Td; ++j) softmax_backward_row(ds_n + j * L, a_n + j * Tn, ds_n + j * L, L);
     gemm<T>(true, false, L, V, Td, T(1), a_n, Tn, dout_n, V, T(0), dvalues_n, V);
     zero(dvalues_n + L * V, (Tn - L) * V);
+}
+
+// Below this many decoder steps the scaled score runs as row loops (dot products and axpys per decoder step);
+// from it on as products per batch row, which read each key and value once per product rather than once per
+// step. The book's time attention switches at the same point (attention.cpp): one BLAS call per tiny product
+// costs more than the loops.
+constexpr int64_t kProductSteps = 16;
+
+// The scaled score's forward for one (n, j) by loops: a_row (L of Tn), out_j (V).
+template <class T>
+ATTNCORE_SIMD_CLONES void scaled_forward_row(T* out_j, T* a_row, const T* q_j, const T* k_n, const T* values_n,
+                                             T scale, int64_t Tn, int64_t L, int64_t K, int64_t V) {
+    dots(a_row, k_n, K, q_j, L, K);
+    for (int64_t t = 0; t < L; ++t) a_row[t] *= scale;
+    softmax_row(a_row, a_row, L);
+    for (int64_t t = L; t < Tn; ++t) a_row[t] = 0;
+    for (int64_t i = 0; i < V; ++i) out_j[i] = 0;
+    for (int64_t t = 0; t < L; ++t) axpy(out_j, a_row[t], values_n + t * V, V);
+}
+
+// The scaled score's backward for batch row n by loops, all decoder steps: dq_n (Td,K), dk_n (Tn,K),
+// dvalues_n (Tn,V) (zero past L), the scale's gradient returned; ds (L) and g (K) are scratch.
+template <class T>
+ATTNCORE_SIMD_CLONES T scaled_backward_rows(T* dq_n, T* dk_n, T* dvalues_n, T* ds, T* g, const T* q_n, const T* k_n,
+                                            const T* values_n, const T* a_n, const T* dout_n, T scale, int64_t Tn,
+                                            int64_t L, int64_t Td, int64_t K, int64_t V) {
+    for (int64_t i = 0; i < Tn * K; ++i) dk_n[i] = 0;
+    for (int64_t i = 0; i < Tn * V; ++i) dvalues_n[i] = 0;
+    T dscale = 0;
+    for (int64_t j = 0; j < Td; ++j) {
+        const T *a_j = a_n + j * Tn, *dout_j = dout_n + j * V, *q_j = q_n + j * K;
+        dots(ds, values_n, V, dout_j, L, V);  // d a[t] = dout . values[t]
+        softmax_backward_row(ds, a_j, ds, L);
+        for (int64_t i = 0; i < K; ++i) g[i] = 0;
+        for (int64_t t = 0; t < L; ++t) {
+            axpy(g, ds[t], k_n + t * K, K);
+            axpy(dk_n + t * K, scale * ds[t], q_j, K);
+            axpy(dvalues_n + t * V, a_j[t], dout_j, V);
+        }
+        dscale += dot(q_j, g, K);
+        scale_into(dq_n + j * K, scale, g, K);
+    }
+    return dscale;
 }
 
 // s (L) = the additive scores of one query qp_j (A) against the keys kp_n (L,A).
@@ -98,6 +142,14 @@ template <class T>
 void scaled_attention_forward(T* out, T* a, const T* q, const T* k, const T* values, T scale, int64_t N,
                               int64_t Tn, int64_t Td, int64_t K, int64_t V, const int64_t* lengths) {
     const int nt = get_num_threads();
+    if (Td < kProductSteps) {
+#pragma omp parallel for collapse(2) num_threads(nt) schedule(dynamic, 4) if (should_parallelize(N * Td * Tn * (K + V)))
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t j = 0; j < Td; ++j)
+                scaled_forward_row(out + (n * Td + j) * V, a + (n * Td + j) * Tn, q + (n * Td + j) * K,
+                                   k + n * Tn * K, values + n * Tn * V, scale, Tn, row_length(lengths, n, Tn), K, V);
+        return;
+    }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (K + V)))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
@@ -112,8 +164,19 @@ template <class T>
 void scaled_attention_backward(T* dq, T* dk, T* dvalues, T* dscale, const T* q, const T* k, const T* values,
                                const T* a, const T* dout, T scale, int64_t N, int64_t Tn, int64_t Td, int64_t K,
                                int64_t V, const int64_t* lengths) {
-    Buffer<T> ds = scratch<T>(N * Td * Tn), dscale_n = scratch<T>(N);
     const int nt = get_num_threads();
+    if (Td < kProductSteps) {
+        Buffer<T> ds = scratch<T>(N * Tn), g = scratch<T>(N * K), dscale_n = scratch<T>(N);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (K + V)))
+        for (int64_t n = 0; n < N; ++n)
+            dscale_n[n] = scaled_backward_rows(dq + n * Td * K, dk + n * Tn * K, dvalues + n * Tn * V, ds.get() + n * Tn,
+                                               g.get() + n * K, q + n * Td * K, k + n * Tn * K, values + n * Tn * V,
+                                               a + n * Td * Tn, dout + n * Td * V, scale, Tn,
+                                               row_length(lengths, n, Tn), Td, K, V);
+        sum_rows(dscale, dscale_n.get(), N, 1);
+        return;
+    }
+    Buffer<T> ds = scratch<T>(N * Td * Tn), dscale_n = scratch<T>(N);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (K + V)))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);

@@ -7,7 +7,9 @@
 //   scaled:   s[n,j,t] = scale * q[n,j,:] . k[n,t,:]                  (dot: scale 1; Luong's general: q = h W)
 //   additive: s[n,j,t] = sum_i w[i] tanh(qp[n,j,i] + kp[n,t,i])       (Bahdanau: qp = s W2, kp = h W1 + b)
 //
-// The layers make the projections (one product each over all time steps); the additive score's tanh over all
+// The scaled score runs as products per batch row from 16 decoder steps on and as row loops below (as the
+// book's time attention does). The layers make the projections (one product each over all time steps); the
+// additive score's tanh over all
 // (j, t) pairs is the expensive part (N Td T A) and is fused here, recomputed in the backward pass rather than
 // stored. All buffers are row-major and contiguous; outputs come first. lengths (N), when not null, masks the
 // encoder steps as in attention.hpp: the steps at and past lengths[n] get weight 0 and zero gradients, and
