@@ -14,9 +14,10 @@ before the output affine (H,V).
 starting at 1/sqrt(H)), "general" (Luong's ``h_dec W . h_enc``) or "additive" (Bahdanau's
 ``v . tanh(h_enc W1 + b + h_dec W2)``); see :mod:`attncore.attention_layer`. The weights of a score other than
 the dot product are drawn after all the others, so the rest of the model draws the weights it draws with "dot".
-``dropout`` (0 to below 1) puts the book's TimeDropout (as in its ``BetterRnnlm``) after each embedding and
-before the output affine, in training only (``train_flg``); its masks are drawn from NumPy's global random
-state, so a seed reproduces a run.
+``dropout`` (0 to below 1) puts the book's TimeDropout (as in its ``BetterRnnlm``) after each embedding,
+between stacked layers and before the output affine, in training only (``train_flg``); its masks are drawn
+from NumPy's global random state, so a seed reproduces a run. ``layers`` stacks recurrent layers in both halves
+and ``bidirectional`` reads the source both ways (``AttentionSeq2seq``'s text).
 """
 
 from __future__ import annotations
