@@ -116,8 +116,9 @@ class TimeAttention:
         return kernels.time_attention_backward(hs_enc, hs_dec, a, dout, lengths)
 
 
-# The scores by name, as the models and the command line spell them; "dot" is the book's TimeAttention.
-SCORES = ("dot", "scaled", "general", "additive")
+# The scores by name, as the models and the command line spell them; "dot" is the book's TimeAttention and
+# "keras-additive" the additive score without projections (Keras's AdditiveAttention: v . tanh(h_dec + h_enc)).
+SCORES = ("dot", "scaled", "general", "additive", "keras-additive")
 
 
 def _project(x: np.ndarray, W: np.ndarray, transpose: bool = False) -> np.ndarray:

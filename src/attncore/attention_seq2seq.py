@@ -11,8 +11,9 @@ attentional hidden layer ``tanh([context; decoder state] @ Wc + bc)`` (2H -> H)
 before the output affine (H,V).
 
 ``score`` chooses how the decoder scores the encoder's states: "dot" (the book's), "scaled" (a learned scale,
-starting at 1/sqrt(H)), "general" (Luong's ``h_dec W . h_enc``) or "additive" (Bahdanau's
-``v . tanh(h_enc W1 + b + h_dec W2)``); see :mod:`attncore.attention_layer`. The weights of a score other than
+starting at 1/sqrt(H)), "general" (Luong's ``h_dec W . h_enc``), "additive" (Bahdanau's
+``v . tanh(h_enc W1 + b + h_dec W2)``), or "keras-additive" (``v . tanh(h_enc + h_dec)``, Keras's
+``AdditiveAttention``: no projections); see :mod:`attncore.attention_layer`. The weights of a score other than
 the dot product are drawn after all the others, so the rest of the model draws the weights it draws with "dot".
 ``dropout`` (0 to below 1) puts the book's TimeDropout (as in its ``BetterRnnlm``) after each embedding,
 between stacked layers and before the output affine, in training only (``train_flg``); its masks are drawn
@@ -78,6 +79,8 @@ def attention_layer(score: str, H: int):
     if score == "additive":
         W1, W2 = scaled_randn(H, H), scaled_randn(H, H)
         return TimeAdditiveAttention(W1, W2, np.zeros(H, dtype="f"), scaled_randn(H, 1).reshape(H))
+    if score == "keras-additive":
+        return TimeAdditiveAttention(None, None, None, scaled_randn(H, 1).reshape(H))
     raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
 
 

@@ -118,7 +118,7 @@ def test_a_masked_source_makes_zero_the_padding(tmp_path):
     (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
     (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
     (dict(attention=layers.Attention(score_mode="concat")), "score_mode='concat'"),
-    (dict(attention=layers.AdditiveAttention()), "is a AdditiveAttention"),
+    (dict(attention=layers.AdditiveAttention(use_scale=False)), "use_scale=False"),
 ])
 def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, variant, message):
     seed_model(**variant).save(tmp_path / "m.keras")
@@ -126,6 +126,99 @@ def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, vari
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "p.npz").exists()
+
+
+def translation_model(Vs=20, Vt=15, D=4, H=6, bidirectional=True, layers_=1, attention="additive", mask_zero=True,
+                      luong=True):
+    """The models users build next: a (Bidirectional) GRU encoder of ``layers_`` layers, a decoder whose layer i
+    starts from encoder layer i's final state(s), and ``attention`` "additive" (AdditiveAttention), "scaled"
+    (Attention(use_scale=True)) or "ops" (the dot product written as keras.ops, as the seed's notes write it)."""
+    from keras import ops
+
+    source = keras.Input((None,), dtype="int32", name="source")
+    target = keras.Input((None,), dtype="int32", name="target")
+    x = layers.Embedding(Vs, D, mask_zero=mask_zero)(source)
+    states = []
+    for _ in range(layers_):
+        if bidirectional:
+            x, forward, backward = layers.Bidirectional(layers.GRU(H, return_sequences=True, return_state=True))(x)
+            states.append(layers.Concatenate()([forward, backward]))
+        else:
+            x, state = layers.GRU(H, return_sequences=True, return_state=True)(x)
+            states.append(state)
+    enc_out, width = x, 2 * H if bidirectional else H
+    y = layers.Embedding(Vt, D)(target)
+    for state in states:
+        y = layers.GRU(width, return_sequences=True)(y, initial_state=state)
+    if attention == "ops":
+        weights = ops.softmax(ops.matmul(y, ops.transpose(enc_out, (0, 2, 1))))
+        context = ops.matmul(weights, enc_out)
+    else:
+        layer = layers.AdditiveAttention() if attention == "additive" else layers.Attention(use_scale=True)
+        context = layer([y, enc_out])
+    joined = layers.Concatenate()([y, context])
+    if luong:
+        joined = layers.Dense(width, activation="tanh")(joined)
+    return keras.Model([source, target], layers.Dense(Vt, activation="softmax")(joined))
+
+
+def trained_a_few_steps(model, seed, Vs=20, Vt=15):
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(seed)
+    xs, ys = rng.integers(1, Vs, (48, 9)), rng.integers(0, Vt, (48, 7))
+    xs[::3, 6:] = 0  # padded rows
+    model.fit([xs, ys[:, :-1]], ys[:, 1:], batch_size=16, epochs=2, verbose=0)
+    return model
+
+
+def padded_batch(rng, N=6, T=10, Td=7, Vs=20, Vt=15):
+    xs, ys = rng.integers(1, Vs, (N, T)), rng.integers(1, Vt, (N, Td))  # no 0 label: the loss ignores pads
+    xs[1, 6:] = 0
+    xs[4, 1:] = 0  # a row of one token
+    return xs, ys
+
+
+def test_a_bidirectional_encoder_and_additive_attention_import_with_kerass_loss(tmp_path, capsys):
+    """The issue's model: Bidirectional(GRU) encoder, AdditiveAttention, trained a few steps in Keras."""
+    keras.utils.set_random_seed(5)
+    model = trained_a_few_steps(translation_model(), 5)
+    model.save(tmp_path / "m.keras")
+    assert main(["import", "keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "p.npz")]) == 0
+    assert f"{model.count_params():,} parameters" in capsys.readouterr().out
+    imported = load_model(tmp_path / "p.npz")
+    assert imported.config["score"] == "keras-additive" and imported.config["bidirectional"] is True
+    assert sum(p.size for p in imported.params) == model.count_params() and imported.metadata["pad_id"] == 0
+    imported.pad_id = 0  # as the commands set it from the metadata
+    xs, ys = padded_batch(np.random.default_rng(6))
+    expected = np.asarray(model.predict([xs, ys], verbose=0))
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), expected, atol=1e-4, rtol=0)
+    model.compile(loss="sparse_categorical_crossentropy")
+    keras_loss = float(model.evaluate([xs, ys[:, :-1]], ys[:, 1:], batch_size=len(xs), verbose=0))
+    assert abs(imported.forward(xs, ys) - keras_loss) < 1e-4
+
+
+@pytest.mark.parametrize("kind", ["ops", "stacked-scaled", "bi-stacked-ops"])
+def test_attention_as_ops_and_stacked_grus_import(tmp_path, kind):
+    """The seed's notes' attention (keras.ops matmul/transpose/softmax) and stacked (bidirectional) GRUs."""
+    keras.utils.set_random_seed(6)
+    options = {"ops": dict(bidirectional=False, attention="ops", mask_zero=False),
+               "stacked-scaled": dict(bidirectional=False, layers_=2, attention="scaled", luong=False),
+               "bi-stacked-ops": dict(layers_=2, attention="ops", mask_zero=False)}[kind]
+    model = trained_a_few_steps(translation_model(**options), 6)
+    model.save(tmp_path / "m.keras")
+    imported = load_keras(tmp_path / "m.keras")
+    assert imported.config.get("layers", 1) == options.get("layers_", 1)
+    assert sum(p.size for p in imported.params) == model.count_params()
+    xs, ys = padded_batch(np.random.default_rng(8))
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
+
+
+def test_attention_as_ops_over_a_masked_source_is_refused(tmp_path, capsys):
+    translation_model(attention="ops").save(tmp_path / "m.keras")
+    assert main(["import", "keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "p.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not see the mask" in err, err
 
 
 def test_files_that_are_not_keras_models_are_one_line_errors(tmp_path, capsys):

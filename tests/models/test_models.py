@@ -25,6 +25,8 @@ MODELS = {
     "scaled": (AttentionSeq2seq, {"score": "scaled"}),
     "general-gru": (AttentionSeq2seq, {"score": "general", "cell": "gru"}),
     "additive-luong": (AttentionSeq2seq, {"score": "additive", "luong": True}),
+    "keras-additive-bi": (AttentionSeq2seq, {"score": "keras-additive", "bidirectional": True,
+                                             "cell": "gru-reset-after", "concat": "state-context"}),
     "dropout": (AttentionSeq2seq, {"dropout": 0.2, "cell": "gru-reset-after"}),
     "stacked": (AttentionSeq2seq, {"layers": 2, "dropout": 0.1}),
     "bidirectional": (AttentionSeq2seq, {"bidirectional": True, "cell": "gru-reset-after"}),

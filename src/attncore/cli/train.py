@@ -50,8 +50,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
                    help="tanh attentional layer before the output affine" + recipe)
     run_option("--attention", choices=list(SCORES), default="dot",
                    help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
-                   "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc) or additive (Bahdanau's "
-                   "v . tanh(h_enc W1 + b + h_dec W2))")
+                   "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc), additive (Bahdanau's "
+                   "v . tanh(h_enc W1 + b + h_dec W2)) or keras-additive (Keras's AdditiveAttention: "
+                   "v . tanh(h_enc + h_dec), no projections)")
     run_option("--layers", type=int, default=1, metavar="N",
                    help="stacked recurrent layers of the attention model's encoder and decoder")
     run_option("--bidirectional", action="store_true",
