@@ -52,7 +52,7 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     model = load_torch(args.model)
     pad_id = model.metadata.get("pad_id")
-    module = DistributedDataParallel(to_torch(model))
+    module = DistributedDataParallel(to_torch(model).train())  # dropout, if the model has it, trains
     optimizer = torch.optim.SGD(module.parameters(), lr=args.lr)
     with np.load(args.batches) as data:
         xs, ts = torch.from_numpy(data["xs"]).long(), torch.from_numpy(data["ts"]).long()

@@ -158,6 +158,27 @@ def threads(n: int):
 
 # Keras's own notes (its torch backend and NumPy 2 on __array__'s copy argument; a softmax over a
 # one-token vocabulary axis in its shape inference): theirs, not the tests'
+# The attention models the exporters write (torch and ONNX), by name: the book's, the Keras seed's, and the
+# other scores, stacked layers and bidirectional encoders, each score once with each cell.
+EXPORTED = {
+    "book": dict(vocab_size=13, wordvec_size=5, hidden_size=7),
+    "lstm-luong-state-context": dict(vocab_size=13, wordvec_size=5, hidden_size=7, luong=True, concat="state-context"),
+    "gru-reset-after": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after"),
+    "seed": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", luong=True,
+                 source_vocab_size=17, concat="state-context"),
+    "scaled": dict(vocab_size=13, wordvec_size=5, hidden_size=7, score="scaled"),
+    "general-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", score="general",
+                        luong=True),
+    "additive-bi-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, score="additive", bidirectional=True),
+    "keras-additive-bi-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after",
+                                  score="keras-additive", bidirectional=True, luong=True, concat="state-context",
+                                  source_vocab_size=17),
+    "stacked-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, layers=3, score="general"),
+    "bi-stacked-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", layers=2,
+                           bidirectional=True, score="additive", luong=True, dropout=0.3),
+}
+
+
 KERAS_WARNINGS = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
                   pytest.mark.filterwarnings("ignore:You are using a softmax")]
 

@@ -350,6 +350,36 @@ class AttentionSeq2seq(Seq2seq):
                                         layers),
                        vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
 
+    def named_params(self) -> dict[str, np.ndarray]:
+        """The parameters by name, the same arrays in ``params``'s order, for the exporters and importers that
+        must not count positions: ``encoder.embed.W``, ``encoder.rnn.<i>.Wx`` (``Wh``, ``b``; a bidirectional
+        layer's ``encoder.rnn.<i>.forward.Wx`` ... then ``backward``), ``decoder.embed.W``,
+        ``decoder.rnn.<i>.Wx`` ..., ``decoder.attentional.W``/``b`` (``luong``), ``decoder.affine.W``/``b`` and
+        the score's ``attention.scale`` ("scaled"), ``attention.W`` ("general"), ``attention.W1``, ``W2``,
+        ``b``, ``v`` ("additive"; ``v`` alone for "keras-additive")."""
+        def recurrent(prefix: str, layer) -> list[tuple[str, np.ndarray]]:
+            if isinstance(layer, TimeBidirectional):
+                return recurrent(prefix + ".forward", layer.forward_layer) + \
+                    recurrent(prefix + ".backward", layer.backward_layer)
+            return [(f"{prefix}.{k}", p) for k, p in zip(("Wx", "Wh", "b"), layer.params)]
+
+        named = [("encoder.embed.W", self.encoder.embed.params[0])]
+        for i, rnn in enumerate(self.encoder.rnns):
+            named += recurrent(f"encoder.rnn.{i}", rnn)
+        named.append(("decoder.embed.W", self.decoder.embed.params[0]))
+        for i, rnn in enumerate(self.decoder.rnns):
+            named += recurrent(f"decoder.rnn.{i}", rnn)
+        if self.decoder.hidden:
+            named += zip(("decoder.attentional.W", "decoder.attentional.b"), self.decoder.hidden[0].params)
+        named += zip(("decoder.affine.W", "decoder.affine.b"), self.decoder.affine.params)
+        attention = self.decoder.attention
+        names = list(attention.parts) if isinstance(attention, TimeAdditiveAttention) else \
+            ["scale"] if isinstance(attention, TimeScaledAttention) else ["W"] * len(attention.params)
+        named += ((f"attention.{name}", p) for name, p in zip(names, attention.params))
+        if [id(p) for _, p in named] != [id(p) for p in self.params]:
+            raise RuntimeError("named_params does not follow params: the model's layers changed")
+        return dict(named)
+
     def attention_weights(self) -> np.ndarray:
         """The attention weights (N,Td,T) of the last ``generate_batch`` (or ``generate``): one (N,T) row
         of weights over the encoder's steps per decoded token."""

@@ -195,6 +195,16 @@ def test_a_bidirectional_encoder_and_additive_attention_import_with_kerass_loss(
     model.compile(loss="sparse_categorical_crossentropy")
     keras_loss = float(model.evaluate([xs, ys[:, :-1]], ys[:, 1:], batch_size=len(xs), verbose=0))
     assert abs(imported.forward(xs, ys) - keras_loss) < 1e-4
+    # and out again: the ONNX graphs of `attncore export --format onnx`, run by onnxruntime
+    pytest.importorskip("onnxruntime")
+    from test_onnx import greedy, sessions
+
+    lengths = (xs != 0).sum(axis=1)
+    tokens, weights, logits = greedy(*sessions(imported), xs, lengths, ys[:, 0], 6, lstm=False)
+    np.testing.assert_array_equal(tokens, imported.generate_batch(xs, ys[:, 0], 6))
+    decoder_xs = np.concatenate([ys[:, :1], tokens[:, :-1]], axis=1)
+    np.testing.assert_allclose(logits, imported.scores(xs, decoder_xs), atol=1e-5, rtol=0)
+    assert main(["export", "--format", "onnx", str(tmp_path / "p.npz"), str(tmp_path / "onnx")]) == 0
 
 
 @pytest.mark.parametrize("kind", ["ops", "stacked-scaled", "bi-stacked-ops"])

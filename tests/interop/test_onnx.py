@@ -12,17 +12,14 @@ import pytest
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.cli import main
 
+from helpers import EXPORTED
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from attncore.interop.onnx_export import export_onnx, onnx_graphs  # noqa: E402
 
-CONFIGS = [dict(vocab_size=13, wordvec_size=5, hidden_size=7),
-           dict(vocab_size=13, wordvec_size=5, hidden_size=7, luong=True, concat="state-context"),
-           dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after"),
-           dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", luong=True,
-                source_vocab_size=17, concat="state-context")]
-IDS = ["book", "lstm-luong-state-context", "gru-reset-after", "seed"]
+CONFIGS, IDS = list(EXPORTED.values()), list(EXPORTED)
 
 
 def random_model(config: dict, seed: int = 0) -> AttentionSeq2seq:

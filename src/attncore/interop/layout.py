@@ -13,7 +13,9 @@ reset-after   z, r, n    r, z, n         z, r, h(=n)
 The book's LSTM has one bias (the others' input bias; their recurrent bias is
 zero); the reset-after GRU has two, the input bias and the recurrent one.
 Exportable are the attention models whose cells the others have: the LSTM and
-the reset-after GRU. The book's reset-before GRU has no ``nn.GRU`` or ONNX
+the reset-after GRU, with every score, stacked layers and bidirectional
+encoders (PyTorch's ``num_layers`` and ``bidirectional``; ONNX's
+``direction="bidirectional"``). The book's reset-before GRU has no ``nn.GRU`` or ONNX
 equivalent (its reset gate scales the state before the product).
 
 Legend: V target vocabulary, Vs source vocabulary, D embedding, H hidden.
@@ -40,12 +42,6 @@ def check_exportable(model) -> dict:
     if config.get("cell", "lstm") not in EXPORTABLE_CELLS:
         raise ValueError(f"cell {config['cell']!r} (the book's reset-before GRU) has no PyTorch or ONNX equivalent; "
                          f"the exported cells are {list(EXPORTABLE_CELLS)} (train with --cell gru-reset-after)")
-    if config.get("score", "dot") != "dot":
-        raise ValueError(f"the attention score {config['score']!r} is not exported to PyTorch or ONNX yet: the exported "
-                         "models have the dot score (train with --attention dot)")
-    if config.get("layers", 1) != 1 or config.get("bidirectional"):
-        raise ValueError("stacked layers and bidirectional encoders are not exported to PyTorch or ONNX yet: the "
-                         "exported models have one layer each way (train without --layers and --bidirectional)")
     return config
 
 
@@ -63,28 +59,54 @@ def _inverse(order) -> list[int]:
     return [list(order).index(k) for k in range(len(order))]
 
 
-def _recurrent_to_torch(prefix: str, cell: str, Wx, Wh, b) -> dict[str, np.ndarray]:
+def _directions(named: dict, layer: str) -> list[tuple[str, str]]:
+    """(attncore's prefix, PyTorch's suffix) of each direction of one recurrent layer."""
+    if f"{layer}.forward.Wx" in named:
+        return [(f"{layer}.forward", ""), (f"{layer}.backward", "_reverse")]
+    return [(layer, "")]
+
+
+def _recurrent_to_torch(prefix: str, cell: str, named: dict, half: str, layers: int) -> dict[str, np.ndarray]:
     order = gate_order(cell, "torch")
-    b_ih, b_hh = (b, np.zeros_like(b)) if cell == "lstm" else (b[0], b[1])
-    return {f"{prefix}.weight_ih_l0": reorder(Wx, order).T, f"{prefix}.weight_hh_l0": reorder(Wh, order).T,
-            f"{prefix}.bias_ih_l0": reorder(b_ih, order), f"{prefix}.bias_hh_l0": reorder(b_hh, order)}
+    state = {}
+    for i in range(layers):
+        for name, suffix in _directions(named, f"{half}.rnn.{i}"):
+            Wx, Wh, b = (named[f"{name}.{k}"] for k in ("Wx", "Wh", "b"))
+            b_ih, b_hh = (b, np.zeros_like(b)) if cell == "lstm" else (b[0], b[1])
+            end = f"_l{i}{suffix}"
+            state.update({f"{prefix}.weight_ih{end}": reorder(Wx, order).T,
+                          f"{prefix}.weight_hh{end}": reorder(Wh, order).T,
+                          f"{prefix}.bias_ih{end}": reorder(b_ih, order), f"{prefix}.bias_hh{end}": reorder(b_hh, order)})
+    return state
 
 
 def torch_state(model) -> dict[str, np.ndarray]:
-    """The state dict (NumPy arrays, contiguous, the model's dtype) of the model's PyTorch module."""
+    """The state dict (NumPy arrays, contiguous, the model's dtype) of the model's PyTorch module: the
+    recurrent layers in ``nn.LSTM``/``nn.GRU``'s names (``_l<i>``, ``_reverse``), the score's weights as
+    attncore names them (``attention.W1``, ...; :meth:`AttentionSeq2seq.named_params`)."""
     config = check_exportable(model)
-    cell = config.get("cell", "lstm")
-    p = model.params
-    state = {"source_embedding.weight": p[0], **_recurrent_to_torch("encoder", cell, *p[1:4]),
-             "target_embedding.weight": p[4], **_recurrent_to_torch("decoder", cell, *p[5:8])}
+    cell, layers = config.get("cell", "lstm"), config.get("layers", 1)
+    named = model.named_params()
+    state = {"source_embedding.weight": named["encoder.embed.W"],
+             **_recurrent_to_torch("encoder", cell, named, "encoder", layers),
+             "target_embedding.weight": named["decoder.embed.W"],
+             **_recurrent_to_torch("decoder", cell, named, "decoder", layers)}
     if config.get("luong"):
-        state.update({"attentional.weight": p[8].T, "attentional.bias": p[9]})
-    state.update({"output.weight": p[-2].T, "output.bias": p[-1]})
+        state.update({"attentional.weight": named["decoder.attentional.W"].T,
+                      "attentional.bias": named["decoder.attentional.b"]})
+    state.update({"output.weight": named["decoder.affine.W"].T, "output.bias": named["decoder.affine.b"]})
+    state.update({k: v for k, v in named.items() if k.startswith("attention.")})
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
 
 
+# The score by its weights' names in a state dict, the one with most names first.
+_SCORE_WEIGHTS = (("additive", {"attention.W1", "attention.W2", "attention.b", "attention.v"}),
+                  ("keras-additive", {"attention.v"}), ("general", {"attention.W"}), ("scaled", {"attention.scale"}))
+
+
 def config_of_state(state: dict, concat: str = "context-state") -> dict:
-    """An AttentionSeq2seq config read off a state dict's shapes (the concat order is not in them)."""
+    """An AttentionSeq2seq config read off a state dict's names and shapes (the concat order and the dropout
+    are not in them)."""
     try:
         Vs, D = state["source_embedding.weight"].shape
         V = state["target_embedding.weight"].shape[0]
@@ -100,23 +122,44 @@ def config_of_state(state: dict, concat: str = "context-state") -> dict:
         config["source_vocab_size"] = int(Vs)
     if concat != "context-state":
         config["concat"] = concat
+    names = {k for k in state if k.startswith("attention.")}
+    score = next((score for score, wanted in _SCORE_WEIGHTS if wanted <= names), "dot")
+    if score != "dot":
+        config["score"] = score
+    layers = 1
+    while f"encoder.weight_ih_l{layers}" in state:
+        layers += 1
+    if layers > 1:
+        config["layers"] = layers
+    if "encoder.weight_ih_l0_reverse" in state:
+        config["bidirectional"] = True
     return config
 
 
-def _recurrent_from_torch(state: dict, prefix: str, cell: str) -> list[np.ndarray]:
+def _recurrent_from_torch(state: dict, prefix: str, cell: str, end: str) -> list[np.ndarray]:
     back = _inverse(gate_order(cell, "torch"))
-    Wx = reorder(state[f"{prefix}.weight_ih_l0"].T, back)
-    Wh = reorder(state[f"{prefix}.weight_hh_l0"].T, back)
-    b_ih, b_hh = (reorder(state[f"{prefix}.bias_ih_l0"], back), reorder(state[f"{prefix}.bias_hh_l0"], back))
+    Wx = reorder(state[f"{prefix}.weight_ih{end}"].T, back)
+    Wh = reorder(state[f"{prefix}.weight_hh{end}"].T, back)
+    b_ih, b_hh = (reorder(state[f"{prefix}.bias_ih{end}"], back), reorder(state[f"{prefix}.bias_hh{end}"], back))
     return [Wx, Wh, b_ih + b_hh if cell == "lstm" else np.stack([b_ih, b_hh])]
 
 
-def from_torch_state(state: dict, config: dict) -> list[np.ndarray]:
-    """The model's parameter arrays (attncore's order and layout) from its PyTorch module's state dict
-    (NumPy arrays). An LSTM's two biases become its one (their sum)."""
+def from_torch_state(state: dict, config: dict, names: list[str]) -> list[np.ndarray]:
+    """The model's parameter arrays from its PyTorch module's state dict (NumPy arrays), for the model's
+    ``names`` in order (``named_params``). An LSTM's two biases become its one (their sum)."""
     cell = config.get("cell", "lstm")
-    arrays = [state["source_embedding.weight"], *_recurrent_from_torch(state, "encoder", cell),
-              state["target_embedding.weight"], *_recurrent_from_torch(state, "decoder", cell)]
+    arrays = {"encoder.embed.W": state["source_embedding.weight"], "decoder.embed.W": state["target_embedding.weight"],
+              "decoder.affine.W": state["output.weight"].T, "decoder.affine.b": state["output.bias"]}
     if config.get("luong"):
-        arrays += [state["attentional.weight"].T, state["attentional.bias"]]
-    return arrays + [state["output.weight"].T, state["output.bias"]]
+        arrays.update({"decoder.attentional.W": state["attentional.weight"].T,
+                       "decoder.attentional.b": state["attentional.bias"]})
+    for name in names:
+        if name.startswith("attention."):
+            arrays[name] = state[name]
+        parts = name.split(".")
+        if parts[1] == "rnn" and parts[-1] == "Wx":
+            suffix = "_reverse" if parts[3:4] == ["backward"] else ""
+            half = "encoder" if parts[0] == "encoder" else "decoder"
+            for key, array in zip(("Wx", "Wh", "b"), _recurrent_from_torch(state, half, cell, f"_l{parts[2]}{suffix}")):
+                arrays[".".join(parts[:-1] + [key])] = array
+    return [arrays[name] for name in names]

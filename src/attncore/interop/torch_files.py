@@ -44,7 +44,7 @@ def from_torch(module_or_state, config: dict | None = None, concat: str = "conte
     finally:
         np.random.set_state(random_state)
     try:
-        params = from_torch_state(arrays, config)
+        params = from_torch_state(arrays, config, list(model.named_params()))
     except KeyError as exc:
         raise ValueError(f"the state dict has no {exc} for a model of config {config}") from None
     check_fits(params, model.params)

@@ -1,7 +1,8 @@
 """attncore's attention model as a plain PyTorch module, and back.
 
 ``to_torch(model)`` builds :class:`AttentionSeq2seqModule` (``nn.Embedding``,
-``nn.LSTM`` or ``nn.GRU``, ``bmm`` dot-product attention, ``nn.Linear``) with
+``nn.LSTM`` or ``nn.GRU``, ``bmm`` dot-product attention or another score's
+:class:`Scores`, ``nn.Linear``) with
 the model's weights in PyTorch's layout (:mod:`.layout`); its teacher-forced
 scores and greedy outputs are attncore's. The way back, and the files, are
 :mod:`.torch_files`. This module reads the model through its ``config`` and
@@ -20,7 +21,33 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..defaults import CONCATS
 from .layout import EXPORTABLE_CELLS, check_exportable, torch_state
 
-__all__ = ["AttentionSeq2seqModule", "to_torch"]
+__all__ = ["AttentionSeq2seqModule", "Scores", "to_torch"]
+
+
+class Scores(nn.Module):
+    """The attention scores (N,Td,T) of decoder states (N,Td,H) over encoder states (N,T,H) for attncore's
+    ``score``, its weights named as attncore names them: ``scale`` ("scaled"), ``W`` ("general", (Hd,He)),
+    ``W1``, ``W2``, ``b``, ``v`` ("additive"), ``v`` ("keras-additive"); "dot" has none."""
+
+    SHAPES = {"dot": {}, "scaled": {"scale": lambda H: (1,)}, "general": {"W": lambda H: (H, H)},
+              "additive": {"W1": lambda H: (H, H), "W2": lambda H: (H, H), "b": lambda H: (H,), "v": lambda H: (H,)},
+              "keras-additive": {"v": lambda H: (H,)}}
+
+    def __init__(self, score: str, H: int) -> None:
+        super().__init__()
+        if score not in self.SHAPES:
+            raise ValueError(f"score must be one of {list(self.SHAPES)}, got {score!r}")
+        self.score = score
+        for name, shape in self.SHAPES[score].items():
+            setattr(self, name, nn.Parameter(torch.zeros(shape(H))))
+
+    def forward(self, dec_hs: torch.Tensor, enc_hs: torch.Tensor) -> torch.Tensor:
+        if self.score in ("additive", "keras-additive"):
+            keys, query = (enc_hs @ self.W1 + self.b, dec_hs @ self.W2) if self.score == "additive" else (enc_hs, dec_hs)
+            return torch.tanh(query[:, :, None, :] + keys[:, None, :, :]) @ self.v
+        query = dec_hs @ self.W if self.score == "general" else dec_hs
+        scores = torch.bmm(query, enc_hs.transpose(1, 2))
+        return scores * self.scale if self.score == "scaled" else scores
 
 
 class AttentionSeq2seqModule(nn.Module):
@@ -29,28 +56,41 @@ class AttentionSeq2seqModule(nn.Module):
     ``forward(xs (N,T), ys (N,Td), lengths=None) -> scores (N,Td,V)``; ``lengths`` (N,) are the
     sources' lengths (attention leaves the padding out and the decoder starts from the state at each
     row's length). ``generate(xs, start_ids (N,), sample_size, lengths=None) -> ids (N, sample_size)``.
+    ``layers`` and ``bidirectional`` are ``nn.LSTM``/``nn.GRU``'s ``num_layers`` and ``bidirectional``
+    (decoder layer i starts from encoder layer i's final states, both directions joined, so the decoder
+    is 2H wide); ``dropout`` is attncore's (after each embedding, between layers, before the output
+    layer; in training mode only).
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state") -> None:
+                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
+                 score: str = "dot", layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         if cell not in EXPORTABLE_CELLS or concat not in CONCATS:
             raise ValueError(f"cell must be one of {list(EXPORTABLE_CELLS)} and concat one of {list(CONCATS)}, "
                              f"got {cell!r}, {concat!r}")
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.lstm, self.context_first = cell == "lstm", concat == "context-state"
+        self.layers, self.bidirectional = layers, bool(bidirectional)
+        Hd = 2 * H if bidirectional else H
         rnn = nn.LSTM if self.lstm else nn.GRU
         self.source_embedding = nn.Embedding(source_vocab_size or V, D)
-        self.encoder = rnn(D, H, batch_first=True)
+        self.encoder = rnn(D, H, num_layers=layers, bidirectional=self.bidirectional, batch_first=True,
+                           dropout=dropout if layers > 1 else 0.0)
         self.target_embedding = nn.Embedding(V, D)
-        self.decoder = rnn(D, H, batch_first=True)
-        self.attentional = nn.Linear(2 * H, H) if luong else None
-        self.output = nn.Linear(H if luong else 2 * H, V)
+        self.decoder = rnn(D, Hd, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.attentional = nn.Linear(2 * Hd, Hd) if luong else None
+        self.output = nn.Linear(Hd if luong else 2 * Hd, V)
+        self.attention = Scores(score, Hd) if score != "dot" else None
+        self.dropout = nn.Dropout(dropout) if dropout else None
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(x) if self.dropout is not None else x
 
     def encode(self, xs: torch.Tensor, lengths: torch.Tensor | None = None):
         """-> (enc_hs (N,T,H), the decoder's first state): the encoder's state at each row's length
         (cell state zero)."""
-        embedded = self.source_embedding(xs)
+        embedded = self._drop(self.source_embedding(xs))
         if lengths is None:
             enc_hs, state = self.encoder(embedded)
         else:
@@ -58,14 +98,17 @@ class AttentionSeq2seqModule(nn.Module):
                                           enforce_sorted=False)
             enc_hs, state = self.encoder(packed)
             enc_hs = pad_packed_sequence(enc_hs, batch_first=True, total_length=xs.shape[1])[0]
-        if self.lstm:
-            return enc_hs, (state[0], torch.zeros_like(state[1]))
-        return enc_hs, state
+        h = state[0] if self.lstm else state
+        if self.bidirectional:  # (layers*2, N, H) -> (layers, N, 2H), each layer's directions joined
+            L, N, H = self.layers, h.shape[1], h.shape[2]
+            h = h.reshape(L, 2, N, H).permute(0, 2, 1, 3).reshape(L, N, 2 * H)
+        return enc_hs, (h, torch.zeros_like(h)) if self.lstm else h
 
     def decode(self, ys: torch.Tensor, enc_hs: torch.Tensor, state, lengths: torch.Tensor | None = None):
         """-> (scores (N,Td,V), the decoder's state after ys, attention weights (N,Td,T))."""
-        dec_hs, state = self.decoder(self.target_embedding(ys), state)
-        scores = torch.bmm(dec_hs, enc_hs.transpose(1, 2))
+        dec_hs, state = self.decoder(self._drop(self.target_embedding(ys)), state)
+        scores = torch.bmm(dec_hs, enc_hs.transpose(1, 2)) if self.attention is None else \
+            self.attention(dec_hs, enc_hs)
         if lengths is not None:
             past = torch.arange(enc_hs.shape[1]) >= torch.as_tensor(lengths)[:, None, None]
             scores = scores.masked_fill(past, float("-inf"))
@@ -74,7 +117,7 @@ class AttentionSeq2seqModule(nn.Module):
         out = torch.cat((context, dec_hs) if self.context_first else (dec_hs, context), dim=-1)
         if self.attentional is not None:
             out = torch.tanh(self.attentional(out))
-        return self.output(out), state, weights
+        return self.output(self._drop(out)), state, weights
 
     def forward(self, xs: torch.Tensor, ys: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         enc_hs, state = self.encode(xs, lengths)
@@ -95,10 +138,11 @@ class AttentionSeq2seqModule(nn.Module):
 
 
 def to_torch(model) -> AttentionSeq2seqModule:
-    """A PyTorch module equal to ``model`` (its weights copied, in the model's dtype). ValueError for a
-    model other frameworks cannot run exactly (:func:`.layout.check_exportable`)."""
+    """A PyTorch module equal to ``model`` (its weights copied, in the model's dtype), in eval mode (no
+    dropout: ``.train()`` for fine-tuning). ValueError for a model other frameworks cannot run exactly
+    (:func:`.layout.check_exportable`)."""
     config = check_exportable(model)
     module = AttentionSeq2seqModule(**config)
     state = {k: torch.from_numpy(v) for k, v in torch_state(model).items()}
     module.load_state_dict(state)
-    return module.to(dtype=state["output.weight"].dtype)
+    return module.to(dtype=state["output.weight"].dtype).eval()
