@@ -176,6 +176,10 @@ EXPORTED = {
     "stacked-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, layers=3, score="general"),
     "bi-stacked-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", layers=2,
                            bidirectional=True, score="additive", luong=True, dropout=0.3),
+    "bridge-general-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, bridge=9, score="general"),
+    "bi-stacked-bridge-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", layers=2,
+                                  bidirectional=True, bridge=6, score="additive", luong=True,
+                                  concat="state-context"),
 }
 
 

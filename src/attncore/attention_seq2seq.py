@@ -31,7 +31,7 @@ from .attention_layer import (SCORES, TimeAdditiveAttention, TimeAttention, Time
 from .base_model import BaseModel
 from .decoding import first_row, greedy, start_column
 from .defaults import CONCATS
-from .layers import Layer
+from .layers import Affine, Layer
 from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
 from .time_layers import TimeAffine, TimeBidirectional, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM
 
@@ -68,16 +68,25 @@ def check_dropout(dropout) -> float:
     return float(dropout)
 
 
-def attention_layer(score: str, H: int):
-    """The attention layer of ``score`` over states of width H, its weights drawn (none for "dot")."""
+# The scores that compare decoder and encoder states directly, so both must be equally wide.
+SAME_WIDTH_SCORES = ("dot", "scaled", "keras-additive")
+
+
+def attention_layer(score: str, H: int, He: int | None = None):
+    """The attention layer of ``score`` for decoder states of width H over encoder states of width He (default
+    H), its weights drawn (none for "dot"); the additive score's width is H."""
+    He = H if He is None else He
+    if score in SAME_WIDTH_SCORES and He != H:
+        raise ValueError(f"the {score!r} score compares decoder states ({H}) with encoder states ({He}) directly: "
+                         f"they must be equally wide; the 'general' and 'additive' scores project them")
     if score == "dot":
         return TimeAttention()
     if score == "scaled":
         return TimeScaledAttention(np.array([1 / np.sqrt(H)], dtype="f"))
     if score == "general":
-        return TimeGeneralAttention(scaled_randn(H, H))
+        return TimeGeneralAttention(scaled_randn(H, He))
     if score == "additive":
-        W1, W2 = scaled_randn(H, H), scaled_randn(H, H)
+        W1, W2 = scaled_randn(He, H), scaled_randn(H, H)
         return TimeAdditiveAttention(W1, W2, np.zeros(H, dtype="f"), scaled_randn(H, 1).reshape(H))
     if score == "keras-additive":
         return TimeAdditiveAttention(None, None, None, scaled_randn(H, 1).reshape(H))
@@ -113,11 +122,13 @@ class AttentionEncoder(Encoder):
     ``bidirectional`` (hs is then (N,T,2H)); with ``dropout`` a TimeDropout before each of them (after the
     embedding, then between the layers: ``dropouts``). ``states()``: the state each layer ended in, after the
     last ``forward`` or ``encode``, where a stacked or bidirectional decoder starts; ``backward(dhs, dstates)``
-    takes those states' gradients too.
+    takes those states' gradients too. ``bridge`` (a width B): each layer's state goes through its own learned
+    ``tanh(state @ W + b)`` (``bridges``, W (H or 2H, B)) to start a decoder B wide.
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 dropout: float = 0.0, layers: int = 1, bidirectional: bool = False) -> None:
+                 dropout: float = 0.0, layers: int = 1, bidirectional: bool = False,
+                 bridge: int | None = None) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
         layers = check_layers(layers)
         self.bidirectional = bool(bidirectional)
@@ -131,7 +142,9 @@ class AttentionEncoder(Encoder):
                              if self.bidirectional else recurrent_layer(cell, fan_in, H, stateful=False))
         self.rnn = self.rnns[0]
         self.dropouts = dropout_layers(check_dropout(dropout), layers)
-        self.params, self.grads = collect([self.embed, *self.rnns])
+        self.bridges = [(Affine(scaled_randn(width, bridge), np.zeros(bridge, dtype="f")), TimeTanh())
+                        for _ in range(layers)] if bridge else []
+        self.params, self.grads = collect([self.embed, *self.rnns, *(affine for affine, _ in self.bridges)])
         self.hs: np.ndarray | None = None
         self.layer_hs: list[np.ndarray] = []
 
@@ -154,11 +167,19 @@ class AttentionEncoder(Encoder):
         return self._run(xs, lengths, inference=True)
 
     def states(self) -> list[np.ndarray]:
-        """Each layer's final state (N,H), or both directions' (N,2H), after the last forward or encode."""
-        return [TimeBidirectional.final(hs) if self.bidirectional else hs[:, -1] for hs in self.layer_hs]
+        """Each layer's final state (N,H), or both directions' (N,2H), after the last forward or encode; through
+        the layer's bridge (N,B) with ``bridge``."""
+        states = [TimeBidirectional.final(hs) if self.bidirectional else hs[:, -1] for hs in self.layer_hs]
+        if self.bridges:
+            states = [tanh.forward(affine.forward(s)) for s, (affine, tanh) in zip(states, self.bridges)]
+        return states
 
     def backward(self, dhs: np.ndarray, dstates=None) -> None:
-        """dhs (N,T,H) the top layer's gradient; dstates: one per layer (N,H) for its final state, or None."""
+        """dhs (N,T,H) the top layer's gradient; dstates: one per layer (N,H) for its final state (as ``states``
+        gives it: (N,B) with a bridge), or None."""
+        if dstates is not None and self.bridges:
+            dstates = [None if d is None else affine.backward(tanh.backward(d))
+                       for d, (affine, tanh) in zip(dstates, self.bridges)]
         d = dhs
         for i in reversed(range(len(self.rnns))):
             if dstates is not None and dstates[i] is not None:
@@ -188,29 +209,33 @@ class AttentionDecoder(RecurrentHalf):
     ``layers`` stacked recurrent layers (``rnns``; ``rnn`` is the first). ``forward(..., states=)`` starts
     layer i from states[i] (N,H) (the encoder's ``states()``): ``backward`` then leaves those states'
     gradients in ``dstates`` rather than adding them into denc_hs[:, -1], as it does for the book's start.
+    ``encoder_size`` (He, default H): the width of the encoder's states, for a decoder behind a bridge; the
+    context is then He wide, ``[context; state]`` He + H.
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False, concat: str = "context-state", score: str = "dot",
-                 dropout: float = 0.0, layers: int = 1) -> None:
+                 dropout: float = 0.0, layers: int = 1, encoder_size: int | None = None) -> None:
         if concat not in CONCATS:
             raise ValueError(f"concat must be one of {list(CONCATS)}, got {concat!r}")
         if score not in SCORES:
             raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
         layers = check_layers(layers)
         V, D, H = vocab_size, wordvec_size, hidden_size
+        He = H if encoder_size is None else encoder_size
         self.context_first = concat == "context-state"
+        self.context_size = He
         self.embed = TimeEmbedding(embedding_weights(V, D))
         self.rnns = [recurrent_layer(cell, D if i == 0 else H, H, stateful=True) for i in range(layers)]
         self.rnn = self.rnns[0]
         parts = [self.embed, *self.rnns]
         self.hidden: list = []
         if luong:
-            self.hidden = [TimeAffine(scaled_randn(2 * H, H), np.zeros(H).astype("f")), TimeTanh()]
+            self.hidden = [TimeAffine(scaled_randn(He + H, H), np.zeros(H).astype("f")), TimeTanh()]
             parts += self.hidden
-        fan_in = H if luong else 2 * H
+        fan_in = H if luong else He + H
         self.affine = TimeAffine(scaled_randn(fan_in, V), np.zeros(V).astype("f"))
-        self.attention = attention_layer(score, H)
+        self.attention = attention_layer(score, H, He)
         self.dropouts = dropout_layers(check_dropout(dropout), layers + 1)
         self.params, self.grads = collect(parts + [self.affine, self.attention])
         self.dstates: list[np.ndarray] | None = None
@@ -251,8 +276,8 @@ class AttentionDecoder(RecurrentHalf):
             dout = self.dropouts[-1].backward(dout)
         for layer in reversed(self.hidden):
             dout = layer.backward(dout)
-        H = dout.shape[2] // 2
-        dc, ddec_hs0 = (dout[:, :, :H], dout[:, :, H:]) if self.context_first else (dout[:, :, H:], dout[:, :, :H])
+        He, H = self.context_size, dout.shape[2] - self.context_size
+        dc, ddec_hs0 = (dout[:, :, :He], dout[:, :, He:]) if self.context_first else (dout[:, :, H:], dout[:, :, :H])
         denc_hs, ddec_hs1 = self.attention.backward(dc)
         dout = ddec_hs0 + ddec_hs1
         dstates = [None] * len(self.rnns)
@@ -316,14 +341,18 @@ class AttentionSeq2seq(Seq2seq):
     ``bidirectional`` makes each encoder layer a TimeBidirectional pair: the decoder is then 2H wide and starts
     from both directions' final states joined, as a Keras model of ``Bidirectional(..., return_state=True)``
     and ``Concatenate`` does. Stacked or bidirectional, decoder layer i starts from encoder layer i's final
-    state (``starts_from_states``). The defaults are the book's model and draw the book's weights.
+    state (``starts_from_states``). ``bridge`` (a width B) makes the decoder B wide, each of its layers
+    starting from ``tanh(state @ W + b)`` of the encoder layer's state (a learned bridge per layer, OpenNMT's
+    ``-bridge``); the score must then project ("general" or "additive") where B differs from the encoder's
+    width. The defaults are the book's model and draw the book's weights.
     """
 
     attends = True
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
-                 score: str = "dot", dropout: float = 0.0, layers: int = 1, bidirectional: bool = False) -> None:
+                 score: str = "dot", dropout: float = 0.0, layers: int = 1, bidirectional: bool = False,
+                 bridge: int | None = None) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if score not in SCORES:
@@ -335,8 +364,16 @@ class AttentionSeq2seq(Seq2seq):
                                               not isinstance(source_vocab_size, (int, np.integer)) or
                                               source_vocab_size < 1):
             raise ValueError(f"source_vocab_size must be an integer >= 1 or None, got {source_vocab_size!r}")
+        if bridge is not None and (isinstance(bridge, (bool, np.bool_)) or not isinstance(bridge, (int, np.integer))
+                                   or bridge < 1):
+            raise ValueError(f"bridge must be a decoder width >= 1 or None, got {bridge!r}")
         BaseModel.__init__(self)
         V, D, H = vocab_size, wordvec_size, hidden_size
+        He = 2 * H if bidirectional else H
+        Hd = He if bridge is None else int(bridge)
+        if score in SAME_WIDTH_SCORES and Hd != He:
+            raise ValueError(f"the {score!r} score needs the decoder as wide as the encoder's states ({He}), the "
+                             f"bridge makes it {Hd}: use the 'general' or 'additive' score, or bridge={He}")
         # the options that are not the book's are recorded only when used, so the book's model's record stays
         extra = {} if source_vocab_size is None else {"source_vocab_size": source_vocab_size}
         extra.update({} if concat == "context-state" else {"concat": concat})
@@ -344,16 +381,18 @@ class AttentionSeq2seq(Seq2seq):
         extra.update({"dropout": dropout} if dropout else {})
         extra.update({"layers": layers} if layers != 1 else {})
         extra.update({"bidirectional": True} if bidirectional else {})
-        self.starts_from_states = layers > 1 or bool(bidirectional)
-        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell, dropout, layers, bool(bidirectional)),
-                       AttentionDecoder(V, D, 2 * H if bidirectional else H, cell, luong, concat, score, dropout,
-                                        layers),
+        extra.update({"bridge": Hd} if bridge is not None else {})
+        self.starts_from_states = layers > 1 or bool(bidirectional) or bridge is not None
+        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell, dropout, layers, bool(bidirectional),
+                                        bridge),
+                       AttentionDecoder(V, D, Hd, cell, luong, concat, score, dropout, layers, encoder_size=He),
                        vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
 
     def named_params(self) -> dict[str, np.ndarray]:
         """The parameters by name, the same arrays in ``params``'s order, for the exporters and importers that
         must not count positions: ``encoder.embed.W``, ``encoder.rnn.<i>.Wx`` (``Wh``, ``b``; a bidirectional
-        layer's ``encoder.rnn.<i>.forward.Wx`` ... then ``backward``), ``decoder.embed.W``,
+        layer's ``encoder.rnn.<i>.forward.Wx`` ... then ``backward``), ``encoder.bridge.<i>.W``/``b``
+        (``bridge``), ``decoder.embed.W``,
         ``decoder.rnn.<i>.Wx`` ..., ``decoder.attentional.W``/``b`` (``luong``), ``decoder.affine.W``/``b`` and
         the score's ``attention.scale`` ("scaled"), ``attention.W`` ("general"), ``attention.W1``, ``W2``,
         ``b``, ``v`` ("additive"; ``v`` alone for "keras-additive")."""
@@ -366,6 +405,8 @@ class AttentionSeq2seq(Seq2seq):
         named = [("encoder.embed.W", self.encoder.embed.params[0])]
         for i, rnn in enumerate(self.encoder.rnns):
             named += recurrent(f"encoder.rnn.{i}", rnn)
+        for i, (affine, _) in enumerate(self.encoder.bridges):
+            named += zip((f"encoder.bridge.{i}.W", f"encoder.bridge.{i}.b"), affine.params)
         named.append(("decoder.embed.W", self.decoder.embed.params[0]))
         for i, rnn in enumerate(self.decoder.rnns):
             named += recurrent(f"decoder.rnn.{i}", rnn)

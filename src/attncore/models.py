@@ -36,10 +36,10 @@ def model_classes() -> dict[str, type[Seq2seq]]:
 
 def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                 luong: bool = False, score: str = "dot", dropout: float = 0.0, layers: int = 1,
-                bidirectional: bool = False) -> Seq2seq:
+                bidirectional: bool = False, bridge: int | None = None) -> Seq2seq:
     """A new model of ``kind`` (``attention``, ``seq2seq`` or ``peeky``), its weights drawn from NumPy's
     global random state. ``cell="gru"`` or ``"gru-reset-after"``, ``luong``, a ``score`` other than "dot",
-    ``dropout``, ``layers`` and ``bidirectional`` exist for the attention model only: ``ValueError`` for
+    ``dropout``, ``layers``, ``bidirectional`` and ``bridge`` exist for the attention model only: ``ValueError`` for
     another kind, an unknown kind, cell or score, a dropout ratio outside [0, 1) or layers below 1."""
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model {kind!r}; choose one of {list(MODEL_KINDS)}")
@@ -47,8 +47,8 @@ def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int,
         raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
     if score != "dot" and kind != "attention":
         raise ValueError(f"the attention score {score!r} needs the attention model, got {kind!r}")
-    if (dropout or layers != 1 or bidirectional) and kind != "attention":
-        raise ValueError(f"dropout, layers and bidirectional need the attention model, got {kind!r}")
+    if (dropout or layers != 1 or bidirectional or bridge is not None) and kind != "attention":
+        raise ValueError(f"dropout, layers, bidirectional and bridge need the attention model, got {kind!r}")
     if kind == "keras-seed":
         if cell != KERAS_SEED["cell"] or luong is not True:
             raise ValueError(f"the keras-seed model has cell={KERAS_SEED['cell']!r} and luong=True, got "
@@ -59,7 +59,7 @@ def build_model(kind: str, vocab_size: int, wordvec_size: int, hidden_size: int,
         raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
     if kind == "attention":
         return AttentionSeq2seq(vocab_size, wordvec_size, hidden_size, cell=cell, luong=luong, score=score,
-                                dropout=dropout, layers=layers, bidirectional=bidirectional)
+                                dropout=dropout, layers=layers, bidirectional=bidirectional, bridge=bridge)
     if cell != "lstm" or luong:
         raise ValueError(f"cell={cell!r} and luong=True need the attention model, got {kind!r}")
     return MODEL_KINDS[kind](vocab_size, wordvec_size, hidden_size)

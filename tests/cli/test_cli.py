@@ -418,3 +418,23 @@ def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--bidirectional", "--layers", "2", "--model", "peeky", "--out",
                      str(tmp_path / "y"), *TINY)
     assert r.returncode == 2 and "--layers and --bidirectional need --model attention" in r.stderr
+
+
+def test_a_bridge_gives_the_decoder_its_own_width(tmp_path):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
+                    encoding="utf-8")
+    out = tmp_path / "run"
+    r = attncore_cmd("train", "--data", str(data), "--bridge", "12", "--attention", "general", "--out", str(out),
+                     *TINY)
+    assert r.returncode == 0 and ", general attention, bridge to 12)" in r.stdout, r.stderr
+    with np.load(out / "params.npz") as f:
+        assert json.loads(str(f["config"]))["config"]["bridge"] == 12
+    r = attncore_cmd("translate", "--params", str(out / "params.npz"), "--beam", "2", "you are cold")
+    assert r.returncode == 0, r.stderr
+    r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
+    assert r.returncode == 0 and "bridge to 12" in r.stdout, r.stderr
+    for extra, message in ((("--bridge", "0"), "--bridge must be at least 1, got 0"),
+                           (("--bridge", "12"), "the 'dot' score needs the decoder as wide as the encoder's states")):
+        r = attncore_cmd("train", "--data", str(data), *extra, "--out", str(tmp_path / "x"), *TINY)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -36,7 +36,7 @@ CHECKPOINT_FORMAT = "attncore-run-1"
 EARLIER_OPTIONS = {"tokenizer": "whitespace", "vocab_size": None, "lowercase": False, "min_count": 1,
                    "max_vocab": None, "normalize": "none"}
 # The options added since, with the value a run saved before them had.
-ADDED_OPTIONS = {"attention": "dot", "dropout": 0.0, "layers": 1, "bidirectional": False}
+ADDED_OPTIONS = {"attention": "dot", "dropout": 0.0, "layers": 1, "bidirectional": False, "bridge": None}
 
 
 

@@ -58,6 +58,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
     run_option("--bidirectional", action="store_true",
                    help="a bidirectional encoder (each layer reads the rows both ways; the decoder is 2H wide and "
                    "starts from both directions' final states)")
+    run_option("--bridge", type=int, default=None, metavar="WIDTH",
+                   help="a decoder WIDTH wide, each layer starting from a learned tanh(state W + b) of the encoder "
+                   "layer's state (with --attention general or additive where WIDTH differs from the encoder's)")
     run_option("--dropout", type=float, default=0.0, metavar="P",
                    help="the attention model's dropout ratio, from 0 to below 1: the book's TimeDropout after each "
                    "embedding and before the output layer, in training only")
@@ -129,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
           f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
           f"{f', {args.layers} layers' if args.layers != 1 else ''}{', bidirectional' if args.bidirectional else ''}"
-          f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
+          f"{f', bridge to {args.bridge}' if args.bridge else ''}{f', dropout {args.dropout:g}' if args.dropout else ''}), "
           f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
           f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
           f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
@@ -204,7 +207,7 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
         raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
     np.random.seed(args.seed)
     model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong,
-                        args.attention, args.dropout, args.layers, args.bidirectional)
+                        args.attention, args.dropout, args.layers, args.bidirectional, args.bridge)
     model.pad_id = data.pad_id
     model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
                       "question_length": data.question_length, "answer_length": data.answer_length,
@@ -284,8 +287,10 @@ def check_train_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--dropout must be from 0 to below 1, got {args.dropout}")
     if args.layers < 1:
         raise UsageError(f"--layers must be at least 1, got {args.layers}")
+    if args.bridge is not None and args.bridge < 1:
+        raise UsageError(f"--bridge must be at least 1, got {args.bridge}")
     given = [f"--{name}" for name, used in (("dropout", args.dropout), ("layers", args.layers != 1),
-                                            ("bidirectional", args.bidirectional)) if used]
+                                            ("bidirectional", args.bidirectional), ("bridge", args.bridge)) if used]
     if args.model != "attention" and given:
         raise UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --model attention "
                          f"(got --model {args.model})")

@@ -91,6 +91,9 @@ def torch_state(model) -> dict[str, np.ndarray]:
              **_recurrent_to_torch("encoder", cell, named, "encoder", layers),
              "target_embedding.weight": named["decoder.embed.W"],
              **_recurrent_to_torch("decoder", cell, named, "decoder", layers)}
+    for i in range(layers if config.get("bridge") is not None else 0):
+        state.update({f"bridge.{i}.weight": named[f"encoder.bridge.{i}.W"].T,
+                      f"bridge.{i}.bias": named[f"encoder.bridge.{i}.b"]})
     if config.get("luong"):
         state.update({"attentional.weight": named["decoder.attentional.W"].T,
                       "attentional.bias": named["decoder.attentional.b"]})
@@ -133,6 +136,8 @@ def config_of_state(state: dict, concat: str = "context-state") -> dict:
         config["layers"] = layers
     if "encoder.weight_ih_l0_reverse" in state:
         config["bidirectional"] = True
+    if "bridge.0.weight" in state:
+        config["bridge"] = int(state["bridge.0.weight"].shape[0])
     return config
 
 
@@ -156,6 +161,9 @@ def from_torch_state(state: dict, config: dict, names: list[str]) -> list[np.nda
     for name in names:
         if name.startswith("attention."):
             arrays[name] = state[name]
+        if name.startswith("encoder.bridge."):
+            i, key = name.split(".")[2:]
+            arrays[name] = state[f"bridge.{i}.weight"].T if key == "W" else state[f"bridge.{i}.bias"]
         parts = name.split(".")
         if parts[1] == "rnn" and parts[-1] == "Wx":
             suffix = "_reverse" if parts[3:4] == ["backward"] else ""

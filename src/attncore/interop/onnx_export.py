@@ -87,6 +87,7 @@ def _encoder(onnx, model, config: dict, lstm: bool):
     cell, H, layers = config.get("cell", "lstm"), config["hidden_size"], config.get("layers", 1)
     bidirectional = bool(config.get("bidirectional"))
     width = 2 * H if bidirectional else H
+    start = width if config.get("bridge") is None else config["bridge"]
     named = model.named_params()
     init = [numpy_helper.from_array(np.asarray(named["encoder.embed.W"], np.float32), "source_embedding"),
             *_constants(numpy_helper)]
@@ -104,13 +105,19 @@ def _encoder(onnx, model, config: dict, lstm: bool):
                   helper.make_node("Transpose", [f"last{i}"], [f"last{i}_t"], perm=[1, 0, 2]),
                   helper.make_node("Reshape", [f"last{i}_t", "joined_state"], [f"state{i}"])]
         finals.append(f"state{i}")
+        if config.get("bridge") is not None:  # tanh(state @ W + b): the decoder's start
+            init += [numpy_helper.from_array(np.asarray(named[f"encoder.bridge.{i}.{k}"], np.float32), f"bridge{i}_{k}")
+                     for k in ("W", "b")]
+            nodes += [helper.make_node("Gemm", [f"state{i}", f"bridge{i}_W", f"bridge{i}_b"], [f"bridged{i}_in"]),
+                      helper.make_node("Tanh", [f"bridged{i}_in"], [f"bridged{i}"])]
+            finals[-1] = f"bridged{i}"
     nodes.append(helper.make_node("Transpose", [f"x{layers}"], ["encoder_states"], perm=[1, 0, 2]))
     if layers == 1:
-        nodes.append(helper.make_node("Identity", ["state0"], ["state"]))
+        nodes.append(helper.make_node("Identity", [finals[0]], ["state"]))
     else:
         nodes += [helper.make_node("Unsqueeze", [f, "axis0"], [f + "_row"]) for f in finals]
         nodes.append(helper.make_node("Concat", [f + "_row" for f in finals], ["state"], axis=0))
-    state_shape = ["N", width] if layers == 1 else [layers, "N", width]
+    state_shape = ["N", start] if layers == 1 else [layers, "N", start]
     outputs = [helper.make_tensor_value_info("encoder_states", TP.FLOAT, ["N", "T", width]),
                helper.make_tensor_value_info("state", TP.FLOAT, state_shape)]
     if lstm:
@@ -159,7 +166,8 @@ def _decoder_step(onnx, model, config: dict, lstm: bool):
     [context; state] (or [state; context]) layers to the logits."""
     helper, numpy_helper, TP = onnx.helper, onnx.numpy_helper, onnx.TensorProto
     cell, layers = config.get("cell", "lstm"), config.get("layers", 1)
-    H = config["hidden_size"] * (2 if config.get("bidirectional") else 1)
+    He = config["hidden_size"] * (2 if config.get("bidirectional") else 1)
+    H = He if config.get("bridge") is None else config["bridge"]
     named = model.named_params()
     init = [numpy_helper.from_array(np.asarray(named["decoder.embed.W"], np.float32), "target_embedding"),
             *_constants(numpy_helper)]
@@ -215,7 +223,7 @@ def _decoder_step(onnx, model, config: dict, lstm: bool):
     state_shape = ["N", H] if layers == 1 else [layers, "N", H]
     inputs = [helper.make_tensor_value_info("ids", TP.INT64, ["N"]),
               *(helper.make_tensor_value_info(k, TP.FLOAT, state_shape) for k in kinds),
-              helper.make_tensor_value_info("encoder_states", TP.FLOAT, ["N", "T", H]),
+              helper.make_tensor_value_info("encoder_states", TP.FLOAT, ["N", "T", He]),
               helper.make_tensor_value_info("lengths", TP.INT64, ["N"])]
     outputs = [helper.make_tensor_value_info("logits", TP.FLOAT, ["N", V]),
                *(helper.make_tensor_value_info("next_" + k, TP.FLOAT, state_shape) for k in kinds),

@@ -29,17 +29,19 @@ class Scores(nn.Module):
     ``score``, its weights named as attncore names them: ``scale`` ("scaled"), ``W`` ("general", (Hd,He)),
     ``W1``, ``W2``, ``b``, ``v`` ("additive"), ``v`` ("keras-additive"); "dot" has none."""
 
-    SHAPES = {"dot": {}, "scaled": {"scale": lambda H: (1,)}, "general": {"W": lambda H: (H, H)},
-              "additive": {"W1": lambda H: (H, H), "W2": lambda H: (H, H), "b": lambda H: (H,), "v": lambda H: (H,)},
-              "keras-additive": {"v": lambda H: (H,)}}
+    # each weight's shape from the decoder's width H and the encoder's He
+    SHAPES = {"dot": {}, "scaled": {"scale": lambda H, He: (1,)}, "general": {"W": lambda H, He: (H, He)},
+              "additive": {"W1": lambda H, He: (He, H), "W2": lambda H, He: (H, H), "b": lambda H, He: (H,),
+                           "v": lambda H, He: (H,)},
+              "keras-additive": {"v": lambda H, He: (H,)}}
 
-    def __init__(self, score: str, H: int) -> None:
+    def __init__(self, score: str, H: int, He: int | None = None) -> None:
         super().__init__()
         if score not in self.SHAPES:
             raise ValueError(f"score must be one of {list(self.SHAPES)}, got {score!r}")
         self.score = score
         for name, shape in self.SHAPES[score].items():
-            setattr(self, name, nn.Parameter(torch.zeros(shape(H))))
+            setattr(self, name, nn.Parameter(torch.zeros(shape(H, H if He is None else He))))
 
     def forward(self, dec_hs: torch.Tensor, enc_hs: torch.Tensor) -> torch.Tensor:
         if self.score in ("additive", "keras-additive"):
@@ -58,13 +60,15 @@ class AttentionSeq2seqModule(nn.Module):
     row's length). ``generate(xs, start_ids (N,), sample_size, lengths=None) -> ids (N, sample_size)``.
     ``layers`` and ``bidirectional`` are ``nn.LSTM``/``nn.GRU``'s ``num_layers`` and ``bidirectional``
     (decoder layer i starts from encoder layer i's final states, both directions joined, so the decoder
-    is 2H wide); ``dropout`` is attncore's (after each embedding, between layers, before the output
+    is 2H wide); ``bridge`` (a width B) puts ``tanh(Linear)`` (``bridge.<i>``) between encoder layer i's
+    state and decoder layer i, which is then B wide; ``dropout`` is attncore's (after each embedding, between layers, before the output
     layer; in training mode only).
     """
 
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
                  luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
-                 score: str = "dot", layers: int = 1, bidirectional: bool = False, dropout: float = 0.0) -> None:
+                 score: str = "dot", layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+                 bridge: int | None = None) -> None:
         super().__init__()
         if cell not in EXPORTABLE_CELLS or concat not in CONCATS:
             raise ValueError(f"cell must be one of {list(EXPORTABLE_CELLS)} and concat one of {list(CONCATS)}, "
@@ -72,16 +76,18 @@ class AttentionSeq2seqModule(nn.Module):
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.lstm, self.context_first = cell == "lstm", concat == "context-state"
         self.layers, self.bidirectional = layers, bool(bidirectional)
-        Hd = 2 * H if bidirectional else H
+        He = 2 * H if bidirectional else H
+        Hd = He if bridge is None else bridge
         rnn = nn.LSTM if self.lstm else nn.GRU
         self.source_embedding = nn.Embedding(source_vocab_size or V, D)
         self.encoder = rnn(D, H, num_layers=layers, bidirectional=self.bidirectional, batch_first=True,
                            dropout=dropout if layers > 1 else 0.0)
         self.target_embedding = nn.Embedding(V, D)
         self.decoder = rnn(D, Hd, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
-        self.attentional = nn.Linear(2 * Hd, Hd) if luong else None
-        self.output = nn.Linear(Hd if luong else 2 * Hd, V)
-        self.attention = Scores(score, Hd) if score != "dot" else None
+        self.bridge = nn.ModuleList(nn.Linear(He, Hd) for _ in range(layers)) if bridge is not None else None
+        self.attentional = nn.Linear(He + Hd, Hd) if luong else None
+        self.output = nn.Linear(Hd if luong else He + Hd, V)
+        self.attention = Scores(score, Hd, He) if score != "dot" else None
         self.dropout = nn.Dropout(dropout) if dropout else None
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,6 +108,8 @@ class AttentionSeq2seqModule(nn.Module):
         if self.bidirectional:  # (layers*2, N, H) -> (layers, N, 2H), each layer's directions joined
             L, N, H = self.layers, h.shape[1], h.shape[2]
             h = h.reshape(L, 2, N, H).permute(0, 2, 1, 3).reshape(L, N, 2 * H)
+        if self.bridge is not None:
+            h = torch.stack([torch.tanh(bridge(state)) for bridge, state in zip(self.bridge, h)])
         return enc_hs, (h, torch.zeros_like(h)) if self.lstm else h
 
     def decode(self, ys: torch.Tensor, enc_hs: torch.Tensor, state, lengths: torch.Tensor | None = None):
