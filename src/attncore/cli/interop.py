@@ -19,7 +19,9 @@ __all__ = ["add_export_arguments", "add_import_arguments", "cmd_export", "cmd_im
 
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("framework", choices=["keras", "torch"],
-                   help="keras: the Keras seed's model, a .keras file or a .weights.h5 file (read with h5py); "
+                   help="keras: the Keras seed's model and those built from it (bidirectional or stacked GRUs, "
+                        "AdditiveAttention, attention as ops), a Keras 3 .keras file, a tf.keras 2 .h5 file or a "
+                        ".weights.h5 file (read with h5py); "
                         "torch: a file of 'attncore export --format torch' or a bare state dict of its module")
     p.add_argument("file", help="the model file to read")
     p.add_argument("--out", required=True, help="the attncore parameter file to write (.npz)")

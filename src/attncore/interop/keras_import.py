@@ -1,6 +1,7 @@
-"""The Keras seed's trained model in attncore, read with h5py (no TensorFlow, no Keras).
+"""Keras models in attncore: the Keras seed's and the models built from it next, from their graph and weights
+(:mod:`.keras_files` reads the files with h5py: no TensorFlow, no Keras).
 
-The architecture (Keras 3's functional API)::
+The seed's architecture (Keras 3's functional API)::
 
     source -> Embedding -> GRU(return_sequences, return_state) -> enc_out, enc_h
     target -> Embedding -> GRU(return_sequences, initial_state=enc_h) -> dec_out
@@ -9,35 +10,36 @@ The architecture (Keras 3's functional API)::
 
 becomes ``AttentionSeq2seq(V, D, H, cell="gru-reset-after", luong=True,
 source_vocab_size=Vs, concat="state-context")`` with the weights as they are
-(Keras's GRU layout is attncore's reset-after layout); ``Attention(use_scale=True)``
-adds ``score="scaled"`` with Keras's learned scale. The Dense(H, tanh) layer
-may be missing (``luong=False``) and the concatenation may be the other way
-round. A ``.keras`` file's ``config.json`` says which layer is which, by the
-graph; a bare ``.weights.h5`` says it by Keras's keys, in the order of the
-model's layers (``embedding`` the source's, ``gru`` the encoder),
-and cannot say the concat order (``concat``, default the seed's).
-The weights are found by the layers' names, which Keras keeps in the file
-beside its own keys (class and place: ``gru``, ``gru_1``).
-Anything else (another layer, an LSTM, a reset-before GRU, the concat score)
-is a ValueError naming the layer. A source ``Embedding(...,
-mask_zero=True)`` makes 0 the model's ``pad_id``: trailing zeros are left out
-of attention and the encoder's final state as Keras leaves them out (Keras
-also skips zeros inside a row, which attncore's padding does not).
-"""
+(Keras's GRU layout is attncore's reset-after layout). From the graph (a ``.keras`` file's
+``config.json``, or a tf.keras 2 ``.h5`` file's ``model_config``) also:
 
+- ``Attention(use_scale=True)``: ``score="scaled"`` with Keras's learned scale;
+  ``AdditiveAttention()``: ``score="keras-additive"``;
+- the dot-product attention written as ops: ``matmul(softmax(matmul(dec, transpose(enc, (0, 2, 1)))), enc)``
+  (Keras 3's ``keras.ops``, or tf.keras 2's ``tf.linalg.matmul(..., transpose_b=True)`` and ``tf.nn.softmax``);
+- ``Bidirectional(GRU(..., return_state=True))`` encoders whose ``Concatenate()([forward, backward])`` state
+  starts a decoder twice as wide (``bidirectional=True``), and stacked GRUs, decoder layer i starting from
+  encoder layer i (``layers``).
+
+The Dense(H, tanh) layer may be missing (``luong=False``) and the concatenation may be the other way
+round. A bare ``.weights.h5`` holds the seed's layers only and says which is which by Keras's keys, in
+the order of the model's layers (``embedding`` the source's, ``gru`` the encoder); it cannot say the concat
+order (``concat``, default the seed's). Anything else (another layer, an LSTM, a reset-before GRU, the
+concat score) is a ValueError naming the layer. A source ``Embedding(..., mask_zero=True)`` makes 0 the
+model's ``pad_id``: trailing zeros are left out of attention and the encoder's final state as Keras leaves
+them out (Keras also skips zeros inside a row, which attncore's padding does not).
+"""
 from __future__ import annotations
 
-import io
-import json
 import os
 import re
-import zipfile
 
 import numpy as np
 
 from ..attention_seq2seq import AttentionSeq2seq
 from ..base_model import check_fits
 from . import need
+from .keras_files import read_keras
 
 __all__ = ["load_keras"]
 
@@ -45,49 +47,6 @@ __all__ = ["load_keras"]
 # Transpose and Softmax: the dot-product attention written as keras.ops
 _KNOWN = {"InputLayer", "Embedding", "GRU", "Bidirectional", "Attention", "AdditiveAttention", "Concatenate", "Dense",
           "NotEqual", "Matmul", "Transpose", "Softmax"}
-
-
-def _read(path: str):
-    """(the model's config or None, the weights file's bytes)."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(path) as z:
-                names = set(z.namelist())
-                if "model.weights.h5" not in names:
-                    raise ValueError(f"{path}: a zip without model.weights.h5: not a Keras 3 .keras file")
-                config = json.loads(z.read("config.json")) if "config.json" in names else None
-                return config, z.read("model.weights.h5")
-        except zipfile.BadZipFile as exc:
-            raise ValueError(f"{path}: a broken zip ({exc})") from None
-    if head != b"\x89HDF":
-        raise ValueError(f"{path}: neither a .keras file (zip) nor a .weights.h5 file (HDF5)")
-    with open(path, "rb") as f:
-        return None, f.read()
-
-
-def _weights(h5py, data: bytes, path: str) -> dict[str, tuple[str, list[np.ndarray]]]:
-    """Each layer's name and variables in order, by its key in the file: ``layers/<key>/vars/<i>`` (a
-    recurrent layer's under ``cell``, a Bidirectional layer's under ``forward_layer/cell`` then
-    ``backward_layer/cell``). Keras names the keys by class and place in ``model.layers`` (``gru``, ``gru_1``)
-    and keeps the layer's own name in the ``vars`` group's ``name`` attribute."""
-    def variables(group) -> list[np.ndarray]:
-        holder = group["cell"] if "cell" in group else group
-        found = holder.get("vars", {})
-        return [np.asarray(found[str(i)]) for i in range(len(found))]
-
-    out = {}
-    with h5py.File(io.BytesIO(data), "r") as f:
-        if "layers" not in f:
-            raise ValueError(f"{path}: no 'layers' group: not the weights of a Keras 3 model")
-        for key, group in f["layers"].items():
-            name = group["vars"].attrs.get("name", key) if "vars" in group else key
-            if "forward_layer" in group and "backward_layer" in group:
-                out[key] = (str(name), variables(group["forward_layer"]) + variables(group["backward_layer"]))
-            else:
-                out[key] = (str(name), variables(group))
-    return out
 
 
 def _refs(node) -> list[tuple[str, int]]:
@@ -335,10 +294,14 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     latter), as an attncore AttentionSeq2seq in float32. NumPy's random state is kept."""
     h5py = need("h5py", "keras", "Importing Keras weights")
     path = os.fspath(path)
-    config, data = _read(path)
-    keyed = _weights(h5py, data, path)
+    config, keyed = read_keras(h5py, path)
     if config is not None:
-        roles, weights = _roles_from_config(config, path), dict(keyed.values())
+        try:
+            roles = _roles_from_config(config, path)
+        except (AttributeError, TypeError, KeyError, IndexError, RecursionError) as exc:
+            raise ValueError(f"{path}: the config is not a Keras functional model's ({type(exc).__name__}: "
+                             f"{exc})") from None
+        weights = dict(keyed.values())
     else:
         weights = {key: arrays for key, (_, arrays) in keyed.items()}
         roles = _roles_from_weights(weights, concat, path)
