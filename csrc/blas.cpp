@@ -110,6 +110,8 @@ namespace {
 constexpr int64_t kLongReduction = 2;
 // ... and with at least this many multiply-adds, so that the extra pass over C is cheap beside them.
 constexpr int64_t kSplitReductionWork = int64_t(1) << 24;
+// The fewest blocks of the output a split reduction makes, whatever the thread count (see below).
+constexpr int64_t kReductionBlocks = 2;
 
 bool split_reduction(bool trans_a, int64_t M, int64_t Nc, int64_t K) {
     return trans_a && K >= kLongReduction * std::max(M, Nc) && M * Nc * K >= kSplitReductionWork;
@@ -144,8 +146,11 @@ void gemm_block(const OutputBlocks& blocks, Range r, bool trans_a, bool trans_b,
 }
 
 // The long reduction in two fixed halves of K, the first into C and the second into scratch, then added:
-// each block packs half of each operand once. The halves do not depend on the thread count, so neither
-// does the result; the blocks of the output (two per thread) are handed out dynamically.
+// each block packs half of each operand once. The blocks of the output are at least kReductionBlocks, so 1
+// and 2 threads make the same BLAS calls: OpenBLAS's AVX2 (Haswell) kernels give an element other bits
+// when its block of columns is wider (6-21% of them on AMD Zen 1), so the partition, not the library, must
+// fix the result. More threads split the output further (the bits may then differ from 1 and 2 threads'
+// in the last place). The blocks (two per thread) are handed out dynamically.
 template <class T>
 void gemm_split_reduction(int nt, bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
                           const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
@@ -153,7 +158,7 @@ void gemm_split_reduction(int nt, bool trans_a, bool trans_b, int64_t M, int64_t
     const T* A1 = trans_a ? A + K0 * lda : A + K0;  // op(A)'s columns from K0
     const T* B1 = trans_b ? B + K0 : B + K0 * ldb;  // op(B)'s rows from K0
     Buffer<T> second = scratch<T>(M * Nc);
-    const OutputBlocks blocks(M, Nc, nt);
+    const OutputBlocks blocks(M, Nc, std::max<int64_t>(nt, kReductionBlocks));
 #pragma omp parallel num_threads(nt)
     {
 #pragma omp for schedule(dynamic, 1)

@@ -89,3 +89,38 @@ def test_weight_gradient_long_reduction(rng, shape):
         got.setdefault(name, []).append(dW)
     for one, two in got.values():
         np.testing.assert_array_equal(one, two)
+
+
+_HASWELL_CHECK = """
+import numpy as np, attncore
+from attncore import kernels as K
+cpp = attncore._backend.extension("cpp")
+if cpp is None or not cpp.set_fused_isa("avx2"):
+    print("skip"); raise SystemExit
+rng = np.random.default_rng(0)
+for M, D, Kn in [(2049, 100, 83), (4001, 130, 33)]:
+    x, dout = rng.standard_normal((M, D)).astype("f"), rng.standard_normal((M, Kn)).astype("f")
+    W = rng.standard_normal((D, Kn)).astype("f")
+    got = []
+    for n in (1, 2):
+        attncore.set_num_threads(n)
+        got.append(K.affine_backward(x, W, dout)[1])
+    print(int((got[0] != got[1]).sum()))
+"""
+
+
+def test_weight_gradient_same_bits_with_openblass_avx2_kernels():
+    """The same bits on 1 and 2 threads must not depend on which kernels OpenBLAS picks: on an AVX2-only CPU
+    (AMD Zen 1) it picks its Haswell kernels, which give an element other bits in a wider block of columns.
+    Forced here on any x86 CPU with AVX2 (OPENBLAS_CORETYPE, read when OpenBLAS loads: a new process)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    done = subprocess.run([sys.executable, "-c", _HASWELL_CHECK], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    if done.stdout.strip() == "skip":
+        pytest.skip("no cpp backend or no AVX2")
+    assert done.stdout.split() == ["0", "0"], done.stdout
