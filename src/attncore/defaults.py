@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CONCATS", "DECODE_BATCH", "MAX_BEAM", "MAX_TOKENS", "SEED"]
+__all__ = ["CONCATS", "DECODE_BATCH", "MAX_BEAM", "MAX_LENGTH", "MAX_TOKENS", "SEED"]
 
 # The book's seed: its data sets are shuffled with it, and ``attncore train`` seeds the weights with it.
 SEED = 1984
@@ -21,6 +21,11 @@ MAX_BEAM = 1024
 # end marker): longer than the training sentences is fine (the masks allow any length); the cap keeps one
 # row's attention (MAX_TOKENS x MAX_TOKENS scores per step) and its encoder states small.
 MAX_TOKENS = 1000
+
+# The longest question or answer (tokens, or characters for character data) that ``attncore train`` takes
+# and that a model's record may declare (``question_length``, ``answer_length``): eval and translate pad
+# rows to it and decode that many steps, so a number from a file must not reach memory or time unbounded.
+MAX_LENGTH = 10 * MAX_TOKENS
 
 # The orders in which the attention decoder joins the attention's context and its own state
 # (AttentionSeq2seq's ``concat``): the book's, and Keras's ``Concatenate()([decoder_outputs, context])``.

@@ -22,7 +22,8 @@ class MissingExtraError(ImportError):
 def guarded(prog: str, command: Callable[..., int], *args) -> int:
     """Run ``command(*args)`` and return its exit status, or the status of what it raised: every error a
     user can cause (a :class:`UsageError`, or an ``OSError``, ``ValueError``, ``TypeError``, ``KeyError`` or
-    ``IndexError`` from a bad file or value) is one line on stderr, ``{prog}: error: ...``, and status 2;
+    ``IndexError`` from a bad file or value, a ``MemoryError`` or ``RecursionError`` from one too big or too
+    deeply nested) is one line on stderr, ``{prog}: error: ...``, and status 2;
     Ctrl-C is 130; a reader that stopped reading (``| head``) 141; anything else, a bug of attncore's, one
     line and status 1. ``ATTNCORE_DEBUG=1`` lets the errors but UsageError through, with their traceback."""
     debug = bool(os.environ.get("ATTNCORE_DEBUG"))
@@ -42,6 +43,12 @@ def guarded(prog: str, command: Callable[..., int], *args) -> int:
         if debug:
             raise
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RecursionError) as exc:  # an input too big or too deeply nested for this machine
+        if debug:
+            raise
+        print(f"{prog}: error: the input needs more {'memory' if isinstance(exc, MemoryError) else 'nesting'} than "
+              f"this machine gives ({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug of attncore's: still one line, with the way to the traceback
         if debug:

@@ -30,6 +30,11 @@ def rewrite_record(src, dst, change):
     ("empty question_length", lambda r: {**r, "metadata": {**r["metadata"], "question_length": None}},
      "question_length"),
     ("start_id", lambda r: {**r, "metadata": {**r["metadata"], "start_id": 10**6}}, "start_id"),
+    # lengths that eval and translate would pad to and decode: refused before any allocation (issue 32)
+    ("huge question_length", lambda r: {**r, "metadata": {**r["metadata"], "question_length": 3 * 10**7}},
+     "'question_length' must be an integer from 1 to 10,000, got 30000000"),
+    ("huge answer_length", lambda r: {**r, "metadata": {**r["metadata"], "answer_length": 10**12}},
+     "'answer_length' must be an integer from 1 to 10,000"),
 ])
 def test_hand_made_params_files(run, tmp_path, name, change, text):
     _, _, params = run

@@ -179,3 +179,15 @@ def test_special_tokens_typed_in_a_word_level_question_are_refused():
     for text in ("a <pad>", "<s> a", "a </s>"):
         with pytest.raises(UsageError, match="special token"):
             encode_question(text, data, meta)
+
+
+@pytest.mark.parametrize("error, word", [(MemoryError(), "memory"), (RecursionError("too deep"), "nesting")])
+def test_inputs_too_big_or_too_nested_are_one_line_exit_2(capsys, error, word):
+    from attncore.errors import guarded
+
+    def command():
+        raise error
+
+    assert guarded("attncore x", command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("attncore x: error: ") and word in err, err

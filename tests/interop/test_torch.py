@@ -150,6 +150,11 @@ def test_hostile_files_get_value_errors(tmp_path):
         ({"format": "attncore-torch-1", "config": {**model.config, "heads": 8}, "state_dict": state},
          "does not build"),
         ({"format": "attncore-torch-1", "config": model.config, "state_dict": state, "metadata": [1]}, "metadata"),
+        # a config far bigger than its state dict: refused before a model of it is built (issue 32)
+        ({"format": "attncore-torch-1", "config": {**model.config, "hidden_size": 10**6}, "state_dict": state},
+         "hidden_size=1000000 is not its state dict's"),
+        ({"format": "attncore-torch-1", "config": {**model.config, "vocab_size": 10**7}, "state_dict": state},
+         "vocab_size"),
         ([torch.zeros(3)], "expected a state dict"),
     ]:
         torch.save(saved, tmp_path / "bad.pt")
@@ -185,6 +190,8 @@ def test_the_command_line_exports_and_imports_back(tmp_path, capsys):
     for a, b in zip(back.params, model.params):
         np.testing.assert_array_equal(a, b)
     capsys.readouterr()
+    assert main(["export", "--format", "torch", str(tmp_path / "p.npz"), str(tmp_path / "no" / "m.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     (tmp_path / "junk.pt").write_bytes(b"\x00" * 10)
     assert main(["import", "torch", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "x.npz")]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from ..datasets.sequence import END, PAD, START, UNK, SequenceData, load_parallel, read_char_data, resolve_path
-from ..defaults import DECODE_BATCH, MAX_TOKENS, SEED
+from ..defaults import DECODE_BATCH, MAX_LENGTH, MAX_TOKENS, SEED
 from ..errors import UsageError
 from ..metrics import translation_metrics
 from ..models import load_model
@@ -156,8 +156,9 @@ def check_metadata(path: str, model) -> None:
         raise UsageError(f"{path}: 'source_tokens' must be a list of {source_vocab} strings (the encoder's "
                          f"vocabulary)")
     for key in ("question_length", "answer_length"):
-        if type(meta.get(key)) is not int or meta[key] < 1:
-            raise UsageError(f"{path}: metadata {key!r} must be an integer >= 1, got {meta.get(key)!r}")
+        if type(meta.get(key)) is not int or not 1 <= meta[key] <= MAX_LENGTH:
+            raise UsageError(f"{path}: metadata {key!r} must be an integer from 1 to {MAX_LENGTH:,}, got "
+                             f"{meta.get(key)!r}")
     if type(meta.get("start_id")) is not int or not 0 <= meta["start_id"] < vocab:
         raise UsageError(f"{path}: metadata 'start_id' must be a token id below {vocab}, got {meta.get('start_id')!r}")
     pad_id = meta.get("pad_id")

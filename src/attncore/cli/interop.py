@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..defaults import CONCATS
+from ..defaults import CONCATS, MAX_LENGTH
 from ..errors import MissingExtraError, UsageError
 from ..models import load_model
 
@@ -56,8 +56,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if any(vocabularies) and (args.framework != "keras" or not all(vocabularies)):
         raise UsageError("--source-tokenizer and --target-tokenizer go together, with 'import keras'")
     for option, value in (("--source-length", args.source_length), ("--target-length", args.target_length)):
-        if value is not None and value < 1:
-            raise UsageError(f"{option} must be at least 1, got {value}")
+        if value is not None and not 1 <= value <= MAX_LENGTH:
+            raise UsageError(f"{option} must be from 1 to {MAX_LENGTH:,}, got {value}")
     try:
         if args.framework == "keras":
             from ..interop.keras_import import load_keras

@@ -12,7 +12,7 @@ from .._backend import get_backend, get_num_threads
 from ..attention_layer import SCORES
 from ..base_model import check_fits
 from ..datasets.sequence import cache_dir, resolve_path
-from ..defaults import SEED
+from ..defaults import MAX_LENGTH, SEED
 from ..errors import UsageError
 from ..models import KERAS_SEED, MODEL_KINDS, build_model
 from ..optimizer import Adam
@@ -351,6 +351,9 @@ def training_data(args: argparse.Namespace):
     if data.question_length < 1 or data.answer_length < 1:
         raise UsageError(f"{data.name}: every question and every answer needs at least one token "
                          f"(got questions of {data.question_length} and answers of {data.answer_length})")
+    if max(data.question_length, data.answer_length) > MAX_LENGTH:
+        raise UsageError(f"{data.name}: a question or answer of {max(data.question_length, data.answer_length):,} "
+                         f"tokens; attncore trains on rows of up to {MAX_LENGTH:,}")
     files = {"data": data_file(args)}
     if args.val:
         meta = {"question_length": data.question_length, "answer_length": data.answer_length,

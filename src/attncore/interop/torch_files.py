@@ -35,7 +35,15 @@ def from_torch(module_or_state, config: dict | None = None, concat: str = "conte
     # bfloat16 and float16 tensors (a model trained in mixed precision) come in as float32
     arrays = {k: v.detach().cpu().float().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
               for k, v in state.items()}
-    config = dict(config) if config is not None else config_of_state(arrays, concat)
+    read = config_of_state(arrays, concat if config is None else config.get("concat", "context-state"))
+    if config is not None:  # the file's config must be its state dict's before a model of it is built
+        defaults = {"source_vocab_size": None, "layers": 1, "bidirectional": False, "bridge": None, "score": "dot",
+                    "cell": "lstm", "luong": False}
+        for key in ("vocab_size", "wordvec_size", "hidden_size", *defaults):
+            if config.get(key, defaults.get(key)) != read.get(key, defaults.get(key)):
+                raise ValueError(f"the config's {key}={config.get(key, defaults.get(key))!r} is not its state "
+                                 f"dict's ({read.get(key, defaults.get(key))!r})")
+    config = dict(config) if config is not None else read
     random_state = np.random.get_state()
     try:
         model = AttentionSeq2seq(**config)
@@ -56,6 +64,9 @@ def from_torch(module_or_state, config: dict | None = None, concat: str = "conte
 def save_torch(model: AttentionSeq2seq, path: str | os.PathLike) -> None:
     """``torch.save`` the model's PyTorch state dict with its config and metadata (``load_torch`` reads it)."""
     config = check_exportable(model)
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
     torch.save({"format": FORMAT, "config": config, "metadata": dict(model.metadata),
                 "state_dict": to_torch(model).state_dict()}, os.fspath(path))
 
