@@ -100,7 +100,7 @@ class Trainer:
           :class:`ModelCheckpoint`).
         - ``drop_last=False`` also trains the last, partial batch of an epoch.
         - ``progress=True`` shows a ``tqdm`` bar per epoch on a terminal's stderr.
-        - Ctrl-C (SIGINT, in the main thread) ends the iteration in progress,
+        - Ctrl-C (SIGINT, or SIGTERM, in the main thread) ends the iteration in progress,
           then raises :class:`TrainingInterrupted` (a ``KeyboardInterrupt``):
           the model and optimizer are between two steps, and calling ``fit``
           again (or ``restore(state())`` in a new process) continues from
@@ -238,8 +238,9 @@ class Trainer:
 
 @contextlib.contextmanager
 def _deferred_interrupt():
-    """Within: the first SIGINT is remembered (the yielded function returns True from then on), a second
-    one raises KeyboardInterrupt at once. Outside the main thread signals cannot be caught: a no-op."""
+    """Within: the first SIGINT or SIGTERM (what schedulers and ``timeout`` send) is remembered (the yielded
+    function returns True from then on), a second one raises KeyboardInterrupt at once. Outside the main
+    thread signals cannot be caught: a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return
@@ -251,14 +252,15 @@ def _deferred_interrupt():
         seen.append(signum)
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main interpreter
         yield lambda: False
         return
     try:
         yield lambda: bool(seen)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
 
 
 @contextlib.contextmanager

@@ -222,3 +222,35 @@ def test_resume_sees_changed_data_when_two_files_share_a_name(tmp_path):
     assert same_data({"x.txt": "1" * 64, "y.txt": "2" * 64},
                      {"data": {"name": "x.txt", "sha256": "1" * 64}, "val": {"name": "y.txt", "sha256": "2" * 64}})
     assert not same_data(["x.txt"], now) and same_data(now, now)
+
+
+def test_a_second_run_into_the_folder_is_refused_and_sigterm_saves_like_ctrl_c(tmp_path):
+    """While a run trains, another 'train' into its folder exits 2 naming the first's process (issue 32: both
+    used to run, the first to finish overwritten); SIGTERM (schedulers, ``timeout``) then saves and says how
+    to resume, as Ctrl-C does."""
+    data = tmp_path / "dates.txt"
+    data.write_text("".join(line + "\n" for line in generate.date_lines(400, seed=4)), encoding="utf-8")
+    options = ["--data", str(data), "--epochs", "50", "--hidden", "24", "--wordvec", "8", "--batch-size", "16"]
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    line = ""
+    while not line.startswith("epoch   1") and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    try:
+        for extra in ([], ["--force"]):
+            second = cli("train", *options, "--out", str(out), *extra)
+            assert second.returncode == 2 and f"(process {proc.pid})" in second.stderr, second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
+        resumed = cli("train", "--resume", str(out))
+        assert resumed.returncode == 2 and "in use by another 'attncore train'" in resumed.stderr, resumed.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"attncore train --resume {out}" in err.splitlines()[-1]
+    assert {"params.npz", "checkpoint.npz"} <= {p.name for p in out.iterdir()}
+    assert not (out / ".attncore-train.lock").exists()
+    again = cli("train", "--resume", str(out), "--epochs", "60")  # the lock is free again
+    assert again.returncode == 0 and "resuming after epoch" in again.stdout, again.stderr

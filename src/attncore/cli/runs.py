@@ -8,6 +8,8 @@ after every epoch by :class:`RunFiles`.
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import io
 import json
@@ -24,8 +26,8 @@ from .._files import write_atomic
 from ..base_model import param_arrays, params_in
 from ..errors import UsageError
 
-__all__ = ["ADDED_OPTIONS", "CHECKPOINT", "EARLIER_OPTIONS", "RUN_FILES", "RunFiles", "claim_run_folder", "describe_data",
-           "fingerprint", "output_folder", "read_checkpoint", "same_data"]
+__all__ = ["ADDED_OPTIONS", "CHECKPOINT", "EARLIER_OPTIONS", "LOCK", "RUN_FILES", "RunFiles", "claim_run_folder",
+           "describe_data", "fingerprint", "output_folder", "read_checkpoint", "run_lock", "same_data"]
 
 CHECKPOINT = "checkpoint.npz"
 # A run whose validation accuracy is still below HINT_ACCURACY after HINT_EPOCH epochs gets one hint line.
@@ -125,6 +127,44 @@ def claim_run_folder(out: Path, force: bool) -> None:
             (out / name).unlink()
         except OSError as exc:
             raise UsageError(f"--force: cannot remove {out / name} ({exc.strerror or exc})") from None
+
+
+# The lock file a training run holds in its folder (its process id inside) while it runs.
+LOCK = ".attncore-train.lock"
+
+
+@contextlib.contextmanager
+def run_lock(out: Path):
+    """Within: an exclusive lock on the run folder ``out`` (``flock`` on ``LOCK``, released by the system if the
+    process dies), so that a second ``train`` into the folder exits 2 naming the first's process instead of
+    overwriting its files. Where the system has no ``flock`` (not Linux or macOS) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = out / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot create its lock file ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise UsageError(f"--out {out} is in use by another 'attncore train' (process {holder}); wait for it to "
+                         f"finish, or train into another folder") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        os.close(fd)
 
 
 def output_folder(name: str) -> Path:

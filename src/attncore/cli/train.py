@@ -24,6 +24,7 @@ from .data import (DATA_NAMES, attention_maps, data_metrics, encode_rows, is_par
                    show_samples)
 from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
 from .runs import (CHECKPOINT, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder, read_checkpoint,
+                   run_lock,
                    same_data)
 
 __all__ = ["RUN_OPTIONS", "add_train_arguments", "cmd_train"]
@@ -110,6 +111,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and "out" in args.explicit and Path(args.out).resolve() != Path(args.resume).resolve():
         raise UsageError("--resume writes into the run's own folder: leave out --out")
     out = output_folder(args.resume or args.out)
+    with run_lock(out):  # one run at a time in a folder: a second one exits 2 naming the first
+        return train_in(args, saved, out)
+
+
+def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
+    """``cmd_train`` from the run folder on, while the command holds its lock."""
     if not args.resume and not args.force:
         claim_run_folder(out, force=False)  # refused before anything is read
     data, files = training_data(args)
