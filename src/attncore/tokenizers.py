@@ -37,6 +37,9 @@ UNK = "<unk>"
 SPACE = "\u2581"  # a space of a sentence read as characters (SentencePiece's mark)
 NORMALIZATIONS = ("nfkc", "nfc", "none")
 SIDES = ("source", "target")
+# The largest SentencePiece vocabulary attncore trains (SentencePiece's own seed vocabulary is this size; at
+# 2**31 - 1 its trainer never returns).
+MAX_PIECES = 1_000_000
 
 
 def normalize(text: str, form: str = "nfkc") -> str:
@@ -196,8 +199,8 @@ class SentencePieceTokenizer(Tokenizer):
 
     def __init__(self, normalization: str = "nfkc", lowercase: bool = False, vocab_size: int = 1000) -> None:
         super().__init__(normalization, lowercase)
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 8:
-            raise ValueError(f"vocab_size must be an integer of at least 8, got {vocab_size!r}")
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or not 8 <= vocab_size <= MAX_PIECES:
+            raise ValueError(f"vocab_size must be an integer from 8 to {MAX_PIECES:,}, got {vocab_size!r}")
         self.vocab_size = vocab_size
         self.models: dict[str, bytes] = {}
         self._processors: dict = {}

@@ -84,7 +84,9 @@ def test_tokenizer_options_that_do_not_apply_are_refused(words, tmp_path):
                           ((str(dates), "--lowercase"), "tokenizer options are for tab-separated"),
                           ((str(data), "--tokenizer", "word", "--vocab-size", "100"), "--vocab-size is an option"),
                           ((str(data), "--min-count", "2"), "--min-count and --max-vocab are options"),
-                          ((str(data), "--vocab-size", "4"), "--vocab-size must be at least 8"),
+                          ((str(data), "--vocab-size", "4"), "--vocab-size must be from 8 to 1,000,000, got 4"),
+                          # SentencePiece's trainer never returned at this size (issue 32)
+                          ((str(data), "--vocab-size", "2147483647"), "--vocab-size must be from 8 to 1,000,000"),
                           ((str(data), "--vocab-size", "20"), "a vocabulary size of 20 is too small"),
                           ((str(data), "--tokenizer", "word", "--min-count", "0"), "--min-count and --max-vocab")]:
         r = attncore_cmd("train", "--data", *args, "--out", str(tmp_path / "o"), *TINY)

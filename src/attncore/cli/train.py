@@ -19,7 +19,7 @@ from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
-from ..tokenizers import TOKENIZERS, make_tokenizer
+from ..tokenizers import MAX_PIECES, TOKENIZERS, make_tokenizer
 from .data import (DATA_NAMES, attention_maps, data_metrics, encode_rows, is_parallel, load_dataset, model_input,
                    show_samples)
 from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
@@ -312,8 +312,8 @@ def check_recipe_options(args: argparse.Namespace) -> None:
         raise UsageError("--lr must be above 0")
     if args.patience is not None and args.patience < 0:
         raise UsageError(f"--patience must be at least 0 (0: no early stopping), got {args.patience}")
-    if args.vocab_size is not None and args.vocab_size < 8:
-        raise UsageError(f"--vocab-size must be at least 8, got {args.vocab_size}")
+    if args.vocab_size is not None and not 8 <= args.vocab_size <= MAX_PIECES:
+        raise UsageError(f"--vocab-size must be from 8 to {MAX_PIECES:,}, got {args.vocab_size}")
 
 
 def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
