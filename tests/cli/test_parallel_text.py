@@ -225,3 +225,22 @@ def test_a_damaged_tokenizer_record_is_a_clear_error(words, tmp_path):
         np.savez(path, **{**arrays, "config": np.array(json.dumps(record))})
         r = attncore_cmd("translate", "--params", str(path), "민수는 서울에 살아요.")
         assert r.returncode == 2 and "tokenizer" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_special_tokens_typed_in_a_data_file_are_refused_naming_the_line(words, tmp_path):
+    """A sentence that writes <pad>, <s> or </s> used to train on padding and sentence marks (issue 32):
+    training and evaluation files name the line instead."""
+    from attncore.datasets.sequence import load_parallel
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("i am here\tje suis ici\nthe tag <s> strikes\tla balise </s> barre\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.tsv, line 2: the word '<s>' is one of attncore's special tokens"):
+        load_parallel(bad)
+    r = attncore_cmd("train", "--data", str(bad), "--out", str(tmp_path / "o"), *TINY)
+    assert r.returncode == 2 and "line 2" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    _, _, out, _ = words
+    rows = tmp_path / "rows.tsv"
+    rows.write_text("나는 집에 있어요.\tI am at <pad> home.\n", encoding="utf-8")
+    r = attncore_cmd("eval", "--params", str(out / "params.npz"), "--data", str(rows))
+    assert r.returncode == 2 and "row 1" in r.stderr and "<pad>" in r.stderr, r.stderr
+    assert len(r.stderr.splitlines()) == 1

@@ -255,6 +255,10 @@ def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
 def answer_tokens(text: str, data) -> list[str]:
     """The tokens of an answer's text; with a tokenizer, those outside the target side's vocabulary (say, a
     piece of the source side only) are ``<unk>``."""
+    typed = sorted({word for word in text.split() if word in (PAD, START, END)})
+    if typed:
+        raise UsageError(f"the answer holds the special token{'s' if len(typed) > 1 else ''} {', '.join(typed)}, "
+                         f"which would be read as padding or a sentence's start or end")
     if data.tokenizer is None:
         return text.split()
     return data.tokenizer.known(data.tokenizer.tokenize(text, "target"), "target")[0]

@@ -43,6 +43,7 @@ char_to_id: dict[str, int] = {}
 GENERATED = {"date.txt": generate.date_lines, "addition.txt": generate.addition_lines,
              "ko-en-numbers.tsv": generate.ko_en_number_lines}
 PAD, START, END = "<pad>", "<s>", "</s>"
+MARKERS = (PAD, START, END)
 
 
 BOOK_FILES = ("date.txt", "addition.txt")  # the book's files, read from its dataset folder when found
@@ -302,8 +303,9 @@ def load_parallel(file_name: str | os.PathLike, seed: int | None = SEED, test_fr
     tokens are split on whitespace and come from every row, the sources read as
     characters (spaces as ``SPACE``) with ``source_chars``.
 
-    Raises ValueError with the line number for a line without exactly one tab
-    or with an empty side.
+    Raises ValueError with the line number for a line without exactly one tab,
+    with an empty side, or with a word that is a special token (``<pad>``,
+    ``<s>``, ``</s>``: it would be read as padding or a sentence's start or end).
     """
     path = resolve_path(file_name)
     pairs, blank = [], 0
@@ -314,6 +316,11 @@ def load_parallel(file_name: str | os.PathLike, seed: int | None = SEED, test_fr
         parts = line.split("\t")
         if len(parts) != 2 or not parts[0].split() or not parts[1].split():
             raise ValueError(f"{path}, line {number}: expected 'source<TAB>target' with words on both sides")
+        words = (parts[1] if source_chars else line).split()
+        marker = next((w for w in words if w in MARKERS), None)
+        if marker is not None:
+            raise ValueError(f"{path}, line {number}: the word {marker!r} is one of attncore's special tokens "
+                             f"({', '.join(MARKERS)}); write it otherwise (e.g. '< s >') or leave the line out")
         pairs.append((parts[0], parts[1]))
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs")
