@@ -191,3 +191,10 @@ def test_inputs_too_big_or_too_nested_are_one_line_exit_2(capsys, error, word):
     assert guarded("attncore x", command) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("attncore x: error: ") and word in err, err
+
+
+def test_a_data_file_that_is_not_utf8_names_the_line(tmp_path):
+    data = tmp_path / "latin1.tsv"
+    data.write_bytes("i am here\tje suis ici\n".encode() + "the café\tle café\n".encode("latin-1"))
+    assert_clean_error(cli("train", "--data", str(data), "--out", str(tmp_path / "o"), *TINY),
+                       text="latin1.tsv, line 2: not UTF-8")

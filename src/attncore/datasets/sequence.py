@@ -21,6 +21,7 @@ million in Korean and English words, written by ``num2words``.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +97,17 @@ def resolve_path(file_name: str | os.PathLike) -> Path:
 
 
 def read_lines(path: Path) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        lines = [line[:-1] if line.endswith("\n") else line for line in f]
+    """The file's lines, UTF-8 with or without a byte-order mark; ValueError naming the line of a byte that is
+    not UTF-8."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 (byte {exc.start}: {exc.reason}); save the file as "
+                         f"UTF-8") from None
+    lines = [line[:-1] if line.endswith("\n") else line for line in io.StringIO(text, newline="")]
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if not lines:
         raise ValueError(f"{path}: the file is empty")
