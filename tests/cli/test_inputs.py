@@ -137,8 +137,9 @@ def test_translate_reads_files_and_standard_input_one_way(run, tmp_path):
 
 
 def test_translate_answers_each_line_or_says_why_not(run, tmp_path):
-    """An empty line or a special token typed as text is an error for that line (stderr and an empty
-    output line; in JSON an "error" field), the other lines are answered, and the exit status is 2."""
+    """An empty line's answer is an empty line, as batch translators give it (issue 32); a special token typed
+    as text is an error for that line (stderr and an empty output line; in JSON an "error" field), the other
+    lines are answered, and the exit status is 2; a file of answers and empty lines exits 0."""
     _, _, params = run
     path = tmp_path / "in.txt"
     path.write_text("may 1, 2000\n\n   \nmay_1\njune 3, 1999\n", encoding="utf-8")
@@ -146,14 +147,18 @@ def test_translate_answers_each_line_or_says_why_not(run, tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     out = r.stdout.split("\n")[:-1]
     assert len(out) == 5 and out[1] == out[2] == out[3] == "" and out[0] and out[4]
-    assert "line 2: the input is empty" in r.stderr and "line 3: the input is empty" in r.stderr
-    assert "line 4: the input holds the special token '_'" in r.stderr and "3 of 5 inputs" in r.stderr
+    assert "empty" not in r.stderr and "line 2" not in r.stderr and "line 3" not in r.stderr
+    assert "line 4: the input holds the special token '_'" in r.stderr and "1 of 5 inputs" in r.stderr
     r = cli("translate", "--params", str(params), "--file", str(path), "--json")
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.returncode == 2 and len(records) == 5
-    assert [("error" in rec) for rec in records] == [False, True, True, True, False]
-    assert records[1] == {"input": "", "error": "the input is empty"} and "output" in records[0]
+    assert [("error" in rec) for rec in records] == [False, False, False, True, False]
+    assert records[1] == {"input": "", "output": "", "tokens": []} and "output" in records[0]
+    path.write_text("may 1, 2000\n\njune 3, 1999\n", encoding="utf-8")
+    r = cli("translate", "--params", str(params), "--file", str(path))
+    assert r.returncode == 0 and r.stdout.split("\n")[1] == "" and not r.stderr, r.stderr
     assert_clean_error(cli("translate", "--params", str(params), "may_1"), text="special token")
+    assert_clean_error(cli("translate", "--params", str(params), " "), text="the input is empty")
 
 
 def test_translate_json_is_strict():

@@ -145,8 +145,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
         texts = [args.text]
     if not texts:
         return 0
-    rows, errors, unknown = [], {}, {}
+    rows, errors, unknown, blank = [], {}, {}, set()
     for n, text in enumerate(texts):  # a line that cannot be read is an error for that line only
+        if not text.strip() and args.text is None:  # an empty line's answer is an empty line, as batch tools do
+            blank.add(n)
+            continue
         try:
             if not text.strip():
                 raise UsageError("the input is empty")
@@ -173,6 +176,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
     answers = iter(translations(model, data, meta, x, start, args))
     for n, text in enumerate(texts):
         where = "the input" if args.text is not None else f"line {n + 1}"
+        if n in blank:
+            print(strict_json({"input": text, "output": "", "tokens": []}) if args.json else "", flush=True)
+            continue
         if n in errors:
             if args.json:
                 print(strict_json({"input": text, "error": errors[n]}))
