@@ -6,8 +6,8 @@ The book's layers have no weights: ``params == grads == []``. The layers with
 other scores have the interface of ``TimeAttention`` (``forward(hs_enc, hs_dec)
 -> (N,Td,He)``, ``attention_weights``, ``backward(dout) -> (dhs_enc, dhs_dec)``)
 and their weights, if any, in ``params``: ``TimeScaledAttention``,
-``TimeGeneralAttention`` and ``TimeAdditiveAttention`` (``SCORES`` names them as the
-models do).
+``TimeGeneralAttention``, ``TimeAdditiveAttention`` and ``TimeConcatAttention`` (``SCORES``
+names them as the models do).
 
 Every ``forward`` takes optional ``lengths`` (N,), integers from 1 to T: row n
 attends over its first ``lengths[n]`` encoder steps only (the padding after
@@ -117,8 +117,12 @@ class TimeAttention:
 
 
 # The scores by name, as the models and the command line spell them; "dot" is the book's TimeAttention and
-# "keras-additive" the additive score without projections (Keras's AdditiveAttention: v . tanh(h_dec + h_enc)).
-SCORES = ("dot", "scaled", "general", "additive", "keras-additive")
+# "keras-additive" the additive score without projections (Keras's AdditiveAttention: v . tanh(h_dec + h_enc)),
+# "keras-concat" Keras's Attention(score_mode="concat") (w * sum(tanh(h_dec + h_enc))), "keras-concat-scaled" the
+# same with use_scale=True (w * sum(tanh(s * (h_dec + h_enc)))).
+SCORES = ("dot", "scaled", "general", "additive", "keras-additive", "keras-concat", "keras-concat-scaled")
+# The scores `attncore train --attention` offers: Keras's concat score (two scalars) comes with imported models.
+TRAIN_SCORES = SCORES[:5]
 
 
 def _project(x: np.ndarray, W: np.ndarray, transpose: bool = False) -> np.ndarray:
@@ -231,3 +235,43 @@ class TimeAdditiveAttention(_ScoredAttention):
         self._write_grads([grads[name]() for name in self.parts])
         dhs_enc = dvalues + (dkp if W1 is None else _project(dkp, W1, transpose=True))
         return dhs_enc, dqp if W2 is None else _project(dqp, W2, transpose=True)
+
+
+class TimeConcatAttention(_ScoredAttention):
+    """Keras's ``Attention(score_mode="concat")``: scores ``weight * sum(tanh(scale * (hs_dec[j] + hs_enc[t])))``
+    over the state's width, two learned scalars: ``weight`` (Keras's ``concat_score_weight``) and ``scale``
+    (``use_scale=True``; None: 1, fixed). ``params`` holds scale (if any), then weight, Keras's order. The
+    additive score's kernels with ``v = weight`` everywhere and the states scaled.
+
+    forward(hs_enc (N,T,H), hs_dec (N,Td,H)) -> (N,Td,H); backward(dout) -> (dhs_enc, dhs_dec).
+    """
+
+    def __init__(self, weight: np.ndarray, scale: np.ndarray | None = None) -> None:
+        for name, value in (("weight", weight), ("scale", scale)):
+            if value is not None and np.size(value) != 1:
+                raise ValueError(f"{name} must be an array of one element, got shape {np.shape(value)}")
+        self.scaled = scale is not None
+        super().__init__(*([scale] if scale is not None else []), weight)
+
+    def _scalars(self) -> tuple[float, float]:
+        weight = float(self.params[-1].reshape(()))
+        return weight, float(self.params[0].reshape(())) if self.scaled else 1.0
+
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
+        weight, scale = self._scalars()
+        dtype = np.result_type(hs_enc, hs_dec)
+        qp, kp = (hs_dec * scale).astype(dtype, copy=False), (hs_enc * scale).astype(dtype, copy=False)
+        v = np.full(hs_enc.shape[2], weight, dtype=dtype)
+        out, a = kernels.additive_attention_forward(qp, kp, v, hs_enc, lengths)
+        self._keep(a, hs_enc, hs_dec, qp, kp, v, a, lengths)
+        return out
+
+    def backward(self, dout: np.ndarray):
+        hs_enc, hs_dec, qp, kp, v, a, lengths = self.cache
+        _, scale = self._scalars()
+        dqp, dkp, dv, dvalues = kernels.additive_attention_backward(qp, kp, v, hs_enc, a, dout, lengths)
+        grads = [np.sum(dv, dtype=np.float64)]
+        if self.scaled:  # d(scale * x)/d(scale) = x, summed over both sides
+            grads.insert(0, np.sum(dqp * hs_dec, dtype=np.float64) + np.sum(dkp * hs_enc, dtype=np.float64))
+        self._write_grads([np.reshape(g, (1,)) for g in grads])
+        return dvalues + scale * dkp, scale * dqp

@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import kernels
-from .attention_layer import (SCORES, TimeAdditiveAttention, TimeAttention, TimeGeneralAttention,
-                              TimeScaledAttention)
+from .attention_layer import (SCORES, TimeAdditiveAttention, TimeAttention, TimeConcatAttention,
+                              TimeGeneralAttention, TimeScaledAttention)
 from .base_model import BaseModel
 from .decoding import first_row, greedy, start_column
 from .defaults import CONCATS
@@ -69,7 +69,7 @@ def check_dropout(dropout) -> float:
 
 
 # The scores that compare decoder and encoder states directly, so both must be equally wide.
-SAME_WIDTH_SCORES = ("dot", "scaled", "keras-additive")
+SAME_WIDTH_SCORES = ("dot", "scaled", "keras-additive", "keras-concat", "keras-concat-scaled")
 
 
 def attention_layer(score: str, H: int, He: int | None = None):
@@ -90,6 +90,9 @@ def attention_layer(score: str, H: int, He: int | None = None):
         return TimeAdditiveAttention(W1, W2, np.zeros(H, dtype="f"), scaled_randn(H, 1).reshape(H))
     if score == "keras-additive":
         return TimeAdditiveAttention(None, None, None, scaled_randn(H, 1).reshape(H))
+    if score in ("keras-concat", "keras-concat-scaled"):  # Keras starts both scalars at 1
+        one = np.ones(1, dtype="f")
+        return TimeConcatAttention(one, one.copy() if score == "keras-concat-scaled" else None)
     raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
 
 
@@ -395,7 +398,8 @@ class AttentionSeq2seq(Seq2seq):
         (``bridge``), ``decoder.embed.W``,
         ``decoder.rnn.<i>.Wx`` ..., ``decoder.attentional.W``/``b`` (``luong``), ``decoder.affine.W``/``b`` and
         the score's ``attention.scale`` ("scaled"), ``attention.W`` ("general"), ``attention.W1``, ``W2``,
-        ``b``, ``v`` ("additive"; ``v`` alone for "keras-additive")."""
+        ``b``, ``v`` ("additive"; ``v`` alone for "keras-additive"), ``attention.weight`` ("keras-concat";
+        ``attention.scale`` first for "keras-concat-scaled")."""
         def recurrent(prefix: str, layer) -> list[tuple[str, np.ndarray]]:
             if isinstance(layer, TimeBidirectional):
                 return recurrent(prefix + ".forward", layer.forward_layer) + \
@@ -415,7 +419,9 @@ class AttentionSeq2seq(Seq2seq):
         named += zip(("decoder.affine.W", "decoder.affine.b"), self.decoder.affine.params)
         attention = self.decoder.attention
         names = list(attention.parts) if isinstance(attention, TimeAdditiveAttention) else \
-            ["scale"] if isinstance(attention, TimeScaledAttention) else ["W"] * len(attention.params)
+            ["scale"] if isinstance(attention, TimeScaledAttention) else \
+            ["scale", "weight"][-len(attention.params):] if isinstance(attention, TimeConcatAttention) else \
+            ["W"] * len(attention.params)
         named += ((f"attention.{name}", p) for name, p in zip(names, attention.params))
         if [id(p) for _, p in named] != [id(p) for p in self.params]:
             raise RuntimeError("named_params does not follow params: the model's layers changed")

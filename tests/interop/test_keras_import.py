@@ -117,7 +117,6 @@ def test_a_masked_source_makes_zero_the_padding(tmp_path):
 @pytest.mark.parametrize("variant, message", [
     (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
     (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
-    (dict(attention=layers.Attention(score_mode="concat")), "score_mode='concat'"),
     (dict(attention=layers.AdditiveAttention(use_scale=False)), "use_scale=False"),
 ])
 def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, variant, message):
@@ -150,7 +149,9 @@ def translation_model(Vs=20, Vt=15, D=4, H=6, bidirectional=True, layers_=1, att
     y = layers.Embedding(Vt, D)(target)
     for state in states:
         y = layers.GRU(width, return_sequences=True)(y, initial_state=state)
-    if attention == "ops":
+    if not isinstance(attention, str):
+        context = attention([y, enc_out])
+    elif attention == "ops":
         weights = ops.softmax(ops.matmul(y, ops.transpose(enc_out, (0, 2, 1))))
         context = ops.matmul(weights, enc_out)
     else:
@@ -205,6 +206,25 @@ def test_a_bidirectional_encoder_and_additive_attention_import_with_kerass_loss(
     decoder_xs = np.concatenate([ys[:, :1], tokens[:, :-1]], axis=1)
     np.testing.assert_allclose(logits, imported.scores(xs, decoder_xs), atol=1e-5, rtol=0)
     assert main(["export", "--format", "onnx", str(tmp_path / "p.npz"), str(tmp_path / "onnx")]) == 0
+
+
+@pytest.mark.parametrize("use_scale", [False, True])
+def test_the_concat_score_imports_with_kerass_scalars(tmp_path, use_scale):
+    """Attention(score_mode="concat"): weight * sum(tanh(scale * (q + k))), both scalars trained away from 1."""
+    keras.utils.set_random_seed(7)
+    model = trained_a_few_steps(translation_model(bidirectional=False, mask_zero=True, attention=layers.Attention(
+        score_mode="concat", use_scale=use_scale)), 7)
+    model.save(tmp_path / "m.keras")
+    imported = load_keras(tmp_path / "m.keras")
+    assert imported.config["score"] == ("keras-concat-scaled" if use_scale else "keras-concat")
+    assert sum(p.size for p in imported.params) == model.count_params()
+    scalars = [float(keras.ops.convert_to_numpy(w)) for w in model.weights if w.path.split("/")[-1] in
+               ("scale", "concat_score_weight")]
+    assert len(scalars) == 1 + use_scale and all(abs(v - 1) > 1e-3 for v in scalars)
+    imported.pad_id = 0
+    xs, ys = padded_batch(np.random.default_rng(9))
+    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
+                               atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("kind", ["ops", "stacked-scaled", "bi-stacked-ops"])

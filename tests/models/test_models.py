@@ -25,6 +25,7 @@ MODELS = {
     "scaled": (AttentionSeq2seq, {"score": "scaled"}),
     "general-gru": (AttentionSeq2seq, {"score": "general", "cell": "gru"}),
     "additive-luong": (AttentionSeq2seq, {"score": "additive", "luong": True}),
+    "keras-concat-scaled": (AttentionSeq2seq, {"score": "keras-concat-scaled", "cell": "gru-reset-after"}),
     "bridge-general": (AttentionSeq2seq, {"bridge": 11, "score": "general"}),
     "bi-stacked-bridge-additive": (AttentionSeq2seq, {"bidirectional": True, "layers": 2, "bridge": 10,
                                                       "score": "additive", "luong": True, "concat": "state-context",

@@ -147,7 +147,8 @@ def test_a_killed_save_leaves_no_temporary_behind(tmp_path):
         assert "config.npy" in z.namelist()
 
 
-@pytest.mark.parametrize("score", ["scaled", "general", "additive", "keras-additive"])
+@pytest.mark.parametrize("score", ["scaled", "general", "additive", "keras-additive", "keras-concat",
+                                   "keras-concat-scaled"])
 def test_scores_round_trip_and_an_unknown_score_names_the_writer(tmp_path, score):
     import json
 

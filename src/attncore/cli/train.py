@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._backend import get_backend, get_num_threads
-from ..attention_layer import SCORES
+from ..attention_layer import TRAIN_SCORES
 from ..base_model import check_fits
 from ..datasets.sequence import cache_dir, resolve_path
 from ..defaults import MAX_LENGTH, SEED
@@ -49,7 +49,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
                    "model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe)
     run_option("--luong", action=argparse.BooleanOptionalAction,
                    help="tanh attentional layer before the output affine" + recipe)
-    run_option("--attention", choices=list(SCORES), default="dot",
+    run_option("--attention", choices=list(TRAIN_SCORES), default="dot",
                    help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
                    "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc), additive (Bahdanau's "
                    "v . tanh(h_enc W1 + b + h_dec W2)) or keras-additive (Keras's AdditiveAttention: "

@@ -14,7 +14,8 @@ source_vocab_size=Vs, concat="state-context")`` with the weights as they are
 ``config.json``, or a tf.keras 2 ``.h5`` file's ``model_config``) also:
 
 - ``Attention(use_scale=True)``: ``score="scaled"`` with Keras's learned scale;
-  ``AdditiveAttention()``: ``score="keras-additive"``;
+  ``AdditiveAttention()``: ``score="keras-additive"``; ``Attention(score_mode="concat")``:
+  ``score="keras-concat"`` (``"keras-concat-scaled"`` with ``use_scale=True``);
 - the dot-product attention written as ops: ``matmul(softmax(matmul(dec, transpose(enc, (0, 2, 1)))), enc)``
   (Keras 3's ``keras.ops``, or tf.keras 2's ``tf.linalg.matmul(..., transpose_b=True)`` and ``tf.nn.softmax``);
 - ``Bidirectional(GRU(..., return_state=True))`` encoders whose ``Concatenate()([forward, backward])`` state
@@ -24,8 +25,8 @@ source_vocab_size=Vs, concat="state-context")`` with the weights as they are
 The Dense(H, tanh) layer may be missing (``luong=False``) and the concatenation may be the other way
 round. A bare ``.weights.h5`` holds the seed's layers only and says which is which by Keras's keys, in
 the order of the model's layers (``embedding`` the source's, ``gru`` the encoder); it cannot say the concat
-order (``concat``, default the seed's). Anything else (another layer, an LSTM, a reset-before GRU, the
-concat score) is a ValueError naming the layer. A source ``Embedding(..., mask_zero=True)`` makes 0 the
+order (``concat``, default the seed's). Anything else (another layer, an LSTM, a reset-before GRU) is a ValueError
+naming the layer. A source ``Embedding(..., mask_zero=True)`` makes 0 the
 model's ``pad_id``: trailing zeros are left out of attention and the encoder's final state as Keras leaves
 them out (Keras also skips zeros inside a row, which attncore's padding does not).
 """
@@ -140,9 +141,11 @@ def _attention(graph: _Graph, decoder: tuple[str, int], encoder: tuple[str, int]
                 graph.fail(f"attention {name!r} has use_scale=False; attncore's keras-additive score learns its "
                            f"scale (use_scale=True)")
             return name, "keras-additive"
-        if config.get("score_mode", "dot") != "dot":
-            graph.fail(f"attention {name!r} has score_mode={config.get('score_mode')!r}; attncore imports the "
-                       f"dot score, with or without use_scale (score_mode='dot')")
+        mode = config.get("score_mode", "dot")
+        if mode == "concat":
+            return name, "keras-concat-scaled" if config.get("use_scale") else "keras-concat"
+        if mode != "dot":
+            graph.fail(f"attention {name!r} has score_mode={mode!r}; attncore imports 'dot' and 'concat'")
         return name, "scaled" if config.get("use_scale") else "dot"
     flipped = [n for n in graph.users(encoder, "Transpose") if list(graph.config[n].get("axes") or []) == [0, 2, 1]]
     scores = [n for n in graph.of("Matmul") if flipped and graph.args[n] == [decoder, (flipped[0], 0)]]
@@ -318,7 +321,7 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     if any(len(arrays) != per_layer for arrays in encoder) or any(len(arrays) != 3 for arrays in decoder) or \
             any(a.ndim != 2 for arrays in encoder + decoder for a in arrays[2::3]):
         raise ValueError(f"{path}: the GRUs must hold kernel, recurrent_kernel and a (2, 3H) bias (reset_after=True)")
-    if roles["score"] == "scaled":
+    if roles["score"] in ("scaled", "keras-concat", "keras-concat-scaled"):  # Keras's scalars: shape ()
         attention = [a.reshape(1) for a in attention]
     Vs, D = source.shape
     V, H = target.shape[0], encoder[0][1].shape[0]

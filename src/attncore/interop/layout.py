@@ -104,7 +104,9 @@ def torch_state(model) -> dict[str, np.ndarray]:
 
 # The score by its weights' names in a state dict, the one with most names first.
 _SCORE_WEIGHTS = (("additive", {"attention.W1", "attention.W2", "attention.b", "attention.v"}),
-                  ("keras-additive", {"attention.v"}), ("general", {"attention.W"}), ("scaled", {"attention.scale"}))
+                  ("keras-concat-scaled", {"attention.scale", "attention.weight"}),
+                  ("keras-additive", {"attention.v"}), ("general", {"attention.W"}),
+                  ("keras-concat", {"attention.weight"}), ("scaled", {"attention.scale"}))
 
 
 def config_of_state(state: dict, concat: str = "context-state") -> dict:

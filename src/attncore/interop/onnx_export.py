@@ -134,6 +134,15 @@ def _scores(helper, numpy_helper, score: str, named: dict, init: list) -> list:
         init.append(numpy_helper.from_array(np.asarray(named[f"attention.{name}"], np.float32), onnx_name))
         return onnx_name
 
+    if score.startswith("keras-concat"):  # weight * sum(tanh(scale * (h_enc + h_dec))) over the width
+        scaled = score == "keras-concat-scaled"
+        return [helper.make_node("Unsqueeze", ["query", "axis1"], ["query_row"]),
+                helper.make_node("Add", ["encoder_states", "query_row"], ["summed"]),
+                *([helper.make_node("Mul", ["summed", weight("scale", "attention_scale")], ["scaled_sum"])]
+                  if scaled else []),
+                helper.make_node("Tanh", ["scaled_sum" if scaled else "summed"], ["energies"]),
+                helper.make_node("ReduceSum", ["energies", "axis2"], ["energy"], keepdims=0),
+                helper.make_node("Mul", ["energy", weight("weight", "attention_weight")], ["scores"])]
     if score in ("additive", "keras-additive"):
         # v . tanh(h_enc W1 + b + h_dec W2) over every encoder step; "keras-additive" has no W1, W2, b
         nodes, keys, query = [], "encoder_states", "query"

@@ -27,13 +27,15 @@ __all__ = ["AttentionSeq2seqModule", "Scores", "to_torch"]
 class Scores(nn.Module):
     """The attention scores (N,Td,T) of decoder states (N,Td,H) over encoder states (N,T,H) for attncore's
     ``score``, its weights named as attncore names them: ``scale`` ("scaled"), ``W`` ("general", (Hd,He)),
-    ``W1``, ``W2``, ``b``, ``v`` ("additive"), ``v`` ("keras-additive"); "dot" has none."""
+    ``W1``, ``W2``, ``b``, ``v`` ("additive"), ``v`` ("keras-additive"), ``weight`` and for
+    "keras-concat-scaled" ``scale`` ("keras-concat"); "dot" has none."""
 
     # each weight's shape from the decoder's width H and the encoder's He
     SHAPES = {"dot": {}, "scaled": {"scale": lambda H, He: (1,)}, "general": {"W": lambda H, He: (H, He)},
               "additive": {"W1": lambda H, He: (He, H), "W2": lambda H, He: (H, H), "b": lambda H, He: (H,),
                            "v": lambda H, He: (H,)},
-              "keras-additive": {"v": lambda H, He: (H,)}}
+              "keras-additive": {"v": lambda H, He: (H,)}, "keras-concat": {"weight": lambda H, He: (1,)},
+              "keras-concat-scaled": {"scale": lambda H, He: (1,), "weight": lambda H, He: (1,)}}
 
     def __init__(self, score: str, H: int, He: int | None = None) -> None:
         super().__init__()
@@ -44,6 +46,9 @@ class Scores(nn.Module):
             setattr(self, name, nn.Parameter(torch.zeros(shape(H, H if He is None else He))))
 
     def forward(self, dec_hs: torch.Tensor, enc_hs: torch.Tensor) -> torch.Tensor:
+        if self.score.startswith("keras-concat"):
+            scale = self.scale if self.score == "keras-concat-scaled" else 1.0
+            return self.weight * torch.tanh(scale * (dec_hs[:, :, None, :] + enc_hs[:, None, :, :])).sum(-1)
         if self.score in ("additive", "keras-additive"):
             keys, query = (enc_hs @ self.W1 + self.b, dec_hs @ self.W2) if self.score == "additive" else (enc_hs, dec_hs)
             return torch.tanh(query[:, :, None, :] + keys[:, None, :, :]) @ self.v
