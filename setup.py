@@ -1,5 +1,10 @@
 """Build the two extension modules: attncore._cpp (pybind11) and attncore._cython, two bindings of csrc/.
 
+Every translation unit (csrc/*.cpp once, shared by both modules, and each module's own binding files) is
+compiled once, in parallel over the machine's cores (ATTNCORE_BUILD_JOBS to choose), always anew (the flags
+are not part of setuptools' up-to-date check, so an old object might be another build's); each module then
+links its objects.
+
 Flags: -O3, C++17, -fno-math-errno and -fno-trapping-math (they change no
 result; they let the compiler vectorize the gate loops), -ffp-contract=off,
 OpenMP when a test compile shows the compiler supports it (else a serial build
@@ -12,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -67,12 +73,33 @@ class BuildExt(build_ext):
             self.warn("attncore: the compiler does not support OpenMP; building serial kernels")
             simd = ["-fopenmp-simd"] if _compiles(cc, base + ["-fopenmp-simd"]) else []
             flags, link = base + simd, SANITIZE_FLAGS if SANITIZE else []
+        self._compile_once(flags)
         for ext in self.extensions:
-            ext.extra_compile_args = list(flags)
             ext.extra_link_args = list(link) + BLAS_LINK
-            if ext.name == "attncore._cpp":
-                ext.define_macros.append(("ATTNCORE_CXXFLAGS", '"' + " ".join(flags) + '"'))
         super().build_extensions()
+
+    def _compile_once(self, flags):
+        """Compile every extension's sources, each file once (csrc/ is in both), in parallel, and hand each
+        extension its objects to link (its ``sources`` are then empty: build_ext only links)."""
+        units = {}  # source -> (include dirs, macros)
+        for ext in self.extensions:
+            macros = [("ATTNCORE_CXXFLAGS", '"' + " ".join(flags) + '"')] if ext.name == "attncore._cpp" else []
+            for src in ext.sources:
+                dirs, known = units.setdefault(src, ([], []))
+                dirs += [d for d in ext.include_dirs if d not in dirs]
+                known += [m for m in macros if m not in known]
+        jobs = int(os.environ.get("ATTNCORE_BUILD_JOBS", "0")) or os.cpu_count() or 1
+
+        def compile_one(src):
+            dirs, macros = units[src]
+            return src, self.compiler.compile([src], output_dir=self.build_temp, include_dirs=dirs, macros=macros,
+                                              extra_postargs=flags, debug=self.debug)[0]
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            objects = dict(pool.map(compile_one, sorted(units)))
+        for ext in self.extensions:
+            ext.extra_objects = [objects[src] for src in ext.sources]
+            ext.sources = []
 
     def run(self):
         try:
@@ -83,6 +110,7 @@ class BuildExt(build_ext):
             self.warn(f"attncore: building the extensions failed ({exc}); only the NumPy backend will be available")
 
     def build_extension(self, ext):
+        self.force = True  # the objects were compiled just now: always link them
         try:
             super().build_extension(ext)
         except Exception as exc:

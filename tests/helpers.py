@@ -209,10 +209,32 @@ TINY = ["--epochs", "1", "--hidden", "8", "--wordvec", "4", "--batch-size", "16"
 SMALL = ["--epochs", "1", "--hidden", "16", "--wordvec", "8", "--batch-size", "32"]
 
 
+def _machine_slowness() -> float:
+    """How much slower this machine (and its load) runs Python and small products than the project's AMD EPYC
+    Zen 4 did (0.1 s for this loop, 2026-12-07), at least 1: the subprocess tests' timeouts scale with it."""
+    import time
+
+    def once() -> float:
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        a = np.ones((128, 128), "f")
+        for _ in range(200):
+            a = a @ a * 1e-3
+        return time.perf_counter() - start
+
+    return max(1.0, min(once() for _ in range(3)) / 0.1)
+
+
+SLOWNESS = _machine_slowness()
+
+
 def cli(*args, cwd=None, timeout=300):
-    """``python -m attncore ARGS`` in a subprocess: the completed process, output as text."""
+    """``python -m attncore ARGS`` in a subprocess: the completed process, output as text. ``timeout`` (seconds
+    on the project's machine, scaled by ``SLOWNESS``; None for none) catches a hang, not a slow machine."""
     return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=timeout)
+                          timeout=None if timeout is None else timeout * SLOWNESS)
 
 
 def assert_clean_error(r, status=2, text=None):

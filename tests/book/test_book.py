@@ -18,7 +18,7 @@ import pytest
 import attncore
 from attncore import time_layers as TL
 
-from helpers import BACKENDS, assert_close
+from helpers import BACKENDS, SLOWNESS, assert_close
 
 FIXTURE = Path(__file__).parent / "fixture"
 
@@ -48,7 +48,8 @@ def test_drop_in_star_imports_equal_the_books(book_module):
 
 def run(args, cwd, env_extra=None, timeout=180) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout * SLOWNESS, env=env)
 
 
 def losses(stdout: str) -> list[float]:

@@ -12,7 +12,7 @@ import pytest
 
 from attncore.datasets import generate
 
-from helpers import SMALL as TINY, cli as attncore_cmd
+from helpers import SLOWNESS, SMALL as TINY, cli as attncore_cmd
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_eval_does_not_repeat_the_generated_data_warning(trained, tmp_path):
         params = tmp_path / f"generated_{generated}.npz"
         np.savez(params, **arrays)
         r = subprocess.run([sys.executable, "-m", "attncore", "eval", "--params", str(params)], capture_output=True,
-                           text=True, cwd=tmp_path, env=env, timeout=300)
+                           text=True, cwd=tmp_path, env=env, timeout=300 * SLOWNESS)
         assert ("book's file was not found" in r.stderr) is (not generated), r.stderr
 
 
@@ -234,7 +234,7 @@ def test_translate_reads_lines_and_prints_json(trained, tmp_path):
     params = str(out / "params.npz")
     inputs = "september 27, 1994\nmay 1, 2000\n"
     r = subprocess.run([sys.executable, "-m", "attncore", "translate", "--params", params, "--json"], input=inputs,
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120 * SLOWNESS)
     assert r.returncode == 0, r.stderr
     objs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [o["input"] for o in objs] == ["september 27, 1994", "may 1, 2000"]
@@ -284,7 +284,7 @@ def test_korean_english_numbers_with_masks_and_beam(tmp_path):
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, env=env,
-                              timeout=300)
+                              timeout=300 * SLOWNESS)
 
     out = tmp_path / "run"
     r = run("train", "--data", "ko-en-numbers", "--cell", "gru", "--luong", "--out", str(out), *TINY)

@@ -12,7 +12,7 @@ import pytest
 
 import attncore
 
-from helpers import TINY, assert_clean_error, cli
+from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
 
 def test_version():
@@ -118,7 +118,7 @@ def test_translate_reads_files_and_standard_input_one_way(run, tmp_path):
     path.write_bytes(raw)
     from_file = cli("translate", "--params", str(params), "--file", str(path))
     from_stdin = subprocess.run([sys.executable, "-m", "attncore", "translate", "--params", str(params)], input=raw,
-                                capture_output=True, timeout=300)
+                                capture_output=True, timeout=300 * SLOWNESS)
     plain = cli("translate", "--params", str(params), "may 1, 2000")
     assert from_file.returncode == 0 and from_stdin.returncode == 0, (from_file.stderr, from_stdin.stderr)
     assert from_stdin.stdout.decode("utf-8") == from_file.stdout

@@ -14,7 +14,7 @@ import pytest
 
 from attncore.datasets import generate
 
-from helpers import TINY, assert_clean_error, cli
+from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
 
 def rewrite_checkpoint(folder, change):
@@ -142,7 +142,7 @@ def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
     while not line.startswith("epoch   1") and time.monotonic() < deadline:
         line = proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120 * SLOWNESS)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"attncore train --resume {out}" in err.splitlines()[-1]
     history = json.loads((out / "history.json").read_text())
@@ -247,7 +247,7 @@ def test_a_second_run_into_the_folder_is_refused_and_sigterm_saves_like_ctrl_c(t
         assert resumed.returncode == 2 and "in use by another 'attncore train'" in resumed.stderr, resumed.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120 * SLOWNESS)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"attncore train --resume {out}" in err.splitlines()[-1]
     assert {"params.npz", "checkpoint.npz"} <= {p.name for p in out.iterdir()}

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import SLOWNESS
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
@@ -84,14 +86,15 @@ def test_the_readme_commands_run_as_shown(tmp_path):
     skipped: exit status 0, or the one the README prints with ``echo $?`` and its error line."""
     env = {**os.environ, "ATTNCORE_DATA": str(tmp_path / "data")}
     r = subprocess.run([sys.executable, "-m", "attncore", "train", "--epochs", "1", "--hidden", "16", "--wordvec", "8",
-                        "--batch-size", "500"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+                        "--batch-size", "500"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=600 * SLOWNESS)
     assert r.returncode == 0, r.stderr
     ran = 0
     for command, shown in readme_commands():
         if command == "attncore train" or any(command.startswith(start) for start in SKIPPED):
             continue  # the main job itself: trained above with fewer epochs
         r = subprocess.run(["bash", "-c", command.replace("attncore ", f"{sys.executable} -m attncore ", 1)],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300 * SLOWNESS)
         if command.endswith("; echo $?"):
             assert r.stdout.splitlines()[-1] == shown[-1], (command, r.stdout, r.stderr)
             assert r.stderr.strip() == shown[0], (command, r.stderr)

@@ -20,6 +20,8 @@ if not torch.distributed.is_available():  # pragma: no cover
 
 from attncore.interop.torch_files import load_torch, save_torch  # noqa: E402
 
+from helpers import SLOWNESS
+
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "ddp_finetune.py"
 
 
@@ -27,7 +29,7 @@ def finetune(model: Path, batches: Path, out: Path, processes: int) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                str(SCRIPT), str(model), str(batches), str(out), "--batch-size", "8", "--steps", "2", "--lr", "0.5"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300 * SLOWNESS)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

@@ -12,7 +12,7 @@ import pytest
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.cli import main
 
-from helpers import EXPORTED
+from helpers import EXPORTED, SLOWNESS
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -122,7 +122,7 @@ def test_the_readme_serving_example_answers_as_attncore_translate(tmp_path):
     data.write_text("".join(line + "\n" for line in generate.date_lines(600, seed=4)), encoding="utf-8")
 
     def run(*args):
-        done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600)
+        done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600 * SLOWNESS)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose
 from attncore import _numpy_kernels as ref
 from attncore import kernels as K
 
-from helpers import FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad, thread_counts
+from helpers import FD_TOL, LAYOUTS, SLOWNESS, assert_close, awkward, numerical_grad, thread_counts
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -119,7 +119,7 @@ def test_weight_gradient_same_bits_with_openblass_avx2_kernels():
 
     env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
     done = subprocess.run([sys.executable, "-c", _HASWELL_CHECK], env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600 * SLOWNESS)
     assert done.returncode == 0, done.stderr
     if done.stdout.strip() == "skip":
         pytest.skip("no cpp backend or no AVX2")

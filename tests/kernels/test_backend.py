@@ -12,7 +12,7 @@ import pytest
 
 import attncore
 
-from helpers import BACKENDS
+from helpers import BACKENDS, SLOWNESS
 
 
 def test_numpy_is_always_available():
@@ -76,7 +76,7 @@ def test_build_info():
 def run_python(code: str, env_extra=None, timeout=120) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout * SLOWNESS, env=env)
 
 
 def test_default_threads_follow_omp_num_threads():
@@ -121,7 +121,8 @@ def test_missing_extension_falls_back_to_numpy_with_a_warning():
 
 
 def test_info_command():
-    r = subprocess.run([sys.executable, "-m", "attncore", "info"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "attncore", "info"], capture_output=True, text=True,
+                       timeout=60 * SLOWNESS)
     assert r.returncode == 0, r.stderr
     assert "backends" in r.stdout and "numpy" in r.stdout and attncore.__version__ in r.stdout
 
@@ -198,8 +199,8 @@ def test_one_thread_pool():
     """
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}
     env["OMP_NUM_THREADS"] = "2"
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
-                       env=env)
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                       timeout=120 * SLOWNESS, env=env)
     assert r.returncode == 0, r.stderr
     new_at_import, new_after_kernels, blas_threads, ob_env, wait_env, name = r.stdout.split(maxsplit=5)
     # importing numpy starts its own OpenBLAS workers (counted in before); attncore adds none,
