@@ -8,12 +8,24 @@
 #include "../csrc/blas.hpp"
 #include "../csrc/fused_step.hpp"
 #include "../csrc/gemm.hpp"
+#include "../csrc/isa.hpp"
 #include "../csrc/memory.hpp"
 #include "../csrc/parallel.hpp"
 #include "guards.hpp"
 
 #ifndef ATTNCORE_CXXFLAGS
 #define ATTNCORE_CXXFLAGS "unknown"
+#endif
+
+// The compiler that built the module, for `attncore info`.
+#if defined(__clang__)
+#define ATTNCORE_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define ATTNCORE_COMPILER "gcc " __VERSION__
+#elif defined(_MSC_VER)
+#define ATTNCORE_COMPILER "msvc"
+#else
+#define ATTNCORE_COMPILER "unknown"
 #endif
 
 namespace py = pybind11;
@@ -35,6 +47,12 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("scratch_cached_bytes", &attncore::scratch_cached_bytes);
     m.def("release_scratch", &attncore::release_scratch, "Free the kernel scratch kept for the next calls.");
     m.attr("compile_flags") = ATTNCORE_CXXFLAGS;
+    m.attr("compiler") = ATTNCORE_COMPILER;
+#ifdef ATTNCORE_X86_KERNELS
+    m.attr("kernels_compiled") = "avx512, avx2, portable";  // chosen at load by the CPU (isa.hpp)
+#else
+    m.attr("kernels_compiled") = "portable";
+#endif
     attncore::blas_init();
     m.def("blas_name", []() { return std::string(attncore::blas_config()); });
     m.def("blas_num_threads", &attncore::blas_num_threads);

@@ -7,7 +7,7 @@ pure NumPy kernels as fallback and reference.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it (dynamic version)
 
 from ._backend import (
     available_backends,
@@ -20,7 +20,8 @@ from ._backend import (
 
 
 def build_info() -> dict:
-    """How this installation was built: version, backends, OpenMP, flags, BLAS and the fused step's ISA."""
+    """How this installation was built: version, backends, OpenMP, compiler and flags, the instruction sets compiled
+    in, BLAS and the fused step's ISA on this CPU."""
     from . import _backend
 
     cpp = _backend.extension("cpp")
@@ -34,6 +35,9 @@ def build_info() -> dict:
         "cython_openmp": bool(cython and cython.openmp_enabled()),
         "num_threads": get_num_threads(),
         "compile_flags": getattr(cpp, "compile_flags", None),
+        "compiler": getattr(cpp, "compiler", None),
+        # the float32 kernels compiled in; the CPU picks one at load (fused_step below)
+        "kernels_compiled": getattr(cpp, "kernels_compiled", None),
         "blas": _blas_info(cpp),
         # the fused recurrent step's instruction set on this CPU (avx512, avx2; none: the BLAS path everywhere)
         "fused_step": cpp.fused_isa() if cpp is not None and hasattr(cpp, "fused_isa") else "none",
