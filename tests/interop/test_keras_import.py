@@ -242,6 +242,16 @@ def test_attention_as_ops_and_stacked_grus_import(tmp_path, kind):
     xs, ys = padded_batch(np.random.default_rng(8))
     np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
                                atol=1e-4, rtol=0)
+    model.compile(loss="sparse_categorical_crossentropy")
+    keras_loss = float(model.evaluate([xs, ys[:, :-1]], ys[:, 1:], batch_size=len(xs), verbose=0))
+    assert abs(imported.forward(xs, ys) - keras_loss) < 1e-4
+    pytest.importorskip("onnxruntime")
+    from test_onnx import greedy, sessions
+
+    lengths = imported.source_lengths(xs)  # the pads' where the source is masked, else the whole rows
+    lengths = np.full(len(xs), xs.shape[1]) if lengths is None else lengths
+    tokens, _, logits = greedy(*sessions(imported), xs, lengths, ys[:, 0], 5, lstm=False)
+    np.testing.assert_array_equal(tokens, imported.generate_batch(xs, ys[:, 0], 5))
 
 
 def test_attention_as_ops_over_a_masked_source_is_refused(tmp_path, capsys):
