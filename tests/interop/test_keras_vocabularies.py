@@ -148,7 +148,7 @@ def test_damaged_tokenizer_files_are_one_line_errors(seed, tmp_path, capsys, dam
 @pytest.mark.parametrize("args, message", [
     (["--source-tokenizer", "SRC"], "go together"),
     (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--start-token", "<end>"], "must differ"),
-    (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--target-length", "0"], "at least 1"),
+    (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--target-length", "0"], "from 1 to 10,000"),
     (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--start-token", "<go>"], "no '<go>'"),
 ])
 def test_bad_options_are_usage_errors(seed, tmp_path, capsys, args, message):
