@@ -27,6 +27,14 @@ def trained(tmp_path_factory):
     return root, data, out, result
 
 
+
+def small_pairs(tmp_path):
+    """36 rows of three English-French sentences: enough for the options' one-epoch runs."""
+    data = tmp_path / "pairs.tsv"
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
+                    encoding="utf-8")
+    return data
+
 def test_train_writes_history_params_and_plots(trained):
     _, _, out, result = trained
     lines = result.stdout.splitlines()
@@ -335,9 +343,7 @@ def test_the_command_line_trains_the_seeds_model(tmp_path):
 def test_attention_scores_train_translate_and_resume(tmp_path):
     """--attention: each score trains, decodes greedy and beam, plots its weights and resumes; the dot score is
     the default and options that cannot use a score are one-line errors."""
-    data = tmp_path / "pairs.tsv"
-    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
-                    encoding="utf-8")
+    data = small_pairs(tmp_path)
     out = tmp_path / "additive"
     r = attncore_cmd("train", "--data", str(data), "--attention", "additive", "--out", str(out), *TINY)
     assert r.returncode == 0 and ", additive attention)" in r.stdout, r.stderr
@@ -369,9 +375,7 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
 
 
 def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
-    data = tmp_path / "pairs.tsv"
-    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
-                    encoding="utf-8")
+    data = small_pairs(tmp_path)
     out = tmp_path / "run"
     r = attncore_cmd("train", "--data", str(data), "--dropout", "0.3", "--attention", "scaled", "--out", str(out),
                      *TINY)
@@ -391,9 +395,7 @@ def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
 
 
 def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
-    data = tmp_path / "pairs.tsv"
-    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
-                    encoding="utf-8")
+    data = small_pairs(tmp_path)
     out = tmp_path / "run"
     r = attncore_cmd("train", "--data", str(data), "--layers", "2", "--bidirectional", "--attention", "additive",
                      "--dropout", "0.2", "--cell", "gru-reset-after", "--out", str(out), *TINY)
@@ -421,9 +423,7 @@ def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
 
 
 def test_a_bridge_gives_the_decoder_its_own_width(tmp_path):
-    data = tmp_path / "pairs.tsv"
-    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
-                    encoding="utf-8")
+    data = small_pairs(tmp_path)
     out = tmp_path / "run"
     r = attncore_cmd("train", "--data", str(data), "--bridge", "12", "--attention", "general", "--out", str(out),
                      *TINY)

@@ -73,6 +73,17 @@ def test_tampered_checkpoints_are_refused_with_one_line(tmp_path, name, change):
     assert_clean_error(cli("train", "--resume", str(out), "--epochs", "2"), text="--resume")
 
 
+
+def training_past_epoch_1(options, out):
+    """``attncore train OPTIONS --out OUT`` in the background, once it has printed its first epoch."""
+    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120 * SLOWNESS
+    line = ""
+    while not line.startswith("epoch   1") and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+    return proc
+
 def test_random_byte_changes_of_checkpoints_and_params_resume_or_exit_2(tmp_path, capsys):
     """Random one-byte changes anywhere in checkpoint.npz: the run resumes (exit 0) or exit 2, never exit 1;
     in params.npz: load_params works or raises ValueError with the model unchanged."""
@@ -135,12 +146,7 @@ def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
     whole = cli("train", *options, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    line = ""
-    while not line.startswith("epoch   1") and time.monotonic() < deadline:
-        line = proc.stdout.readline()
+    proc = training_past_epoch_1(options, out)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120 * SLOWNESS)
     assert proc.returncode == 130, err
@@ -232,12 +238,7 @@ def test_a_second_run_into_the_folder_is_refused_and_sigterm_saves_like_ctrl_c(t
     data.write_text("".join(line + "\n" for line in generate.date_lines(400, seed=4)), encoding="utf-8")
     options = ["--data", str(data), "--epochs", "50", "--hidden", "24", "--wordvec", "8", "--batch-size", "16"]
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    line = ""
-    while not line.startswith("epoch   1") and time.monotonic() < deadline:
-        line = proc.stdout.readline()
+    proc = training_past_epoch_1(options, out)
     try:
         for extra in ([], ["--force"]):
             second = cli("train", *options, "--out", str(out), *extra)
