@@ -9,7 +9,6 @@ after every epoch by :class:`RunFiles`.
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import io
 import json

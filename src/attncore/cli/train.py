@@ -24,8 +24,7 @@ from .data import (DATA_NAMES, attention_maps, data_metrics, encode_rows, is_par
                    show_samples)
 from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
 from .runs import (CHECKPOINT, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder, read_checkpoint,
-                   run_lock,
-                   same_data)
+                   run_lock, same_data)
 
 __all__ = ["RUN_OPTIONS", "add_train_arguments", "cmd_train"]
 
@@ -139,7 +138,8 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
     print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
           f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
           f"{f', {args.layers} layers' if args.layers != 1 else ''}{', bidirectional' if args.bidirectional else ''}"
-          f"{f', bridge to {args.bridge}' if args.bridge else ''}{f', dropout {args.dropout:g}' if args.dropout else ''}), "
+          f"{f', bridge to {args.bridge}' if args.bridge else ''}"
+          f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
           f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
           f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
           f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
