@@ -13,7 +13,8 @@ before the output affine (H,V).
 ``score`` chooses how the decoder scores the encoder's states: "dot" (the book's), "scaled" (a learned scale,
 starting at 1/sqrt(H)), "general" (Luong's ``h_dec W . h_enc``), "additive" (Bahdanau's
 ``v . tanh(h_enc W1 + b + h_dec W2)``), or "keras-additive" (``v . tanh(h_enc + h_dec)``, Keras's
-``AdditiveAttention``: no projections); see :mod:`attncore.attention_layer`. The weights of a score other than
+``AdditiveAttention``: no projections; "keras-concat" and "keras-concat-scaled" are Keras's
+``Attention(score_mode="concat")``); see :mod:`attncore.attention_layer`. The weights of a score other than
 the dot product are drawn after all the others, so the rest of the model draws the weights it draws with "dot".
 ``dropout`` (0 to below 1) puts the book's TimeDropout (as in its ``BetterRnnlm``) after each embedding,
 between stacked layers and before the output affine, in training only (``train_flg``); its masks are drawn

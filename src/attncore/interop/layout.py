@@ -76,7 +76,8 @@ def _recurrent_to_torch(prefix: str, cell: str, named: dict, half: str, layers: 
             end = f"_l{i}{suffix}"
             state.update({f"{prefix}.weight_ih{end}": reorder(Wx, order).T,
                           f"{prefix}.weight_hh{end}": reorder(Wh, order).T,
-                          f"{prefix}.bias_ih{end}": reorder(b_ih, order), f"{prefix}.bias_hh{end}": reorder(b_hh, order)})
+                          f"{prefix}.bias_ih{end}": reorder(b_ih, order),
+                          f"{prefix}.bias_hh{end}": reorder(b_hh, order)})
     return state
 
 

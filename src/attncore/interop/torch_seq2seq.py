@@ -50,7 +50,8 @@ class Scores(nn.Module):
             scale = self.scale if self.score == "keras-concat-scaled" else 1.0
             return self.weight * torch.tanh(scale * (dec_hs[:, :, None, :] + enc_hs[:, None, :, :])).sum(-1)
         if self.score in ("additive", "keras-additive"):
-            keys, query = (enc_hs @ self.W1 + self.b, dec_hs @ self.W2) if self.score == "additive" else (enc_hs, dec_hs)
+            keys, query = (enc_hs, dec_hs) if self.score == "keras-additive" else \
+                (enc_hs @ self.W1 + self.b, dec_hs @ self.W2)
             return torch.tanh(query[:, :, None, :] + keys[:, None, :, :]) @ self.v
         query = dec_hs @ self.W if self.score == "general" else dec_hs
         scores = torch.bmm(query, enc_hs.transpose(1, 2))
@@ -66,7 +67,8 @@ class AttentionSeq2seqModule(nn.Module):
     ``layers`` and ``bidirectional`` are ``nn.LSTM``/``nn.GRU``'s ``num_layers`` and ``bidirectional``
     (decoder layer i starts from encoder layer i's final states, both directions joined, so the decoder
     is 2H wide); ``bridge`` (a width B) puts ``tanh(Linear)`` (``bridge.<i>``) between encoder layer i's
-    state and decoder layer i, which is then B wide; ``dropout`` is attncore's (after each embedding, between layers, before the output
+    state and decoder layer i, which is then B wide; ``dropout`` is attncore's (after each embedding, between
+    layers, before the output
     layer; in training mode only).
     """
 
