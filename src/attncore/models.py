@@ -12,7 +12,8 @@ import numpy as np
 
 from . import __version__
 from .attention_layer import SCORES
-from .attention_seq2seq import CELLS, AttentionSeq2seq
+from .attention_parts import CELLS
+from .attention_seq2seq import AttentionSeq2seq
 from .base_model import BaseModel, check_fits, read_params
 from .peeky_seq2seq import PeekySeq2seq
 from .seq2seq import Seq2seq
