@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 
@@ -31,14 +32,23 @@ def product_shapes(shape) -> list[tuple[str, str, int, int, int, bool, bool]]:
     out = []
     for name, steps in (("encoder", T), ("decoder", Td)):
         R = N * steps
-        out += [(name, "fwd x@Wx", R, D, G, False, False), (name, "dW x^T@dA", D, R, G, True, False),
-                (name, "dW h^T@dA", H, R, G, True, False), (name, "dx dA@Wx^T", R, G, D, False, True),
-                (name, "step h@Wh", 16, H, G, False, False), (name, "step dA@Wh^T", 16, G, H, False, True)]
+        out += [
+            (name, "fwd x@Wx", R, D, G, False, False),
+            (name, "dW x^T@dA", D, R, G, True, False),
+            (name, "dW h^T@dA", H, R, G, True, False),
+            (name, "dx dA@Wx^T", R, G, D, False, True),
+            (name, "step h@Wh", 16, H, G, False, False),
+            (name, "step dA@Wh^T", 16, G, H, False, True),
+        ]
     layers = [("luong", 2 * H, H), ("output", H, V)] if shape.luong else [("output", 2 * H, V)]
     for name, fan_in, fan_out in layers:
         R = N * Td
-        out += [(name, "fwd", R, fan_in, fan_out, False, False), (name, "dW", fan_in, R, fan_out, True, False),
-                (name, "dx", R, fan_out, fan_in, False, True), (name, "decode step", 16, fan_in, fan_out, False, False)]
+        out += [
+            (name, "fwd", R, fan_in, fan_out, False, False),
+            (name, "dW", fan_in, R, fan_out, True, False),
+            (name, "dx", R, fan_out, fan_in, False, True),
+            (name, "decode step", 16, fan_in, fan_out, False, False),
+        ]
     return out
 
 
@@ -80,10 +90,10 @@ def main() -> None:
     for layer, form, M, K, Nc, ta, tb in product_shapes(SHAPES[args.shape]):
         a, b = operands(M, K, Nc, ta, tb, rng)
         flops = 2.0 * M * K * Nc
-        ways = {"packed GEMM": lambda: cpp.gemm(a, b, ta, tb), "openblas": lambda: cpp.gemm(a, b, ta, tb)}
+        ways = {"packed GEMM": partial(cpp.gemm, a, b, ta, tb), "openblas": partial(cpp.gemm, a, b, ta, tb)}
         if torch is not None:
             ta_, tb_ = torch.from_numpy(a), torch.from_numpy(b)
-            ways["torch"] = lambda: torch.mm(ta_.T if ta else ta_, tb_.T if tb else tb_)
+            ways["torch"] = partial(torch.mm, ta_.T if ta else ta_, tb_.T if tb else tb_)
         rates = {k: [] for k in ways}
         for _ in range(args.rounds):
             for name, f in ways.items():
@@ -92,15 +102,23 @@ def main() -> None:
         cpp.set_packed_gemm(True)
         runs = "packed" if cpp.packed_gemm_suits(ta, tb, M, Nc, K) else "openblas"
         rows.append((layer, form, M, K, Nc, runs, {k: statistics.median(v) for k, v in rates.items()}))
-    print(f"{args.shape}: one thread, float32, {cpp.fused_isa()} microkernel, peak {peak:.0f} GFLOP/s per core "
-          f"(median of {args.rounds} rounds)")
+    print(
+        f"{args.shape}: one thread, float32, {cpp.fused_isa()} microkernel, peak {peak:.0f} GFLOP/s per core "
+        f"(median of {args.rounds} rounds)"
+    )
     names = list(rows[0][6])
-    print("| layer | product | M x K x N | " + " | ".join(f"{n} GFLOP/s" for n in names)
-          + " | packed % of peak | packed / openblas | attncore runs |")
+    print(
+        "| layer | product | M x K x N | "
+        + " | ".join(f"{n} GFLOP/s" for n in names)
+        + " | packed % of peak | packed / openblas | attncore runs |"
+    )
     print("| --- | --- | --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: | --- |")
     for layer, form, M, K, Nc, runs, r in rows:
-        print(f"| {layer} | {form} | {M} x {K} x {Nc} | " + " | ".join(f"{r[n]:.0f}" for n in names)
-              + f" | {100 * r['packed GEMM'] / peak:.0f}% | {r['packed GEMM'] / r['openblas']:.2f}x | {runs} |")
+        print(
+            f"| {layer} | {form} | {M} x {K} x {Nc} | "
+            + " | ".join(f"{r[n]:.0f}" for n in names)
+            + f" | {100 * r['packed GEMM'] / peak:.0f}% | {r['packed GEMM'] / r['openblas']:.2f}x | {runs} |"
+        )
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import IMPLS
 
 import attncore
 from attncore import kernels as K
 from attncore.kernels import gru_reset_after_backward, gru_reset_after_forward
-
-from conftest import IMPLS
 
 ATTN_SHAPES = {"book": (128, 29, 10, 256), "N1": (1, 29, 10, 256)}  # N, T, Td, H
 RNN_SHAPES = {"book": (128, 29, 16, 256), "N1": (1, 29, 16, 256)}  # N, T, D, H
@@ -27,8 +26,11 @@ def _rng():
 def _attention_inputs(shape):
     N, T, Td, H = shape
     r = _rng()
-    return (r.uniform(-1, 1, (N, T, H)).astype("f"), r.uniform(-1, 1, (N, Td, H)).astype("f"),
-            r.uniform(-1, 1, (N, Td, H)).astype("f"))
+    return (
+        r.uniform(-1, 1, (N, T, H)).astype("f"),
+        r.uniform(-1, 1, (N, Td, H)).astype("f"),
+        r.uniform(-1, 1, (N, Td, H)).astype("f"),
+    )
 
 
 def _torch_attention(enc, dec, backward):
@@ -86,8 +88,13 @@ def _recurrent_inputs(kind, shape):
     G = {"lstm": 4, "gru": 3, "gru-reset-after": 3}[kind] * H
     r = _rng()
     b = np.zeros((2, G) if kind == "gru-reset-after" else G, "f")  # the reset-after GRU: input and recurrent bias
-    return (r.standard_normal((N, T, D)).astype("f"), (r.standard_normal((D, G)) / np.sqrt(D)).astype("f"),
-            (r.standard_normal((H, G)) / np.sqrt(H)).astype("f"), b, r.standard_normal((N, T, H)).astype("f"))
+    return (
+        r.standard_normal((N, T, D)).astype("f"),
+        (r.standard_normal((D, G)) / np.sqrt(D)).astype("f"),
+        (r.standard_normal((H, G)) / np.sqrt(H)).astype("f"),
+        b,
+        r.standard_normal((N, T, H)).astype("f"),
+    )
 
 
 def _torch_recurrent(kind, xs, Wx, Wh, b, dhs, backward):
@@ -103,8 +110,11 @@ def _torch_recurrent(kind, xs, Wx, Wh, b, dhs, backward):
     return out
 
 
-RECURRENT = {"lstm": (K.lstm_forward, K.lstm_backward), "gru": (K.gru_forward, K.gru_backward),
-             "gru-reset-after": (gru_reset_after_forward, gru_reset_after_backward)}
+RECURRENT = {
+    "lstm": (K.lstm_forward, K.lstm_backward),
+    "gru": (K.gru_forward, K.gru_backward),
+    "gru-reset-after": (gru_reset_after_forward, gru_reset_after_backward),
+}
 
 
 @pytest.mark.parametrize("kind", list(RECURRENT))
@@ -131,9 +141,11 @@ def test_recurrent_backward(benchmark, impl, kind, shape):
         return
     with attncore.use_backend(impl):
         if kind == "lstm":
+
             def setup():
                 hs, gates, cs = K.lstm_forward(xs, Wx, Wh, b)
                 return (xs, Wx, Wh, None, None, hs, gates, cs, dhs), {}
+
             benchmark.pedantic(K.lstm_backward, setup=setup, rounds=10)
         else:
             forward, backward = RECURRENT[kind]
@@ -141,6 +153,7 @@ def test_recurrent_backward(benchmark, impl, kind, shape):
             def setup():
                 hs, gates = forward(xs, Wx, Wh, b)
                 return (xs, Wx, Wh, None, hs, gates, dhs), {}
+
             benchmark.pedantic(backward, setup=setup, rounds=10)
 
 
@@ -166,9 +179,13 @@ SCORE_SHAPES = {"additive": (64, 103, 95, 512), "scaled": (128, 10, 29, 256)}
 def _score_inputs(score):
     N, Td, T, A = SCORE_SHAPES[score]
     r = _rng()
-    return (r.uniform(-1, 1, (N, Td, A)).astype("f"), r.uniform(-1, 1, (N, T, A)).astype("f"),
-            r.uniform(-1, 1, A).astype("f"), r.uniform(-1, 1, (N, T, A)).astype("f"),
-            r.uniform(-1, 1, (N, Td, A)).astype("f"))
+    return (
+        r.uniform(-1, 1, (N, Td, A)).astype("f"),
+        r.uniform(-1, 1, (N, T, A)).astype("f"),
+        r.uniform(-1, 1, A).astype("f"),
+        r.uniform(-1, 1, (N, T, A)).astype("f"),
+        r.uniform(-1, 1, (N, Td, A)).astype("f"),
+    )
 
 
 def _torch_score(score, q, k, w, values, dout):
@@ -208,6 +225,7 @@ def test_attention_scores(benchmark, impl, score):
 
 # ---------------------------------------------------------------- the remaining ops, book shape and N=1
 
+
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("op", ["attention_weight", "weight_sum"])
 @pytest.mark.parametrize("shape", list(ATTN_SHAPES.values()), ids=list(ATTN_SHAPES))
@@ -224,8 +242,11 @@ def test_attention_parts(benchmark, impl, shape, op, direction):
         e, hv, av = (torch.from_numpy(v).requires_grad_(direction == "backward") for v in (enc, h, a))
 
         def run():
-            out = (torch.softmax(torch.bmm(e, hv[:, :, None])[:, :, 0], -1) if op == "attention_weight"
-                   else torch.bmm(av[:, None, :], e)[:, 0])
+            out = (
+                torch.softmax(torch.bmm(e, hv[:, :, None])[:, :, 0], -1)
+                if op == "attention_weight"
+                else torch.bmm(av[:, None, :], e)[:, 0]
+            )
             if direction == "backward":
                 out.backward(torch.ones_like(out))
             return out
@@ -234,11 +255,17 @@ def test_attention_parts(benchmark, impl, shape, op, direction):
         return
     with attncore.use_backend(impl):
         if op == "attention_weight":
-            call = (lambda: K.attention_weight_forward(enc, h)) if direction == "forward" else (
-                lambda: K.attention_weight_backward(enc, h, a, a))
+            call = (
+                (lambda: K.attention_weight_forward(enc, h))
+                if direction == "forward"
+                else (lambda: K.attention_weight_backward(enc, h, a, a))
+            )
         else:
-            call = (lambda: K.weight_sum_forward(enc, a)) if direction == "forward" else (
-                lambda: K.weight_sum_backward(enc, a, h))
+            call = (
+                (lambda: K.weight_sum_forward(enc, a))
+                if direction == "forward"
+                else (lambda: K.weight_sum_backward(enc, a, h))
+            )
         benchmark(call)
 
 
@@ -330,8 +357,9 @@ def test_affine(benchmark, impl, direction):
 # ---------------------------------------------------------------- how cost grows: sequence length and hidden size
 
 # (op, swept dimension, size); the other dimensions stay at the book's shape.
-SWEEPS = ([(op, "T", T) for op in ("lstm forward", "time attention forward+backward") for T in (8, 32, 128, 512)]
-          + [(op, "H", H) for op in ("lstm forward", "time attention forward+backward") for H in (64, 256, 1024)])
+SWEEPS = [(op, "T", T) for op in ("lstm forward", "time attention forward+backward") for T in (8, 32, 128, 512)] + [
+    (op, "H", H) for op in ("lstm forward", "time attention forward+backward") for H in (64, 256, 1024)
+]
 
 
 @pytest.mark.parametrize("op,dim,size", SWEEPS, ids=[f"{op.split()[0]}-{d}{s}" for op, d, s in SWEEPS])
@@ -373,6 +401,7 @@ def test_threads_time_attention(benchmark, impl, threads):
     attncore.set_num_threads(threads)
     try:
         with attncore.use_backend(impl):
+
             def run():
                 out, a = K.time_attention_forward(enc, dec)
                 return K.time_attention_backward(enc, dec, a, dout)

@@ -25,11 +25,10 @@ void affine_backward(T* dx, T* dW, T* db, const T* x, const T* W, const T* dout,
 }
 
 template void affine_forward<float>(float*, const float*, const float*, const float*, int64_t, int64_t, int64_t);
-template void affine_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t,
+template void affine_forward<double>(double*, const double*, const double*, const double*, int64_t, int64_t, int64_t);
+template void affine_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t, int64_t,
                                      int64_t);
-template void affine_backward<float>(float*, float*, float*, const float*, const float*, const float*, int64_t,
-                                     int64_t, int64_t);
-template void affine_backward<double>(double*, double*, double*, const double*, const double*, const double*,
-                                      int64_t, int64_t, int64_t);
+template void affine_backward<double>(double*, double*, double*, const double*, const double*, const double*, int64_t,
+                                      int64_t, int64_t);
 
 }  // namespace attncore

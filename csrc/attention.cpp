@@ -5,8 +5,8 @@
 #include "attention_rows.hpp"
 #include "blas.hpp"
 #include "fastmath.hpp"
-#include "vector.hpp"
 #include "softmax.hpp"
+#include "vector.hpp"
 
 namespace attncore {
 
@@ -89,8 +89,7 @@ void zero_tail(T* row, int64_t from, int64_t to) {
 }  // namespace
 
 template <class T>
-void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t Tn, int64_t H,
-                              const int64_t* lengths) {
+void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t Tn, int64_t H, const int64_t* lengths) {
     // a is (N,T); hs is (N,T,H), h is (N,H); lengths (N) or null
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
@@ -102,8 +101,8 @@ void attention_weight_forward(T* a, const T* hs, const T* h, int64_t N, int64_t 
 }
 
 template <class T>
-void attention_weight_backward(T* dhs, T* dh, const T* hs, const T* h, const T* a, const T* da,
-                               int64_t N, int64_t Tn, int64_t H, const int64_t* lengths) {
+void attention_weight_backward(T* dhs, T* dh, const T* hs, const T* h, const T* a, const T* da, int64_t N, int64_t Tn,
+                               int64_t H, const int64_t* lengths) {
     // dhs is (N,T,H), dh is (N,H); hs is (N,T,H), h is (N,H); a, da are (N,T)
     std::vector<T> ds(static_cast<size_t>(N * Tn));
     const int nt = get_num_threads();
@@ -121,13 +120,12 @@ void weight_sum_forward(T* c, const T* hs, const T* a, int64_t N, int64_t Tn, in
     // c is (N,H); hs is (N,T,H), a is (N,T)
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
-    for (int64_t n = 0; n < N; ++n)
-        weighted_sum(c + n * H, hs + n * Tn * H, a + n * Tn, row_length(lengths, n, Tn), H);
+    for (int64_t n = 0; n < N; ++n) weighted_sum(c + n * H, hs + n * Tn * H, a + n * Tn, row_length(lengths, n, Tn), H);
 }
 
 template <class T>
-void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, int64_t N, int64_t Tn,
-                         int64_t H, const int64_t* lengths) {
+void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, int64_t N, int64_t Tn, int64_t H,
+                         const int64_t* lengths) {
     // dhs is (N,T,H), da is (N,T); hs is (N,T,H), a is (N,T), dc is (N,H)
     const int nt = get_num_threads();
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Tn * H))
@@ -145,8 +143,8 @@ void weight_sum_backward(T* dhs, T* da, const T* hs, const T* a, const T* dc, in
 constexpr int64_t kProductSteps = 16;
 
 template <class T>
-void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int64_t N, int64_t Tn,
-                            int64_t Td, int64_t H, const int64_t* lengths) {
+void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int64_t N, int64_t Tn, int64_t Td,
+                            int64_t H, const int64_t* lengths) {
     // out is (N,Td,H), a is (N,Td,T); hs_enc is (N,T,H), hs_dec is (N,Td,H)
     const int nt = get_num_threads();
     if (Td >= kProductSteps && H > 0) {
@@ -165,7 +163,8 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
         return;
     }
     // Each (n, j) owns out[n,j,:] and a[n,j,:].
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
+#pragma omp parallel for collapse(2) num_threads(nt) \
+    schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
     for (int64_t n = 0; n < N; ++n) {
         for (int64_t j = 0; j < Td; ++j) {
             const T* hs_n = hs_enc + n * Tn * H;
@@ -179,8 +178,8 @@ void time_attention_forward(T* out, T* a, const T* hs_enc, const T* hs_dec, int6
 }
 
 template <class T>
-void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* hs_dec, const T* a,
-                             const T* dout, int64_t N, int64_t Tn, int64_t Td, int64_t H, const int64_t* lengths) {
+void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* hs_dec, const T* a, const T* dout,
+                             int64_t N, int64_t Tn, int64_t Td, int64_t H, const int64_t* lengths) {
     // dhs_enc is (N,T,H), dhs_dec is (N,Td,H); hs_enc is (N,T,H), hs_dec is (N,Td,H),
     // a is (N,Td,T), dout is (N,Td,H)
     const int nt = get_num_threads();
@@ -195,8 +194,8 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
             // the weighted sums' gradient to the weights, then through each softmax to the scores
             gemm<T>(false, true, Td, L, H, T(1), dout_n, H, hs_n, H, T(0), ds_n, L);
             for (int64_t j = 0; j < Td; ++j) softmax_backward_row(ds_n + j * L, a_n + j * Tn, ds_n + j * L, L);
-            gemm<T>(true, false, L, H, Td, T(1), a_n, Tn, dout_n, H, T(0), denc_n, H);   // through the sums
-            gemm<T>(true, false, L, H, Td, T(1), ds_n, L, dec_n, H, T(1), denc_n, H);    // through the scores
+            gemm<T>(true, false, L, H, Td, T(1), a_n, Tn, dout_n, H, T(0), denc_n, H);  // through the sums
+            gemm<T>(true, false, L, H, Td, T(1), ds_n, L, dec_n, H, T(1), denc_n, H);   // through the scores
             zero_tail(denc_n, L * H, Tn * H);
             gemm<T>(false, false, Td, H, L, T(1), ds_n, L, hs_n, H, T(0), dhs_dec + n * Td * H, H);
         }
@@ -206,20 +205,20 @@ void time_attention_backward(T* dhs_enc, T* dhs_dec, const T* hs_enc, const T* h
     // Each n owns dhs_enc[n] (summed over decoder steps) and dhs_dec[n]: no race.
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * H))
     for (int64_t n = 0; n < N; ++n)
-        time_attention_backward_row(dhs_enc + n * Tn * H, dhs_dec + n * Td * H, ds.data() + n * Tn,
-                                    hs_enc + n * Tn * H, hs_dec + n * Td * H, a + n * Td * Tn, dout + n * Td * H, Tn,
+        time_attention_backward_row(dhs_enc + n * Tn * H, dhs_dec + n * Td * H, ds.data() + n * Tn, hs_enc + n * Tn * H,
+                                    hs_dec + n * Td * H, a + n * Td * Tn, dout + n * Td * H, Tn,
                                     row_length(lengths, n, Tn), Td, H);
 }
 
-#define ATTNCORE_INSTANTIATE(T)                                                                              \
+#define ATTNCORE_INSTANTIATE(T)                                                                                   \
     template void attention_weight_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*); \
     template void attention_weight_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t,  \
-                                               int64_t, const int64_t*);                                     \
+                                               int64_t, const int64_t*);                                          \
     template void weight_sum_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*);       \
     template void weight_sum_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
-                                         const int64_t*);                                                    \
+                                         const int64_t*);                                                         \
     template void time_attention_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t,       \
-                                            const int64_t*);                                                 \
+                                            const int64_t*);                                                      \
     template void time_attention_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t,    \
                                              int64_t, int64_t, const int64_t*);
 ATTNCORE_INSTANTIATE(float)

@@ -5,8 +5,8 @@
 #include <cstdint>
 
 #include "fastmath.hpp"
-#include "vector.hpp"
 #include "softmax.hpp"
+#include "vector.hpp"
 
 namespace attncore {
 namespace row_ops {

@@ -44,8 +44,8 @@ void context(T* out_n, const T* a_n, const T* values_n, int64_t Tn, int64_t Td, 
 // The context's backward for row n: ds_n (Td,L) = the scores' gradient (through the softmax), dvalues_n
 // (Tn,V) = a_n^T dout_n (zero past L).
 template <class T>
-void context_backward(T* ds_n, T* dvalues_n, const T* a_n, const T* values_n, const T* dout_n, int64_t Tn,
-                      int64_t Td, int64_t L, int64_t V) {
+void context_backward(T* ds_n, T* dvalues_n, const T* a_n, const T* values_n, const T* dout_n, int64_t Tn, int64_t Td,
+                      int64_t L, int64_t V) {
     gemm<T>(false, true, Td, L, V, T(1), dout_n, V, values_n, V, T(0), ds_n, L);  // d a
     for (int64_t j = 0; j < Td; ++j) softmax_backward_row(ds_n + j * L, a_n + j * Tn, ds_n + j * L, L);
     gemm<T>(true, false, L, V, Td, T(1), a_n, Tn, dout_n, V, T(0), dvalues_n, V);
@@ -60,8 +60,8 @@ constexpr int64_t kProductSteps = 16;
 
 // The scaled score's forward for one (n, j) by loops: a_row (L of Tn), out_j (V).
 template <class T>
-ATTNCORE_SIMD_CLONES void scaled_forward_row(T* out_j, T* a_row, const T* q_j, const T* k_n, const T* values_n,
-                                             T scale, int64_t Tn, int64_t L, int64_t K, int64_t V) {
+ATTNCORE_SIMD_CLONES void scaled_forward_row(T* out_j, T* a_row, const T* q_j, const T* k_n, const T* values_n, T scale,
+                                             int64_t Tn, int64_t L, int64_t K, int64_t V) {
     dots(a_row, k_n, K, q_j, L, K);
     for (int64_t t = 0; t < L; ++t) a_row[t] *= scale;
     softmax_row(a_row, a_row, L);
@@ -97,8 +97,7 @@ ATTNCORE_SIMD_CLONES T scaled_backward_rows(T* dq_n, T* dk_n, T* dvalues_n, T* d
 
 // s (L) = the additive scores of one query qp_j (A) against the keys kp_n (L,A).
 template <class T>
-ATTNCORE_SIMD_CLONES void additive_scores_row(T* s, const T* qp_j, const T* kp_n, const T* w, int64_t L,
-                                              int64_t A) {
+ATTNCORE_SIMD_CLONES void additive_scores_row(T* s, const T* qp_j, const T* kp_n, const T* w, int64_t L, int64_t A) {
     for (int64_t t = 0; t < L; ++t) {
         const T* k = kp_n + t * A;
         T acc = 0;
@@ -111,8 +110,8 @@ ATTNCORE_SIMD_CLONES void additive_scores_row(T* s, const T* qp_j, const T* kp_n
 // The additive score's backward for one query j of row n: from ds_j (L), adds to dqp_j (A), dkp_n (L,A) and
 // dw_n (A), the tanh recomputed.
 template <class T>
-ATTNCORE_SIMD_CLONES void additive_backward_row(T* dqp_j, T* dkp_n, T* dw_n, const T* qp_j, const T* kp_n,
-                                                const T* w, const T* ds_j, int64_t L, int64_t A) {
+ATTNCORE_SIMD_CLONES void additive_backward_row(T* dqp_j, T* dkp_n, T* dw_n, const T* qp_j, const T* kp_n, const T* w,
+                                                const T* ds_j, int64_t L, int64_t A) {
     for (int64_t t = 0; t < L; ++t) {
         const T* k = kp_n + t * A;
         T* dk = dkp_n + t * A;
@@ -139,15 +138,15 @@ void sum_rows(T* out, const T* parts, int64_t N, int64_t width) {
 }  // namespace
 
 template <class T>
-void scaled_attention_forward(T* out, T* a, const T* q, const T* k, const T* values, T scale, int64_t N,
-                              int64_t Tn, int64_t Td, int64_t K, int64_t V, const int64_t* lengths) {
+void scaled_attention_forward(T* out, T* a, const T* q, const T* k, const T* values, T scale, int64_t N, int64_t Tn,
+                              int64_t Td, int64_t K, int64_t V, const int64_t* lengths) {
     const int nt = get_num_threads();
     if (Td < kProductSteps) {
 #pragma omp parallel for collapse(2) num_threads(nt) schedule(dynamic, 4) if (should_parallelize(N * Td * Tn * (K + V)))
         for (int64_t n = 0; n < N; ++n)
             for (int64_t j = 0; j < Td; ++j)
-                scaled_forward_row(out + (n * Td + j) * V, a + (n * Td + j) * Tn, q + (n * Td + j) * K,
-                                   k + n * Tn * K, values + n * Tn * V, scale, Tn, row_length(lengths, n, Tn), K, V);
+                scaled_forward_row(out + (n * Td + j) * V, a + (n * Td + j) * Tn, q + (n * Td + j) * K, k + n * Tn * K,
+                                   values + n * Tn * V, scale, Tn, row_length(lengths, n, Tn), K, V);
         return;
     }
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (K + V)))
@@ -161,17 +160,17 @@ void scaled_attention_forward(T* out, T* a, const T* q, const T* k, const T* val
 }
 
 template <class T>
-void scaled_attention_backward(T* dq, T* dk, T* dvalues, T* dscale, const T* q, const T* k, const T* values,
-                               const T* a, const T* dout, T scale, int64_t N, int64_t Tn, int64_t Td, int64_t K,
-                               int64_t V, const int64_t* lengths) {
+void scaled_attention_backward(T* dq, T* dk, T* dvalues, T* dscale, const T* q, const T* k, const T* values, const T* a,
+                               const T* dout, T scale, int64_t N, int64_t Tn, int64_t Td, int64_t K, int64_t V,
+                               const int64_t* lengths) {
     const int nt = get_num_threads();
     if (Td < kProductSteps) {
         Buffer<T> ds = scratch<T>(N * Tn), g = scratch<T>(N * K), dscale_n = scratch<T>(N);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (K + V)))
         for (int64_t n = 0; n < N; ++n)
-            dscale_n[n] = scaled_backward_rows(dq + n * Td * K, dk + n * Tn * K, dvalues + n * Tn * V, ds.get() + n * Tn,
-                                               g.get() + n * K, q + n * Td * K, k + n * Tn * K, values + n * Tn * V,
-                                               a + n * Td * Tn, dout + n * Td * V, scale, Tn,
+            dscale_n[n] = scaled_backward_rows(dq + n * Td * K, dk + n * Tn * K, dvalues + n * Tn * V,
+                                               ds.get() + n * Tn, g.get() + n * K, q + n * Td * K, k + n * Tn * K,
+                                               values + n * Tn * V, a + n * Td * Tn, dout + n * Td * V, scale, Tn,
                                                row_length(lengths, n, Tn), Td, K, V);
         sum_rows(dscale, dscale_n.get(), N, 1);
         return;
@@ -182,8 +181,8 @@ void scaled_attention_backward(T* dq, T* dk, T* dvalues, T* dscale, const T* q, 
         const int64_t L = row_length(lengths, n, Tn);
         const T *q_n = q + n * Td * K, *k_n = k + n * Tn * K;
         T *ds_n = ds.get() + n * Td * Tn, *dq_n = dq + n * Td * K, *dk_n = dk + n * Tn * K;
-        context_backward(ds_n, dvalues + n * Tn * V, a + n * Td * Tn, values + n * Tn * V, dout + n * Td * V, Tn,
-                         Td, L, V);
+        context_backward(ds_n, dvalues + n * Tn * V, a + n * Td * Tn, values + n * Tn * V, dout + n * Td * V, Tn, Td, L,
+                         V);
         // G = ds k (the raw scores' gradient to q): dscale = sum q . G, dq = scale G
         gemm<T>(false, false, Td, K, L, T(1), ds_n, L, k_n, K, T(0), dq_n, K);
         T part = 0;
@@ -228,12 +227,13 @@ void additive_attention_backward(T* dqp, T* dkp, T* dw, T* dvalues, const T* qp,
     Buffer<T> ds = scratch<T>(N * Td * Tn), dw_n = scratch<T>(N * A);
     const int nt = get_num_threads();
     // Each n owns dqp[n], dkp[n], dvalues[n] and its row of dw_n.
-#pragma omp parallel for num_threads(nt) schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (A * 8 + V)))
+#pragma omp parallel for num_threads(nt) \
+    schedule(dynamic, kRowsPerChunk) if (should_parallelize(N * Td * Tn * (A * 8 + V)))
     for (int64_t n = 0; n < N; ++n) {
         const int64_t L = row_length(lengths, n, Tn);
         T *ds_n = ds.get() + n * Td * Tn, *dkp_n = dkp + n * Tn * A, *dwn = dw_n.get() + n * A;
-        context_backward(ds_n, dvalues + n * Tn * V, a + n * Td * Tn, values + n * Tn * V, dout + n * Td * V, Tn,
-                         Td, L, V);
+        context_backward(ds_n, dvalues + n * Tn * V, a + n * Td * Tn, values + n * Tn * V, dout + n * Td * V, Tn, Td, L,
+                         V);
         zero(dkp_n, Tn * A);
         zero(dwn, A);
         for (int64_t j = 0; j < Td; ++j) {
@@ -245,15 +245,15 @@ void additive_attention_backward(T* dqp, T* dkp, T* dw, T* dvalues, const T* qp,
     sum_rows(dw, dw_n.get(), N, A);
 }
 
-#define ATTNCORE_INSTANTIATE(T)                                                                                    \
+#define ATTNCORE_INSTANTIATE(T)                                                                                     \
     template void scaled_attention_forward<T>(T*, T*, const T*, const T*, const T*, T, int64_t, int64_t, int64_t,   \
-                                              int64_t, int64_t, const int64_t*);                                   \
+                                              int64_t, int64_t, const int64_t*);                                    \
     template void scaled_attention_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, T, \
-                                               int64_t, int64_t, int64_t, int64_t, int64_t, const int64_t*);       \
+                                               int64_t, int64_t, int64_t, int64_t, int64_t, const int64_t*);        \
     template void additive_attention_forward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t,   \
-                                                int64_t, int64_t, int64_t, const int64_t*);                        \
+                                                int64_t, int64_t, int64_t, const int64_t*);                         \
     template void additive_attention_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,  \
-                                                 const T*, int64_t, int64_t, int64_t, int64_t, int64_t,            \
+                                                 const T*, int64_t, int64_t, int64_t, int64_t, int64_t,             \
                                                  const int64_t*);
 ATTNCORE_INSTANTIATE(float)
 ATTNCORE_INSTANTIATE(double)

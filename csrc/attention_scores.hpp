@@ -23,14 +23,14 @@ namespace attncore {
 
 // out (N,Td,V), a (N,Td,T); q (N,Td,K), k (N,T,K), values (N,T,V)
 template <class T>
-void scaled_attention_forward(T* out, T* a, const T* q, const T* k, const T* values, T scale, int64_t N,
-                              int64_t Tn, int64_t Td, int64_t K, int64_t V, const int64_t* lengths = nullptr);
+void scaled_attention_forward(T* out, T* a, const T* q, const T* k, const T* values, T scale, int64_t N, int64_t Tn,
+                              int64_t Td, int64_t K, int64_t V, const int64_t* lengths = nullptr);
 
 // dq (N,Td,K), dk (N,T,K), dvalues (N,T,V), dscale (1); a (N,Td,T) from the forward pass, dout (N,Td,V)
 template <class T>
-void scaled_attention_backward(T* dq, T* dk, T* dvalues, T* dscale, const T* q, const T* k, const T* values,
-                               const T* a, const T* dout, T scale, int64_t N, int64_t Tn, int64_t Td, int64_t K,
-                               int64_t V, const int64_t* lengths = nullptr);
+void scaled_attention_backward(T* dq, T* dk, T* dvalues, T* dscale, const T* q, const T* k, const T* values, const T* a,
+                               const T* dout, T scale, int64_t N, int64_t Tn, int64_t Td, int64_t K, int64_t V,
+                               const int64_t* lengths = nullptr);
 
 // out (N,Td,V), a (N,Td,T); qp (N,Td,A), kp (N,T,A), w (A), values (N,T,V)
 template <class T>

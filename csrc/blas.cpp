@@ -20,8 +20,8 @@ void scipy_cblas_dgemm(int order, int ta, int tb, int M, int N, int K, double al
                        const double* B, int ldb, double beta, double* C, int ldc);
 void scipy_cblas_sgemv(int order, int trans, int M, int N, float alpha, const float* A, int lda, const float* x,
                        int incx, float beta, float* y, int incy);
-void scipy_cblas_dgemv(int order, int trans, int M, int N, double alpha, const double* A, int lda,
-                       const double* x, int incx, double beta, double* y, int incy);
+void scipy_cblas_dgemv(int order, int trans, int M, int N, double alpha, const double* A, int lda, const double* x,
+                       int incx, double beta, double* y, int incy);
 void scipy_openblas_set_num_threads(int n);
 int scipy_openblas_get_num_threads(void);
 char* scipy_openblas_get_config(void);
@@ -69,8 +69,8 @@ bool packed(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alph
 }  // namespace
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
     // C is (M,Nc) row-major with row stride ldc
     if (M == 0 || Nc == 0) return;
     if constexpr (std::is_same_v<T, float>) {
@@ -90,8 +90,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
         // c (Nc) = alpha * op(B)^T a + beta * c, a being the one row of op(A)
         const int inc_a = static_cast<int>(trans_a ? lda : 1);
         if (trans_b)  // B is (Nc,K): c = B a
-            Cblas<T>::gemv(ScipyCblasRowMajor, ScipyCblasNoTrans, static_cast<int>(Nc), static_cast<int>(K), alpha,
-                           B, static_cast<int>(ldb), A, inc_a, beta, C, 1);
+            Cblas<T>::gemv(ScipyCblasRowMajor, ScipyCblasNoTrans, static_cast<int>(Nc), static_cast<int>(K), alpha, B,
+                           static_cast<int>(ldb), A, inc_a, beta, C, 1);
         else  // B is (K,Nc): c = B^T a
             Cblas<T>::gemv(ScipyCblasRowMajor, ScipyCblasTrans, static_cast<int>(K), static_cast<int>(Nc), alpha, B,
                            static_cast<int>(ldb), A, inc_a, beta, C, 1);
@@ -134,15 +134,15 @@ struct OutputBlocks {
 
 // C = alpha op(A) op(B) + beta C on the calling thread, for the output block r of `blocks`.
 template <class T>
-void gemm_block(const OutputBlocks& blocks, Range r, bool trans_a, bool trans_b, int64_t M, int64_t Nc,
-                int64_t K, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_block(const OutputBlocks& blocks, Range r, bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K,
+                T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     if (r.size() <= 0) return;
     if (blocks.by_rows)  // rows of C: rows of op(A)
-        gemm(trans_a, trans_b, r.size(), Nc, K, alpha, trans_a ? A + r.begin : A + r.begin * lda, lda, B, ldb,
-             beta, C + r.begin * ldc, ldc);
+        gemm(trans_a, trans_b, r.size(), Nc, K, alpha, trans_a ? A + r.begin : A + r.begin * lda, lda, B, ldb, beta,
+             C + r.begin * ldc, ldc);
     else  // columns of C: columns of op(B)
-        gemm(trans_a, trans_b, M, r.size(), K, alpha, A, lda, trans_b ? B + r.begin * ldb : B + r.begin, ldb,
-             beta, C + r.begin, ldc);
+        gemm(trans_a, trans_b, M, r.size(), K, alpha, A, lda, trans_b ? B + r.begin * ldb : B + r.begin, ldb, beta,
+             C + r.begin, ldc);
 }
 
 // The long reduction in two fixed halves of K, the first into C and the second into scratch, then added:
@@ -152,8 +152,8 @@ void gemm_block(const OutputBlocks& blocks, Range r, bool trans_a, bool trans_b,
 // fix the result. More threads split the output further (the bits may then differ from 1 and 2 threads'
 // in the last place). The blocks (two per thread) are handed out dynamically.
 template <class T>
-void gemm_split_reduction(int nt, bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
-                          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_split_reduction(int nt, bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
+                          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     const int64_t K0 = K / 2, K1 = K - K0;
     const T* A1 = trans_a ? A + K0 * lda : A + K0;  // op(A)'s columns from K0
     const T* B1 = trans_b ? B + K0 : B + K0 * ldb;  // op(B)'s rows from K0
@@ -182,8 +182,8 @@ void gemm_split_reduction(int nt, bool trans_a, bool trans_b, int64_t M, int64_t
 }  // namespace
 
 template <class T>
-void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
-                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
     const int nt = get_num_threads();
     if constexpr (std::is_same_v<T, float>) {
         if (packed(trans_a, trans_b, M, Nc, K, alpha, beta))
@@ -191,8 +191,8 @@ void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K,
                                should_parallelize(product_work(M, Nc, K)) ? nt : 1);
     }
     if (split_reduction(trans_a, M, Nc, K)) {
-        gemm_split_reduction(should_parallelize(product_work(M, Nc, K)) ? nt : 1, trans_a, trans_b, M, Nc, K,
-                             alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_split_reduction(should_parallelize(product_work(M, Nc, K)) ? nt : 1, trans_a, trans_b, M, Nc, K, alpha, A,
+                             lda, B, ldb, beta, C, ldc);
         return;
     }
     if (nt == 1 || !should_parallelize(product_work(M, Nc, K))) {
@@ -208,11 +208,11 @@ void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K,
         gemm_block(blocks, blocks.block(i), trans_a, trans_b, M, Nc, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-#define ATTNCORE_GEMM(T)                                                                                         \
-    template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*, \
-                          int64_t);                                                                              \
-    template void gemm_parallel<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, \
-                                   T, T*, int64_t);
+#define ATTNCORE_GEMM(T)                                                                                              \
+    template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,      \
+                          int64_t);                                                                                   \
+    template void gemm_parallel<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, \
+                                   T*, int64_t);
 ATTNCORE_GEMM(float)
 ATTNCORE_GEMM(double)
 

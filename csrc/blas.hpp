@@ -22,8 +22,8 @@ int blas_num_threads();
 // the binding). A single-row product goes to ?gemv: ?gemm packs all of B on
 // every call. Runs on the calling thread.
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc);
 
 // The same product on attncore's threads: the output in blocks of rows (C has more rows than columns)
 // or columns (so that the operand every block packs again is the smaller one), several per thread, handed
@@ -31,7 +31,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha,
 // side) is computed in two fixed halves of K added at the end, the same on any number of threads.
 // Call from outside a parallel region.
 template <class T>
-void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A,
-                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+void gemm_parallel(bool trans_a, bool trans_b, int64_t M, int64_t Nc, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
 
 }  // namespace attncore

@@ -42,8 +42,10 @@ struct ExpTraits<float> {
     static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
     static constexpr int mantissa = 23, bias = 127;
     ATTNCORE_INLINE static float poly(float r) {  // exp(r) on |r| <= 0.35, to r^7
-        return 1.0f + r * (1.0f + r * (0.5f + r * (1.6666667e-1f + r * (4.1666668e-2f +
-               r * (8.3333338e-3f + r * (1.3888889e-3f + r * 1.9841270e-4f))))));
+        return 1.0f +
+               r * (1.0f + r * (0.5f + r * (1.6666667e-1f +
+                                            r * (4.1666668e-2f +
+                                                 r * (8.3333338e-3f + r * (1.3888889e-3f + r * 1.9841270e-4f))))));
     }
 };
 
@@ -80,9 +82,9 @@ template <class T>
 ATTNCORE_INLINE T fast_exp(T x) {
     using Tr = detail::ExpTraits<T>;
     using UInt = std::make_unsigned_t<typename Tr::Int>;
-    const bool underflow = x < Tr::lo, overflow = x > Tr::hi;
+    const bool underflow = x<Tr::lo, overflow = x> Tr::hi;
     const T xc = underflow ? Tr::lo : (overflow ? Tr::hi : x);  // NaN stays NaN
-    const T t = xc * T(1.4426950408889634) + Tr::magic;        // round(x / ln2) + magic
+    const T t = xc * T(1.4426950408889634) + Tr::magic;         // round(x / ln2) + magic
     const T n = t - Tr::magic;
     const T r = (xc - n * Tr::ln2_hi) - n * Tr::ln2_lo;
     // The low bits of t hold n: write n + bias into the exponent field of 2^n. In

@@ -66,19 +66,19 @@ struct Carve {
 // Runs `call` with `ns` the namespace of the current instruction set, and returns; nothing where it has
 // no fused kernels (the caller then aborts: fused_applies said no).
 #ifdef ATTNCORE_FUSED
-#define ATTNCORE_DISPATCH(call)                     \
-    do {                                            \
-        const Isa isa = current_isa();              \
-        if (isa == Isa::avx512) {                   \
-            namespace ns = avx512;                  \
-            call;                                   \
-            return;                                 \
-        }                                           \
-        if (isa == Isa::avx2) {                     \
-            namespace ns = avx2;                    \
-            call;                                   \
-            return;                                 \
-        }                                           \
+#define ATTNCORE_DISPATCH(call)        \
+    do {                               \
+        const Isa isa = current_isa(); \
+        if (isa == Isa::avx512) {      \
+            namespace ns = avx512;     \
+            call;                      \
+            return;                    \
+        }                              \
+        if (isa == Isa::avx2) {        \
+            namespace ns = avx2;       \
+            call;                      \
+            return;                    \
+        }                              \
     } while (0)
 #else
 #define ATTNCORE_DISPATCH(call) \

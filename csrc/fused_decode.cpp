@@ -19,9 +19,9 @@ namespace {
 
 // What the greedy attention decoder reads and writes (see fused_attention_decode).
 struct DecodeArgs {
-    int64_t *ids;
+    int64_t* ids;
     float *weights, *h_last, *c_last;
-    const float *enc_hs;
+    const float* enc_hs;
     const int64_t *lengths, *start;
     const float *embed, *b, *bc, *ba;
     int64_t Tn, S, D, H, V;
@@ -96,8 +96,8 @@ void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N
 void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
                             const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
                             int64_t Tn, int64_t S) {
-    const DecodeArgs s{ids,  weights, h_last, c_last, enc_hs, lengths, start_ids,     W.embed,      W.b, W.bc,
-                       W.ba, Tn,      S,      W.D,    W.H,    W.V,     W.gru, W.reset_after, W.state_first};
+    const DecodeArgs s{ids,  weights, h_last, c_last, enc_hs, lengths, start_ids, W.embed,       W.b,          W.bc,
+                       W.ba, Tn,      S,      W.D,    W.H,    W.V,     W.gru,     W.reset_after, W.state_first};
     ATTNCORE_DISPATCH(attention_decode_on<ns::Tag>(s, W, N));
     std::abort();
 }

@@ -34,7 +34,6 @@ bool set_fused_isa(const std::string& name);
 void set_fused_enabled(bool enabled);
 bool fused_enabled();
 
-
 // Whether the fused kernels are on and this CPU has them (the greedy decoder
 // runs for any size: the loop it replaces pays Python's cost at every step).
 bool fused_available();
@@ -49,8 +48,7 @@ bool fused_applies(int64_t N, int64_t Tn, int64_t H);
 // (N,T,H), as lstm_forward; with gates null, c (N,H) holds c0 on entry and
 // the last cell state on return (cs is c), as lstm_inference_forward.
 void fused_lstm_forward(float* hs, float* gates, float* cs, const float* xs, const float* Wx, const float* Wh,
-                        const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D,
-                        int64_t H);
+                        const float* b, const float* h0, const float* c0, int64_t N, int64_t Tn, int64_t D, int64_t H);
 
 // The GRU forward time loop (see gru.hpp): gates (N,T,3H) hold x @ Wx for
 // every step on entry and z, r, h~ on return; hs (N,T,H). Per step and block,
@@ -68,9 +66,8 @@ void fused_gru_backward_steps(float* dA, float* dh0, float* rh, const float* gat
 // fused product over Wh.T packed once. dh0 and dc0 (N,H) hold dh_next and
 // dc_next on entry and the gradients of h0 and c0 on return. The weight
 // gradients and dxs are the caller's (one BLAS product each over all rows).
-void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* gates, const float* cs,
-                               const float* c0, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
-                               int64_t H);
+void fused_lstm_backward_steps(float* dA, float* dh0, float* dc0, const float* gates, const float* cs, const float* c0,
+                               const float* dhs, const float* Wh, int64_t N, int64_t Tn, int64_t H);
 
 // The reset-after GRU's time loop (gru_reset_after.hpp): gates (N,T,4H) hold xs @ Wx in each row's first 3H
 // on entry and z, r, n and h_prev @ Wh_n + bh_n of each step on return; Wh (H,3H), b (2,3H) -> hs (N,T,H).
@@ -83,8 +80,7 @@ void fused_gru_ra_forward(float* hs, float* gates, const float* Wh, const float*
 // holds dh_next on entry and the gradient of h0 on return. Per step, dh = z * dh + dah_t @ Wh.T on the
 // fused product over Wh.T packed once.
 void fused_gru_ra_backward_steps(float* dax, float* dah, float* dh0, const float* gates, const float* h0,
-                                 const float* hs, const float* dhs, const float* Wh, int64_t N, int64_t Tn,
-                                 int64_t H);
+                                 const float* hs, const float* dhs, const float* Wh, int64_t N, int64_t Tn, int64_t H);
 
 // The weights of the attention decoder (attention_seq2seq.py's AttentionDecoder), all row-major float32.
 struct DecoderWeights {
@@ -94,8 +90,8 @@ struct DecoderWeights {
     const float *Wc, *bc;      // (2H,H), (H): the Luong layer tanh([c | h] @ Wc + bc), or both null
     const float *Wa, *ba;      // (F,V), (V): the output affine; F = H with the Luong layer, else 2H
     int64_t D, H, V;
-    bool gru, reset_after;     // the cell: LSTM, the book's GRU or the reset-after GRU
-    bool state_first;          // [h | c] into the Luong layer or the output (Keras's order), else [c | h]
+    bool gru, reset_after;  // the cell: LSTM, the book's GRU or the reset-after GRU
+    bool state_first;       // [h | c] into the Luong layer or the output (Keras's order), else [c | h]
 };
 
 // Greedy decoding of the attention decoder in one call, as its step loop in

@@ -26,8 +26,8 @@ void gru_weight_gradients(T* dWx, T* dWh, T* db, const T* xs, const T* hprev, co
 
 // Like the LSTM: each thread takes a block of batch rows through all T steps.
 template <class T>
-void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, int64_t N,
-                 int64_t Tn, int64_t D, int64_t H) {
+void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, int64_t N, int64_t Tn,
+                 int64_t D, int64_t H) {
     // hs is (N,T,H), gates is (N,T,3H); xs is (N,T,D), h0 is (N,H)
     const int64_t G = 3 * H;
     if constexpr (std::is_same_v<T, float>) {
@@ -40,7 +40,7 @@ void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T
     auto rh_buf = scratch<T>(N * H);      // r * h_prev
     auto hh_buf = scratch<T>(N * H);      // (r * h_prev) @ Wh[:, 2H:]
     T *zr = zr_buf.get(), *rh = rh_buf.get(), *hh = hh_buf.get();
-#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + H)))
+#pragma omp parallel num_threads(row_threads(N, Tn* G*(D + H)))
     {
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
@@ -53,8 +53,7 @@ void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T
                 gru_gates_row(gates + (n * Tn + t) * G, rh + n * H, zr + n * 2 * H, h_prev + n * ld_h, b, H);
             gemm<T>(false, false, nr, H, H, T(1), rh + n0 * H, H, Wh + 2 * H, G, T(0), hh + n0 * H, H);
             for (int64_t n = n0; n < rows.end; ++n)
-                gru_candidate_row(gates + (n * Tn + t) * G, hs + (n * Tn + t) * H, hh + n * H, h_prev + n * ld_h, b,
-                                  H);
+                gru_candidate_row(gates + (n * Tn + t) * G, hs + (n * Tn + t) * H, hh + n * H, h_prev + n * ld_h, b, H);
         }
     }
 }
@@ -107,8 +106,8 @@ void gru_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs, const T* g
     gru_weight_gradients(dWx, dWh, db, xs, hprev, rh, dA, N * Tn, D, H);
 }
 
-template void gru_forward<float>(float*, float*, const float*, const float*, const float*, const float*,
-                                 const float*, int64_t, int64_t, int64_t, int64_t);
+template void gru_forward<float>(float*, float*, const float*, const float*, const float*, const float*, const float*,
+                                 int64_t, int64_t, int64_t, int64_t);
 template void gru_forward<double>(double*, double*, const double*, const double*, const double*, const double*,
                                   const double*, int64_t, int64_t, int64_t, int64_t);
 template void gru_backward<float>(float*, float*, float*, float*, float*, const float*, const float*, const float*,

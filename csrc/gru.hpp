@@ -16,8 +16,8 @@ namespace attncore {
 // Outputs: hs (N,T,H). Saved: gates (N,T,3H) holding z, r, h~. Inputs: xs
 // (N,T,D), Wx (D,3H), Wh (H,3H), b (3H), h0 (N,H).
 template <class T>
-void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, int64_t N,
-                 int64_t Tn, int64_t D, int64_t H);
+void gru_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, int64_t N, int64_t Tn,
+                 int64_t D, int64_t H);
 
 // Outputs: dxs (N,T,D), dWx (D,3H), dWh (H,3H), db (3H), dh0 (N,H). Saved: hs,
 // gates. Inputs: xs, Wx, Wh, h0, dhs (N,T,H), dh_next (N,H).

@@ -26,8 +26,8 @@ ATTNCORE_SIMD_CLONES void gru_ra_cell_backward_row(T* dax, T* dah, T* dh, const 
 
 // Each thread takes a block of batch rows through all T steps (as the LSTM and the book's GRU).
 template <class T>
-void gru_reset_after_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
-                             int64_t N, int64_t Tn, int64_t D, int64_t H) {
+void gru_reset_after_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, int64_t N,
+                             int64_t Tn, int64_t D, int64_t H) {
     // hs is (N,T,H), gates (N,T,4H); xs @ Wx for all steps into each gates row's first 3H (the cell turns
     // them into z, r, n and hn in place)
     const int64_t G = 3 * H;
@@ -39,19 +39,18 @@ void gru_reset_after_forward(T* hs, T* gates, const T* xs, const T* Wx, const T*
     }
     auto hw_buf = scratch<T>(N * G);  // h_prev @ Wh of the step
     T* hw = hw_buf.get();
-#pragma omp parallel num_threads(row_threads(N, Tn * G * (D + H)))
+#pragma omp parallel num_threads(row_threads(N, Tn* G*(D + H)))
     {
         const Range rows = block_of(N);
         const int64_t n0 = rows.begin, nr = rows.size();
-        gemm<T>(false, false, nr * Tn, G, D, T(1), xs + n0 * Tn * D, D, Wx, G, T(0), gates + n0 * Tn * 4 * H,
-                4 * H);
+        gemm<T>(false, false, nr * Tn, G, D, T(1), xs + n0 * Tn * D, D, Wx, G, T(0), gates + n0 * Tn * 4 * H, 4 * H);
         for (int64_t t = 0; nr > 0 && t < Tn; ++t) {
             const T* h_prev = t == 0 ? h0 : hs + (t - 1) * H;  // row n at h_prev + n * ld_h
             const int64_t ld_h = t == 0 ? H : Tn * H;
             gemm<T>(false, false, nr, G, H, T(1), h_prev + n0 * ld_h, ld_h, Wh, G, T(0), hw + n0 * G, G);
             for (int64_t n = n0; n < rows.end; ++n)
-                gru_ra_cell_row(gates + (n * Tn + t) * 4 * H, hs + (n * Tn + t) * H, hw + n * G, h_prev + n * ld_h,
-                                b, H);
+                gru_ra_cell_row(gates + (n * Tn + t) * 4 * H, hs + (n * Tn + t) * H, hw + n * G, h_prev + n * ld_h, b,
+                                H);
         }
     }
 }
@@ -102,7 +101,7 @@ void gru_reset_after_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, const T* hs
     column_sums(db + G, dah, R, G);
 }
 
-#define ATTNCORE_GRU_RA(T)                                                                                           \
+#define ATTNCORE_GRU_RA(T)                                                                                          \
     template void gru_reset_after_forward<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, int64_t,     \
                                              int64_t, int64_t, int64_t);                                            \
     template void gru_reset_after_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, \

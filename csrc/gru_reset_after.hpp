@@ -18,8 +18,8 @@ namespace attncore {
 // Outputs: hs (N,T,H). Saved: gates (N,T,4H) holding z, r, n and h_prev @ Wh_n + bh_n. Inputs: xs (N,T,D),
 // Wx (D,3H), Wh (H,3H), b (2,3H), h0 (N,H).
 template <class T>
-void gru_reset_after_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
-                             int64_t N, int64_t Tn, int64_t D, int64_t H);
+void gru_reset_after_forward(T* hs, T* gates, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, int64_t N,
+                             int64_t Tn, int64_t D, int64_t H);
 
 // Outputs: dxs (N,T,D), dWx (D,3H), dWh (H,3H), db (2,3H), dh0 (N,H). Saved: hs, gates. Inputs: xs, Wx, Wh,
 // h0, dhs (N,T,H), dh_next (N,H). The time loop, then one product each for dxs, dWx and dWh over all N*T rows.

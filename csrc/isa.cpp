@@ -73,9 +73,12 @@ Isa current_isa() { return g_isa.load(std::memory_order_relaxed); }
 
 const char* isa_name(Isa isa) {
     switch (isa) {
-        case Isa::avx512: return "avx512";
-        case Isa::avx2: return "avx2";
-        default: return "none";
+        case Isa::avx512:
+            return "avx512";
+        case Isa::avx2:
+            return "avx2";
+        default:
+            return "none";
     }
 }
 
@@ -90,8 +93,10 @@ double fma_peak_gflops(double seconds) {
     int lanes = 1;
     float (*loop)(int64_t) = fma_loop_scalar;
 #ifdef ATTNCORE_X86_KERNELS
-    if (g_best == Isa::avx512) loop = fma_loop_avx512, lanes = 16;
-    else if (g_best == Isa::avx2) loop = fma_loop_avx2, lanes = 8;
+    if (g_best == Isa::avx512)
+        loop = fma_loop_avx512, lanes = 16;
+    else if (g_best == Isa::avx2)
+        loop = fma_loop_avx2, lanes = 8;
 #endif
     using clock = std::chrono::steady_clock;
     volatile float sink = loop(1 << 16);  // warm up (and let the clock settle)

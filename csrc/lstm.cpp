@@ -67,8 +67,7 @@ struct StepWeights {
     // ldx) and h (row stride ldh); stacked, one product [x | h] @ W with xh
     // (nr, D+H) as scratch instead of x @ Wx (K = D, bound by writing a) plus
     // h @ Wh added to it.
-    void preactivations(T* a, int64_t lda, T* xh, const T* x, int64_t ldx, const T* h, int64_t ldh,
-                        int64_t nr) const {
+    void preactivations(T* a, int64_t lda, T* xh, const T* x, int64_t ldx, const T* h, int64_t ldh, int64_t nr) const {
         const int64_t G = 4 * H, L = D + H;
         if (!stacked()) {
             gemm<T>(false, false, nr, G, D, T(1), x, ldx, Wx, G, T(0), a, lda);
@@ -90,12 +89,11 @@ struct StepWeights {
 // steps first, h @ Wh per step). Rows never meet, so there is no barrier
 // between steps.
 template <class T>
-void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
-                  const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
+void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, const T* c0,
+                  int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs, cs are (N,T,H), gates is (N,T,4H); xs is (N,T,D), h0, c0 are (N,H)
     if constexpr (std::is_same_v<T, float>) {
-        if (fused_applies(N, Tn, H))
-            return fused_lstm_forward(hs, gates, cs, xs, Wx, Wh, b, h0, c0, N, Tn, D, H);
+        if (fused_applies(N, Tn, H)) return fused_lstm_forward(hs, gates, cs, xs, Wx, Wh, b, h0, c0, N, Tn, D, H);
     }
     const int64_t G = 4 * H;
     const int nt = row_threads(N, Tn * G * (D + H));
@@ -124,14 +122,13 @@ void lstm_forward(T* hs, T* gates, T* cs, const T* xs, const T* Wx, const T* Wh,
 }
 
 template <class T>
-void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0,
-                            const T* c0, int64_t N, int64_t Tn, int64_t D, int64_t H) {
+void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, const T* b, const T* h0, const T* c0,
+                            int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // hs is (N,T,H), c is (N,H); xs is (N,T,D), h0, c0 are (N,H)
     const int64_t G = 4 * H;
     if (N * H > 0) std::copy(c0, c0 + N * H, c);
     if constexpr (std::is_same_v<T, float>) {
-        if (fused_applies(N, Tn, H))
-            return fused_lstm_forward(hs, nullptr, c, xs, Wx, Wh, b, h0, c, N, Tn, D, H);
+        if (fused_applies(N, Tn, H)) return fused_lstm_forward(hs, nullptr, c, xs, Wx, Wh, b, h0, c, N, Tn, D, H);
     }
     const int nt = row_threads(N, Tn * G * (D + H));
     const StepWeights<T> w(Wx, Wh, D, H, N / nt);
@@ -156,9 +153,9 @@ void lstm_inference_forward(T* hs, T* c, const T* xs, const T* Wx, const T* Wh, 
 // and of the stacked inputs; the weight gradients, sums over all rows, follow
 // as one product split by output columns.
 template <class T>
-void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, const T* gates, const T* cs,
-                   const T* xs, const T* Wx, const T* Wh, const T* h0, const T* c0, const T* dhs,
-                   const T* dh_next, const T* dc_next, int64_t N, int64_t Tn, int64_t D, int64_t H) {
+void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, const T* gates, const T* cs, const T* xs,
+                   const T* Wx, const T* Wh, const T* h0, const T* c0, const T* dhs, const T* dh_next, const T* dc_next,
+                   int64_t N, int64_t Tn, int64_t D, int64_t H) {
     // dxs is (N,T,D), dWx (D,4H), dWh (H,4H), db (4H), dh0, dc0 (N,H); dhs is (N,T,H)
     const int64_t G = 4 * H, L = D + H + 1;
     auto dA_buf = scratch<T>(N * Tn * G);  // every element is written by the step loop before it is read
@@ -176,8 +173,8 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
             for (int64_t n0 = 0; n0 < N; n0 += rows) {
                 const Range block{n0, std::min(N, n0 + rows)};
-                gemm<T>(false, true, block.size() * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0),
-                        dxs + n0 * Tn * D, D);
+                gemm<T>(false, true, block.size() * Tn, D, G, T(1), dA + n0 * Tn * G, G, Wx, G, T(0), dxs + n0 * Tn * D,
+                        D);
                 stack_inputs(xh, xs, hs, h0, block, Tn, D, H);
             }
             weight_gradients(dWx, dWh, db, xh, dA, N * Tn, D, H);
@@ -199,7 +196,7 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
             for (int64_t n = n0; n < rows.end; ++n) {
                 const T* c_prev = t == 0 ? c0 + n * H : cs + (n * Tn + t - 1) * H;
                 lstm_cell_backward_row(dA + (n * Tn + t) * G, dh0 + n * H, dc0 + n * H, gates + (n * Tn + t) * G,
-                             cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
+                                       cs + (n * Tn + t) * H, c_prev, dhs + (n * Tn + t) * H, H);
             }
             w.dh(nr, 0, G, dA + (n0 * Tn + t) * G, Tn * G, T(0), dh0 + n0 * H);
         }
@@ -212,20 +209,18 @@ void lstm_backward(T* dxs, T* dWx, T* dWh, T* db, T* dh0, T* dc0, const T* hs, c
 template void lstm_forward<float>(float*, float*, float*, const float*, const float*, const float*, const float*,
                                   const float*, const float*, int64_t, int64_t, int64_t, int64_t);
 template void lstm_forward<double>(double*, double*, double*, const double*, const double*, const double*,
-                                   const double*, const double*, const double*, int64_t, int64_t, int64_t,
-                                   int64_t);
+                                   const double*, const double*, const double*, int64_t, int64_t, int64_t, int64_t);
 template void lstm_inference_forward<float>(float*, float*, const float*, const float*, const float*, const float*,
                                             const float*, const float*, int64_t, int64_t, int64_t, int64_t);
 template void lstm_inference_forward<double>(double*, double*, const double*, const double*, const double*,
                                              const double*, const double*, const double*, int64_t, int64_t, int64_t,
                                              int64_t);
 template void lstm_backward<float>(float*, float*, float*, float*, float*, float*, const float*, const float*,
-                                   const float*, const float*, const float*, const float*, const float*,
-                                   const float*, const float*, const float*, const float*, int64_t, int64_t,
-                                   int64_t, int64_t);
-template void lstm_backward<double>(double*, double*, double*, double*, double*, double*, const double*,
+                                   const float*, const float*, const float*, const float*, const float*, const float*,
+                                   const float*, const float*, const float*, int64_t, int64_t, int64_t, int64_t);
+template void lstm_backward<double>(double*, double*, double*, double*, double*, double*, const double*, const double*,
                                     const double*, const double*, const double*, const double*, const double*,
-                                    const double*, const double*, const double*, const double*, const double*,
-                                    int64_t, int64_t, int64_t, int64_t);
+                                    const double*, const double*, const double*, const double*, int64_t, int64_t,
+                                    int64_t, int64_t);
 
 }  // namespace attncore

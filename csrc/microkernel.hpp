@@ -18,18 +18,16 @@ struct Microkernel {
     // C's values, else over them. Ap is a sliver of pack_a (as = mr) or any k-major copy of the rows; Bp
     // holds nr readable floats per k (a packed panel, zero past its columns), or with `short_b` only cols
     // (B's last columns, read in place).
-    void (*tile)(int rows, int cols, int64_t K, const float* Ap, int64_t as, const float* Bp, int64_t bs,
-                 float* C, int64_t ldc, bool add, bool short_b);
+    void (*tile)(int rows, int cols, int64_t K, const float* Ap, int64_t as, const float* Bp, int64_t bs, float* C,
+                 int64_t ldc, bool add, bool short_b);
     // The slivers of op(A)'s rows [m0, m0 + M) and columns [k0, k0 + K): Ap[s][k][r] = op(A)[m0 + s*mr + r,
     // k0 + k] (sliver s at Ap + s*K*mr), zero past M. op(A) is A (M', K') rows lda apart, or with `trans` A^T
     // for A stored (K', M').
-    void (*pack_a)(float* Ap, const float* A, int64_t lda, bool trans, int64_t m0, int64_t M, int64_t k0,
-                   int64_t K);
+    void (*pack_a)(float* Ap, const float* A, int64_t lda, bool trans, int64_t m0, int64_t M, int64_t k0, int64_t K);
     // The panels of op(B)'s rows [k0, k0 + K) and columns [n0, n0 + N): Bp[p][k][j] = op(B)[k0 + k, n0 + p*nr
     // + j] (panel p at Bp + p*K*nr), zero past N. op(B) is B (K', N') rows ldb apart, or with `trans` B^T for
     // B stored (N', K').
-    void (*pack_b)(float* Bp, const float* B, int64_t ldb, bool trans, int64_t k0, int64_t K, int64_t n0,
-                   int64_t N);
+    void (*pack_b)(float* Bp, const float* B, int64_t ldb, bool trans, int64_t k0, int64_t K, int64_t n0, int64_t N);
 };
 
 // The microkernel of an instruction set, or null (Isa::none, or not compiled for this CPU family); with

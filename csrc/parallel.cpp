@@ -35,7 +35,6 @@ void after_fork_in_child() {
 
 bool pool_started() { return g_pool_started.load(); }
 
-
 bool openmp_enabled() {
 #ifdef _OPENMP
     return true;

@@ -41,8 +41,8 @@ ATTNCORE_INLINE void lstm_cell(T* a, T* c, T* h, const T* c_prev, const T* b, in
 // The LSTM cell backwards on one row of one step: da (4H) gets the gradient of the
 // pre-activations; dh, dc carry the state gradient in and out. Both backward paths use it.
 template <class T>
-ATTNCORE_INLINE void lstm_cell_backward(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev,
-                                        const T* dh_t, int64_t H) {
+ATTNCORE_INLINE void lstm_cell_backward(T* da, T* dh, T* dc, const T* a, const T* c, const T* c_prev, const T* dh_t,
+                                        int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T f = a[k], g = a[H + k], i = a[2 * H + k], o = a[3 * H + k];
@@ -97,8 +97,7 @@ ATTNCORE_INLINE void gru_backward_direct(T* da, T* dh, const T* a, const T* hp, 
 // GRU backward, the reset path: dhr (H) = d(r * h_prev) = dh~_pre @ Wh[:, 2H:].T; adds r * dhr to dh, sets
 // da[H:2H] (r) and rh_t = r * h_prev (for dWh).
 template <class T>
-ATTNCORE_INLINE void gru_backward_reset(T* da, T* dh, T* rh_t, const T* a, const T* hp, const T* dhr,
-                                                 int64_t H) {
+ATTNCORE_INLINE void gru_backward_reset(T* da, T* dh, T* rh_t, const T* a, const T* hp, const T* dhr, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T r = a[H + k], d = dhr[k];
@@ -133,8 +132,7 @@ ATTNCORE_INLINE void gru_ra_cell(T* g, T* h, const T* xw, const T* hw, const T* 
 // of x @ Wx + bx, dah (3H) that of h_prev @ Wh + bh, from dh_t + dh; dh becomes the direct path's share
 // z * (dh_t + dh) (dah @ Wh.T is added after).
 template <class T>
-ATTNCORE_INLINE void gru_ra_cell_backward(T* dax, T* dah, T* dh, const T* g, const T* hp, const T* dh_t,
-                                          int64_t H) {
+ATTNCORE_INLINE void gru_ra_cell_backward(T* dax, T* dah, T* dh, const T* g, const T* hp, const T* dh_t, int64_t H) {
 #pragma omp simd
     for (int64_t k = 0; k < H; ++k) {
         const T z = g[k], r = g[H + k], n = g[2 * H + k], hn = g[3 * H + k];

@@ -80,14 +80,13 @@ void softmax_cross_entropy_backward(T* dx, const T* xs, const int64_t* ts, int64
     }
 }
 
-template double softmax_cross_entropy_forward<float>(const float*, const int64_t*, int64_t, int64_t, int64_t,
-                                                     int64_t*);
+template double softmax_cross_entropy_forward<float>(const float*, const int64_t*, int64_t, int64_t, int64_t, int64_t*);
 template double softmax_cross_entropy_forward<double>(const double*, const int64_t*, int64_t, int64_t, int64_t,
                                                       int64_t*);
 template void softmax_cross_entropy_backward<float>(float*, const float*, const int64_t*, int64_t, float, int64_t,
                                                     int64_t);
-template void softmax_cross_entropy_backward<double>(double*, const double*, const int64_t*, int64_t, double,
-                                                     int64_t, int64_t);
+template void softmax_cross_entropy_backward<double>(double*, const double*, const int64_t*, int64_t, double, int64_t,
+                                                     int64_t);
 template void softmax_forward<float>(float*, const float*, int64_t, int64_t);
 template void softmax_forward<double>(double*, const double*, int64_t, int64_t);
 template void softmax_backward<float>(float*, const float*, const float*, int64_t, int64_t);

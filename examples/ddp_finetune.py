@@ -69,8 +69,12 @@ def main() -> None:
         real = labels.numel() if pad_id is None else (labels != pad_id).sum()
         count = torch.as_tensor(real, dtype=torch.float64)
         dist.all_reduce(count)
-        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), labels, reduction="sum",
-                               ignore_index=-100 if pad_id is None else pad_id) * (world / count.item())
+        loss = F.cross_entropy(
+            scores.reshape(-1, scores.shape[-1]),
+            labels,
+            reduction="sum",
+            ignore_index=-100 if pad_id is None else pad_id,
+        ) * (world / count.item())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -74,7 +74,7 @@ def greedy(model, src, tgt, sentence: str, steps: int = 8) -> str:
         if out[-1] == tgt.word_index["<end>"]:
             break
     words = [tgt.index_word[i] for i in out[1:] if i in tgt.index_word]
-    return " ".join(words[:words.index("<end>")] if "<end>" in words else words)
+    return " ".join(words[: words.index("<end>")] if "<end>" in words else words)
 
 
 def main() -> None:

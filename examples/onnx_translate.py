@@ -25,8 +25,10 @@ import onnxruntime as ort
 def load(folder: str):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # one request per core; raise it for long batches
-    sessions = [ort.InferenceSession(os.path.join(folder, f"{name}.onnx"), options,
-                                     providers=["CPUExecutionProvider"]) for name in ("encoder", "decoder_step")]
+    sessions = [
+        ort.InferenceSession(os.path.join(folder, f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
+        for name in ("encoder", "decoder_step")
+    ]
     meta = json.loads(sessions[0].get_modelmeta().custom_metadata_map["attncore.metadata"])
     return sessions, meta
 
@@ -47,13 +49,14 @@ def translate(sessions, meta: dict, questions: list[str]) -> list[str]:
         source = source[:, ::-1].copy()
     lengths = np.full(len(rows), length, dtype=np.int64)
     enc_hs, *state = encoder.run(None, {"source": source, "lengths": lengths})
-    names = ["state", "cell"][:len(state)]
+    names = ["state", "cell"][: len(state)]
     tokens = np.full(len(rows), meta["start_id"], dtype=np.int64)
     answers = []
     for _ in range(meta["answer_length"]):
-        logits, *rest = step.run(None, {"ids": tokens, "encoder_states": enc_hs, "lengths": lengths,
-                                        **dict(zip(names, state))})
-        state = rest[:len(names)]
+        logits, *rest = step.run(
+            None, {"ids": tokens, "encoder_states": enc_hs, "lengths": lengths, **dict(zip(names, state, strict=True))}
+        )
+        state = rest[: len(names)]
         tokens = logits.argmax(axis=1)
         answers.append(tokens)
     return ["".join(meta["tokens"][i] for i in row).strip() for row in np.stack(answers, axis=1)]

@@ -37,26 +37,26 @@ py::object attention(const char* fn, const Specs& specs, const py::object& lengt
 
 // hs (N,T,H), h (N,H) -> a (N,T)
 py::object attention_weight_forward(const py::array& hs, const py::array& h, const py::object& lengths) {
-    return attention("attention_weight_forward", {{&hs, "NTH"}, {&h, "NH"}}, lengths,
-                     [](const auto& x, const Sizes& s) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> a({s.N, s.Tn});
-        released(attncore::attention_weight_forward<T>, a.mutable_data(), x[0], x[1], s.N, s.Tn, s.H, s.lengths);
-        return py::object(a);
-    });
+    return attention(
+        "attention_weight_forward", {{&hs, "NTH"}, {&h, "NH"}}, lengths, [](const auto& x, const Sizes& s) {
+            using T = typename std::decay_t<decltype(x)>::type;
+            carray<T> a({s.N, s.Tn});
+            released(attncore::attention_weight_forward<T>, a.mutable_data(), x[0], x[1], s.N, s.Tn, s.H, s.lengths);
+            return py::object(a);
+        });
 }
 
 // hs (N,T,H), h (N,H), a and da (N,T) -> (dhs (N,T,H), dh (N,H))
-py::object attention_weight_backward(const py::array& hs, const py::array& h, const py::array& a,
-                                     const py::array& da, const py::object& lengths) {
+py::object attention_weight_backward(const py::array& hs, const py::array& h, const py::array& a, const py::array& da,
+                                     const py::object& lengths) {
     return attention("attention_weight_backward", {{&hs, "NTH"}, {&h, "NH"}, {&a, "NT"}, {&da, "NT"}}, lengths,
                      [](const auto& x, const Sizes& s) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> dhs({s.N, s.Tn, s.H}), dh({s.N, s.H});
-        released(attncore::attention_weight_backward<T>, dhs.mutable_data(), dh.mutable_data(), x[0], x[1], x[2],
-                 x[3], s.N, s.Tn, s.H, s.lengths);
-        return py::object(py::make_tuple(dhs, dh));
-    });
+                         using T = typename std::decay_t<decltype(x)>::type;
+                         carray<T> dhs({s.N, s.Tn, s.H}), dh({s.N, s.H});
+                         released(attncore::attention_weight_backward<T>, dhs.mutable_data(), dh.mutable_data(), x[0],
+                                  x[1], x[2], x[3], s.N, s.Tn, s.H, s.lengths);
+                         return py::object(py::make_tuple(dhs, dh));
+                     });
 }
 
 // hs (N,T,H), a (N,T) -> c (N,H)
@@ -74,37 +74,37 @@ py::object weight_sum_backward(const py::array& hs, const py::array& a, const py
                                const py::object& lengths) {
     return attention("weight_sum_backward", {{&hs, "NTH"}, {&a, "NT"}, {&dc, "NH"}}, lengths,
                      [](const auto& x, const Sizes& s) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> dhs({s.N, s.Tn, s.H}), da({s.N, s.Tn});
-        released(attncore::weight_sum_backward<T>, dhs.mutable_data(), da.mutable_data(), x[0], x[1], x[2], s.N, s.Tn,
-                 s.H, s.lengths);
-        return py::object(py::make_tuple(dhs, da));
-    });
+                         using T = typename std::decay_t<decltype(x)>::type;
+                         carray<T> dhs({s.N, s.Tn, s.H}), da({s.N, s.Tn});
+                         released(attncore::weight_sum_backward<T>, dhs.mutable_data(), da.mutable_data(), x[0], x[1],
+                                  x[2], s.N, s.Tn, s.H, s.lengths);
+                         return py::object(py::make_tuple(dhs, da));
+                     });
 }
 
 // hs_enc (N,T,H), hs_dec (N,Td,H) -> (out (N,Td,H), a (N,Td,T))
 py::object time_attention_forward(const py::array& enc, const py::array& dec, const py::object& lengths) {
     return attention("time_attention_forward", {{&enc, "NTH"}, {&dec, "NdH"}}, lengths,
                      [](const auto& x, const Sizes& s) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> out({s.N, s.Td, s.H}), a({s.N, s.Td, s.Tn});
-        released(attncore::time_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1], s.N, s.Tn,
-                 s.Td, s.H, s.lengths);
-        return py::object(py::make_tuple(out, a));
-    });
+                         using T = typename std::decay_t<decltype(x)>::type;
+                         carray<T> out({s.N, s.Td, s.H}), a({s.N, s.Td, s.Tn});
+                         released(attncore::time_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1],
+                                  s.N, s.Tn, s.Td, s.H, s.lengths);
+                         return py::object(py::make_tuple(out, a));
+                     });
 }
 
 // hs_enc (N,T,H), hs_dec (N,Td,H), a (N,Td,T), dout (N,Td,H) -> (dhs_enc (N,T,H), dhs_dec (N,Td,H))
 py::object time_attention_backward(const py::array& enc, const py::array& dec, const py::array& a,
                                    const py::array& dout, const py::object& lengths) {
-    return attention("time_attention_backward", {{&enc, "NTH"}, {&dec, "NdH"}, {&a, "NdT"}, {&dout, "NdH"}},
-                     lengths, [](const auto& x, const Sizes& s) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> denc({s.N, s.Tn, s.H}), ddec({s.N, s.Td, s.H});
-        released(attncore::time_attention_backward<T>, denc.mutable_data(), ddec.mutable_data(), x[0], x[1], x[2],
-                 x[3], s.N, s.Tn, s.Td, s.H, s.lengths);
-        return py::object(py::make_tuple(denc, ddec));
-    });
+    return attention("time_attention_backward", {{&enc, "NTH"}, {&dec, "NdH"}, {&a, "NdT"}, {&dout, "NdH"}}, lengths,
+                     [](const auto& x, const Sizes& s) {
+                         using T = typename std::decay_t<decltype(x)>::type;
+                         carray<T> denc({s.N, s.Tn, s.H}), ddec({s.N, s.Td, s.H});
+                         released(attncore::time_attention_backward<T>, denc.mutable_data(), ddec.mutable_data(), x[0],
+                                  x[1], x[2], x[3], s.N, s.Tn, s.Td, s.H, s.lengths);
+                         return py::object(py::make_tuple(denc, ddec));
+                     });
 }
 
 // The guards of the attention kernels with other scores (attention_scores.hpp): the shapes by letter (N, T,
@@ -128,29 +128,29 @@ py::object scaled_attention_forward(const py::array& q, const py::array& k, cons
                                     const py::object& lengths) {
     return scored("scaled_attention_forward", {{&q, "NdK"}, {&k, "NTK"}, {&values, "NTV"}}, lengths,
                   [&](const auto& x, Dims& d, const int64_t* lens) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> out({d['N'], d['d'], d['V']}), a({d['N'], d['d'], d['T']});
-        released(attncore::scaled_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1], x[2],
-                 T(scale), d['N'], d['T'], d['d'], d['K'], d['V'], lens);
-        return py::object(py::make_tuple(out, a));
-    });
+                      using T = typename std::decay_t<decltype(x)>::type;
+                      carray<T> out({d['N'], d['d'], d['V']}), a({d['N'], d['d'], d['T']});
+                      released(attncore::scaled_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1],
+                               x[2], T(scale), d['N'], d['T'], d['d'], d['K'], d['V'], lens);
+                      return py::object(py::make_tuple(out, a));
+                  });
 }
 
 // q, k, values, a (N,Td,T), dout (N,Td,V), scale -> (dq, dk, dvalues, dscale (0-d))
 py::object scaled_attention_backward(const py::array& q, const py::array& k, const py::array& values,
                                      const py::array& a, const py::array& dout, double scale,
                                      const py::object& lengths) {
-    return scored("scaled_attention_backward",
-                  {{&q, "NdK"}, {&k, "NTK"}, {&values, "NTV"}, {&a, "NdT"}, {&dout, "NdV"}}, lengths,
-                  [&](const auto& x, Dims& d, const int64_t* lens) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> dq({d['N'], d['d'], d['K']}), dk({d['N'], d['T'], d['K']}), dv({d['N'], d['T'], d['V']});
-        carray<T> dscale(Shape{});
-        released(attncore::scaled_attention_backward<T>, dq.mutable_data(), dk.mutable_data(), dv.mutable_data(),
-                 dscale.mutable_data(), x[0], x[1], x[2], x[3], x[4], T(scale), d['N'], d['T'], d['d'], d['K'],
-                 d['V'], lens);
-        return py::object(py::make_tuple(dq, dk, dv, dscale));
-    });
+    return scored(
+        "scaled_attention_backward", {{&q, "NdK"}, {&k, "NTK"}, {&values, "NTV"}, {&a, "NdT"}, {&dout, "NdV"}}, lengths,
+        [&](const auto& x, Dims& d, const int64_t* lens) {
+            using T = typename std::decay_t<decltype(x)>::type;
+            carray<T> dq({d['N'], d['d'], d['K']}), dk({d['N'], d['T'], d['K']}), dv({d['N'], d['T'], d['V']});
+            carray<T> dscale(Shape{});
+            released(attncore::scaled_attention_backward<T>, dq.mutable_data(), dk.mutable_data(), dv.mutable_data(),
+                     dscale.mutable_data(), x[0], x[1], x[2], x[3], x[4], T(scale), d['N'], d['T'], d['d'], d['K'],
+                     d['V'], lens);
+            return py::object(py::make_tuple(dq, dk, dv, dscale));
+        });
 }
 
 // qp (N,Td,A), kp (N,T,A), w (A), values (N,T,V) -> (out (N,Td,V), a (N,Td,T))
@@ -158,12 +158,12 @@ py::object additive_attention_forward(const py::array& qp, const py::array& kp, 
                                       const py::array& values, const py::object& lengths) {
     return scored("additive_attention_forward", {{&qp, "NdA"}, {&kp, "NTA"}, {&w, "A"}, {&values, "NTV"}}, lengths,
                   [&](const auto& x, Dims& d, const int64_t* lens) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> out({d['N'], d['d'], d['V']}), a({d['N'], d['d'], d['T']});
-        released(attncore::additive_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0], x[1], x[2],
-                 x[3], d['N'], d['T'], d['d'], d['A'], d['V'], lens);
-        return py::object(py::make_tuple(out, a));
-    });
+                      using T = typename std::decay_t<decltype(x)>::type;
+                      carray<T> out({d['N'], d['d'], d['V']}), a({d['N'], d['d'], d['T']});
+                      released(attncore::additive_attention_forward<T>, out.mutable_data(), a.mutable_data(), x[0],
+                               x[1], x[2], x[3], d['N'], d['T'], d['d'], d['A'], d['V'], lens);
+                      return py::object(py::make_tuple(out, a));
+                  });
 }
 
 // qp, kp, w, values, a (N,Td,T), dout (N,Td,V) -> (dqp, dkp, dw, dvalues)
@@ -173,14 +173,14 @@ py::object additive_attention_backward(const py::array& qp, const py::array& kp,
     return scored("additive_attention_backward",
                   {{&qp, "NdA"}, {&kp, "NTA"}, {&w, "A"}, {&values, "NTV"}, {&a, "NdT"}, {&dout, "NdV"}}, lengths,
                   [&](const auto& x, Dims& d, const int64_t* lens) {
-        using T = typename std::decay_t<decltype(x)>::type;
-        carray<T> dqp({d['N'], d['d'], d['A']}), dkp({d['N'], d['T'], d['A']}), dw({d['A']});
-        carray<T> dv({d['N'], d['T'], d['V']});
-        released(attncore::additive_attention_backward<T>, dqp.mutable_data(), dkp.mutable_data(), dw.mutable_data(),
-                 dv.mutable_data(), x[0], x[1], x[2], x[3], x[4], x[5], d['N'], d['T'], d['d'], d['A'], d['V'],
-                 lens);
-        return py::object(py::make_tuple(dqp, dkp, dw, dv));
-    });
+                      using T = typename std::decay_t<decltype(x)>::type;
+                      carray<T> dqp({d['N'], d['d'], d['A']}), dkp({d['N'], d['T'], d['A']}), dw({d['A']});
+                      carray<T> dv({d['N'], d['T'], d['V']});
+                      released(attncore::additive_attention_backward<T>, dqp.mutable_data(), dkp.mutable_data(),
+                               dw.mutable_data(), dv.mutable_data(), x[0], x[1], x[2], x[3], x[4], x[5], d['N'], d['T'],
+                               d['d'], d['A'], d['V'], lens);
+                      return py::object(py::make_tuple(dqp, dkp, dw, dv));
+                  });
 }
 
 // Greedy decoding of the attention decoder in one call (fused_attention_decode), or None where the fused
@@ -197,7 +197,12 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
     require((cell == "lstm" || cell == "gru" || reset_after) && Wc_.is_none() == bc_.is_none(), fn);
     const py::array Wc = luong ? Wc_.cast<py::array>() : Wa_, bc = luong ? bc_.cast<py::array>() : ba_;
     return floats(fn, {&enc_hs_, &embed_, &Wx_, &Wh_, &b_, &Wc, &bc, &Wa_, &ba_}, [&](auto z) -> py::object {
-        Dims d = agree(fn, {{&enc_hs_, "NTH"}, {&embed_, "ED"}, {&Wx_, "DG"}, {&Wh_, "HG"}, {&Wa_, "FV"}, {&ba_, "V"},
+        Dims d = agree(fn, {{&enc_hs_, "NTH"},
+                            {&embed_, "ED"},
+                            {&Wx_, "DG"},
+                            {&Wh_, "HG"},
+                            {&Wa_, "FV"},
+                            {&ba_, "V"},
                             {&start_ids, "N"}});
         const int64_t N = d['N'], Tn = d['T'], H = d['H'], G = (gru ? 3 : 4) * H;
         require(d['G'] == G && d['F'] == (luong ? H : 2 * H) && d['V'] >= 1 && d['V'] <= d['E'] && S >= 0, fn);
@@ -212,9 +217,20 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
              b = in<float>(b_), Wa = in<float>(Wa_), ba = in<float>(ba_), Wc_in = in<float>(Wc), bc_in = in<float>(bc);
         py::array_t<int64_t> ids({N, S});
         carray<float> weights({N, S, Tn}), h({N, H}), c(Shape{gru ? 0 : N, H});
-        const attncore::DecoderWeights W{embed.data(), Wx.data(), Wh.data(), b.data(), luong ? Wc_in.data() : nullptr,
-                                         luong ? bc_in.data() : nullptr, Wa.data(), ba.data(), d['D'], H, d['V'], gru,
-                                         reset_after, state_first};
+        const attncore::DecoderWeights W{embed.data(),
+                                         Wx.data(),
+                                         Wh.data(),
+                                         b.data(),
+                                         luong ? Wc_in.data() : nullptr,
+                                         luong ? bc_in.data() : nullptr,
+                                         Wa.data(),
+                                         ba.data(),
+                                         d['D'],
+                                         H,
+                                         d['V'],
+                                         gru,
+                                         reset_after,
+                                         state_first};
         released(attncore::fused_attention_decode, ids.mutable_data(), weights.mutable_data(), h.mutable_data(),
                  c.mutable_data(), enc_hs.data(), lengths.data, start.data(), W, N, Tn, S);
         return py::make_tuple(ids, weights, h, gru ? py::object(py::none()) : py::object(c));

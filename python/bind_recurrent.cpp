@@ -94,8 +94,8 @@ template <bool reset_after>
 py::object gru_backward(const py::array& xs, const py::array& Wx, const py::array& Wh, const py::array& h0,
                         const py::array& hs, const py::array& gates, const py::array& dhs, const py::array& dh) {
     const char* fn = reset_after ? "gru_reset_after_backward" : "gru_backward";
-    const Sizes s = recurrent_sizes(fn, 3, xs, Wx, Wh, nullptr, false, {&h0, &dh}, {&hs, &dhs}, &gates,
-                                    reset_after ? 4 : 3);
+    const Sizes s =
+        recurrent_sizes(fn, 3, xs, Wx, Wh, nullptr, false, {&h0, &dh}, {&hs, &dhs}, &gates, reset_after ? 4 : 3);
     return with_inputs(fn, {&xs, &Wx, &Wh, &h0, &hs, &gates, &dhs, &dh}, [&](const auto& x) {
         using T = typename std::decay_t<decltype(x)>::type;
         carray<T> dxs({s.N, s.Tn, s.D}), dWx({s.D, 3 * s.H}), dWh({s.H, 3 * s.H}), dh0({s.N, s.H});

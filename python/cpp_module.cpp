@@ -56,8 +56,9 @@ PYBIND11_MODULE(_cpp, m) {
     attncore::blas_init();
     m.def("blas_name", []() { return std::string(attncore::blas_config()); });
     m.def("blas_num_threads", &attncore::blas_num_threads);
-    m.def("fused_isa", []() { return std::string(attncore::fused_isa()); },
-          "The instruction set of the fused recurrent step on this CPU: avx512, avx2 or none.");
+    m.def(
+        "fused_isa", []() { return std::string(attncore::fused_isa()); },
+        "The instruction set of the fused recurrent step on this CPU: avx512, avx2 or none.");
     m.def("set_fused", &attncore::set_fused_enabled, py::arg("enabled"),
           "Run the fused recurrent step (True, the default where the CPU has it) or the BLAS path (False).");
     m.def("fused_enabled", &attncore::fused_enabled);
@@ -67,11 +68,14 @@ PYBIND11_MODULE(_cpp, m) {
     m.def("packed_gemm_enabled", &attncore::packed_gemm_enabled);
     m.def("packed_gemm_suits", &attncore::packed_gemm_suits, py::arg("trans_a"), py::arg("trans_b"), py::arg("M"),
           py::arg("N"), py::arg("K"), "Whether the packed GEMM takes this float32 product (else OpenBLAS does).");
-    m.def("fma_peak_gflops", [](double seconds) {
-              py::gil_scoped_release nogil;
-              return attncore::fma_peak_gflops(seconds);
-          }, py::arg("seconds") = 0.2,
-          "One core's peak float32 multiply-add rate (GFLOP/s), measured now by a tight FMA loop.");
+    m.def(
+        "fma_peak_gflops",
+        [](double seconds) {
+            py::gil_scoped_release nogil;
+            return attncore::fma_peak_gflops(seconds);
+        },
+        py::arg("seconds") = 0.2,
+        "One core's peak float32 multiply-add rate (GFLOP/s), measured now by a tight FMA loop.");
     m.def("set_fused_isa", &attncore::set_fused_isa, py::arg("name"),
           "Use the fused kernels of another instruction set the CPU has ('avx512', 'avx2'); False if it lacks it.");
 

@@ -37,9 +37,7 @@ inline void require(bool ok, const char* fn, PyObject* type = PyExc_ValueError) 
     if (!ok) misuse(fn, type);
 }
 
-inline Shape shape_of(const py::array& a) {
-    return Shape(a.shape(), a.shape() + a.ndim());
-}
+inline Shape shape_of(const py::array& a) { return Shape(a.shape(), a.shape() + a.ndim()); }
 
 inline bool native_is(const py::array& a, char kind, py::ssize_t size) {
     return a.dtype().kind() == kind && a.itemsize() == size && a.dtype().attr("isnative").cast<bool>();

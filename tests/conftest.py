@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, BEST_ISA, CPP, FUSED_ISAS, NATIVE_BACKENDS
 
 import attncore
-from helpers import BACKENDS, BEST_ISA, CPP, FUSED_ISAS, NATIVE_BACKENDS
 
 
 @pytest.fixture(params=BACKENDS)

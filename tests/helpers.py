@@ -93,7 +93,7 @@ def reference_steps(name, params, grads_seq, **hp):
     params = [p.copy() for p in params]
     state = {}
     for step, grads in enumerate(grads_seq, start=1):
-        for i, (p, g) in enumerate(zip(params, grads)):
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if name == "SGD":
                 p -= hp["lr"] * g
             elif name == "Momentum":
@@ -164,30 +164,73 @@ EXPORTED = {
     "book": dict(vocab_size=13, wordvec_size=5, hidden_size=7),
     "lstm-luong-state-context": dict(vocab_size=13, wordvec_size=5, hidden_size=7, luong=True, concat="state-context"),
     "gru-reset-after": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after"),
-    "seed": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", luong=True,
-                 source_vocab_size=17, concat="state-context"),
+    "seed": dict(
+        vocab_size=13,
+        wordvec_size=5,
+        hidden_size=7,
+        cell="gru-reset-after",
+        luong=True,
+        source_vocab_size=17,
+        concat="state-context",
+    ),
     "scaled": dict(vocab_size=13, wordvec_size=5, hidden_size=7, score="scaled"),
-    "general-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", score="general",
-                        luong=True),
+    "general-gru": dict(
+        vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", score="general", luong=True
+    ),
     "additive-bi-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, score="additive", bidirectional=True),
-    "keras-additive-bi-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after",
-                                  score="keras-additive", bidirectional=True, luong=True, concat="state-context",
-                                  source_vocab_size=17),
+    "keras-additive-bi-gru": dict(
+        vocab_size=13,
+        wordvec_size=5,
+        hidden_size=7,
+        cell="gru-reset-after",
+        score="keras-additive",
+        bidirectional=True,
+        luong=True,
+        concat="state-context",
+        source_vocab_size=17,
+    ),
     "stacked-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, layers=3, score="general"),
-    "bi-stacked-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", layers=2,
-                           bidirectional=True, score="additive", luong=True, dropout=0.3),
-    "keras-concat-scaled": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after",
-                                score="keras-concat-scaled", luong=True, concat="state-context"),
+    "bi-stacked-gru": dict(
+        vocab_size=13,
+        wordvec_size=5,
+        hidden_size=7,
+        cell="gru-reset-after",
+        layers=2,
+        bidirectional=True,
+        score="additive",
+        luong=True,
+        dropout=0.3,
+    ),
+    "keras-concat-scaled": dict(
+        vocab_size=13,
+        wordvec_size=5,
+        hidden_size=7,
+        cell="gru-reset-after",
+        score="keras-concat-scaled",
+        luong=True,
+        concat="state-context",
+    ),
     "keras-concat-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, score="keras-concat", layers=2),
     "bridge-general-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, bridge=9, score="general"),
-    "bi-stacked-bridge-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru-reset-after", layers=2,
-                                  bidirectional=True, bridge=6, score="additive", luong=True,
-                                  concat="state-context"),
+    "bi-stacked-bridge-gru": dict(
+        vocab_size=13,
+        wordvec_size=5,
+        hidden_size=7,
+        cell="gru-reset-after",
+        layers=2,
+        bidirectional=True,
+        bridge=6,
+        score="additive",
+        luong=True,
+        concat="state-context",
+    ),
 }
 
 
-KERAS_WARNINGS = [pytest.mark.filterwarnings("ignore:__array__ implementation"),
-                  pytest.mark.filterwarnings("ignore:You are using a softmax")]
+KERAS_WARNINGS = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation"),
+    pytest.mark.filterwarnings("ignore:You are using a softmax"),
+]
 
 
 def keras_or_skip():
@@ -233,8 +276,13 @@ SLOWNESS = _machine_slowness()
 def cli(*args, cwd=None, timeout=300):
     """``python -m attncore ARGS`` in a subprocess: the completed process, output as text. ``timeout`` (seconds
     on the project's machine, scaled by ``SLOWNESS``; None for none) catches a hang, not a slow machine."""
-    return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=None if timeout is None else timeout * SLOWNESS)
+    return subprocess.run(
+        [sys.executable, "-m", "attncore", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=None if timeout is None else timeout * SLOWNESS,
+    )
 
 
 def assert_clean_error(r, status=2, text=None):

@@ -37,8 +37,10 @@ def main() -> None:
             gru_reset_after_forward(xs, Wx, Wh, b, h0)
             times.append(time.perf_counter() - start)
         seconds = float(np.median(times))
-        print(f"H={H}: packed Wh {3 * H * H * 4 / 2**20:.2f} MiB, forward {1000 * seconds:.1f} ms, "
-              f"step products {2 * N * T * H * 3 * H / seconds / 1e9:.0f} GFLOP/s ({args.threads} thread(s))")
+        print(
+            f"H={H}: packed Wh {3 * H * H * 4 / 2**20:.2f} MiB, forward {1000 * seconds:.1f} ms, "
+            f"step products {2 * N * T * H * 3 * H / seconds / 1e9:.0f} GFLOP/s ({args.threads} thread(s))"
+        )
 
 
 if __name__ == "__main__":

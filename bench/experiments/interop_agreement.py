@@ -45,14 +45,18 @@ def main() -> None:
     km.save(path)
     start = time.perf_counter()
     model = load_keras(path)
-    print(f"parameters: Keras {km.count_params():,}, attncore {sum(p.size for p in model.params):,}; "
-          f"import {time.perf_counter() - start:.2f} s")
+    print(
+        f"parameters: Keras {km.count_params():,}, attncore {sum(p.size for p in model.params):,}; "
+        f"import {time.perf_counter() - start:.2f} s"
+    )
     x, y = rng.integers(1, Vs, (32, 25)), rng.integers(1, Vt, (32, 18))
     p = np.asarray(km.predict([x, y], verbose=0))
     scores = model.scores(x, y)
     q = softmax(scores)
-    print(f"Keras predict vs attncore: max |dp| {np.abs(q - p).max():.2e}, argmax agree "
-          f"{np.mean(q.argmax(-1) == p.argmax(-1)):.2%}")
+    print(
+        f"Keras predict vs attncore: max |dp| {np.abs(q - p).max():.2e}, argmax agree "
+        f"{np.mean(q.argmax(-1) == p.argmax(-1)):.2%}"
+    )
     module = to_torch(model)
     st = module(torch.from_numpy(x), torch.from_numpy(y)).detach().numpy()
     starts = y[:, 0]
@@ -70,8 +74,10 @@ def main() -> None:
         ids = logits.argmax(1)
         tokens.append(ids)
     gap = np.abs(first - model.scores(x, starts[:, None])[:, 0]).max()
-    print(f"ONNX Runtime vs attncore: max |d logit| (first step) {gap:.2e}, 30 greedy tokens identical: "
-          f"{np.array_equal(np.stack(tokens, 1), greedy)}")
+    print(
+        f"ONNX Runtime vs attncore: max |d logit| (first step) {gap:.2e}, 30 greedy tokens identical: "
+        f"{np.array_equal(np.stack(tokens, 1), greedy)}"
+    )
 
 
 if __name__ == "__main__":

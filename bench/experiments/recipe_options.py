@@ -20,8 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-OPTIONS = {"recipe": [], "--dropout 0.3": ["--dropout", "0.3"], "--bidirectional": ["--bidirectional"],
-           "--bidirectional --dropout 0.3": ["--bidirectional", "--dropout", "0.3"]}
+OPTIONS = {
+    "recipe": [],
+    "--dropout 0.3": ["--dropout", "0.3"],
+    "--bidirectional": ["--bidirectional"],
+    "--bidirectional --dropout 0.3": ["--bidirectional", "--dropout", "0.3"],
+}
 
 
 def numbers_file(folder: Path) -> tuple[Path, Path]:
@@ -61,8 +65,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    files = {"en-fr 700": numbers_file(args.out), "ko-en 700": sentences_file(args.out, 700),
-             "ko-en 3000": sentences_file(args.out, 3000)}
+    files = {
+        "en-fr 700": numbers_file(args.out),
+        "ko-en 700": sentences_file(args.out, 700),
+        "ko-en 3000": sentences_file(args.out, 3000),
+    }
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else []
     done = {(r["file"], r["options"], r["seed"]) for r in results}
@@ -72,16 +79,26 @@ def main() -> None:
                 if (name, label, seed) in done:
                     continue
                 run = args.out / f"{data.stem}-{label.replace(' ', '').replace('-', '')}-{seed}"
-                attncore("train", "--data", str(data), "--out", str(run), "--seed", str(seed), "--threads",
-                         str(args.threads), *options)
+                attncore(
+                    "train",
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(run),
+                    "--seed",
+                    str(seed),
+                    "--threads",
+                    str(args.threads),
+                    *options,
+                )
                 text = attncore("eval", "--params", str(run / "best.npz"), "--data", str(heldout))
                 exact = float(re.search(r"accuracy ([\d.]+)%", text).group(1))
                 bleu, chrf = (float(re.search(rf"{k} ([\d.]+)", text).group(1)) for k in ("BLEU", "chrF"))
-                results.append({"file": name, "options": label, "seed": seed, "exact": exact, "bleu": bleu,
-                                "chrf": chrf})
+                results.append(
+                    {"file": name, "options": label, "seed": seed, "exact": exact, "bleu": bleu, "chrf": chrf}
+                )
                 results_path.write_text(json.dumps(results, indent=1))
-                print(f"{name} | {label} | seed {seed}: exact {exact:.2f}% BLEU {bleu:.2f} chrF {chrf:.2f}",
-                      flush=True)
+                print(f"{name} | {label} | seed {seed}: exact {exact:.2f}% BLEU {bleu:.2f} chrF {chrf:.2f}", flush=True)
     print("\n| options | " + " | ".join(f"{n}: exact (min-max) | chrF" for n in files) + " |")
     print("| --- |" + " ---: | ---: |" * len(files))
     for label in OPTIONS:
@@ -89,8 +106,10 @@ def main() -> None:
         for name in files:
             rows = [r for r in results if r["file"] == name and r["options"] == label]
             exact = [r["exact"] for r in rows]
-            cells += [f"{statistics.mean(exact):.2f}% ({min(exact):.1f}-{max(exact):.1f})",
-                      f"{statistics.mean(r['chrf'] for r in rows):.2f}"]
+            cells += [
+                f"{statistics.mean(exact):.2f}% ({min(exact):.1f}-{max(exact):.1f})",
+                f"{statistics.mean(r['chrf'] for r in rows):.2f}",
+            ]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

@@ -1,7 +1,7 @@
 """TimeLSTM (or TimeGRU) forward and forward+backward: numpy, cpp on the BLAS path, cpp with the fused step.
 
-Usage: ``python bench/experiments/recurrent_ratio.py [--cell gru] [--busy K] [--threads N] [--rounds R]``. The three run in turn,
-round by round, in one process (so a change of the machine's speed hits all three alike); each
+Usage: ``python bench/experiments/recurrent_ratio.py [--cell gru] [--busy K] [--threads N] [--rounds R]``.
+The three run in turn, round by round, in one process (so a change of the machine's speed hits all three alike); each
 round times one forward and one forward+backward per implementation, after a pause that lets
 NumPy's BLAS threads stop spinning. Prints the medians and the
 median of the per-round ratios at the book's encoder shape (N=128, T=29, D=16, H=256), at N=1, and
@@ -43,8 +43,11 @@ def implementation(name: str):
 def measure(shape, names, rounds: int, rng, cell: str = "lstm") -> dict:
     N, T, D, H = shape
     layer_class, gates = (TimeLSTM, 4) if cell == "lstm" else (TimeGRU, 3)
-    W = [(rng.standard_normal((D, gates * H)) / np.sqrt(D)).astype("f"),
-         (rng.standard_normal((H, gates * H)) / np.sqrt(H)).astype("f"), np.zeros(gates * H, "f")]
+    W = [
+        (rng.standard_normal((D, gates * H)) / np.sqrt(D)).astype("f"),
+        (rng.standard_normal((H, gates * H)) / np.sqrt(H)).astype("f"),
+        np.zeros(gates * H, "f"),
+    ]
     xs = rng.standard_normal((N, T, D)).astype("f")
     dhs = rng.standard_normal((N, T, H)).astype("f")
     layers = {name: layer_class(*W) for name in names}
@@ -76,18 +79,23 @@ def main(argv=None) -> int:
         attncore.set_num_threads(args.threads)
     cpp = attncore._backend.extension("cpp")
     names = ["numpy"] + (["cpp-blas", "cpp-fused"] if cpp is not None else [])
-    print(f"Time{args.cell.upper()}, threads {attncore.get_num_threads()}, busy processes {args.busy}, fused step: "
-          f"{cpp.fused_isa() if cpp else 'no C++ backend'}; medians of {args.rounds} rounds")
+    print(
+        f"Time{args.cell.upper()}, threads {attncore.get_num_threads()}, busy processes {args.busy}, fused step: "
+        f"{cpp.fused_isa() if cpp else 'no C++ backend'}; medians of {args.rounds} rounds"
+    )
     rng = np.random.default_rng(0)
     with busy_processes(args.busy) if args.busy else contextlib.nullcontext():
         for label, shape in SHAPES.items():
-            times = measure(shape, names, args.rounds if shape[0] * shape[1] < 4000 else max(3, args.rounds // 3), rng,
-                            args.cell)
+            times = measure(
+                shape, names, args.rounds if shape[0] * shape[1] < 4000 else max(3, args.rounds // 3), rng, args.cell
+            )
             for what in ("forward", "forward+backward"):
                 cells = [f"{name} {1e3 * np.median(times[name, what]):.2f} ms" for name in names]
-                ratios = [f"{a}/{b} {np.median(times[a, what] / times[b, what]):.2f}x"
-                          for a, b in (("numpy", "cpp-fused"), ("cpp-blas", "cpp-fused"), ("numpy", "cpp-blas"))
-                          if a in names and b in names]
+                ratios = [
+                    f"{a}/{b} {np.median(times[a, what] / times[b, what]):.2f}x"
+                    for a, b in (("numpy", "cpp-fused"), ("cpp-blas", "cpp-fused"), ("numpy", "cpp-blas"))
+                    if a in names and b in names
+                ]
                 print(f"{label} {shape}, {what}: " + ", ".join(cells) + "; " + ", ".join(ratios))
     return 0
 

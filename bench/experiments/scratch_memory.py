@@ -39,7 +39,7 @@ def main() -> None:
     try:
         with busy_processes(args.busy) if args.busy else contextlib.nullcontext():
             for i in range(args.rounds):
-                for name in names[i % len(names):] + names[:i % len(names)]:  # each way first in turn
+                for name in names[i % len(names) :] + names[: i % len(names)]:  # each way first in turn
                     _cpp.set_hugepages(WAYS[name][0])
                     _cpp.set_scratch_cache_limit(WAYS[name][1])
                     _cpp.release_scratch()

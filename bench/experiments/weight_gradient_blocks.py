@@ -74,7 +74,7 @@ def main() -> None:
             dout = rng.standard_normal((rows, k), dtype=np.float32)
             out = np.empty((d, k), np.float32)
 
-            def run(parts):
+            def run(parts, x=x, dout=dout, out=out):
                 for r, b, by_rows in parts:
                     if by_rows:
                         np.matmul(x[r, b].T, dout[r], out=out[b])
@@ -83,7 +83,7 @@ def main() -> None:
 
             ways = {"blocks": shares(rows, d, k, False), "halves": shares(rows, d, k, True)}
             times = {way: [] for way in ways}
-            for way, parts in ways.items():
+            for parts in ways.values():
                 run(parts)
             for _ in range(args.reps):
                 for way, parts in ways.items():
@@ -93,9 +93,11 @@ def main() -> None:
             gflop = 2 * rows * d * k / THREADS / 1e9
             split = rows >= 2 * max(d, k) and rows * d * k >= 1 << 24  # csrc/blas.cpp's split_reduction
             rate = {way: gflop / float(np.median(t)) for way, t in times.items()}
-            print(f"{label:14s} ({rows}, {d}) x ({rows}, {k}): blocks {rate['blocks']:6.1f} GFLOP/s, "
-                  f"halves {rate['halves']:6.1f} GFLOP/s, halves/blocks {rate['halves'] / rate['blocks']:.2f}x"
-                  + ("" if split else " (attncore keeps the blocks here: too few rows)"))
+            print(
+                f"{label:14s} ({rows}, {d}) x ({rows}, {k}): blocks {rate['blocks']:6.1f} GFLOP/s, "
+                f"halves {rate['halves']:6.1f} GFLOP/s, halves/blocks {rate['halves'] / rate['blocks']:.2f}x"
+                + ("" if split else " (attncore keeps the blocks here: too few rows)")
+            )
 
 
 if __name__ == "__main__":

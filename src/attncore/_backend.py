@@ -12,7 +12,7 @@ import contextlib
 import os
 import types
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -68,8 +68,9 @@ def _load_private_blas() -> None:
     if spec is None or not spec.submodule_search_locations:
         return  # the extensions' RUNPATH may still find the library
     lib_dir = os.path.join(spec.submodule_search_locations[0], "lib")
-    names = sorted(n for n in os.listdir(lib_dir) if n.startswith("libscipy_openblas")) if os.path.isdir(
-        lib_dir) else []
+    names = (
+        sorted(n for n in os.listdir(lib_dir) if n.startswith("libscipy_openblas")) if os.path.isdir(lib_dir) else []
+    )
     if not names:
         return
     with _environment(OPENBLAS_NUM_THREADS="1"):
@@ -180,7 +181,8 @@ def set_num_threads(n: int) -> None:
         raise RuntimeError(
             "attncore: this process was forked from one whose OpenMP thread pool had started, and GNU "
             "libgomp's pool does not survive fork(), so attncore runs on one thread here; start worker "
-            "processes with multiprocessing's 'spawn' or 'forkserver' method to use more threads in them")
+            "processes with multiprocessing's 'spawn' or 'forkserver' method to use more threads in them"
+        )
     for module in _extensions.values():
         module.set_num_threads(n)
     _num_threads = n

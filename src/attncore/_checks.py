@@ -9,7 +9,8 @@ directly), with the same types.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import SupportsIndex, cast
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def check_shapes(*specs: tuple[str, np.ndarray, str]) -> dict[str, int]:
         if a.ndim != len(dims):
             ok = False
             break
-        for d, n in zip(dims, a.shape):
+        for d, n in zip(dims, a.shape, strict=True):
             if sizes.setdefault(d, n) != n:
                 ok = False
     if not ok:
@@ -82,7 +83,7 @@ def require_positive(sizes: dict[str, int], dim: str, what: str) -> None:
 def check_same_shape(names: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
     shapes = [a.shape for a in arrays]
     if any(s != shapes[0] for s in shapes) or arrays[0].ndim < 1:
-        got = ", ".join(f"{n} {s}" for n, s in zip(names, shapes))
+        got = ", ".join(f"{n} {s}" for n, s in zip(names, shapes, strict=True))
         raise ValueError(f"shape mismatch: {' and '.join(names)} must have the same shape (at least 1-d); got {got}")
 
 
@@ -106,7 +107,7 @@ def as_index(name: str, value: object, lo: int = -(2**63), hi: int = 2**63 - 1) 
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an int, got {value!r}")
     try:
-        v = operator.index(value)
+        v = operator.index(cast(SupportsIndex, value))  # which refuses what is not an integer
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if not lo <= v <= hi:
@@ -135,8 +136,9 @@ def as_labels(name: str, value: object, V: int, ignore_label: int) -> np.ndarray
     a = _int64_ids(name, value)
     bad = (a != ignore_label) & ((a < 0) | (a >= V))
     if bad.any():
-        raise IndexError(f"{name}: label {int(a[bad][0])} is out of range for {V} classes "
-                         f"(and is not ignore_label={ignore_label})")
+        raise IndexError(
+            f"{name}: label {int(a[bad][0])} is out of range for {V} classes (and is not ignore_label={ignore_label})"
+        )
     return a
 
 

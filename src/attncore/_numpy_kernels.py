@@ -13,14 +13,36 @@ from __future__ import annotations
 import numpy as np
 
 # The kernel table: every backend offers these names (attncore._backend), its own where it has them.
-__all__ = ["softmax_forward", "softmax_backward", "attention_weight_forward", "attention_weight_backward",
-           "weight_sum_forward", "weight_sum_backward", "time_attention_forward", "time_attention_backward",
-           "scaled_attention_forward", "scaled_attention_backward", "additive_attention_forward",
-           "additive_attention_backward",
-           "lstm_forward", "lstm_inference_forward", "lstm_backward", "gru_forward", "gru_backward",
-           "gru_reset_after_forward", "gru_reset_after_backward", "affine_forward", "affine_backward",
-           "embedding_forward", "embedding_backward", "softmax_cross_entropy_forward",
-           "softmax_cross_entropy_backward", "adam_update", "attention_decode", "gemm"]
+__all__ = [
+    "softmax_forward",
+    "softmax_backward",
+    "attention_weight_forward",
+    "attention_weight_backward",
+    "weight_sum_forward",
+    "weight_sum_backward",
+    "time_attention_forward",
+    "time_attention_backward",
+    "scaled_attention_forward",
+    "scaled_attention_backward",
+    "additive_attention_forward",
+    "additive_attention_backward",
+    "lstm_forward",
+    "lstm_inference_forward",
+    "lstm_backward",
+    "gru_forward",
+    "gru_backward",
+    "gru_reset_after_forward",
+    "gru_reset_after_backward",
+    "affine_forward",
+    "affine_backward",
+    "embedding_forward",
+    "embedding_backward",
+    "softmax_cross_entropy_forward",
+    "softmax_cross_entropy_backward",
+    "adam_update",
+    "attention_decode",
+    "gemm",
+]
 
 # ---------------------------------------------------------------- softmax
 
@@ -316,7 +338,6 @@ def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
     return dxs, dWx, dWh, db, dh
 
 
-
 def gru_reset_after_forward(xs, Wx, Wh, b, h0):
     """The reset-after GRU: xs (N,T,D), Wx (D,3H), Wh (H,3H), b (2,3H) (input bias, recurrent bias), h0 (N,H)
     -> hs (N,T,H), gates (N,T,4H): z, r, n and ``h Wh_n + bh_n`` of each step. The input products of all
@@ -360,6 +381,7 @@ def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
         dh = dh_prev + dh_t * z
     dxs, dWx, db_x = affine_backward(xs.reshape(N * T, D), Wx, dax.reshape(N * T, 3 * H))
     return dxs.reshape(N, T, D), dWx, dWh, np.stack((db_x, db_h)), dh
+
 
 # ---------------------------------------------------------------- affine and embedding (ids already in [0, V))
 

@@ -17,6 +17,8 @@ lengths the layers are the book's.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import kernels
@@ -32,7 +34,7 @@ class WeightSum:
     def __init__(self) -> None:
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, hs: np.ndarray, a: np.ndarray, lengths=None) -> np.ndarray:
         c = kernels.weight_sum_forward(hs, a, lengths)
@@ -53,7 +55,7 @@ class AttentionWeight:
     def __init__(self) -> None:
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, hs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
         a = kernels.attention_weight_forward(hs, h, lengths)
@@ -103,7 +105,7 @@ class TimeAttention:
         self.params: list[np.ndarray] = []
         self.grads: list[np.ndarray] = []
         self.attention_weights: list[np.ndarray] | None = None
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
         out, a = kernels.time_attention_forward(hs_enc, hs_dec, lengths)
@@ -144,7 +146,7 @@ class _ScoredAttention(Layer):
     def __init__(self, *params: np.ndarray) -> None:
         super().__init__(*params)
         self.attention_weights: list[np.ndarray] | None = None
-        self.cache = None
+        self.cache: Any = None
 
     def _keep(self, a: np.ndarray, *cache) -> None:
         self.cache = cache
@@ -176,7 +178,8 @@ class TimeScaledAttention(_ScoredAttention):
     def backward(self, dout: np.ndarray):
         hs_enc, hs_dec, a, scale, lengths = self.cache
         dq, dk, dv, dscale = kernels.scaled_attention_backward(hs_dec, hs_enc, hs_enc, a, dout, scale, lengths)
-        self._write_grads([dscale])
+        if self.params:  # a learned scale (a fixed 1/sqrt(H) has no parameter)
+            self._write_grads([dscale])
         return dk + dv, dq
 
 
@@ -213,7 +216,7 @@ class TimeAdditiveAttention(_ScoredAttention):
     """
 
     def __init__(self, W1: np.ndarray | None, W2: np.ndarray | None, b: np.ndarray | None, v: np.ndarray) -> None:
-        self.parts = {name: p for name, p in zip(("W1", "W2", "b", "v"), (W1, W2, b, v)) if p is not None}
+        self.parts = {name: p for name, p in zip(("W1", "W2", "b", "v"), (W1, W2, b, v), strict=True) if p is not None}
         super().__init__(*self.parts.values())
 
     def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
@@ -230,8 +233,12 @@ class TimeAdditiveAttention(_ScoredAttention):
         hs_enc, hs_dec, qp, kp, a, lengths = self.cache
         W1, W2 = self.parts.get("W1"), self.parts.get("W2")
         dqp, dkp, dv, dvalues = kernels.additive_attention_backward(qp, kp, self.parts["v"], hs_enc, a, dout, lengths)
-        grads = {"W1": lambda: _weight_grad(hs_enc, dkp), "W2": lambda: _weight_grad(hs_dec, dqp),
-                 "b": lambda: dkp.sum(axis=(0, 1)), "v": lambda: dv}
+        grads = {
+            "W1": lambda: _weight_grad(hs_enc, dkp),
+            "W2": lambda: _weight_grad(hs_dec, dqp),
+            "b": lambda: dkp.sum(axis=(0, 1)),
+            "v": lambda: dv,
+        }
         self._write_grads([grads[name]() for name in self.parts])
         dhs_enc = dvalues + (dkp if W1 is None else _project(dkp, W1, transpose=True))
         return dhs_enc, dqp if W2 is None else _project(dqp, W2, transpose=True)

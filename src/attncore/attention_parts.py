@@ -6,16 +6,32 @@ Legend: D embedding, H decoder width, He encoder width, B a bridge's width.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .attention_layer import (SCORES, TimeAdditiveAttention, TimeAttention, TimeConcatAttention,
-                              TimeGeneralAttention, TimeScaledAttention)
+from .attention_layer import (
+    SCORES,
+    TimeAdditiveAttention,
+    TimeAttention,
+    TimeConcatAttention,
+    TimeGeneralAttention,
+    TimeScaledAttention,
+)
 from .layers import Layer
 from .seq2seq import lstm_weights, scaled_randn
 from .time_layers import TimeDropout, TimeGRU, TimeLSTM
 
-__all__ = ["CELLS", "SAME_WIDTH_SCORES", "TimeTanh", "attention_layer", "check_dropout", "check_layers",
-           "dropout_layers", "recurrent_layer"]
+__all__ = [
+    "CELLS",
+    "SAME_WIDTH_SCORES",
+    "TimeTanh",
+    "attention_layer",
+    "check_dropout",
+    "check_layers",
+    "dropout_layers",
+    "recurrent_layer",
+]
 
 
 # The recurrent cells by name: the layer, its number of gates, and the options it is built with.
@@ -42,8 +58,11 @@ def dropout_layers(ratio: float, count: int) -> list:
 
 def check_dropout(dropout) -> float:
     """A dropout ratio: a real number from 0 to below 1."""
-    if isinstance(dropout, (bool, np.bool_)) or not isinstance(dropout, (int, float, np.integer, np.floating)) or \
-            not 0 <= dropout < 1:
+    if (
+        isinstance(dropout, (bool, np.bool_))
+        or not isinstance(dropout, (int, float, np.integer, np.floating))
+        or not 0 <= dropout < 1
+    ):
         raise ValueError(f"dropout must be a number from 0 to below 1, got {dropout!r}")
     return float(dropout)
 
@@ -57,8 +76,10 @@ def attention_layer(score: str, H: int, He: int | None = None):
     H), its weights drawn (none for "dot"); the additive score's width is H."""
     He = H if He is None else He
     if score in SAME_WIDTH_SCORES and He != H:
-        raise ValueError(f"the {score!r} score compares decoder states ({H}) with encoder states ({He}) directly: "
-                         f"they must be equally wide; the 'general' and 'additive' scores project them")
+        raise ValueError(
+            f"the {score!r} score compares decoder states ({H}) with encoder states ({He}) directly: "
+            f"they must be equally wide; the 'general' and 'additive' scores project them"
+        )
     if score == "dot":
         return TimeAttention()
     if score == "scaled":
@@ -81,7 +102,7 @@ class TimeTanh(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.out: np.ndarray | None = None
+        self.out: Any = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = np.tanh(x)

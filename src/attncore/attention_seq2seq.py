@@ -24,12 +24,22 @@ and ``bidirectional`` reads the source both ways (``AttentionSeq2seq``'s text).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import kernels
 from .attention_layer import SCORES, TimeAdditiveAttention, TimeAttention, TimeConcatAttention, TimeScaledAttention
-from .attention_parts import (CELLS, SAME_WIDTH_SCORES, TimeTanh, attention_layer, check_dropout, check_layers,
-                              dropout_layers, recurrent_layer)
+from .attention_parts import (
+    CELLS,
+    SAME_WIDTH_SCORES,
+    TimeTanh,
+    attention_layer,
+    check_dropout,
+    check_layers,
+    dropout_layers,
+    recurrent_layer,
+)
 from .base_model import BaseModel
 from .decoding import first_row, greedy, start_column
 from .defaults import CONCATS
@@ -51,24 +61,39 @@ class AttentionEncoder(Encoder):
     ``tanh(state @ W + b)`` (``bridges``, W (H or 2H, B)) to start a decoder B wide.
     """
 
-    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 dropout: float = 0.0, layers: int = 1, bidirectional: bool = False,
-                 bridge: int | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        wordvec_size: int,
+        hidden_size: int,
+        cell: str = "lstm",
+        dropout: float = 0.0,
+        layers: int = 1,
+        bidirectional: bool = False,
+        bridge: int | None = None,
+    ) -> None:
         V, D, H = vocab_size, wordvec_size, hidden_size
         layers = check_layers(layers)
         self.bidirectional = bool(bidirectional)
         width = 2 * H if self.bidirectional else H
         self.embed = TimeEmbedding(embedding_weights(V, D))
-        self.rnns = []
+        self.rnns: list[Any] = []  # TimeLSTM, TimeGRU or TimeBidirectional of them
         for i in range(layers):
             fan_in = D if i == 0 else width
-            self.rnns.append(TimeBidirectional(recurrent_layer(cell, fan_in, H, stateful=False),
-                                               recurrent_layer(cell, fan_in, H, stateful=False))
-                             if self.bidirectional else recurrent_layer(cell, fan_in, H, stateful=False))
+            self.rnns.append(
+                TimeBidirectional(
+                    recurrent_layer(cell, fan_in, H, stateful=False), recurrent_layer(cell, fan_in, H, stateful=False)
+                )
+                if self.bidirectional
+                else recurrent_layer(cell, fan_in, H, stateful=False)
+            )
         self.rnn = self.rnns[0]
         self.dropouts = dropout_layers(check_dropout(dropout), layers)
-        self.bridges = [(Affine(scaled_randn(width, bridge), np.zeros(bridge, dtype="f")), TimeTanh())
-                        for _ in range(layers)] if bridge else []
+        self.bridges = (
+            [(Affine(scaled_randn(width, bridge), np.zeros(bridge, dtype="f")), TimeTanh()) for _ in range(layers)]
+            if bridge
+            else []
+        )
         self.params, self.grads = collect([self.embed, *self.rnns, *(affine for affine, _ in self.bridges)])
         self.hs: np.ndarray | None = None
         self.layer_hs: list[np.ndarray] = []
@@ -96,15 +121,17 @@ class AttentionEncoder(Encoder):
         the layer's bridge (N,B) with ``bridge``."""
         states = [TimeBidirectional.final(hs) if self.bidirectional else hs[:, -1] for hs in self.layer_hs]
         if self.bridges:
-            states = [tanh.forward(affine.forward(s)) for s, (affine, tanh) in zip(states, self.bridges)]
+            states = [tanh.forward(affine.forward(s)) for s, (affine, tanh) in zip(states, self.bridges, strict=True)]
         return states
 
     def backward(self, dhs: np.ndarray, dstates=None) -> None:
         """dhs (N,T,H) the top layer's gradient; dstates: one per layer (N,H) for its final state (as ``states``
         gives it: (N,B) with a bridge), or None."""
         if dstates is not None and self.bridges:
-            dstates = [None if d is None else affine.backward(tanh.backward(d))
-                       for d, (affine, tanh) in zip(dstates, self.bridges)]
+            dstates = [
+                None if d is None else affine.backward(tanh.backward(d))
+                for d, (affine, tanh) in zip(dstates, self.bridges, strict=True)
+            ]
         d = dhs
         for i in reversed(range(len(self.rnns))):
             if dstates is not None and dstates[i] is not None:
@@ -138,9 +165,19 @@ class AttentionDecoder(RecurrentHalf):
     context is then He wide, ``[context; state]`` He + H.
     """
 
-    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, concat: str = "context-state", score: str = "dot",
-                 dropout: float = 0.0, layers: int = 1, encoder_size: int | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        wordvec_size: int,
+        hidden_size: int,
+        cell: str = "lstm",
+        luong: bool = False,
+        concat: str = "context-state",
+        score: str = "dot",
+        dropout: float = 0.0,
+        layers: int = 1,
+        encoder_size: int | None = None,
+    ) -> None:
         if concat not in CONCATS:
             raise ValueError(f"concat must be one of {list(CONCATS)}, got {concat!r}")
         if score not in SCORES:
@@ -163,7 +200,7 @@ class AttentionDecoder(RecurrentHalf):
         self.attention = attention_layer(score, H, He)
         self.dropouts = dropout_layers(check_dropout(dropout), layers + 1)
         self.params, self.grads = collect(parts + [self.affine, self.attention])
-        self.dstates: list[np.ndarray] | None = None
+        self.dstates: list[np.ndarray | None] | None = None
         self._given_states = False
 
     def _start(self, enc_hs: np.ndarray, states) -> None:
@@ -205,7 +242,7 @@ class AttentionDecoder(RecurrentHalf):
         dc, ddec_hs0 = (dout[:, :, :He], dout[:, :, He:]) if self.context_first else (dout[:, :, H:], dout[:, :, :H])
         denc_hs, ddec_hs1 = self.attention.backward(dc)
         dout = ddec_hs0 + ddec_hs1
-        dstates = [None] * len(self.rnns)
+        dstates: list[np.ndarray | None] = [None] * len(self.rnns)
         for i in reversed(range(len(self.rnns))):
             dout = self.rnns[i].backward(dout)
             dstates[i] = self.rnns[i].dh
@@ -221,7 +258,8 @@ class AttentionDecoder(RecurrentHalf):
         """Start decoding from the encoder's states; returns ``step(ids (N,1)) -> scores (N,1,V)``. Each
         step's attention weights (N,T) go to ``attention_weights_history``."""
         self._start(enc_hs, states)
-        self.attention_weights_history = history = []
+        self.attention_weights_history: list[np.ndarray] = []
+        history = self.attention_weights_history
 
         def step(x):
             score = self._scores(x, enc_hs, lengths, inference=True)
@@ -230,8 +268,9 @@ class AttentionDecoder(RecurrentHalf):
 
         return step
 
-    def generate_batch(self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int,
-                       lengths=None, states=None) -> np.ndarray:
+    def generate_batch(
+        self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int, lengths=None, states=None
+    ) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
         One call of ``kernels.attention_decode`` (C++ where the fused step runs, else its NumPy twin, the
@@ -243,10 +282,18 @@ class AttentionDecoder(RecurrentHalf):
         if not isinstance(self.attention, TimeAttention) or len(self.rnns) > 1 or states is not None:
             return greedy(self.stepper(enc_hs, lengths, states), np.asarray(start_ids).reshape(-1, 1), sample_size)
         cell = "lstm" if not isinstance(self.rnn, TimeGRU) else "gru-reset-after" if self.rnn.reset_after else "gru"
-        ids, weights, h, c = kernels.attention_decode(enc_hs, np.asarray(start_ids).reshape(-1), sample_size, lengths,
-                                                      self.embed.params[0], self.rnn.params,
-                                                      self.hidden[0].params if self.hidden else None,
-                                                      self.affine.params, cell, state_first=not self.context_first)
+        ids, weights, h, c = kernels.attention_decode(
+            enc_hs,
+            np.asarray(start_ids).reshape(-1),
+            sample_size,
+            lengths,
+            self.embed.params[0],
+            self.rnn.params,
+            self.hidden[0].params if self.hidden else None,
+            self.affine.params,
+            cell,
+            state_first=not self.context_first,
+        )
         self.rnn.set_state(h, c)
         self.attention_weights_history = [weights[:, j] for j in range(sample_size)]
         return ids
@@ -274,10 +321,21 @@ class AttentionSeq2seq(Seq2seq):
 
     attends = True
 
-    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
-                 score: str = "dot", dropout: float = 0.0, layers: int = 1, bidirectional: bool = False,
-                 bridge: int | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        wordvec_size: int,
+        hidden_size: int,
+        cell: str = "lstm",
+        luong: bool = False,
+        source_vocab_size: int | None = None,
+        concat: str = "context-state",
+        score: str = "dot",
+        dropout: float = 0.0,
+        layers: int = 1,
+        bidirectional: bool = False,
+        bridge: int | None = None,
+    ) -> None:
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         if score not in SCORES:
@@ -285,22 +343,27 @@ class AttentionSeq2seq(Seq2seq):
         dropout, layers = check_dropout(dropout), check_layers(layers)
         if not isinstance(bidirectional, (bool, np.bool_)):
             raise ValueError(f"bidirectional must be True or False, got {bidirectional!r}")
-        if source_vocab_size is not None and (isinstance(source_vocab_size, bool) or
-                                              not isinstance(source_vocab_size, (int, np.integer)) or
-                                              source_vocab_size < 1):
+        if source_vocab_size is not None and (
+            isinstance(source_vocab_size, bool)
+            or not isinstance(source_vocab_size, (int, np.integer))
+            or source_vocab_size < 1
+        ):
             raise ValueError(f"source_vocab_size must be an integer >= 1 or None, got {source_vocab_size!r}")
-        if bridge is not None and (isinstance(bridge, (bool, np.bool_)) or not isinstance(bridge, (int, np.integer))
-                                   or bridge < 1):
+        if bridge is not None and (
+            isinstance(bridge, (bool, np.bool_)) or not isinstance(bridge, (int, np.integer)) or bridge < 1
+        ):
             raise ValueError(f"bridge must be a decoder width >= 1 or None, got {bridge!r}")
         BaseModel.__init__(self)
         V, D, H = vocab_size, wordvec_size, hidden_size
         He = 2 * H if bidirectional else H
         Hd = He if bridge is None else int(bridge)
         if score in SAME_WIDTH_SCORES and Hd != He:
-            raise ValueError(f"the {score!r} score needs the decoder as wide as the encoder's states ({He}), the "
-                             f"bridge makes it {Hd}: use the 'general' or 'additive' score, or bridge={He}")
+            raise ValueError(
+                f"the {score!r} score needs the decoder as wide as the encoder's states ({He}), the "
+                f"bridge makes it {Hd}: use the 'general' or 'additive' score, or bridge={He}"
+            )
         # the options that are not the book's are recorded only when used, so the book's model's record stays
-        extra = {} if source_vocab_size is None else {"source_vocab_size": source_vocab_size}
+        extra: dict[str, object] = {} if source_vocab_size is None else {"source_vocab_size": source_vocab_size}
         extra.update({} if concat == "context-state" else {"concat": concat})
         extra.update({} if score == "dot" else {"score": score})
         extra.update({"dropout": dropout} if dropout else {})
@@ -308,10 +371,16 @@ class AttentionSeq2seq(Seq2seq):
         extra.update({"bidirectional": True} if bidirectional else {})
         extra.update({"bridge": Hd} if bridge is not None else {})
         self.starts_from_states = layers > 1 or bool(bidirectional) or bridge is not None
-        self._assemble(AttentionEncoder(source_vocab_size or V, D, H, cell, dropout, layers, bool(bidirectional),
-                                        bridge),
-                       AttentionDecoder(V, D, Hd, cell, luong, concat, score, dropout, layers, encoder_size=He),
-                       vocab_size=V, wordvec_size=D, hidden_size=H, cell=cell, luong=bool(luong), **extra)
+        self._assemble(
+            AttentionEncoder(source_vocab_size or V, D, H, cell, dropout, layers, bool(bidirectional), bridge),
+            AttentionDecoder(V, D, Hd, cell, luong, concat, score, dropout, layers, encoder_size=He),
+            vocab_size=V,
+            wordvec_size=D,
+            hidden_size=H,
+            cell=cell,
+            luong=bool(luong),
+            **extra,
+        )
 
     def named_params(self) -> dict[str, np.ndarray]:
         """The parameters by name, the same arrays in ``params``'s order, for the exporters and importers that
@@ -322,29 +391,36 @@ class AttentionSeq2seq(Seq2seq):
         the score's ``attention.scale`` ("scaled"), ``attention.W`` ("general"), ``attention.W1``, ``W2``,
         ``b``, ``v`` ("additive"; ``v`` alone for "keras-additive"), ``attention.weight`` ("keras-concat";
         ``attention.scale`` first for "keras-concat-scaled")."""
+
         def recurrent(prefix: str, layer) -> list[tuple[str, np.ndarray]]:
             if isinstance(layer, TimeBidirectional):
-                return recurrent(prefix + ".forward", layer.forward_layer) + \
-                    recurrent(prefix + ".backward", layer.backward_layer)
-            return [(f"{prefix}.{k}", p) for k, p in zip(("Wx", "Wh", "b"), layer.params)]
+                return recurrent(prefix + ".forward", layer.forward_layer) + recurrent(
+                    prefix + ".backward", layer.backward_layer
+                )
+            return [(f"{prefix}.{k}", p) for k, p in zip(("Wx", "Wh", "b"), layer.params, strict=True)]
 
         named = [("encoder.embed.W", self.encoder.embed.params[0])]
         for i, rnn in enumerate(self.encoder.rnns):
             named += recurrent(f"encoder.rnn.{i}", rnn)
         for i, (affine, _) in enumerate(self.encoder.bridges):
-            named += zip((f"encoder.bridge.{i}.W", f"encoder.bridge.{i}.b"), affine.params)
+            named += zip((f"encoder.bridge.{i}.W", f"encoder.bridge.{i}.b"), affine.params, strict=True)
         named.append(("decoder.embed.W", self.decoder.embed.params[0]))
         for i, rnn in enumerate(self.decoder.rnns):
             named += recurrent(f"decoder.rnn.{i}", rnn)
         if self.decoder.hidden:
-            named += zip(("decoder.attentional.W", "decoder.attentional.b"), self.decoder.hidden[0].params)
-        named += zip(("decoder.affine.W", "decoder.affine.b"), self.decoder.affine.params)
+            named += zip(("decoder.attentional.W", "decoder.attentional.b"), self.decoder.hidden[0].params, strict=True)
+        named += zip(("decoder.affine.W", "decoder.affine.b"), self.decoder.affine.params, strict=True)
         attention = self.decoder.attention
-        names = list(attention.parts) if isinstance(attention, TimeAdditiveAttention) else \
-            ["scale"] if isinstance(attention, TimeScaledAttention) else \
-            ["scale", "weight"][-len(attention.params):] if isinstance(attention, TimeConcatAttention) else \
-            ["W"] * len(attention.params)
-        named += ((f"attention.{name}", p) for name, p in zip(names, attention.params))
+        names = (
+            list(attention.parts)
+            if isinstance(attention, TimeAdditiveAttention)
+            else ["scale"]
+            if isinstance(attention, TimeScaledAttention)
+            else ["scale", "weight"][-len(attention.params) :]
+            if isinstance(attention, TimeConcatAttention)
+            else ["W"] * len(attention.params)
+        )
+        named += ((f"attention.{name}", p) for name, p in zip(names, attention.params, strict=True))
         if [id(p) for _, p in named] != [id(p) for p in self.params]:
             raise RuntimeError("named_params does not follow params: the model's layers changed")
         return dict(named)

@@ -37,8 +37,8 @@ class BaseModel:
     parameter files."""
 
     def __init__(self) -> None:
-        self.params: list[np.ndarray] | None = None
-        self.grads: list[np.ndarray] | None = None
+        self.params: list[np.ndarray] = []
+        self.grads: list[np.ndarray] = []
         self.config: dict = {}
         self.metadata: dict = {}
 
@@ -64,10 +64,16 @@ class BaseModel:
         if path.endswith(".pkl"):
             payload = pickle.dumps([p.astype(np.float16) for p in self.params])
         else:
-            record = {"format": _FORMAT, "version": __version__, "class": type(self).__name__,
-                      "config": self.config, "metadata": self.metadata}
+            record = {
+                "format": _FORMAT,
+                "version": __version__,
+                "class": type(self).__name__,
+                "config": self.config,
+                "metadata": self.metadata,
+            }
             buffer = io.BytesIO()
-            np.savez(buffer, config=np.array(json.dumps(record)), **param_arrays(self.params))
+            arrays: dict[str, np.ndarray] = {"config": np.array(json.dumps(record)), **param_arrays(self.params)}
+            np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **arrays as allow_pickle
             payload = buffer.getvalue()
         write_atomic(path, payload)
 
@@ -91,13 +97,14 @@ class BaseModel:
         if file_name is None and not os.path.isfile(path) and os.path.isfile(book_file):
             raise FileNotFoundError(
                 f"no parameter file {path!r}, but the book's {book_file!r} is here: read it with "
-                f"load_params({book_file!r}, allow_pickle=True) if you trust it (unpickling can run arbitrary code)")
+                f"load_params({book_file!r}, allow_pickle=True) if you trust it (unpickling can run arbitrary code)"
+            )
         arrays, record = read_params(path, allow_pickle)
         check_fits(arrays, self.params)
         metadata = {} if record is None else record.get("metadata", {})
         if not isinstance(metadata, dict):  # checked before anything changes
             raise ValueError(f"{path}: its 'metadata' must be a JSON object, got {type(metadata).__name__}")
-        for param, array in zip(self.params, arrays):
+        for param, array in zip(self.params, arrays, strict=True):
             param[...] = array
         if record is not None:
             self.metadata = dict(metadata)
@@ -131,8 +138,19 @@ def read_params(path: str | os.PathLike, allow_pickle: bool = False) -> tuple[li
                     raise ValueError("not an attncore parameter file (no 'config' record)")
                 record = json.loads(str(data["config"]))
                 arrays = params_in(data)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error, SyntaxError, TypeError,
-                tokenize.TokenError, RecursionError, MemoryError) as exc:
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+            zlib.error,
+            SyntaxError,
+            TypeError,
+            tokenize.TokenError,
+            RecursionError,
+            MemoryError,
+        ) as exc:
             # SyntaxError and TokenError: a damaged .npy header (NumPy parses it as a Python literal);
             # RecursionError: a JSON record nested too deep
             raise ValueError(f"{path}: not a readable parameter file ({type(exc).__name__}: {exc})") from None
@@ -155,7 +173,7 @@ def check_fits(arrays: list[np.ndarray], params: list[np.ndarray]) -> None:
     """Raise ValueError when the number of arrays differs, else naming the first whose shape does not fit."""
     if len(arrays) != len(params):
         raise ValueError(f"the file has {len(arrays)} parameters, the model {len(params)}")
-    for i, (array, param) in enumerate(zip(arrays, params)):
+    for i, (array, param) in enumerate(zip(arrays, params, strict=True)):
         if array.shape != param.shape:
             raise ValueError(f"parameter {i}: the file has shape {array.shape}, the model {param.shape}")
         if not np.issubdtype(array.dtype, np.floating):

@@ -55,8 +55,9 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
     return x
 
 
-def beam_search(step, rnn, starts: np.ndarray, beam: int, end_id: int | None, sample_size: int,
-                length_penalty: float) -> np.ndarray:
+def beam_search(
+    step, rnn, starts: np.ndarray, beam: int, end_id: int | None, sample_size: int, length_penalty: float
+) -> np.ndarray:
     """Beam search of N rows at once: the ``beam`` most probable partial answers of each row are kept at every
     step; returns the best finished one per row, int64 (N,S).
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["MissingExtraError", "UsageError", "guarded"]
 
@@ -47,12 +47,17 @@ def guarded(prog: str, command: Callable[..., int], *args) -> int:
     except (MemoryError, RecursionError) as exc:  # an input too big or too deeply nested for this machine
         if debug:
             raise
-        print(f"{prog}: error: the input needs more {'memory' if isinstance(exc, MemoryError) else 'nesting'} than "
-              f"this machine gives ({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})", file=sys.stderr)
+        print(
+            f"{prog}: error: the input needs more {'memory' if isinstance(exc, MemoryError) else 'nesting'} than "
+            f"this machine gives ({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # a bug of attncore's: still one line, with the way to the traceback
         if debug:
             raise
-        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (ATTNCORE_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {exc} (ATTNCORE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -16,8 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend, _numpy_kernels
-from ._checks import (as_dtype, as_floats, as_ids, as_index, as_labels, as_lengths, as_real, check_same_shape,
-                      check_shapes, require_positive)
+from ._checks import (
+    as_dtype,
+    as_floats,
+    as_ids,
+    as_index,
+    as_labels,
+    as_lengths,
+    as_real,
+    check_same_shape,
+    check_shapes,
+    require_positive,
+)
 
 # ---------------------------------------------------------------- softmax
 
@@ -60,8 +70,7 @@ def attention_weight_backward(hs, h, a, da, lengths=None):
     hs, h, a, da = as_floats(("hs", hs), ("h", h), ("a", a), ("da", da))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"), ("a", a, "NT"), ("da", da, "NT"))
     require_positive(dims, "T", "hs's time axis (T)")
-    return _backend.current().attention_weight_backward(hs, h, a, da,
-                                                       lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().attention_weight_backward(hs, h, a, da, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
 def weight_sum_forward(hs, a, lengths=None) -> np.ndarray:
@@ -94,12 +103,11 @@ def time_attention_forward(hs_enc, hs_dec, lengths=None):
 def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
     """-> (dhs_enc (N,T,H) summed over decoder steps, dhs_dec (N,Td,H))."""
     hs_enc, hs_dec, a, dout = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec), ("a", a), ("dout", dout))
-    dims = check_shapes(
-        ("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"), ("a", a, "NdT"), ("dout", dout, "NdH")
-    )
+    dims = check_shapes(("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"), ("a", a, "NdT"), ("dout", dout, "NdH"))
     require_positive(dims, "T", "hs_enc's time axis (T)")
-    return _backend.current().time_attention_backward(hs_enc, hs_dec, a, dout,
-                                                     lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().time_attention_backward(
+        hs_enc, hs_dec, a, dout, lengths=as_lengths(lengths, dims["N"], dims["T"])
+    )
 
 
 # The other scores: attention over keys apart from the values (K key width, A additive width, V value width).
@@ -110,7 +118,7 @@ def _scored(named, specs):
     """Cast ``named`` to one float dtype and check their shapes against ``specs`` (dims per argument);
     T >= 1. Returns the arrays and the sizes by letter."""
     arrays = as_floats(*named)
-    dims = check_shapes(*((name, a, d) for (name, _), a, d in zip(named, arrays, specs)))
+    dims = check_shapes(*((name, a, d) for (name, _), a, d in zip(named, arrays, specs, strict=True)))
     require_positive(dims, "T", "the keys' time axis (T)")
     return arrays, dims
 
@@ -120,35 +128,42 @@ def scaled_attention_forward(q, k, values, scale=1.0, lengths=None):
     -> (out (N,Td,V), a (N,Td,T)). scale 1 with k = values = hs_enc is the book's TimeAttention; 1/sqrt(K) is
     PyTorch's ``scaled_dot_product_attention``; Luong's "general" score passes q = hs_dec @ W."""
     (q, k, values), dims = _scored((("q", q), ("k", k), ("values", values)), ("NdK", "NTK", "NTV"))
-    return _backend.current().scaled_attention_forward(q, k, values, as_real("scale", scale),
-                                                       lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    return _backend.current().scaled_attention_forward(
+        q, k, values, as_real("scale", scale), lengths=as_lengths(lengths, dims["N"], dims["T"])
+    )
 
 
 def scaled_attention_backward(q, k, values, a, dout, scale=1.0, lengths=None):
     """-> (dq (N,Td,K), dk (N,T,K), dvalues (N,T,V), dscale (0-d): the gradient of ``scale``)."""
-    (q, k, values, a, dout), dims = _scored((("q", q), ("k", k), ("values", values), ("a", a), ("dout", dout)),
-                                            ("NdK", "NTK", "NTV", "NdT", "NdV"))
-    return _backend.current().scaled_attention_backward(q, k, values, a, dout, as_real("scale", scale),
-                                                        lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    (q, k, values, a, dout), dims = _scored(
+        (("q", q), ("k", k), ("values", values), ("a", a), ("dout", dout)), ("NdK", "NTK", "NTV", "NdT", "NdV")
+    )
+    return _backend.current().scaled_attention_backward(
+        q, k, values, a, dout, as_real("scale", scale), lengths=as_lengths(lengths, dims["N"], dims["T"])
+    )
 
 
 def additive_attention_forward(qp, kp, w, values, lengths=None):
     """Additive (Bahdanau) attention, ``s[n,j,t] = w . tanh(qp[n,j] + kp[n,t])``: qp (N,Td,A), kp (N,T,A), w (A,),
     values (N,T,V) -> (out (N,Td,V), a (N,Td,T)). The projections (qp = hs_dec @ W2, kp = hs_enc @ W1 + b) are
     the caller's; Keras's AdditiveAttention is qp = query, kp = key, w = its scale."""
-    (qp, kp, w, values), dims = _scored((("qp", qp), ("kp", kp), ("w", w), ("values", values)),
-                                        ("NdA", "NTA", "A", "NTV"))
-    return _backend.current().additive_attention_forward(qp, kp, w, values,
-                                                         lengths=as_lengths(lengths, dims["N"], dims["T"]))
+    (qp, kp, w, values), dims = _scored(
+        (("qp", qp), ("kp", kp), ("w", w), ("values", values)), ("NdA", "NTA", "A", "NTV")
+    )
+    return _backend.current().additive_attention_forward(
+        qp, kp, w, values, lengths=as_lengths(lengths, dims["N"], dims["T"])
+    )
 
 
 def additive_attention_backward(qp, kp, w, values, a, dout, lengths=None):
     """-> (dqp (N,Td,A), dkp (N,T,A), dw (A,), dvalues (N,T,V)); the tanh is recomputed, not kept."""
     (qp, kp, w, values, a, dout), dims = _scored(
         (("qp", qp), ("kp", kp), ("w", w), ("values", values), ("a", a), ("dout", dout)),
-        ("NdA", "NTA", "A", "NTV", "NdT", "NdV"))
-    return _backend.current().additive_attention_backward(qp, kp, w, values, a, dout,
-                                                          lengths=as_lengths(lengths, dims["N"], dims["T"]))
+        ("NdA", "NTA", "A", "NTV", "NdT", "NdV"),
+    )
+    return _backend.current().additive_attention_backward(
+        qp, kp, w, values, a, dout, lengths=as_lengths(lengths, dims["N"], dims["T"])
+    )
 
 
 # ---------------------------------------------------------------- recurrent
@@ -249,8 +264,10 @@ def _two_biases(b, H: int, dtype) -> np.ndarray:
     """The reset-after GRU's b (2,3H): its input bias, then its recurrent one."""
     (b,) = as_floats(("b", b))
     if b.shape != (2, 3 * H):
-        raise ValueError(f"shape mismatch: the reset-after GRU's b must have shape (2, {3 * H}) (input bias, "
-                         f"recurrent bias), got {b.shape}")
+        raise ValueError(
+            f"shape mismatch: the reset-after GRU's b must have shape (2, {3 * H}) (input bias, "
+            f"recurrent bias), got {b.shape}"
+        )
     return b.astype(dtype, copy=False)
 
 
@@ -284,8 +301,9 @@ def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
 CELLS = ("lstm", "gru", "gru-reset-after")
 
 
-def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str,
-                     state_first: bool = False):
+def attention_decode(
+    enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str, state_first: bool = False
+):
     """Greedy decoding of the attention decoder (the book's, or the Luong-style one) in one call.
 
     enc_hs (N,T,H) the encoder's states, start_ids (N,) the first inputs, ``sample_size`` steps, lengths (N,)
@@ -307,8 +325,14 @@ def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, h
     arrays = as_floats(*named, *([("Wc", Wc), ("bc", bc)] if hidden is not None else []))
     enc_hs, embed, Wx, Wh, b, Wa, ba = arrays[:7]
     Wc, bc = arrays[7:] if hidden is not None else (None, None)
-    dims = check_shapes(("enc_hs", enc_hs, "NTH"), ("embed", embed, "ED"), ("Wx", Wx, "DG"), ("Wh", Wh, "HG"),
-                        ("Wa", Wa, "FV"), ("ba", ba, "V"))
+    dims = check_shapes(
+        ("enc_hs", enc_hs, "NTH"),
+        ("embed", embed, "ED"),
+        ("Wx", Wx, "DG"),
+        ("Wh", Wh, "HG"),
+        ("Wa", Wa, "FV"),
+        ("ba", ba, "V"),
+    )
     N, T, H, V, E = dims["N"], dims["T"], dims["H"], dims["V"], dims["E"]
     gates = 4 if cell == "lstm" else 3
     if dims["G"] != gates * H:
@@ -317,7 +341,7 @@ def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, h
         b = _two_biases(b, H, b.dtype)
     else:
         check_shapes(("Wx", Wx, "DG"), ("b", b, "G"))
-    if hidden is not None:
+    if Wc is not None and bc is not None:  # with hidden
         check_shapes(("Wc", Wc, "CH"), ("bc", bc, "H"), ("Wh", Wh, "HG"))
         if Wc.shape[0] != 2 * H:
             raise ValueError(f"Wc must have shape (2H, H) = ({2 * H}, {H}), got {Wc.shape}")
@@ -329,8 +353,22 @@ def attention_decode(enc_hs, start_ids, sample_size: int, lengths, embed, rnn, h
     if start_ids.shape != (N,):
         raise ValueError(f"start_ids must have shape (N,) = ({N},), got {start_ids.shape}")
     sample_size = as_index("sample_size", sample_size, 0)
-    args = (enc_hs, start_ids, sample_size, as_lengths(lengths, N, T), embed, Wx, Wh, b, Wc, bc, Wa, ba, cell,
-            bool(state_first))
+    args = (
+        enc_hs,
+        start_ids,
+        sample_size,
+        as_lengths(lengths, N, T),
+        embed,
+        Wx,
+        Wh,
+        b,
+        Wc,
+        bc,
+        Wa,
+        ba,
+        cell,
+        bool(state_first),
+    )
     decoded = _backend.current().attention_decode(*args)
     return decoded if decoded is not None else _numpy_kernels.attention_decode(*args)
 
@@ -387,7 +425,9 @@ def embedding_backward(ids, dout, V: int) -> np.ndarray:
     V = as_index("V", V, 0)
     ids = as_ids("ids", ids, V)
     if dout.shape[:-1] != ids.shape or dout.ndim != ids.ndim + 1:
-        raise ValueError(f"shape mismatch: dout must have shape ids.shape + (D,); got ids {ids.shape}, dout {dout.shape}")
+        raise ValueError(
+            f"shape mismatch: dout must have shape ids.shape + (D,); got ids {ids.shape}, dout {dout.shape}"
+        )
     return _backend.current().embedding_backward(ids, dout, V)
 
 
@@ -426,8 +466,9 @@ def softmax_cross_entropy_backward(xs, ts, ignore_label: int = -1, dout: float =
 WIDE_SCALARS = (np.float64(1.0) * np.ones(1, np.float32)).dtype == np.float64
 
 
-def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t: float, beta1: float,
-                beta2: float) -> None:
+def adam_update(
+    param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, lr_t: float, beta1: float, beta2: float
+) -> None:
     """One Adam step of the book's on ``param`` with moments ``m``, ``v``, all updated in place.
 
     ``param``, ``m``, ``v`` must be C-contiguous, aligned, writeable arrays of

@@ -7,6 +7,8 @@ either), ``forward`` and ``backward``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import kernels
@@ -14,7 +16,11 @@ from .functions import cross_entropy_error, sigmoid, softmax
 
 
 class Layer:
-    """Common part of the layers: ``params`` and same-shaped zero ``grads``."""
+    """Common part of the layers: ``params`` and same-shaped zero ``grads``.
+
+    What a layer's forward keeps for its backward (``cache``, ``x``, ``mask``, ... as the book names them) is
+    typed ``Any``: None before the first forward, then the arrays that layer's forward documents; so is
+    what a backward leaves for the layer before it (``dh``)."""
 
     def __init__(self, *params: np.ndarray) -> None:
         self.params: list[np.ndarray] = list(params)
@@ -22,7 +28,7 @@ class Layer:
 
     def _write_grads(self, values) -> None:
         """Copy ``values`` into ``grads``, in place (the book's optimizers hold the arrays)."""
-        for g, v in zip(self.grads, values):
+        for g, v in zip(self.grads, values, strict=True):
             g[...] = v
 
 
@@ -31,7 +37,7 @@ class MatMul(Layer):
 
     def __init__(self, W: np.ndarray) -> None:
         super().__init__(W)
-        self.x = None
+        self.x: Any = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.x = x
@@ -48,7 +54,7 @@ class Affine(Layer):
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         super().__init__(W, b)
-        self.x = None
+        self.x: Any = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         W, b = self.params
@@ -84,8 +90,8 @@ class SoftmaxWithLoss(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.y = None
-        self.t = None
+        self.y: Any = None
+        self.t: Any = None
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> float:
         self.t = t
@@ -107,7 +113,7 @@ class Sigmoid(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.out = None
+        self.out: Any = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = sigmoid(x)
@@ -122,7 +128,9 @@ class SigmoidWithLoss(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loss = self.y = self.t = None
+        self.loss: float | None = None
+        self.y: Any = None
+        self.t: Any = None
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> float:
         self.t = t
@@ -142,7 +150,7 @@ class Dropout(Layer):
     def __init__(self, dropout_ratio: float = 0.5) -> None:
         super().__init__()
         self.dropout_ratio = dropout_ratio
-        self.mask = None
+        self.mask: Any = None
 
     def forward(self, x: np.ndarray, train_flg: bool = True) -> np.ndarray:
         if train_flg:
@@ -162,7 +170,7 @@ class Embedding(Layer):
 
     def __init__(self, W: np.ndarray) -> None:
         super().__init__(W)
-        self.idx = None
+        self.idx: Any = None
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
         (W,) = self.params

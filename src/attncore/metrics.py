@@ -35,15 +35,23 @@ def corpus_scores(hypotheses: list[str], references: list[str], char_level: bool
     return {"bleu": float(bleu.score), "chrf": float(chrf.score)}
 
 
-def translation_metrics(guess: np.ndarray, answers: np.ndarray, decode, pad_id: int | None = None,
-                        char_level: bool = False, references: list[str] | None = None) -> dict[str, float]:
+def translation_metrics(
+    guess: np.ndarray,
+    answers: np.ndarray,
+    decode,
+    pad_id: int | None = None,
+    char_level: bool = False,
+    references: list[str] | None = None,
+) -> dict[str, float]:
     """Exact match (``exact``, a share), token accuracy (``token_acc``, a share), BLEU and chrF (0-100) of
     the guesses (N,Td) against the answers (N,Td), the text of each row given by ``decode(ids) -> str``
     (the data's detokenizer). BLEU and chrF compare with ``references`` (the rows' sentences: words the
     vocabulary lacks count as they are written) when given, else with the decoded answers."""
     guess, answers = np.asarray(guess), np.asarray(answers)
-    scores = {"exact": float(np.mean(answers_match(guess, answers, pad_id))) if len(answers) else 0.0,
-              "token_acc": token_accuracy(guess, answers, pad_id)}
+    scores = {
+        "exact": float(np.mean(answers_match(guess, answers, pad_id))) if len(answers) else 0.0,
+        "token_acc": token_accuracy(guess, answers, pad_id),
+    }
     if references is None:
         references = [decode(row).strip() for row in answers]
     scores.update(corpus_scores([decode(row).strip() for row in guess], list(references), char_level))

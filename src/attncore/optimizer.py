@@ -26,7 +26,7 @@ class SGD:
         self.lr = lr
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        for param, grad in zip(params, grads):
+        for param, grad in zip(params, grads, strict=True):
             param -= self.lr * grad
 
 
@@ -49,7 +49,7 @@ class Momentum(_WithState):
         self.v: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        for param, grad, v in zip(params, grads, self._state(params)):
+        for param, grad, v in zip(params, grads, self._state(params), strict=True):
             v[...] = self.momentum * v - self.lr * grad
             param += v
 
@@ -58,7 +58,7 @@ class Nesterov(Momentum):
     """Nesterov's accelerated gradient in the book's form (http://arxiv.org/abs/1212.0901)."""
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        for param, grad, v in zip(params, grads, self._state(params)):
+        for param, grad, v in zip(params, grads, self._state(params), strict=True):
             v *= self.momentum
             v -= self.lr * grad
             param += self.momentum * self.momentum * v
@@ -75,7 +75,7 @@ class AdaGrad(_WithState):
         self.h: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        for param, grad, h in zip(params, grads, self._state(params)):
+        for param, grad, h in zip(params, grads, self._state(params), strict=True):
             h += grad * grad
             param -= self.lr * grad / (np.sqrt(h) + 1e-7)
 
@@ -90,7 +90,7 @@ class RMSprop(_WithState):
         self.h: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        for param, grad, h in zip(params, grads, self._state(params)):
+        for param, grad, h in zip(params, grads, self._state(params), strict=True):
             h *= self.decay_rate
             h += (1 - self.decay_rate) * grad * grad
             param -= self.lr * grad / (np.sqrt(h) + 1e-7)
@@ -99,12 +99,14 @@ class RMSprop(_WithState):
 def _fused(param, grad, m, v) -> bool:
     """True when the Adam kernel can update these arrays in place (else the expressions run as written)."""
     arrays = (param, grad, m, v)
-    return (all(isinstance(a, np.ndarray) for a in arrays)
-            and param.dtype in (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
-            and grad.shape == param.shape
-            and all(a.dtype == param.dtype for a in arrays)
-            and all(a.flags.c_contiguous and a.flags.aligned and a.flags.writeable for a in (param, m, v))
-            and not any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:]))
+    return (
+        all(isinstance(a, np.ndarray) for a in arrays)
+        and param.dtype in (np.dtype(np.float32), np.dtype(np.float64))  # native byte order only
+        and grad.shape == param.shape
+        and all(a.dtype == param.dtype for a in arrays)
+        and all(a.flags.c_contiguous and a.flags.aligned and a.flags.writeable for a in (param, m, v))
+        and not any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
+    )
 
 
 class Adam:
@@ -122,11 +124,11 @@ class Adam:
         self.v: list[np.ndarray] | None = None
 
     def update(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        if self.m is None:
+        if self.m is None or self.v is None:
             self.m, self.v = _zeros_like_all(params), _zeros_like_all(params)
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
-        for param, grad, m, v in zip(params, grads, self.m, self.v):
+        for param, grad, m, v in zip(params, grads, self.m, self.v, strict=True):
             if _fused(param, grad, m, v):  # one pass in the kernel, same numbers
                 kernels.adam_update(param, grad, m, v, lr_t, self.beta1, self.beta2)
                 continue

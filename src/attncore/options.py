@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._backend import NAMES as BACKENDS
-from ._backend import set_backend, set_num_threads
+from ._backend import NAMES as BACKENDS, set_backend, set_num_threads
 from .errors import UsageError
 
 __all__ = ["BACKENDS", "add_runtime_arguments", "apply_runtime"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .decoding import first_row, greedy, start_column
-from .seq2seq import (Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn)
+from .seq2seq import Encoder, RecurrentHalf, Seq2seq, collect, embedding_weights, lstm_weights, scaled_randn
 from .time_layers import TimeAffine, TimeEmbedding, TimeLSTM
 
 __all__ = ["PeekyDecoder", "PeekySeq2seq"]

@@ -76,6 +76,7 @@ def _trim_words(question: list[str], answer: list[str], weights: np.ndarray):
 def _title(question: list[str], answer: list[str]) -> str:
     """``question -> answer`` as text: character tokens and subwords (whose spaces are ``SPACE``) joined,
     word tokens spaced, markers left out."""
+
     def text(tokens):
         tokens = [t for t in tokens if t not in (PAD, START, END)]
         sep = "" if all(len(t) == 1 for t in tokens) or any(SPACE in t for t in tokens) else " "
@@ -122,10 +123,12 @@ def label_fonts(texts) -> list[str] | None:
         if "LastResort" not in path and need <= charmap(path):
             font_manager.fontManager.addfont(path)
             return ["DejaVu Sans", font_manager.FontProperties(fname=path).get_name()]
-    warnings.warn(f"no font here has glyphs for {''.join(sorted(map(chr, need)))[:20]!r}: they show as boxes in "
-                  "the plot (pip install 'attncore[korean]' brings NanumGothic for Hangul; for other scripts "
-                  f"install a font, e.g. Noto Sans CJK; matplotlib's font cache is {matplotlib.get_cachedir()})",
-                  stacklevel=2)
+    warnings.warn(
+        f"no font here has glyphs for {''.join(sorted(map(chr, need)))[:20]!r}: they show as boxes in "
+        "the plot (pip install 'attncore[korean]' brings NanumGothic for Hangul; for other scripts "
+        f"install a font, e.g. Noto Sans CJK; matplotlib's font cache is {matplotlib.get_cachedir()})",
+        stacklevel=2,
+    )
     return None
 
 
@@ -147,10 +150,9 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
 def _draw_attention(plt, maps, path: Path, known: bool) -> None:
     cols = min(2, len(maps))
     rows = (len(maps) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.8 * rows), dpi=100, squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.8 * rows), dpi=100, squeeze=False, layout="constrained")
     image = None
-    for ax, (question, answer, weights, right) in zip(axes.flat, maps):
+    for ax, (question, answer, weights, right) in zip(list(axes.flat)[: len(maps)], maps, strict=True):
         words = any(len(tok) > 1 for tok in question + answer)
         if words:
             question, answer, weights = _trim_words(question, answer, weights)
@@ -163,9 +165,13 @@ def _draw_attention(plt, maps, path: Path, known: bool) -> None:
         ax.set_xlabel("input")
         ax.set_ylabel("output")
         verdict = (" (right)" if right else " (wrong)") if known else ""
-        ax.set_title(_title(question, answer) + verdict, fontsize=9, parse_math=False,
-                     color="black" if right or not known else "tab:red")
-    for ax in list(axes.flat)[len(maps):]:
+        ax.set_title(
+            _title(question, answer) + verdict,
+            fontsize=9,
+            parse_math=False,
+            color="black" if right or not known else "tab:red",
+        )
+    for ax in list(axes.flat)[len(maps) :]:
         ax.axis("off")
     if image is not None:
         fig.colorbar(image, ax=list(axes.flat), shrink=0.8, label="attention weight")

@@ -8,10 +8,12 @@ a model gives the book model's starting weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from .base_model import BaseModel
 from ._checks import as_index
+from .base_model import BaseModel
 from .decoding import beam_search, first_row, greedy, sources, start_column
 from .time_layers import TimeAffine, TimeEmbedding, TimeGRU, TimeLSTM, TimeSoftmaxWithLoss
 from .util import evaluating, source_lengths
@@ -52,8 +54,10 @@ class RecurrentHalf:
 
     def _cell(self, cls: type):
         if not isinstance(self.rnn, cls):
-            raise AttributeError(f"this {type(self).__name__}'s recurrent layer is a {type(self.rnn).__name__} "
-                                 f"(.rnn), not a {cls.__name__}")
+            raise AttributeError(
+                f"this {type(self).__name__}'s recurrent layer is a {type(self.rnn).__name__} "
+                f"(.rnn), not a {cls.__name__}"
+            )
         return self.rnn
 
     @property
@@ -137,8 +141,8 @@ class Seq2seq(BaseModel):
     generate_batch(xs (N,T), start_id, sample_size) -> ids (N, sample_size).
     """
 
-    encoder_class = Encoder
-    decoder_class = Decoder
+    encoder_class: Callable[[int, int, int], RecurrentHalf] = Encoder
+    decoder_class: Callable[[int, int, int], RecurrentHalf] = Decoder
     # Whether the decoder attends over the encoder's states: it then takes the source lengths too, and
     # ``attention_weights()`` has the weights of the last decoding.
     attends = False
@@ -146,8 +150,9 @@ class Seq2seq(BaseModel):
     def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int) -> None:
         super().__init__()
         V, D, H = vocab_size, wordvec_size, hidden_size
-        self._assemble(self.encoder_class(V, D, H), self.decoder_class(V, D, H),
-                       vocab_size=V, wordvec_size=D, hidden_size=H)
+        self._assemble(
+            self.encoder_class(V, D, H), self.decoder_class(V, D, H), vocab_size=V, wordvec_size=D, hidden_size=H
+        )
 
     def _assemble(self, encoder, decoder, **config) -> None:
         """Keep the halves (built encoder first: that is the draw order) and the sizes for ``save_params``."""
@@ -255,11 +260,20 @@ class Seq2seq(BaseModel):
             return np.zeros((0, sample_size), dtype=np.int64)
         starts = start_column(start_id, xs.shape[0])
         lengths = self.source_lengths(xs, lengths)
-        return self.decoder.generate_batch(self.encoder.encode(xs, lengths), starts, sample_size,
-                                           **self._decoder_options(lengths))
+        return self.decoder.generate_batch(
+            self.encoder.encode(xs, lengths), starts, sample_size, **self._decoder_options(lengths)
+        )
 
-    def generate_beam(self, xs: np.ndarray, start_id, end_id: int | None, sample_size: int, beam: int = 4,
-                      length_penalty: float = 0.0, lengths=None) -> np.ndarray:
+    def generate_beam(
+        self,
+        xs: np.ndarray,
+        start_id,
+        end_id: int | None,
+        sample_size: int,
+        beam: int = 4,
+        length_penalty: float = 0.0,
+        lengths=None,
+    ) -> np.ndarray:
         """Beam search over all N rows at once: the ``beam`` most probable partial answers of each row are
         kept at every step; returns the best finished one per row, int64 (N, sample_size).
 
@@ -285,6 +299,12 @@ class Seq2seq(BaseModel):
         options = self._decoder_options(None, repeat=beam)
         options.update(self._masking(None if lengths is None else np.repeat(lengths, beam)))
         step = self.decoder.stepper(enc, **options)
-        return beam_search(step, getattr(self.decoder, "rnns", [self.decoder.rnn]), start_column(start_id, N), beam,
-                           end_id, sample_size, length_penalty)
-
+        return beam_search(
+            step,
+            getattr(self.decoder, "rnns", [self.decoder.rnn]),
+            start_column(start_id, N),
+            beam,
+            end_id,
+            sample_size,
+            length_penalty,
+        )

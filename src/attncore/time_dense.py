@@ -7,14 +7,23 @@ Shapes: N batch, T time steps, D input size, V vocabulary.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import kernels
 from .functions import sigmoid
 from .layers import Embedding, Layer
 
-__all__ = ["TimeEmbedding", "TimeAffine", "TimeSoftmaxWithLoss", "TimeDropout", "TimeSigmoidWithLoss",
-           "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss"]
+__all__ = [
+    "TimeEmbedding",
+    "TimeAffine",
+    "TimeSoftmaxWithLoss",
+    "TimeDropout",
+    "TimeSigmoidWithLoss",
+    "Simple_TimeAffine",
+    "Simple_TimeSoftmaxWithLoss",
+]
 
 
 class TimeEmbedding(Embedding):
@@ -26,7 +35,7 @@ class TimeAffine(Layer):
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         super().__init__(W, b)
-        self.x = None
+        self.x: Any = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         N, T, D = x.shape
@@ -54,7 +63,7 @@ class TimeSoftmaxWithLoss(Layer):
     def __init__(self) -> None:
         super().__init__()
         self.ignore_label = -1
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         N, T, V = xs.shape
@@ -76,7 +85,7 @@ class TimeDropout(Layer):
     def __init__(self, dropout_ratio: float = 0.5) -> None:
         super().__init__()
         self.dropout_ratio = dropout_ratio
-        self.mask = None
+        self.mask: Any = None
         self.train_flg = True
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
@@ -101,8 +110,8 @@ class TimeSigmoidWithLoss(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.xs_shape = None
-        self.cache = None
+        self.xs_shape: Any = None
+        self.cache: Any = None
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         N, T = xs.shape
@@ -127,7 +136,7 @@ class Simple_TimeSoftmaxWithLoss(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
         N, T, V = xs.shape
@@ -151,7 +160,7 @@ class Simple_TimeAffine:
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         self.W, self.b = W, b
         self.dW, self.db = None, None
-        self.x = None
+        self.x: Any = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         N, T, D = xs.shape

@@ -9,18 +9,40 @@ TimeGRU run inside one kernel call per forward and per backward.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import kernels
 from ._checks import as_lengths
 from .layers import Layer
-from .time_dense import (Simple_TimeAffine, Simple_TimeSoftmaxWithLoss, TimeAffine, TimeDropout, TimeEmbedding,
-                         TimeSigmoidWithLoss, TimeSoftmaxWithLoss)
+from .time_dense import (
+    Simple_TimeAffine,
+    Simple_TimeSoftmaxWithLoss,
+    TimeAffine,
+    TimeDropout,
+    TimeEmbedding,
+    TimeSigmoidWithLoss,
+    TimeSoftmaxWithLoss,
+)
 
 __all__ = [
-    "RNN", "TimeRNN", "LSTM", "TimeLSTM", "GRU", "TimeGRU", "TimeEmbedding", "TimeAffine",
-    "TimeSoftmaxWithLoss", "TimeDropout", "TimeBiLSTM", "TimeBidirectional", "TimeSigmoidWithLoss",
-    "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss", "reverse_rows",
+    "RNN",
+    "TimeRNN",
+    "LSTM",
+    "TimeLSTM",
+    "GRU",
+    "TimeGRU",
+    "TimeEmbedding",
+    "TimeAffine",
+    "TimeSoftmaxWithLoss",
+    "TimeDropout",
+    "TimeBiLSTM",
+    "TimeBidirectional",
+    "TimeSigmoidWithLoss",
+    "Simple_TimeAffine",
+    "Simple_TimeSoftmaxWithLoss",
+    "reverse_rows",
 ]
 
 
@@ -29,7 +51,7 @@ class RNN(Layer):
 
     def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
         super().__init__(Wx, Wh, b)
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
         Wx, Wh, b = self.params
@@ -91,8 +113,8 @@ class _TimeRecurrent(Layer):
         self.stateful = stateful
         self.h: np.ndarray | None = None
         self.c: np.ndarray | None = None
-        self.dh: np.ndarray | None = None
-        self.cache = None
+        self.dh: Any = None
+        self.cache: Any = None
 
     def _start(self, name: str) -> np.ndarray | None:
         """The state to start from: the kept one when stateful, else None (zeros)."""
@@ -104,6 +126,9 @@ class _TimeRecurrent(Layer):
 
     def reset_state(self) -> None:
         self.h, self.c = None, None
+
+    def forward(self, xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def forward_inference(self, xs: np.ndarray) -> np.ndarray:
         """``forward`` for decoding: same output and state, but ``backward`` may not follow."""
@@ -128,7 +153,7 @@ class TimeRNN(_TimeRecurrent):
 
     def __init__(self, Wx, Wh, b, stateful: bool = False) -> None:
         super().__init__(Wx, Wh, b, stateful)
-        self.layers: list[RNN] | None = None
+        self.layers: list[RNN] = []
 
     def forward(self, xs: np.ndarray) -> np.ndarray:
         Wx, Wh, b = self.params
@@ -154,7 +179,7 @@ class TimeRNN(_TimeRecurrent):
         for t in reversed(range(T)):
             layer = self.layers[t]
             dxs[:, t, :], dh = layer.backward(dhs[:, t, :] + dh)
-            for total, g in zip(totals, layer.grads):
+            for total, g in zip(totals, layer.grads, strict=True):
                 total += g
         self._write_grads(totals)
         self.dh = dh
@@ -170,7 +195,7 @@ class LSTM(Layer):
 
     def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray) -> None:
         super().__init__(Wx, Wh, b)
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray):
         Wx, Wh, b = self.params
@@ -242,13 +267,14 @@ def _gru_kernels(reset_after: bool):
 class GRU(Layer):
     """One GRU step, gates z, r, h~: forward(x (N,D), h_prev (N,H)) -> h_next; backward(dh_next) -> (dx, dh_prev).
 
-    ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n (:func:`attncore.kernels.gru_reset_after_forward`).
+    ``reset_after=True``: Keras's and PyTorch's GRU, b (2,3H), gates z, r, n
+    (:func:`attncore.kernels.gru_reset_after_forward`).
     """
 
     def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, reset_after: bool = False) -> None:
         super().__init__(Wx, Wh, b)
         self.reset_after = bool(reset_after)
-        self.cache = None
+        self.cache: Any = None
 
     def forward(self, x: np.ndarray, h_prev: np.ndarray) -> np.ndarray:
         Wx, Wh, b = self.params
@@ -260,8 +286,9 @@ class GRU(Layer):
     def backward(self, dh_next: np.ndarray):
         Wx, Wh, _ = self.params
         xs, h_prev, hs, gates = self.cache
-        dxs, dWx, dWh, db, dh_prev = _gru_kernels(self.reset_after)[1](xs, Wx, Wh, h_prev, hs, gates,
-                                                                       np.zeros_like(hs), dh_next)
+        dxs, dWx, dWh, db, dh_prev = _gru_kernels(self.reset_after)[1](
+            xs, Wx, Wh, h_prev, hs, gates, np.zeros_like(hs), dh_next
+        )
         self._write_grads((dWx, dWh, db))
         return dxs[:, 0], dh_prev
 
@@ -354,10 +381,13 @@ class TimeBidirectional(Layer):
 
     def _run(self, xs: np.ndarray, lengths, inference: bool) -> np.ndarray:
         lengths = _TimeRecurrent._lengths(xs, lengths)
-        ahead, back = ((layer.forward_inference if inference else layer.forward)
-                       for layer in (self.forward_layer, self.backward_layer))
-        out = np.concatenate((ahead(xs, lengths), reverse_rows(back(reverse_rows(xs, lengths), lengths), lengths)),
-                             axis=2)
+        ahead, back = (
+            (layer.forward_inference if inference else layer.forward)
+            for layer in (self.forward_layer, self.backward_layer)
+        )
+        out = np.concatenate(
+            (ahead(xs, lengths), reverse_rows(back(reverse_rows(xs, lengths), lengths), lengths)), axis=2
+        )
         self.lengths = lengths
         return out
 

@@ -30,8 +30,19 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["SPACE", "UNK", "CharTokenizer", "KerasTokenizer", "SentencePieceTokenizer", "TOKENIZERS", "Tokenizer",
-           "WordTokenizer", "from_record", "make_tokenizer", "normalize"]
+__all__ = [
+    "SPACE",
+    "UNK",
+    "CharTokenizer",
+    "KerasTokenizer",
+    "SentencePieceTokenizer",
+    "TOKENIZERS",
+    "Tokenizer",
+    "WordTokenizer",
+    "from_record",
+    "make_tokenizer",
+    "normalize",
+]
 
 UNK = "<unk>"
 SPACE = "\u2581"  # a space of a sentence read as characters (SentencePiece's mark)
@@ -52,7 +63,7 @@ def normalize(text: str, form: str = "nfkc") -> str:
     except UnicodeEncodeError as exc:  # a lone surrogate: no text a file or a terminal can hold
         raise ValueError(f"the text is not Unicode text: {text[exc.start]!r} at position {exc.start}") from None
     if form != "none":
-        text = unicodedata.normalize(form.upper(), text)
+        text = unicodedata.normalize("NFKC" if form == "nfkc" else "NFC", text)
     return " ".join(text.split())
 
 
@@ -119,7 +130,7 @@ class CharTokenizer(Tokenizer):
     kind = "char"
 
     def fit(self, sources: list[str], targets: list[str]) -> CharTokenizer:
-        for side, texts in zip(SIDES, (sources, targets)):
+        for side, texts in zip(SIDES, (sources, targets), strict=True):
             self.kept[side] = {tok for text in texts for tok in self.split(self.clean(text), side)}
         self._known = {}
         return self
@@ -131,8 +142,10 @@ class CharTokenizer(Tokenizer):
         return "".join(tokens).replace(SPACE, " ").strip()
 
     def to_record(self) -> dict:
-        return {**super().to_record(), "kept": {side: sorted(self.kept[side]) for side in SIDES
-                                                if self.kept[side] is not None}}
+        return {
+            **super().to_record(),
+            "kept": {side: sorted(kept) for side in SIDES if (kept := self.kept[side]) is not None},
+        }
 
 
 # A number with separators inside (27,000  3.5  10:30  010-1234-5678  3/4), a word with apostrophes or
@@ -149,13 +162,13 @@ class WordTokenizer(Tokenizer):
 
     kind = "word"
 
-    def __init__(self, normalization: str = "nfkc", lowercase: bool = False, min_count: int = 1,
-                 max_vocab: int | None = None) -> None:
+    def __init__(
+        self, normalization: str = "nfkc", lowercase: bool = False, min_count: int = 1, max_vocab: int | None = None
+    ) -> None:
         super().__init__(normalization, lowercase)
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
             raise ValueError(f"min_count must be an integer of at least 1, got {min_count!r}")
-        if max_vocab is not None and (isinstance(max_vocab, bool) or not isinstance(max_vocab, int)
-                                      or max_vocab < 1):
+        if max_vocab is not None and (isinstance(max_vocab, bool) or not isinstance(max_vocab, int) or max_vocab < 1):
             raise ValueError(f"max_vocab must be an integer of at least 1 or None, got {max_vocab!r}")
         self.min_count, self.max_vocab = min_count, max_vocab
 
@@ -163,10 +176,10 @@ class WordTokenizer(Tokenizer):
         return _WORD.findall(text)
 
     def fit(self, sources: list[str], targets: list[str]) -> WordTokenizer:
-        for side, texts in zip(SIDES, (sources, targets)):
+        for side, texts in zip(SIDES, (sources, targets), strict=True):
             counts = Counter(tok for text in texts for tok in self.split(self.clean(text), side))
             ranked = sorted((tok for tok, n in counts.items() if n >= self.min_count), key=lambda t: -counts[t])
-            self.kept[side] = set(ranked[:self.max_vocab])  # ties: first seen first (a stable sort)
+            self.kept[side] = set(ranked[: self.max_vocab])  # ties: first seen first (a stable sort)
         self._known = {}
         return self
 
@@ -186,8 +199,12 @@ class WordTokenizer(Tokenizer):
         return "".join(out)
 
     def to_record(self) -> dict:
-        return {**super().to_record(), "min_count": self.min_count, "max_vocab": self.max_vocab,
-                "kept": {side: sorted(self.kept[side]) for side in SIDES if self.kept[side] is not None}}
+        return {
+            **super().to_record(),
+            "min_count": self.min_count,
+            "max_vocab": self.max_vocab,
+            "kept": {side: sorted(kept) for side in SIDES if (kept := self.kept[side]) is not None},
+        }
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -210,7 +227,7 @@ class SentencePieceTokenizer(Tokenizer):
 
         import sentencepiece as spm
 
-        for side, texts in zip(SIDES, (sources, targets)):
+        for side, texts in zip(SIDES, (sources, targets), strict=True):
             texts = [self.clean(t) for t in texts if t.strip()]
             if not texts:
                 raise ValueError(f"no {side} sentences to train the SentencePiece model on")
@@ -220,15 +237,28 @@ class SentencePieceTokenizer(Tokenizer):
             words = sorted({word for text in texts for word in text.split()})
             needed = len({SPACE if c == " " else c for text in texts for c in text}) + 1  # and <unk>
             if self.vocab_size < needed:
-                raise ValueError(f"the {side} side has {needed - 1} characters, each a piece of its own: a "
-                                 f"vocabulary size of {self.vocab_size} is too small (at least {needed})")
+                raise ValueError(
+                    f"the {side} side has {needed - 1} characters, each a piece of its own: a "
+                    f"vocabulary size of {self.vocab_size} is too small (at least {needed})"
+                )
             model = io.BytesIO()
             # identity: the text is normalized here; one thread: attncore starts no threads of its own
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(texts + words), model_writer=model, model_type="unigram",
-                vocab_size=self.vocab_size, hard_vocab_limit=False, character_coverage=1.0,
-                normalization_rule_name="identity", unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
-                num_threads=1, minloglevel=2, split_digits=True)
+                sentence_iterator=iter(texts + words),
+                model_writer=model,
+                model_type="unigram",
+                vocab_size=self.vocab_size,
+                hard_vocab_limit=False,
+                character_coverage=1.0,
+                normalization_rule_name="identity",
+                unk_id=0,
+                bos_id=-1,
+                eos_id=-1,
+                pad_id=-1,
+                num_threads=1,
+                minloglevel=2,
+                split_digits=True,
+            )
             self.models[side] = model.getvalue()
         self._processors, self._known = {}, {}
         return self
@@ -253,8 +283,11 @@ class SentencePieceTokenizer(Tokenizer):
         return "".join(tokens).replace(SPACE, " ").strip()
 
     def to_record(self) -> dict:
-        return {**super().to_record(), "vocab_size": self.vocab_size,
-                "models": {side: base64.b64encode(blob).decode("ascii") for side, blob in self.models.items()}}
+        return {
+            **super().to_record(),
+            "vocab_size": self.vocab_size,
+            "models": {side: base64.b64encode(blob).decode("ascii") for side, blob in self.models.items()},
+        }
 
 
 class KerasTokenizer(Tokenizer):
@@ -296,7 +329,8 @@ class KerasTokenizer(Tokenizer):
         return list(self.vocab[side])
 
     def known(self, tokens: list[str], side: str) -> tuple[list[str], list[str]]:
-        if UNK in self.kept[side]:
+        kept = self.kept[side]
+        if kept is None or UNK in kept:
             return super().known(tokens, side)
         unknown = list(dict.fromkeys(self.unknown(tokens, side)))
         return ([tok for tok in tokens if tok not in unknown] if unknown else tokens), unknown
@@ -305,21 +339,36 @@ class KerasTokenizer(Tokenizer):
         return ("" if self.sides["target"]["char_level"] else " ").join(tokens)
 
     def to_record(self) -> dict:
-        return {**super().to_record(), "sides": self.sides, "vocab": self.vocab, "source_start": self.source_start,
-                "source_end": self.source_end}
+        return {
+            **super().to_record(),
+            "sides": self.sides,
+            "vocab": self.vocab,
+            "source_start": self.source_start,
+            "source_end": self.source_end,
+        }
 
     @classmethod
     def from_record(cls, record: dict) -> KerasTokenizer:
         sides, vocab = record["sides"], record["vocab"]
-        if not isinstance(sides, dict) or set(sides) != set(SIDES) or not isinstance(vocab, dict) or \
-                set(vocab) != set(SIDES):
+        if (
+            not isinstance(sides, dict)
+            or set(sides) != set(SIDES)
+            or not isinstance(vocab, dict)
+            or set(vocab) != set(SIDES)
+        ):
             raise ValueError("'sides' and 'vocab' must each hold a source and a target")
         for side in SIDES:
             s, v = sides[side], vocab[side]
-            if not isinstance(s, dict) or not isinstance(s.get("filters"), str) or not isinstance(
-                    s.get("split"), str) or not s["split"] or not isinstance(s.get("lower"), bool) or \
-                    not isinstance(s.get("char_level"), bool) or not isinstance(s.get("rename"), dict) or \
-                    not all(isinstance(k, str) and isinstance(w, str) for k, w in s["rename"].items()):
+            if (
+                not isinstance(s, dict)
+                or not isinstance(s.get("filters"), str)
+                or not isinstance(s.get("split"), str)
+                or not s["split"]
+                or not isinstance(s.get("lower"), bool)
+                or not isinstance(s.get("char_level"), bool)
+                or not isinstance(s.get("rename"), dict)
+                or not all(isinstance(k, str) and isinstance(w, str) for k, w in s["rename"].items())
+            ):
                 raise ValueError(f"the {side} side's settings are not Keras's")
             if not isinstance(v, list) or not all(isinstance(t, str) for t in v) or len(set(v)) != len(v):
                 raise ValueError(f"the {side} vocabulary must be a list of distinct strings")
@@ -333,8 +382,14 @@ TOKENIZERS = {"sentencepiece": SentencePieceTokenizer, "word": WordTokenizer, "c
 RECORDS = (*TOKENIZERS, KerasTokenizer.kind)  # to read from a parameter file
 
 
-def make_tokenizer(kind: str, normalization: str = "nfkc", lowercase: bool = False, vocab_size: int = 1000,
-                   min_count: int = 1, max_vocab: int | None = None) -> Tokenizer:
+def make_tokenizer(
+    kind: str,
+    normalization: str = "nfkc",
+    lowercase: bool = False,
+    vocab_size: int = 1000,
+    min_count: int = 1,
+    max_vocab: int | None = None,
+) -> Tokenizer:
     """A new tokenizer of ``kind`` (``sentencepiece``, ``word`` or ``char``) with the options it takes."""
     if kind == "sentencepiece":
         return SentencePieceTokenizer(normalization, lowercase, vocab_size)
@@ -354,25 +409,36 @@ def from_record(record: object) -> Tokenizer:
         options = {"normalization": record["normalization"], "lowercase": record["lowercase"]}
         if not isinstance(options["lowercase"], bool):
             raise ValueError("'lowercase' must be true or false")
+        tokenizer: Tokenizer
         if kind in ("word", "char"):
-            tokenizer = WordTokenizer(**options, min_count=record["min_count"], max_vocab=record["max_vocab"]) \
-                if kind == "word" else CharTokenizer(**options)
+            tokenizer = (
+                WordTokenizer(**options, min_count=record["min_count"], max_vocab=record["max_vocab"])
+                if kind == "word"
+                else CharTokenizer(**options)
+            )
             kept = record["kept"]
-            if not isinstance(kept, dict) or not set(kept) <= set(SIDES) or not all(
-                    isinstance(v, list) and all(isinstance(t, str) for t in v) for v in kept.values()):
+            if (
+                not isinstance(kept, dict)
+                or not set(kept) <= set(SIDES)
+                or not all(isinstance(v, list) and all(isinstance(t, str) for t in v) for v in kept.values())
+            ):
                 raise ValueError("'kept' must map source and target to lists of tokens")
             tokenizer.kept.update({side: set(v) for side, v in kept.items()})
         elif kind == "keras":
             tokenizer = KerasTokenizer.from_record(record)
         elif kind == "sentencepiece":
-            tokenizer = SentencePieceTokenizer(**options, vocab_size=record["vocab_size"])
+            pieces = SentencePieceTokenizer(**options, vocab_size=record["vocab_size"])
             models = record["models"]
-            if not isinstance(models, dict) or set(models) != set(SIDES) or not all(
-                    isinstance(v, str) for v in models.values()):
+            if (
+                not isinstance(models, dict)
+                or set(models) != set(SIDES)
+                or not all(isinstance(v, str) for v in models.values())
+            ):
                 raise ValueError("'models' must hold a source and a target model")
-            tokenizer.models = {side: base64.b64decode(blob, validate=True) for side, blob in models.items()}
+            pieces.models = {side: base64.b64decode(blob, validate=True) for side, blob in models.items()}
             for side in SIDES:  # a damaged model fails here, not at the first sentence
-                tokenizer._processor(side)
+                pieces._processor(side)
+            tokenizer = pieces
     except KeyError as exc:
         raise ValueError(f"the {kind} tokenizer's record has no {exc.args[0]!r}") from None
     except (ValueError, TypeError, RuntimeError, OSError) as exc:

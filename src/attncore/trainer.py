@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from typing import cast
 
 import numpy as np
 
@@ -26,13 +27,12 @@ def remove_duplicate(params: list[np.ndarray], grads: list[np.ndarray]):
     """
     kept_params: list[np.ndarray] = []
     kept_grads: list[np.ndarray] = []
-    for param, grad in zip(params, grads):
+    for param, grad in zip(params, grads, strict=True):
         for i, kept in enumerate(kept_params):
             if param is kept:
                 kept_grads[i] += grad
                 break
-            if (param.ndim == 2 and kept.ndim == 2 and kept.T.shape == param.shape
-                    and np.array_equal(kept.T, param)):
+            if param.ndim == 2 and kept.ndim == 2 and kept.T.shape == param.shape and np.array_equal(kept.T, param):
                 kept_grads[i] += grad.T
                 break
         else:
@@ -79,10 +79,21 @@ class Trainer:
         self._epoch_seconds = 0.0
         self._continue = False  # the next fit carries on from _order/_position (after an interrupt or restore)
 
-    def fit(self, x: np.ndarray, t: np.ndarray, max_epoch: int = 10, batch_size: int = 32,
-            max_grad: float | None = None, eval_interval: int | None = 20, *,
-            validation_data: tuple[np.ndarray, np.ndarray] | None = None, callbacks=(),
-            drop_last: bool = True, progress: bool = False, metrics=None) -> dict:
+    def fit(
+        self,
+        x: np.ndarray,
+        t: np.ndarray,
+        max_epoch: int = 10,
+        batch_size: int = 32,
+        max_grad: float | None = None,
+        eval_interval: int | None = 20,
+        *,
+        validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+        callbacks=(),
+        drop_last: bool = True,
+        progress: bool = False,
+        metrics=None,
+    ) -> dict:
         """Train as the book does, and return the history of the epochs.
 
         With the book's arguments alone this is the book's loop and output
@@ -119,32 +130,47 @@ class Trainer:
         self.eval_interval = eval_interval
         history = self.history
         try:
-            self._epochs(x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data,
-                         callbacks, progress, metrics)
+            self._epochs(
+                x,
+                t,
+                max_epoch,
+                batch_size,
+                max_grad,
+                eval_interval,
+                iters,
+                validation_data,
+                callbacks,
+                progress,
+                metrics,
+            )
         except TrainingInterrupted:
             self._continue = True  # between two steps: the next fit carries on from here
             raise
         self._continue = False
         return history
 
-    def _epochs(self, x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data, callbacks,
-                progress, metrics) -> None:
+    def _epochs(
+        self, x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data, callbacks, progress, metrics
+    ) -> None:
         from .util import answers_match, decode_seq2seq, validation_loss
 
         data_size, history = len(x), self.history
+        order = self._order
+        assert order is not None  # fit sets it
         total_loss, loss_count = 0.0, 0
         start_time = time.time()
         with _deferred_interrupt() as interrupted:
             for _ in range(max_epoch):
                 if self._position is None:  # a new epoch: x = x[idx] as the book shuffles
                     idx = np.random.permutation(np.arange(data_size))
-                    self._order = self._order[idx]
+                    order = order[idx]
+                    self._order = order
                     self._position, self._epoch_loss, self._epoch_seconds = 0, 0.0, 0.0
                 epoch_start = time.perf_counter()
                 with _progress(progress, iters, self._position, f"epoch {self.current_epoch + 1}") as bar:
                     while self._position < iters:
                         iters_done = self._position
-                        batch = self._order[iters_done * batch_size:(iters_done + 1) * batch_size]
+                        batch = order[iters_done * batch_size : (iters_done + 1) * batch_size]
                         loss = train_step(self.model, self.optimizer, x[batch], t[batch], max_grad)
                         self._position += 1
                         total_loss += loss
@@ -156,22 +182,28 @@ class Trainer:
                         if eval_interval is not None and iters_done % eval_interval == 0:
                             avg_loss = total_loss / loss_count
                             elapsed_time = time.time() - start_time
-                            print("| epoch %d |  iter %d / %d | time %d[s] | loss %.2f"
-                                  % (self.current_epoch + 1, iters_done + 1, iters, elapsed_time, avg_loss))
+                            print(
+                                f"| epoch {self.current_epoch + 1} |  iter {iters_done + 1} / {iters} | "
+                                f"time {int(elapsed_time)}[s] | loss {avg_loss:.2f}"
+                            )
                             self.loss_list.append(float(avg_loss))
                             total_loss, loss_count = 0.0, 0
                         if interrupted():
                             self._epoch_seconds += time.perf_counter() - epoch_start
                             raise TrainingInterrupted
                 self._epoch_seconds += time.perf_counter() - epoch_start
-                logs = {"epoch": self.current_epoch + 1, "loss": self._epoch_loss / max(iters, 1),
-                        "seconds": self._epoch_seconds}
+                logs = {
+                    "epoch": self.current_epoch + 1,
+                    "loss": self._epoch_loss / max(iters, 1),
+                    "seconds": self._epoch_seconds,
+                }
                 if validation_data is not None:
                     val_start = time.perf_counter()
                     x_val, t_val = validation_data
                     guess = decode_seq2seq(self.model, x_val, t_val)
-                    logs["val_acc"] = float(np.mean(answers_match(guess, t_val[:, 1:],
-                                                                  getattr(self.model, "pad_id", None))))
+                    logs["val_acc"] = float(
+                        np.mean(answers_match(guess, t_val[:, 1:], getattr(self.model, "pad_id", None)))
+                    )
                     logs["val_loss"] = validation_loss(self.model, x_val, t_val)
                     if metrics is not None:
                         logs.update(metrics(guess, t_val[:, 1:]))
@@ -195,11 +227,18 @@ class Trainer:
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """Where the training stands, as ``(record, arrays)``: a JSON-compatible record (epoch, history,
         optimizer settings, NumPy's random state) and the arrays (row order, optimizer state)."""
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
-        record = {"current_epoch": self.current_epoch, "position": self._position, "epoch_loss": self._epoch_loss,
-                  "epoch_seconds": self._epoch_seconds, "history": self.history, "loss_list": self.loss_list,
-                  "random_state": [kind, int(pos), int(has_gauss), float(cached)]}
-        arrays = {"random_keys": keys}
+        # the legacy form of the state (numpy's stub gives the dict form too)
+        kind, keys, pos, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+        record = {
+            "current_epoch": self.current_epoch,
+            "position": self._position,
+            "epoch_loss": self._epoch_loss,
+            "epoch_seconds": self._epoch_seconds,
+            "history": self.history,
+            "loss_list": self.loss_list,
+            "random_state": [kind, int(pos), int(has_gauss), float(cached)],
+        }
+        arrays: dict[str, np.ndarray] = {"random_keys": keys}
         if self._order is not None:
             arrays["order"] = self._order
         opt_record, opt_arrays = optimizer_state(self.optimizer)
@@ -211,9 +250,12 @@ class Trainer:
         """Continue from ``state()``: the next ``fit`` on the same data carries on from there. Everything is
         checked first (``ValueError`` naming what does not fit); on an error nothing has changed."""
         check_state(record, arrays)
-        restore_optimizer(self.optimizer, record["optimizer"],
-                          {k[len("optimizer_"):]: v for k, v in arrays.items() if k.startswith("optimizer_")},
-                          self.model.params)
+        restore_optimizer(
+            self.optimizer,
+            record["optimizer"],
+            {k[len("optimizer_") :]: v for k, v in arrays.items() if k.startswith("optimizer_")},
+            self.model.params,
+        )
         kind, pos, has_gauss, cached = record["random_state"]
         np.random.set_state((kind, np.asarray(arrays["random_keys"], dtype=np.uint32), pos, has_gauss, cached))
         self.current_epoch = int(record["current_epoch"])
@@ -298,14 +340,17 @@ class EarlyStopping:
 
     def resume_from(self, history: dict) -> None:
         """Take the best value and epoch from the history of a run that is being continued."""
-        for epoch, value in zip(history.get("epoch", []), history.get(self.monitor, [])):
+        # a history without the monitored key (a run without validation) gives nothing to resume from
+        for epoch, value in zip(history.get("epoch", []), history.get(self.monitor, []), strict=False):
             if value is not None and self.improved(value):
                 self.best, self.best_epoch = value, epoch
 
     def on_epoch_end(self, trainer, logs: dict) -> bool:
         if self.monitor not in logs:
-            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which this fit does not record "
-                           f"(it records {sorted(logs)}; pass validation_data for val_acc)")
+            raise KeyError(
+                f"EarlyStopping monitors {self.monitor!r}, which this fit does not record "
+                f"(it records {sorted(logs)}; pass validation_data for val_acc)"
+            )
         if self.improved(logs[self.monitor]):
             self.best, self.best_epoch = logs[self.monitor], logs["epoch"]
         return logs["epoch"] - self.best_epoch >= self.patience

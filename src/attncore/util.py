@@ -10,8 +10,16 @@ import numpy as np
 
 from .defaults import DECODE_BATCH
 
-__all__ = ["answers_match", "clip_grads", "decode_seq2seq", "eval_seq2seq", "evaluate_seq2seq", "ids_to_text",
-           "source_lengths", "validation_loss"]
+__all__ = [
+    "answers_match",
+    "clip_grads",
+    "decode_seq2seq",
+    "eval_seq2seq",
+    "evaluate_seq2seq",
+    "ids_to_text",
+    "source_lengths",
+    "validation_loss",
+]
 
 
 def clip_grads(grads: list[np.ndarray], max_norm: float) -> None:
@@ -43,8 +51,9 @@ def answer_mark(ok: bool) -> str:
     return mark
 
 
-def eval_seq2seq(model, question: np.ndarray, correct: np.ndarray, id_to_char: dict, verbose: bool = False,
-                 is_reverse: bool = False) -> int:
+def eval_seq2seq(
+    model, question: np.ndarray, correct: np.ndarray, id_to_char: dict, verbose: bool = False, is_reverse: bool = False
+) -> int:
     """1 if greedy decoding of ``question`` (1,T) gives ``correct[0, 1:]`` exactly, else 0.
 
     Decoding starts from ``correct[0, 0]``. With ``verbose``, prints ``Q`` (the
@@ -88,8 +97,12 @@ def decode_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE
     """Greedy decoding of every row, ``batch_size`` rows at once: x (N,T) questions, t (N,Td+1) answers
     starting with the start id -> guesses (N,Td)."""
     _check_rows(x, t)
-    return np.concatenate([model.generate_batch(x[i:i + batch_size], t[i:i + batch_size, 0], t.shape[1] - 1)
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate(
+        [
+            model.generate_batch(x[i : i + batch_size], t[i : i + batch_size, 0], t.shape[1] - 1)
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
@@ -126,10 +139,10 @@ def validation_loss(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECOD
     total, count = 0.0, 0
     with evaluating(model):
         for i in range(0, len(x), batch_size):
-            tb = t[i:i + batch_size]
+            tb = t[i : i + batch_size]
             tokens = int(tb[:, 1:].size if pad_id is None else np.sum(tb[:, 1:] != pad_id))
             if tokens:
-                total += float(model.forward(x[i:i + batch_size], tb)) * tokens
+                total += float(model.forward(x[i : i + batch_size], tb)) * tokens
                 count += tokens
     return total / count if count else 0.0
 

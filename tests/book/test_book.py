@@ -14,26 +14,69 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, SLOWNESS, assert_close
 
 import attncore
 from attncore import time_layers as TL
-
-from helpers import BACKENDS, SLOWNESS, assert_close
 
 FIXTURE = Path(__file__).parent / "fixture"
 
 # What `from <module> import *` gives for the book's modules (read from the book's public repository).
 BOOK_STAR_NAMES = {
     "common.functions": {"GPU", "cross_entropy_error", "np", "relu", "sigmoid", "softmax"},
-    "common.layers": {"Affine", "Dropout", "Embedding", "GPU", "MatMul", "Sigmoid", "SigmoidWithLoss", "Softmax",
-                      "SoftmaxWithLoss", "cross_entropy_error", "np", "softmax"},
-    "common.time_layers": {"Affine", "Dropout", "Embedding", "GPU", "GRU", "LSTM", "MatMul", "RNN", "Sigmoid",
-                           "SigmoidWithLoss", "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss", "Softmax",
-                           "SoftmaxWithLoss", "TimeAffine", "TimeBiLSTM", "TimeDropout", "TimeEmbedding", "TimeGRU",
-                           "TimeLSTM", "TimeRNN", "TimeSigmoidWithLoss", "TimeSoftmaxWithLoss",
-                           "cross_entropy_error", "np", "sigmoid", "softmax"},
-    "ch08.attention_layer": {"Attention", "AttentionWeight", "GPU", "Softmax", "TimeAttention", "WeightSum", "np",
-                             "sys"},
+    "common.layers": {
+        "Affine",
+        "Dropout",
+        "Embedding",
+        "GPU",
+        "MatMul",
+        "Sigmoid",
+        "SigmoidWithLoss",
+        "Softmax",
+        "SoftmaxWithLoss",
+        "cross_entropy_error",
+        "np",
+        "softmax",
+    },
+    "common.time_layers": {
+        "Affine",
+        "Dropout",
+        "Embedding",
+        "GPU",
+        "GRU",
+        "LSTM",
+        "MatMul",
+        "RNN",
+        "Sigmoid",
+        "SigmoidWithLoss",
+        "Simple_TimeAffine",
+        "Simple_TimeSoftmaxWithLoss",
+        "Softmax",
+        "SoftmaxWithLoss",
+        "TimeAffine",
+        "TimeBiLSTM",
+        "TimeDropout",
+        "TimeEmbedding",
+        "TimeGRU",
+        "TimeLSTM",
+        "TimeRNN",
+        "TimeSigmoidWithLoss",
+        "TimeSoftmaxWithLoss",
+        "cross_entropy_error",
+        "np",
+        "sigmoid",
+        "softmax",
+    },
+    "ch08.attention_layer": {
+        "Attention",
+        "AttentionWeight",
+        "GPU",
+        "Softmax",
+        "TimeAttention",
+        "WeightSum",
+        "np",
+        "sys",
+    },
 }
 
 
@@ -48,8 +91,9 @@ def test_drop_in_star_imports_equal_the_books(book_module):
 
 def run(args, cwd, env_extra=None, timeout=180) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout * SLOWNESS, env=env)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout * SLOWNESS, env=env
+    )
 
 
 def losses(stdout: str) -> list[float]:
@@ -82,8 +126,10 @@ def test_run_book_gives_the_numpy_layers_losses(tree, backend):
 def test_run_book_command_and_list():
     r = run(["-m", "attncore", "run-book", "--list"], ".")
     assert r.returncode == 0, r.stderr
-    for book, ours in (("common.time_layers", "attncore.book.common.time_layers"),
-                       ("attention_layer", "attncore.book.ch08.attention_layer")):
+    for book, ours in (
+        ("common.time_layers", "attncore.book.common.time_layers"),
+        ("attention_layer", "attncore.book.ch08.attention_layer"),
+    ):
         assert any(book in ln and ours in ln for ln in r.stdout.splitlines())
 
 
@@ -92,7 +138,9 @@ def test_attention_layer_from_ch08(tree):
     (tree / "ch08" / "attention_layer.py").write_text("raise ImportError('the drop-in should answer')\n")
     (tree / "ch08" / "show.py").write_text(
         "import sys\nsys.path.append('..')\nimport attention_layer\nfrom ch08.attention_layer import *\n"
-        "print(attention_layer.TimeAttention.__module__, TimeAttention is attention_layer.TimeAttention, sys.argv[1:])\n")
+        "print(attention_layer.TimeAttention.__module__, TimeAttention is attention_layer.TimeAttention, "
+        "sys.argv[1:])\n"
+    )
     r = run(["-m", "attncore", "run-book", "ch08/show.py", "--flag", "x"], tree)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["attncore.attention_layer", "True", "['--flag',", "'x']"]

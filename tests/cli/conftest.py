@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from helpers import TINY, cli
 
 from attncore.datasets import generate
-from helpers import TINY, cli
 
 
 @pytest.fixture(scope="module")

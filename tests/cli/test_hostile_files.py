@@ -8,8 +8,6 @@ import time
 
 import numpy as np
 import pytest
-
-
 from helpers import SLOWNESS, assert_clean_error, cli
 
 
@@ -21,21 +19,36 @@ def rewrite_record(src, dst, change):
     np.savez(dst, **arrays)
 
 
-@pytest.mark.parametrize("name, change, text", [
-    ("list", lambda r: [r], "JSON object"),
-    ("unknown key", lambda r: {**r, "config": {**r["config"], "depth": 3}}, "does not build"),
-    ("string size", lambda r: {**r, "config": {**r["config"], "hidden_size": "8"}}, "integers"),
-    ("no question_length", lambda r: {**r, "metadata": {k: v for k, v in r["metadata"].items()
-                                                          if k != "question_length"}}, "question_length"),
-    ("empty question_length", lambda r: {**r, "metadata": {**r["metadata"], "question_length": None}},
-     "question_length"),
-    ("start_id", lambda r: {**r, "metadata": {**r["metadata"], "start_id": 10**6}}, "start_id"),
-    # lengths that eval and translate would pad to and decode: refused before any allocation (issue 32)
-    ("huge question_length", lambda r: {**r, "metadata": {**r["metadata"], "question_length": 3 * 10**7}},
-     "'question_length' must be an integer from 1 to 10,000, got 30000000"),
-    ("huge answer_length", lambda r: {**r, "metadata": {**r["metadata"], "answer_length": 10**12}},
-     "'answer_length' must be an integer from 1 to 10,000"),
-])
+@pytest.mark.parametrize(
+    "name, change, text",
+    [
+        ("list", lambda r: [r], "JSON object"),
+        ("unknown key", lambda r: {**r, "config": {**r["config"], "depth": 3}}, "does not build"),
+        ("string size", lambda r: {**r, "config": {**r["config"], "hidden_size": "8"}}, "integers"),
+        (
+            "no question_length",
+            lambda r: {**r, "metadata": {k: v for k, v in r["metadata"].items() if k != "question_length"}},
+            "question_length",
+        ),
+        (
+            "empty question_length",
+            lambda r: {**r, "metadata": {**r["metadata"], "question_length": None}},
+            "question_length",
+        ),
+        ("start_id", lambda r: {**r, "metadata": {**r["metadata"], "start_id": 10**6}}, "start_id"),
+        # lengths that eval and translate would pad to and decode: refused before any allocation (issue 32)
+        (
+            "huge question_length",
+            lambda r: {**r, "metadata": {**r["metadata"], "question_length": 3 * 10**7}},
+            "'question_length' must be an integer from 1 to 10,000, got 30000000",
+        ),
+        (
+            "huge answer_length",
+            lambda r: {**r, "metadata": {**r["metadata"], "answer_length": 10**12}},
+            "'answer_length' must be an integer from 1 to 10,000",
+        ),
+    ],
+)
 def test_hand_made_params_files(run, tmp_path, name, change, text):
     _, _, params = run
     bad = tmp_path / "bad.npz"
@@ -55,7 +68,7 @@ def test_damaged_and_hostile_params_files_are_value_errors(run, tmp_path):
     assert header > 0
     for i, junk in enumerate([b"(", b"'", b"\\", b"{{{", b"\x00", b"#"]):
         bad = tmp_path / f"header{i}.npz"
-        bad.write_bytes(raw[:header + 2] + junk + raw[header + 2 + len(junk):])
+        bad.write_bytes(raw[: header + 2] + junk + raw[header + 2 + len(junk) :])
         try:
             load_model(bad)
         except ValueError:
@@ -81,9 +94,9 @@ def test_random_header_bytes_never_escape_as_other_errors(run, tmp_path):
 
     _, _, params = run
     raw = bytearray(params.read_bytes())
-    starts = [i for i in range(len(raw)) if raw[i:i + 6] == b"\x93NUMPY"]
+    starts = [i for i in range(len(raw)) if raw[i : i + 6] == b"\x93NUMPY"]
     rng = np.random.default_rng(7)
-    for k in range(300):
+    for _ in range(300):
         bad = bytearray(raw)
         at = int(rng.choice(starts)) + int(rng.integers(8, 80))
         bad[at] = int(rng.integers(0, 256))
@@ -103,10 +116,10 @@ def test_load_params_checks_everything_before_changing_the_model(run, tmp_path):
     before = [p.copy() for p in model.params]
     for metadata in ([1, 2], "text", 3):
         bad = tmp_path / "meta.npz"
-        rewrite_record(params, bad, lambda r: {**r, "metadata": metadata})
+        rewrite_record(params, bad, lambda r, metadata=metadata: {**r, "metadata": metadata})
         with pytest.raises(ValueError, match="metadata"):
             model.load_params(bad)
-        for p, b in zip(model.params, before):
+        for p, b in zip(model.params, before, strict=True):
             assert np.array_equal(p, b)
 
 
@@ -156,6 +169,10 @@ def test_corrupted_sentencepiece_records_are_refused_or_read_never_a_crash(seed)
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _SENTENCEPIECE_FUZZ, str(seed), "150"], capture_output=True,
-                          text=True, timeout=600 * SLOWNESS)
+    done = subprocess.run(
+        [sys.executable, "-c", _SENTENCEPIECE_FUZZ, str(seed), "150"],
+        capture_output=True,
+        text=True,
+        timeout=600 * SLOWNESS,
+    )
     assert done.returncode == 0 and done.stdout.startswith("ok"), (done.returncode, done.stderr[-2000:])

@@ -9,10 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
 import attncore
-
-from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
 
 def test_version():
@@ -27,19 +26,21 @@ def test_truncated_params_file(run, tmp_path):
     assert_clean_error(cli("eval", "--params", str(cut)), text="not a readable parameter file")
 
 
-@pytest.mark.parametrize("lines, text", [
-    (["12+3  _15 "] * 5, "leaves no validation rows"),
-    (["_abc"] * 20, "at least one token"),
-    (["abc_"] * 20, "at least one token"),
-])
+@pytest.mark.parametrize(
+    "lines, text",
+    [
+        (["12+3  _15 "] * 5, "leaves no validation rows"),
+        (["_abc"] * 20, "at least one token"),
+        (["abc_"] * 20, "at least one token"),
+    ],
+)
 def test_bad_data_files(tmp_path, lines, text):
     data = tmp_path / "bad.txt"
     data.write_text("\n".join(lines) + "\n")
     assert_clean_error(cli("train", "--data", str(data), "--out", str(tmp_path / "o"), *TINY), text=text)
 
 
-@pytest.mark.parametrize("option", [["--threads", "-3"], ["--threads", "0"], ["--seed", "-1"],
-                                    ["--seed", str(2**32)]])
+@pytest.mark.parametrize("option", [["--threads", "-3"], ["--threads", "0"], ["--seed", "-1"], ["--seed", str(2**32)]])
 def test_bad_numbers(tmp_path, option):
     r = cli("train", "--data", "addition", "--out", str(tmp_path / "o"), *TINY, *option)
     assert_clean_error(r, text=option[0])
@@ -54,8 +55,9 @@ def test_out_that_cannot_be_a_folder(tmp_path):
 
 def test_plot_into_a_missing_folder(run):
     _, _, params = run
-    assert_clean_error(cli("translate", "--params", str(params), "--plot", "/no/such/dir/x.png", "may 1, 2000"),
-                       text="/no/such/dir")
+    assert_clean_error(
+        cli("translate", "--params", str(params), "--plot", "/no/such/dir/x.png", "may 1, 2000"), text="/no/such/dir"
+    )
 
 
 def test_dollar_signs_and_backslashes_in_plotted_text_are_drawn_as_text(tmp_path):
@@ -85,26 +87,43 @@ def test_translate_beam_plot_draws_the_printed_answer(run, tmp_path, monkeypatch
     monkeypatch.setattr(infer, "plot_attention", lambda maps, path, known=True: drawn.extend(maps))
     for beam in ("1", "3"):
         drawn.clear()
-        assert main(["translate", "--params", str(params), "--beam", beam, "--plot", str(tmp_path / "a.png"),
-                     "september 27, 1994"]) == 0
+        assert (
+            main(
+                [
+                    "translate",
+                    "--params",
+                    str(params),
+                    "--beam",
+                    beam,
+                    "--plot",
+                    str(tmp_path / "a.png"),
+                    "september 27, 1994",
+                ]
+            )
+            == 0
+        )
         printed = capsys.readouterr().out.strip()
         assert len(drawn) == 1 and "".join(drawn[0][1]).strip() == printed
     # any answers given are the ones drawn, with the weights their teacher-forced decoding attends with
     model = load_saved(str(params))
     data, meta = saved_data(model), model.metadata
-    x = np.concatenate([encode_question(q, data, meta)
-                        for q in ("may 1, 2000", "12/31/99", "tuesday, june 4, 1985")])
+    x = np.concatenate([encode_question(q, data, meta) for q in ("may 1, 2000", "12/31/99", "tuesday, june 4, 1985")])
     t = np.full((3, meta["answer_length"] + 1), meta["start_id"])
     answers = np.random.default_rng(0).integers(0, len(data.tokens), (3, t.shape[1] - 1))
     maps = attention_maps(model, data, meta["reverse"], (x, t), answers)
-    for (_, tokens, weights, _), row in zip(maps, answers):
+    for (_, tokens, weights, _), row in zip(maps, answers, strict=True):
         assert tokens == [data.tokens[int(i)] for i in row]
         assert weights.shape == (t.shape[1] - 1, x.shape[1])
         np.testing.assert_allclose(weights.sum(axis=1), 1, rtol=1e-5)
     greedy = attention_maps(model, data, meta["reverse"], (x, t))
-    forced = attention_maps(model, data, meta["reverse"], (x, t),
-                            np.array([[data.token_to_id[c] for c in tokens] for _, tokens, _, _ in greedy]))
-    for g, f in zip(greedy, forced):
+    forced = attention_maps(
+        model,
+        data,
+        meta["reverse"],
+        (x, t),
+        np.array([[data.token_to_id[c] for c in tokens] for _, tokens, _, _ in greedy]),
+    )
+    for g, f in zip(greedy, forced, strict=True):
         assert g[1] == f[1]
         np.testing.assert_allclose(g[2], f[2], rtol=1e-4, atol=1e-6)
 
@@ -117,8 +136,12 @@ def test_translate_reads_files_and_standard_input_one_way(run, tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes(raw)
     from_file = cli("translate", "--params", str(params), "--file", str(path))
-    from_stdin = subprocess.run([sys.executable, "-m", "attncore", "translate", "--params", str(params)], input=raw,
-                                capture_output=True, timeout=300 * SLOWNESS)
+    from_stdin = subprocess.run(
+        [sys.executable, "-m", "attncore", "translate", "--params", str(params)],
+        input=raw,
+        capture_output=True,
+        timeout=300 * SLOWNESS,
+    )
     plain = cli("translate", "--params", str(params), "may 1, 2000")
     assert from_file.returncode == 0 and from_stdin.returncode == 0, (from_file.stderr, from_stdin.stderr)
     assert from_stdin.stdout.decode("utf-8") == from_file.stdout
@@ -200,6 +223,7 @@ def test_inputs_too_big_or_too_nested_are_one_line_exit_2(capsys, error, word):
 
 def test_a_data_file_that_is_not_utf8_names_the_line(tmp_path):
     data = tmp_path / "latin1.tsv"
-    data.write_bytes("i am here\tje suis ici\n".encode() + "the café\tle café\n".encode("latin-1"))
-    assert_clean_error(cli("train", "--data", str(data), "--out", str(tmp_path / "o"), *TINY),
-                       text="latin1.tsv, line 2: not UTF-8")
+    data.write_bytes(b"i am here\tje suis ici\n" + "the café\tle café\n".encode("latin-1"))
+    assert_clean_error(
+        cli("train", "--data", str(data), "--out", str(tmp_path / "o"), *TINY), text="latin1.tsv, line 2: not UTF-8"
+    )

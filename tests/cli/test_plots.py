@@ -24,8 +24,10 @@ def test_hangul_labels_get_a_font_with_hangul_and_no_global_setting_changes(tmp_
         assert families is not None and families[0] == "DejaVu Sans"
         path = font_manager.findfont(font_manager.FontProperties(family=families[1]))
         assert {ord(c) for c in "구만팔천칠백육십오"} <= set(ft2font.FT2Font(path).get_charmap())
-        plot_attention([(list("구만팔천"), ["ninety", "eight", "thousand", "</s>"], np.full((4, 4), 0.25), True)],
-                       tmp_path / "attention.png")
+        plot_attention(
+            [(list("구만팔천"), ["ninety", "eight", "thousand", "</s>"], np.full((4, 4), 0.25), True)],
+            tmp_path / "attention.png",
+        )
     assert (tmp_path / "attention.png").read_bytes()[:4] == b"\x89PNG"
     assert {k: v for k, v in matplotlib.rcParams.items() if k.startswith("font.")} == fonts
     assert label_fonts(["plain ascii"]) is None

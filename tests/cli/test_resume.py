@@ -11,10 +11,9 @@ import time
 
 import numpy as np
 import pytest
+from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
 from attncore.datasets import generate
-
-from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
 
 def rewrite_checkpoint(folder, change):
@@ -34,34 +33,39 @@ def _set(path, value):
         for key in keys:
             node = node[key]
         node[last] = value
+
     return change
 
 
 def _set_array(name, value):
     def change(record, arrays):
         arrays[name] = value
+
     return change
 
 
-@pytest.mark.parametrize("name, change", [
-    ("moments 0", _set(["trainer", "optimizer", "lists"], {"m": 0, "v": 0})),
-    ("moments 2", _set(["trainer", "optimizer", "lists", "m"], 2)),
-    ("iter -1", _set(["trainer", "optimizer", "scalars", "iter"], -1)),
-    ("iter text", _set(["trainer", "optimizer", "scalars", "iter"], "3")),
-    ("lr NaN", _set(["trainer", "optimizer", "scalars", "lr"], float("nan"))),
-    ("lr list", _set(["trainer", "optimizer", "scalars", "lr"], [0.1])),
-    ("history list", _set(["trainer", "history"], [1, 2])),
-    ("history of text", _set(["trainer", "history"], {"loss": ["a"]})),
-    ("optimizer list", _set(["trainer", "optimizer"], [1])),
-    ("trainer text", _set(["trainer"], "x")),
-    ("epoch text", _set(["trainer", "current_epoch"], "1")),
-    ("position -1", _set(["trainer", "position"], -1)),
-    ("random state", _set(["trainer", "random_state"], ["MT19937", "a", 0, 0.0])),
-    ("order zeros", _set_array("trainer_order", np.zeros(180, np.int64))),
-    ("order floats", _set_array("trainer_order", np.arange(180.0))),
-    ("moment shape", _set_array("trainer_optimizer_m_000", np.zeros(3, np.float32))),
-    ("trainer lacks keys", _set(["trainer"], {"x": [[[[1]]]]})),
-])
+@pytest.mark.parametrize(
+    "name, change",
+    [
+        ("moments 0", _set(["trainer", "optimizer", "lists"], {"m": 0, "v": 0})),
+        ("moments 2", _set(["trainer", "optimizer", "lists", "m"], 2)),
+        ("iter -1", _set(["trainer", "optimizer", "scalars", "iter"], -1)),
+        ("iter text", _set(["trainer", "optimizer", "scalars", "iter"], "3")),
+        ("lr NaN", _set(["trainer", "optimizer", "scalars", "lr"], float("nan"))),
+        ("lr list", _set(["trainer", "optimizer", "scalars", "lr"], [0.1])),
+        ("history list", _set(["trainer", "history"], [1, 2])),
+        ("history of text", _set(["trainer", "history"], {"loss": ["a"]})),
+        ("optimizer list", _set(["trainer", "optimizer"], [1])),
+        ("trainer text", _set(["trainer"], "x")),
+        ("epoch text", _set(["trainer", "current_epoch"], "1")),
+        ("position -1", _set(["trainer", "position"], -1)),
+        ("random state", _set(["trainer", "random_state"], ["MT19937", "a", 0, 0.0])),
+        ("order zeros", _set_array("trainer_order", np.zeros(180, np.int64))),
+        ("order floats", _set_array("trainer_order", np.arange(180.0))),
+        ("moment shape", _set_array("trainer_optimizer_m_000", np.zeros(3, np.float32))),
+        ("trainer lacks keys", _set(["trainer"], {"x": [[[[1]]]]})),
+    ],
+)
 def test_tampered_checkpoints_are_refused_with_one_line(tmp_path, name, change):
     """Each tampered checkpoint exits 2 with one line naming what is wrong (they resumed silently, Adam
     updating nothing or with a NaN step, or exited with raw Python messages)."""
@@ -73,16 +77,20 @@ def test_tampered_checkpoints_are_refused_with_one_line(tmp_path, name, change):
     assert_clean_error(cli("train", "--resume", str(out), "--epochs", "2"), text="--resume")
 
 
-
 def training_past_epoch_1(options, out):
     """``attncore train OPTIONS --out OUT`` in the background, once it has printed its first epoch."""
-    proc = subprocess.Popen([sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attncore", "train", *options, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120 * SLOWNESS
     line = ""
     while not line.startswith("epoch   1") and time.monotonic() < deadline:
         line = proc.stdout.readline()
     return proc
+
 
 def test_random_byte_changes_of_checkpoints_and_params_resume_or_exit_2(tmp_path, capsys):
     """Random one-byte changes anywhere in checkpoint.npz: the run resumes (exit 0) or exit 2, never exit 1;
@@ -110,7 +118,7 @@ def test_random_byte_changes_of_checkpoints_and_params_resume_or_exit_2(tmp_path
     model = load_model(out / "params.npz")
     before = [p.copy() for p in model.params]
     raw = (out / "params.npz").read_bytes()
-    for k in range(100):
+    for _ in range(100):
         bad = bytearray(raw)
         bad[int(rng.integers(0, len(bad)))] = int(rng.integers(0, 256))
         path = tmp_path / "params_bad.npz"
@@ -118,10 +126,10 @@ def test_random_byte_changes_of_checkpoints_and_params_resume_or_exit_2(tmp_path
         try:
             model.load_params(path)
         except ValueError:
-            for p, b in zip(model.params, before):
+            for p, b in zip(model.params, before, strict=True):
                 assert np.array_equal(p, b)
         else:
-            for p, b in zip(model.params, before):
+            for p, b in zip(model.params, before, strict=True):
                 p[...] = b
 
 
@@ -141,8 +149,20 @@ def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
     uninterrupted run with the same seed ends (same weights, same validation accuracy per epoch)."""
     data = tmp_path / "dates.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(400, seed=4)), encoding="utf-8")
-    options = ["--data", str(data), "--epochs", "12", "--hidden", "24", "--wordvec", "8", "--batch-size", "16",
-               "--threads", "2"]
+    options = [
+        "--data",
+        str(data),
+        "--epochs",
+        "12",
+        "--hidden",
+        "24",
+        "--wordvec",
+        "8",
+        "--batch-size",
+        "16",
+        "--threads",
+        "2",
+    ]
     whole = cli("train", *options, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "run"
@@ -168,10 +188,12 @@ def test_resume_refuses_a_mismatched_run(tmp_path):
     data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
     out = tmp_path / "run"
     assert cli("train", "--data", str(data), "--out", str(out), *TINY).returncode == 0
-    for args, text in [(["--epochs", "1"], "has finished its 1 epochs"),
-                       (["--epochs", "2", "--hidden", "9"], "it had --hidden 8, not 9"),
-                       (["--epochs", "2", "--out", str(tmp_path / "other")], "leave out --out"),
-                       (["--epochs", "2", "--patience", "-1"], "--patience must be at least 0")]:
+    for args, text in [
+        (["--epochs", "1"], "has finished its 1 epochs"),
+        (["--epochs", "2", "--hidden", "9"], "it had --hidden 8, not 9"),
+        (["--epochs", "2", "--out", str(tmp_path / "other")], "leave out --out"),
+        (["--epochs", "2", "--patience", "-1"], "--patience must be at least 0"),
+    ]:
         result = cli("train", "--resume", str(out), *args)
         assert result.returncode == 2 and text in result.stderr and "Traceback" not in result.stderr, result.stderr
     with open(data, "a", encoding="utf-8") as f:
@@ -225,8 +247,10 @@ def test_resume_sees_changed_data_when_two_files_share_a_name(tmp_path):
     # an older run's record, by file name: one entry for two files of one name never matches two files
     now = {"data": {"name": "x.txt", "sha256": "1" * 64}, "val": {"name": "x.txt", "sha256": "2" * 64}}
     assert not same_data({"x.txt": "2" * 64}, now)
-    assert same_data({"x.txt": "1" * 64, "y.txt": "2" * 64},
-                     {"data": {"name": "x.txt", "sha256": "1" * 64}, "val": {"name": "y.txt", "sha256": "2" * 64}})
+    assert same_data(
+        {"x.txt": "1" * 64, "y.txt": "2" * 64},
+        {"data": {"name": "x.txt", "sha256": "1" * 64}, "val": {"name": "y.txt", "sha256": "2" * 64}},
+    )
     assert not same_data(["x.txt"], now) and same_data(now, now)
 
 

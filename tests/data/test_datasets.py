@@ -59,12 +59,15 @@ def test_crlf_and_missing_final_newline(tmp_path, fresh_vocab):
     assert "\r" not in sequence.get_vocab()[0]
 
 
-@pytest.mark.parametrize("lines,message", [
-    ([], "empty"),
-    (["1+1_2 ", "2+2 4 "], r"line 2: no '_'"),
-    (["1+1_2 ", "10+1_11", "2+2_4 "], r"line 2: question and answer have 4 and 3 characters, line 1 has 3 and 3"),
-    (["1+1_2 ", "1+1_2 ", "2+2_4"], r"line 3"),
-])
+@pytest.mark.parametrize(
+    "lines,message",
+    [
+        ([], "empty"),
+        (["1+1_2 ", "2+2 4 "], r"line 2: no '_'"),
+        (["1+1_2 ", "10+1_11", "2+2_4 "], r"line 2: question and answer have 4 and 3 characters, line 1 has 3 and 3"),
+        (["1+1_2 ", "1+1_2 ", "2+2_4"], r"line 3"),
+    ],
+)
 def test_malformed_files_name_the_line(tmp_path, lines, message):
     path = write(tmp_path / "bad.txt", lines)
     with pytest.raises(ValueError, match=message):
@@ -78,16 +81,32 @@ def test_missing_file(tmp_path):
         sequence.load_data(str(tmp_path / "nothing.txt"))
 
 
-DATE_PATTERNS = ["%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y", "%d %B, %Y",
-                 "%A, %B %d, %Y", "%a, %b %d, %Y", "%A, %d %B %Y", "%a %d %b %Y", "%m/%d/%Y", "%d.%m.%Y",
-                 "%Y/%m/%d"]
+DATE_PATTERNS = [
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%B %d %Y",
+    "%b %d %Y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%d %B, %Y",
+    "%A, %B %d, %Y",
+    "%a, %b %d, %Y",
+    "%A, %d %B %Y",
+    "%a %d %b %Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+]
 
 
 def parse_date(question: str) -> dt.date:
     """The date a generated question names, read back with strptime (two-digit years: 50-99 -> 19xx)."""
     q = question.strip()
-    m = re.fullmatch(r"(\D+ \d+, )(\d\d)", q) or re.fullmatch(r"(\d\d?/\d\d?/)(\d\d)", q) or re.fullmatch(
-        r"(\d\d?\.\d\d?\.)(\d\d)", q)
+    m = (
+        re.fullmatch(r"(\D+ \d+, )(\d\d)", q)
+        or re.fullmatch(r"(\d\d?/\d\d?/)(\d\d)", q)
+        or re.fullmatch(r"(\d\d?\.\d\d?\.)(\d\d)", q)
+    )
     if m:
         yy = int(m.group(2))
         q = m.group(1) + str(1900 + yy if yy >= 50 else 2000 + yy)
@@ -173,5 +192,7 @@ def test_korean_english_numbers(tmp_path):
     assert data.question_tokens("구만 팔천") == ["구", "만", sequence.SPACE, "팔", "천"]
     assert sequence.load_parallel(path).question_length < data.question_length  # as words: fewer tokens
     lengths = data.source_lengths(x)
-    assert data.pad_id == 0 and all(len(line.split("\t")[0]) + 1 == n for line, n in zip(
-        [data.decode_question(row) for row in x], lengths))
+    assert data.pad_id == 0 and all(
+        len(line.split("\t")[0]) + 1 == n
+        for line, n in zip([data.decode_question(row) for row in x], lengths, strict=True)
+    )

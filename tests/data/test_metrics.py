@@ -25,8 +25,10 @@ def test_bleu_and_chrf_equal_sacrebleus_own_call():
     assert got["bleu"] == sacrebleu.corpus_bleu(hyp, [ref]).score
     assert got["chrf"] == sacrebleu.corpus_chrf(hyp, [ref]).score
     chars = corpus_scores(["1994-09-27", "2000-05-01"], ["1994-09-27", "2000-05-02"], char_level=True)
-    assert chars["bleu"] == sacrebleu.corpus_bleu(["1994-09-27", "2000-05-01"], [["1994-09-27", "2000-05-02"]],
-                                                  tokenize="char").score
+    assert (
+        chars["bleu"]
+        == sacrebleu.corpus_bleu(["1994-09-27", "2000-05-01"], [["1994-09-27", "2000-05-02"]], tokenize="char").score
+    )
     assert corpus_scores(ref, ref) == pytest.approx({"bleu": 100.0, "chrf": 100.0})
     with pytest.raises(ValueError):
         corpus_scores(hyp, ref[:2])

@@ -9,8 +9,15 @@ import pytest
 
 from attncore.datasets.sentences import sentence_pairs, write_sentence_file
 from attncore.datasets.sequence import END, PAD, START, UNK, load_parallel
-from attncore.tokenizers import (SPACE, CharTokenizer, SentencePieceTokenizer, WordTokenizer, from_record,
-                                 make_tokenizer, normalize)
+from attncore.tokenizers import (
+    SPACE,
+    CharTokenizer,
+    SentencePieceTokenizer,
+    WordTokenizer,
+    from_record,
+    make_tokenizer,
+    normalize,
+)
 
 PAIRS = sentence_pairs(600, seed=3)
 KOREAN, ENGLISH = [k for k, _ in PAIRS], [e for _, e in PAIRS]
@@ -32,7 +39,15 @@ def test_word_tokenizer_splits_words_and_punctuation_and_rejoins_them():
     w = WordTokenizer()
     assert w.tokenize("이 모자는 13,000원입니다.", "source") == ["이", "모자는", "13,000", "원입니다", "."]
     assert w.tokenize("Cheolsu's phone is 010-3350-9052, isn't it?", "target") == [
-        "Cheolsu's", "phone", "is", "010-3350-9052", ",", "isn't", "it", "?"]
+        "Cheolsu's",
+        "phone",
+        "is",
+        "010-3350-9052",
+        ",",
+        "isn't",
+        "it",
+        "?",
+    ]
     for text in ENGLISH + ['He said "hi" to me.', "(see page 3)", "Price: $5.", "sixty-five, please!"]:
         assert w.detokenize(w.tokenize(text, "target")) == text
 
@@ -82,22 +97,31 @@ def test_sentencepiece_record_in_a_fresh_process(pieces, tmp_path):
     record = json.loads(json.dumps(pieces.to_record()))
     path = tmp_path / "record.json"
     path.write_text(json.dumps(record))
-    code = ("import json, sys; from attncore.tokenizers import from_record; "
-            "t = from_record(json.load(open(sys.argv[1]))); "
-            "print(json.dumps([t.tokenize(s, 'source') for s in sys.argv[2:]]))")
-    out = subprocess.run([sys.executable, "-c", code, str(path), *KOREAN[:20]], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import json, sys; from attncore.tokenizers import from_record; "
+        "t = from_record(json.load(open(sys.argv[1]))); "
+        "print(json.dumps([t.tokenize(s, 'source') for s in sys.argv[2:]]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), *KOREAN[:20]], capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out) == [pieces.tokenize(s, "source") for s in KOREAN[:20]]
 
 
 def test_damaged_records_are_value_errors(pieces):
     good = pieces.to_record()
-    bad_records = [None, {}, {"kind": "bpe"}, {**good, "models": {"source": "!!"}},
-                   {**good, "models": {"source": good["models"]["source"]}},
-                   {**good, "models": {"source": "AAAA", "target": "AAAA"}}, {**good, "lowercase": "no"},
-                   {k: v for k, v in good.items() if k != "vocab_size"},
-                   {**WordTokenizer().fit(["a"], ["b"]).to_record(), "kept": {"source": [1]}},
-                   {**CharTokenizer().to_record(), "normalization": "nfd"}]
+    bad_records = [
+        None,
+        {},
+        {"kind": "bpe"},
+        {**good, "models": {"source": "!!"}},
+        {**good, "models": {"source": good["models"]["source"]}},
+        {**good, "models": {"source": "AAAA", "target": "AAAA"}},
+        {**good, "lowercase": "no"},
+        {k: v for k, v in good.items() if k != "vocab_size"},
+        {**WordTokenizer().fit(["a"], ["b"]).to_record(), "kept": {"source": [1]}},
+        {**CharTokenizer().to_record(), "normalization": "nfd"},
+    ]
     for record in bad_records:
         with pytest.raises(ValueError):
             from_record(record)
@@ -126,7 +150,9 @@ def test_load_parallel_reads_a_users_file(tmp_path, kind):
     plain = load_parallel(path, test_fraction=0.2)  # the same rows in the same order as without a tokenizer
     assert [plain.decode(t) for t in plain.test[1]] == data.references
     decoded = [data.decode(t) for t in data.test[1]]
-    assert [d for d in decoded if UNK not in d] == [r for d, r in zip(decoded, data.references) if UNK not in d]
+    assert [d for d in decoded if UNK not in d] == [
+        r for d, r in zip(decoded, data.references, strict=True) if UNK not in d
+    ]
     assert sum(UNK in d for d in decoded) < (60 if kind == "word" else 1)  # whole words: new phone numbers
     assert all("\ufeff" not in tok for tok in data.tokens)
     x, t = data.train
@@ -153,8 +179,9 @@ def test_sentencepiece_makes_pieces_of_words_always_followed_by_the_same_word():
     assert pieces.tokenize("Sua lives in Busan.", "target")[:3] == ["▁Sua", "▁lives", "▁in"]
 
 
-@pytest.mark.parametrize("make", [lambda: WordTokenizer(), lambda: CharTokenizer(),
-                                  lambda: SentencePieceTokenizer(vocab_size=200)])
+@pytest.mark.parametrize(
+    "make", [lambda: WordTokenizer(), lambda: CharTokenizer(), lambda: SentencePieceTokenizer(vocab_size=200)]
+)
 def test_hostile_text_tokenizes_or_is_a_value_error(make):
     tokenizer = make().fit(KOREAN[:50], ENGLISH[:50])
     for text in ["a\x00b 민수", "\u200b", "😀 이 가방은", "\u202e\u0301\u0301", "", "   ", "가" * 5000]:

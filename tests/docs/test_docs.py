@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import SLOWNESS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,10 +20,10 @@ LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 # README command lines that do not run here, by their start, and why.
 SKIPPED = {
     "attncore train --data ko_en.tsv": "a minute and a half on 2,700 sentence pairs; tests/cli/test_parallel_text.py "
-                                       "trains the same generated file and checks the figures' bounds",
+    "trains the same generated file and checks the figures' bounds",
     "attncore translate --params ko-en-small": "needs the run above",
     "cd deep-learning-from-scratch-2": "needs a checkout of the book's repository; tests/book/test_book.py runs a "
-                                       "book-style tree through run-book",
+    "book-style tree through run-book",
     "attncore run-book train.py": "needs a checkout of the book's repository (as above)",
 }
 
@@ -46,8 +45,11 @@ def slug(heading: str) -> str:
 
 
 def anchors(page: Path) -> set[str]:
-    return {slug(line.lstrip("#")) for line in outside_fences(page.read_text(encoding="utf-8")).splitlines()
-            if line.startswith("#")}
+    return {
+        slug(line.lstrip("#"))
+        for line in outside_fences(page.read_text(encoding="utf-8")).splitlines()
+        if line.startswith("#")
+    }
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
@@ -85,16 +87,40 @@ def test_the_readme_commands_run_as_shown(tmp_path):
     """The main job's model (one epoch, a small one) in attncore-run, then every README command that is not
     skipped: exit status 0, or the one the README prints with ``echo $?`` and its error line."""
     env = {**os.environ, "ATTNCORE_DATA": str(tmp_path / "data")}
-    r = subprocess.run([sys.executable, "-m", "attncore", "train", "--epochs", "1", "--hidden", "16", "--wordvec", "8",
-                        "--batch-size", "500"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=600 * SLOWNESS)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attncore",
+            "train",
+            "--epochs",
+            "1",
+            "--hidden",
+            "16",
+            "--wordvec",
+            "8",
+            "--batch-size",
+            "500",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600 * SLOWNESS,
+    )
     assert r.returncode == 0, r.stderr
     ran = 0
     for command, shown in readme_commands():
         if command == "attncore train" or any(command.startswith(start) for start in SKIPPED):
             continue  # the main job itself: trained above with fewer epochs
-        r = subprocess.run(["bash", "-c", command.replace("attncore ", f"{sys.executable} -m attncore ", 1)],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300 * SLOWNESS)
+        r = subprocess.run(
+            ["bash", "-c", command.replace("attncore ", f"{sys.executable} -m attncore ", 1)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300 * SLOWNESS,
+        )
         if command.endswith("; echo $?"):
             assert r.stdout.splitlines()[-1] == shown[-1], (command, r.stdout, r.stderr)
             assert r.stderr.strip() == shown[0], (command, r.stderr)

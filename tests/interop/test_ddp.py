@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SLOWNESS
 
 from attncore.attention_seq2seq import AttentionSeq2seq
 
@@ -18,17 +19,31 @@ torch = pytest.importorskip("torch")
 if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch was built without torch.distributed", allow_module_level=True)
 
-from attncore.interop.torch_files import load_torch, save_torch  # noqa: E402
 
-from helpers import SLOWNESS
+from attncore.interop.torch_files import load_torch, save_torch  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "ddp_finetune.py"
 
 
 def finetune(model: Path, batches: Path, out: Path, processes: int) -> str:
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               str(SCRIPT), str(model), str(batches), str(out), "--batch-size", "8", "--steps", "2", "--lr", "0.5"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={processes}",
+        str(SCRIPT),
+        str(model),
+        str(batches),
+        str(out),
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+        "--lr",
+        "0.5",
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300 * SLOWNESS)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
@@ -37,8 +52,7 @@ def finetune(model: Path, batches: Path, out: Path, processes: int) -> str:
 @pytest.mark.slow
 def test_two_processes_take_the_steps_of_one_on_the_whole_batch(tmp_path):
     np.random.seed(0)
-    model = AttentionSeq2seq(15, 6, 8, cell="gru-reset-after", luong=True, source_vocab_size=19,
-                             concat="state-context")
+    model = AttentionSeq2seq(15, 6, 8, cell="gru-reset-after", luong=True, source_vocab_size=19, concat="state-context")
     model.metadata = {"pad_id": 0}
     save_torch(model, tmp_path / "model.pt")
     rng = np.random.default_rng(1)
@@ -54,7 +68,7 @@ def test_two_processes_take_the_steps_of_one_on_the_whole_batch(tmp_path):
     two, one = load_torch(tmp_path / "two.pt"), load_torch(tmp_path / "one.pt")
     assert two.metadata == {"pad_id": 0}
     moved = 0.0
-    for a, b, start in zip(two.params, one.params, model.params):
+    for a, b, start in zip(two.params, one.params, model.params, strict=True):
         np.testing.assert_allclose(a, b, atol=2e-6, rtol=1e-5)
         moved = max(moved, float(np.abs(a - start).max()))
     assert moved > 1e-3  # the steps changed the weights

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import EXPORTED
 
 from attncore.decoding import greedy
-
-from helpers import EXPORTED
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from attncore.interop.torch_seq2seq import to_torch  # noqa: E402
 from test_onnx import greedy as onnx_greedy, random_model, sessions  # noqa: E402
+
+from attncore.interop.torch_seq2seq import to_torch  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(EXPORTED))
@@ -37,8 +37,9 @@ def test_the_four_forms_of_the_decoder_step_agree(name):
     module = to_torch(model)
     as_torch = torch.from_numpy
     torch_ids = module.generate(as_torch(xs), as_torch(starts), S, as_torch(lengths)).numpy()
-    onnx_ids, onnx_weights, _ = onnx_greedy(*sessions(model), xs, lengths, starts, S,
-                                            lstm=model.config.get("cell", "lstm") == "lstm")
+    onnx_ids, onnx_weights, _ = onnx_greedy(
+        *sessions(model), xs, lengths, starts, S, lstm=model.config.get("cell", "lstm") == "lstm"
+    )
     for ids in (batch, torch_ids, onnx_ids):
         np.testing.assert_array_equal(ids, loop)
     np.testing.assert_allclose(model.attention_weights(), loop_weights, atol=1e-5, rtol=0)

@@ -67,8 +67,10 @@ def import_fails(tmp_path, path, capsys, message):
 def test_data_outside_the_file_is_never_read(tmp_path, capsys):
     secret = tmp_path / "secret.bin"
     secret.write_bytes(np.arange(12, dtype="f4").tobytes())
-    path = weights_file(tmp_path / "external.weights.h5", lambda g: g.create_dataset(
-        "0", shape=(4, 3), dtype="f4", external=[(str(secret), 0, 48)]))
+    path = weights_file(
+        tmp_path / "external.weights.h5",
+        lambda g: g.create_dataset("0", shape=(4, 3), dtype="f4", external=[(str(secret), 0, 48)]),
+    )
     import_fails(tmp_path, path, capsys, "keeps its data outside the file")
 
     def virtual(g):
@@ -79,19 +81,24 @@ def test_data_outside_the_file_is_never_read(tmp_path, capsys):
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["x"] = np.ones((4, 3), "f4")
     import_fails(tmp_path, weights_file(tmp_path / "virtual.weights.h5", virtual), capsys, "outside the file")
-    link = weights_file(tmp_path / "link.weights.h5", lambda g: g.__setitem__("0", h5py.ExternalLink(
-        str(tmp_path / "other.h5"), "/x")))
+    link = weights_file(
+        tmp_path / "link.weights.h5", lambda g: g.__setitem__("0", h5py.ExternalLink(str(tmp_path / "other.h5"), "/x"))
+    )
     import_fails(tmp_path, link, capsys, "is a ExternalLink to elsewhere")
     soft = weights_file(tmp_path / "soft.weights.h5", lambda g: g.__setitem__("0", h5py.SoftLink("/layers")))
     import_fails(tmp_path, soft, capsys, "is a SoftLink to elsewhere")
 
 
 def test_declared_shapes_must_fit_the_stored_bytes(tmp_path, capsys):
-    huge = weights_file(tmp_path / "huge.weights.h5", lambda g: g.create_dataset(
-        "0", shape=(40000, 20000), dtype="f4", chunks=(100, 100)))  # 3.2 GB declared, nothing stored
+    huge = weights_file(
+        tmp_path / "huge.weights.h5",
+        lambda g: g.create_dataset("0", shape=(40000, 20000), dtype="f4", chunks=(100, 100)),
+    )  # 3.2 GB declared, nothing stored
     import_fails(tmp_path, huge, capsys, "declares shape (40000, 20000) (3,200,000,000 bytes) but stores 0 bytes")
-    packed = weights_file(tmp_path / "gzip.weights.h5", lambda g: g.create_dataset(
-        "0", data=np.zeros((400, 300), "f4"), compression="gzip"))
+    packed = weights_file(
+        tmp_path / "gzip.weights.h5",
+        lambda g: g.create_dataset("0", data=np.zeros((400, 300), "f4"), compression="gzip"),
+    )
     import_fails(tmp_path, packed, capsys, "declares shape (400, 300)")
     ints = weights_file(tmp_path / "ints.weights.h5", lambda g: g.create_dataset("0", data=np.ones((4, 3), "i8")))
     import_fails(tmp_path, ints, capsys, "holds int64, not floating-point weights")
@@ -110,15 +117,42 @@ def test_a_zip_bomb_is_refused_before_it_inflates(tmp_path, capsys):
     import_fails(tmp_path, bomb, capsys, f"more than {MAX_INFLATION} times")
 
 
-@pytest.mark.parametrize("config", [
-    "not json", "[" * 100_000 + "]" * 100_000, [1, 2], {"config": {"layers": [1, 2]}},
-    {"config": {"layers": [{"name": "e", "class_name": "Embedding", "inbound_nodes": "x"}]}},
-    {"config": {"layers": [{"name": "e", "class_name": "Embedding", "inbound_nodes": [{"args": [
-        {"class_name": "__keras_tensor__", "config": {}}]}]}]}},
-    {"config": {"layers": [{"name": "e", "class_name": "Embedding", "inbound_nodes": [{"args": [
-        {"class_name": "__keras_tensor__", "config": {"keras_history": "x"}}]}]}]}},
-    {"config": {"layers": [{"name": "m", "class_name": "MultiHeadAttention"}]}},
-], ids=["text", "deep", "list", "ints", "nodes", "no-history", "bad-history", "mha"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        "not json",
+        "[" * 100_000 + "]" * 100_000,
+        [1, 2],
+        {"config": {"layers": [1, 2]}},
+        {"config": {"layers": [{"name": "e", "class_name": "Embedding", "inbound_nodes": "x"}]}},
+        {
+            "config": {
+                "layers": [
+                    {
+                        "name": "e",
+                        "class_name": "Embedding",
+                        "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {}}]}],
+                    }
+                ]
+            }
+        },
+        {
+            "config": {
+                "layers": [
+                    {
+                        "name": "e",
+                        "class_name": "Embedding",
+                        "inbound_nodes": [
+                            {"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": "x"}}]}
+                        ],
+                    }
+                ]
+            }
+        },
+        {"config": {"layers": [{"name": "m", "class_name": "MultiHeadAttention"}]}},
+    ],
+    ids=["text", "deep", "list", "ints", "nodes", "no-history", "bad-history", "mha"],
+)
 def test_malformed_configs_are_one_line_errors(tmp_path, capsys, config):
     weights = (weights_file(tmp_path / "w.weights.h5")).read_bytes()
     path = keras_zip(tmp_path / "m.keras", config, weights)

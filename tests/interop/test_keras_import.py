@@ -4,14 +4,12 @@ architecture is a one-line error naming the layer (skipped where keras or h5py i
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from helpers import KERAS_WARNINGS, keras_or_skip
 
 from attncore.cli import main
 from attncore.models import keras_seed, load_model
-
-from helpers import KERAS_WARNINGS, keras_or_skip
 
 keras = keras_or_skip()
 
@@ -76,8 +74,9 @@ def test_context_first_and_no_tanh_layer_are_read_from_the_graph(tmp_path):
     assert "concat" not in imported.config  # the book's order, the default
     assert imported.config["luong"] is False
     xs, ys = np.arange(12).reshape(2, 6) % 40, np.arange(8).reshape(2, 4)
-    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)), atol=1e-4, rtol=0
+    )
 
 
 @pytest.mark.parametrize("name", ["m.keras", "m.weights.h5"])
@@ -96,8 +95,9 @@ def test_a_learned_scale_imports_as_the_scaled_score(tmp_path, name):
     assert imported.decoder.attention.params[0][0] == np.float32(keras.ops.convert_to_numpy(scale))
     assert sum(p.size for p in imported.params) == model.count_params()
     xs, ys = rng.integers(0, 40, (5, 11)), rng.integers(0, 30, (5, 6))
-    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)), atol=1e-4, rtol=0
+    )
 
 
 def test_a_masked_source_makes_zero_the_padding(tmp_path):
@@ -110,15 +110,19 @@ def test_a_masked_source_makes_zero_the_padding(tmp_path):
     xs, ys = rng.integers(1, 40, (4, 8)), rng.integers(1, 30, (4, 5))
     xs[1, 5:] = 0
     xs[3, 2:] = 0  # trailing pads of different lengths
-    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)), atol=1e-4, rtol=0
+    )
 
 
-@pytest.mark.parametrize("variant, message", [
-    (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
-    (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
-    (dict(attention=layers.AdditiveAttention(use_scale=False)), "use_scale=False"),
-])
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        (dict(rnn=lambda **kw: layers.LSTM(12, **kw)), "is a LSTM"),
+        (dict(rnn=lambda **kw: layers.GRU(12, reset_after=False, **kw)), "reset_after=False"),
+        (dict(attention=layers.AdditiveAttention(use_scale=False)), "use_scale=False"),
+    ],
+)
 def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, variant, message):
     seed_model(**variant).save(tmp_path / "m.keras")
     assert main(["import", "keras", str(tmp_path / "m.keras"), "--out", str(tmp_path / "p.npz")]) == 2
@@ -127,8 +131,9 @@ def test_other_architectures_are_refused_naming_the_layer(tmp_path, capsys, vari
     assert not (tmp_path / "p.npz").exists()
 
 
-def translation_model(Vs=20, Vt=15, D=4, H=6, bidirectional=True, layers_=1, attention="additive", mask_zero=True,
-                      luong=True):
+def translation_model(
+    Vs=20, Vt=15, D=4, H=6, bidirectional=True, layers_=1, attention="additive", mask_zero=True, luong=True
+):
     """The models users build next: a (Bidirectional) GRU encoder of ``layers_`` layers, a decoder whose layer i
     starts from encoder layer i's final state(s), and ``attention`` "additive" (AdditiveAttention), "scaled"
     (Attention(use_scale=True)) or "ops" (the dot product written as keras.ops, as the seed's notes write it)."""
@@ -212,36 +217,47 @@ def test_a_bidirectional_encoder_and_additive_attention_import_with_kerass_loss(
 def test_the_concat_score_imports_with_kerass_scalars(tmp_path, use_scale):
     """Attention(score_mode="concat"): weight * sum(tanh(scale * (q + k))), both scalars trained away from 1."""
     keras.utils.set_random_seed(7)
-    model = trained_a_few_steps(translation_model(bidirectional=False, mask_zero=True, attention=layers.Attention(
-        score_mode="concat", use_scale=use_scale)), 7)
+    model = trained_a_few_steps(
+        translation_model(
+            bidirectional=False, mask_zero=True, attention=layers.Attention(score_mode="concat", use_scale=use_scale)
+        ),
+        7,
+    )
     model.save(tmp_path / "m.keras")
     imported = load_keras(tmp_path / "m.keras")
     assert imported.config["score"] == ("keras-concat-scaled" if use_scale else "keras-concat")
     assert sum(p.size for p in imported.params) == model.count_params()
-    scalars = [float(keras.ops.convert_to_numpy(w)) for w in model.weights if w.path.split("/")[-1] in
-               ("scale", "concat_score_weight")]
+    scalars = [
+        float(keras.ops.convert_to_numpy(w))
+        for w in model.weights
+        if w.path.split("/")[-1] in ("scale", "concat_score_weight")
+    ]
     assert len(scalars) == 1 + use_scale and all(abs(v - 1) > 1e-3 for v in scalars)
     imported.pad_id = 0
     xs, ys = padded_batch(np.random.default_rng(9))
-    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)), atol=1e-4, rtol=0
+    )
 
 
 @pytest.mark.parametrize("kind", ["ops", "stacked-scaled", "bi-stacked-ops"])
 def test_attention_as_ops_and_stacked_grus_import(tmp_path, kind):
     """The seed's notes' attention (keras.ops matmul/transpose/softmax) and stacked (bidirectional) GRUs."""
     keras.utils.set_random_seed(6)
-    options = {"ops": dict(bidirectional=False, attention="ops", mask_zero=False),
-               "stacked-scaled": dict(bidirectional=False, layers_=2, attention="scaled", luong=False),
-               "bi-stacked-ops": dict(layers_=2, attention="ops", mask_zero=False)}[kind]
+    options = {
+        "ops": dict(bidirectional=False, attention="ops", mask_zero=False),
+        "stacked-scaled": dict(bidirectional=False, layers_=2, attention="scaled", luong=False),
+        "bi-stacked-ops": dict(layers_=2, attention="ops", mask_zero=False),
+    }[kind]
     model = trained_a_few_steps(translation_model(**options), 6)
     model.save(tmp_path / "m.keras")
     imported = load_keras(tmp_path / "m.keras")
     assert imported.config.get("layers", 1) == options.get("layers_", 1)
     assert sum(p.size for p in imported.params) == model.count_params()
     xs, ys = padded_batch(np.random.default_rng(8))
-    np.testing.assert_allclose(softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)),
-                               atol=1e-4, rtol=0)
+    np.testing.assert_allclose(
+        softmax(imported.scores(xs, ys)), np.asarray(model.predict([xs, ys], verbose=0)), atol=1e-4, rtol=0
+    )
     model.compile(loss="sparse_categorical_crossentropy")
     keras_loss = float(model.evaluate([xs, ys[:, :-1]], ys[:, 1:], batch_size=len(xs), verbose=0))
     assert abs(imported.forward(xs, ys) - keras_loss) < 1e-4

@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import KERAS_WARNINGS, keras_or_skip
 
 from attncore.cli import main
 from attncore.models import load_model
 from attncore.tokenizers import KerasTokenizer, from_record
-
-from helpers import KERAS_WARNINGS, keras_or_skip
 
 keras = keras_or_skip()
 
@@ -53,8 +52,23 @@ def keras_greedy(model, src, tgt, sentence: str) -> str:
 def imported(seed, tmp_path, *extra) -> str:
     _, _, _, folder = seed
     out = str(tmp_path / "p.npz")
-    assert main(["import", "keras", str(folder / "seed.keras"), "--out", out, "--source-tokenizer",
-                 str(folder / "source.json"), "--target-tokenizer", str(folder / "target.json"), *extra]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "keras",
+                str(folder / "seed.keras"),
+                "--out",
+                out,
+                "--source-tokenizer",
+                str(folder / "source.json"),
+                "--target-tokenizer",
+                str(folder / "target.json"),
+                *extra,
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -122,39 +136,69 @@ def test_eval_needs_data_and_reads_it(seed, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["rows"] == 2
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("not json", "not JSON"),
-    ('{"class_name": "Sequential", "config": {}}', "no 'class_name': 'Tokenizer'"),
-    ('{"class_name": "Tokenizer", "config": {"filters": "", "lower": true, "split": " ", "char_level": false, '
-     '"word_index": "{\\"a\\": 0}"}}', "ids of at least 1"),
-    ('{"class_name": "Tokenizer", "config": {"filters": "", "lower": "yes", "split": " ", "char_level": false, '
-     '"word_index": "{}"}}', "'lower' must be a bool"),
-    ('{"class_name": "Tokenizer", "config": {"filters": "", "lower": true, "split": " ", "char_level": false, '
-     '"word_index": "{\\"a\\": 1, \\"b\\": 1}"}}', "the same id"),
-    ('{"class_name": "Tokenizer", "config": {"filters": "", "lower": true, "split": " ", "char_level": false, '
-     '"word_index": "{\\"a\\": 1}"}}', "has no '<start>'"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("not json", "not JSON"),
+        ('{"class_name": "Sequential", "config": {}}', "no 'class_name': 'Tokenizer'"),
+        (
+            '{"class_name": "Tokenizer", "config": {"filters": "", "lower": true, "split": " ", "char_level": false, '
+            '"word_index": "{\\"a\\": 0}"}}',
+            "ids of at least 1",
+        ),
+        (
+            '{"class_name": "Tokenizer", "config": {"filters": "", "lower": "yes", "split": " ", "char_level": false, '
+            '"word_index": "{}"}}',
+            "'lower' must be a bool",
+        ),
+        (
+            '{"class_name": "Tokenizer", "config": {"filters": "", "lower": true, "split": " ", "char_level": false, '
+            '"word_index": "{\\"a\\": 1, \\"b\\": 1}"}}',
+            "the same id",
+        ),
+        (
+            '{"class_name": "Tokenizer", "config": {"filters": "", "lower": true, "split": " ", "char_level": false, '
+            '"word_index": "{\\"a\\": 1}"}}',
+            "has no '<start>'",
+        ),
+    ],
+)
 def test_damaged_tokenizer_files_are_one_line_errors(seed, tmp_path, capsys, damage, message):
     _, _, _, folder = seed
     bad = tmp_path / "bad.json"
     bad.write_text(damage, encoding="utf-8")
-    code = main(["import", "keras", str(folder / "seed.keras"), "--out", str(tmp_path / "p.npz"),
-                 "--source-tokenizer", str(folder / "source.json"), "--target-tokenizer", str(bad)])
+    code = main(
+        [
+            "import",
+            "keras",
+            str(folder / "seed.keras"),
+            "--out",
+            str(tmp_path / "p.npz"),
+            "--source-tokenizer",
+            str(folder / "source.json"),
+            "--target-tokenizer",
+            str(bad),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "p.npz").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--source-tokenizer", "SRC"], "go together"),
-    (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--start-token", "<end>"], "must differ"),
-    (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--target-length", "0"], "from 1 to 10,000"),
-    (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--start-token", "<go>"], "no '<go>'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--source-tokenizer", "SRC"], "go together"),
+        (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--start-token", "<end>"], "must differ"),
+        (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--target-length", "0"], "from 1 to 10,000"),
+        (["--source-tokenizer", "SRC", "--target-tokenizer", "TGT", "--start-token", "<go>"], "no '<go>'"),
+    ],
+)
 def test_bad_options_are_usage_errors(seed, tmp_path, capsys, args, message):
     _, _, _, folder = seed
-    args = [str(folder / "source.json") if a == "SRC" else str(folder / "target.json") if a == "TGT" else a
-            for a in args]
+    args = [
+        str(folder / "source.json") if a == "SRC" else str(folder / "target.json") if a == "TGT" else a for a in args
+    ]
     assert main(["import", "keras", str(folder / "seed.keras"), "--out", str(tmp_path / "p.npz"), *args]) == 2
     assert message in capsys.readouterr().err
 
@@ -164,8 +208,17 @@ def test_an_unmasked_model_needs_the_source_length(seed, tmp_path, capsys):
     keras.utils.set_random_seed(1)
     plain = keras_model.seed_model(len(src.word_index) + 1, len(tgt.word_index) + 1, 8, 8)
     plain.save(tmp_path / "plain.keras")
-    args = ["import", "keras", str(tmp_path / "plain.keras"), "--out", str(tmp_path / "p.npz"), "--source-tokenizer",
-            str(folder / "source.json"), "--target-tokenizer", str(folder / "target.json")]
+    args = [
+        "import",
+        "keras",
+        str(tmp_path / "plain.keras"),
+        "--out",
+        str(tmp_path / "p.npz"),
+        "--source-tokenizer",
+        str(folder / "source.json"),
+        "--target-tokenizer",
+        str(folder / "target.json"),
+    ]
     assert main(args) == 2
     assert "--source-length" in capsys.readouterr().err
     assert main(args + ["--source-length", "9"]) == 0

@@ -8,11 +8,10 @@ import json
 
 import numpy as np
 import pytest
+from helpers import EXPORTED, SLOWNESS
 
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.cli import main
-
-from helpers import EXPORTED, SLOWNESS
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -35,18 +34,25 @@ def sessions(model):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     graphs = onnx_graphs(model)
-    return [ort.InferenceSession(graphs[k].SerializeToString(), options, providers=["CPUExecutionProvider"])
-            for k in ("encoder", "decoder_step")]
+    return [
+        ort.InferenceSession(graphs[k].SerializeToString(), options, providers=["CPUExecutionProvider"])
+        for k in ("encoder", "decoder_step")
+    ]
 
 
 def greedy(encoder, step, xs, lengths, starts, sample_size, lstm):
     """The serving loop of docs/interop.md: the encoder once, then one step per token."""
     out = encoder.run(None, {"source": xs, "lengths": lengths})
-    states, enc_hs = dict(zip(["state", "cell"], out[1:])), out[0]
+    states, enc_hs = dict(zip(["state", "cell"][: len(out) - 1], out[1:], strict=True)), out[0]
     ids, tokens, weights, logits = starts, [], [], []
     for _ in range(sample_size):
-        result = dict(zip([o.name for o in step.get_outputs()],
-                          step.run(None, {"ids": ids, "encoder_states": enc_hs, "lengths": lengths, **states})))
+        result = dict(
+            zip(
+                [o.name for o in step.get_outputs()],
+                step.run(None, {"ids": ids, "encoder_states": enc_hs, "lengths": lengths, **states}),
+                strict=True,
+            )
+        )
         states = {"state": result["next_state"], **({"cell": result["next_cell"]} if lstm else {})}
         ids = result["logits"].argmax(axis=1)
         tokens.append(ids)
@@ -126,12 +132,29 @@ def test_the_readme_serving_example_answers_as_attncore_translate(tmp_path):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    run("-m", "attncore", "train", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "2",
-        "--hidden", "32", "--wordvec", "16", "--batch-size", "32")
+    run(
+        "-m",
+        "attncore",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "run"),
+        "--epochs",
+        "2",
+        "--hidden",
+        "32",
+        "--wordvec",
+        "16",
+        "--batch-size",
+        "32",
+    )
     run("-m", "attncore", "export", "--format", "onnx", str(tmp_path / "run" / "params.npz"), str(tmp_path / "onnx"))
     questions = ["september 27, 1994", "1/2/03", "TUESDAY, MARCH 5, 2024"]
     example = Path(__file__).resolve().parents[2] / "examples" / "onnx_translate.py"
     served = run(str(example), str(tmp_path / "onnx"), *questions).splitlines()
-    expected = [run("-m", "attncore", "translate", "--params", str(tmp_path / "run" / "params.npz"), q).strip()
-                for q in questions]
+    expected = [
+        run("-m", "attncore", "translate", "--params", str(tmp_path / "run" / "params.npz"), q).strip()
+        for q in questions
+    ]
     assert served == expected

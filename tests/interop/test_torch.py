@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import EXPORTED
 
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.errors import MissingExtraError
@@ -13,12 +14,10 @@ from attncore.interop.layout import config_of_state, torch_state
 from attncore.models import build_model, keras_seed
 from attncore.peeky_seq2seq import PeekySeq2seq
 
-from helpers import EXPORTED
-
 torch = pytest.importorskip("torch")
 
-from attncore.interop.torch_files import from_torch, load_torch, save_torch  # noqa: E402
 from attncore import interop  # noqa: E402
+from attncore.interop.torch_files import from_torch, load_torch, save_torch  # noqa: E402
 from attncore.interop.torch_seq2seq import to_torch  # noqa: E402
 
 CONFIGS, IDS = list(EXPORTED.values()), list(EXPORTED)
@@ -47,7 +46,10 @@ def test_the_module_gives_attncores_scores_and_greedy_tokens(config, with_length
     xs, ys, lengths = batch(model)
     lengths = lengths if with_lengths else None
     module = to_torch(model)
-    as_tensor = (lambda a: None if a is None else torch.from_numpy(a))
+
+    def as_tensor(a):
+        return None if a is None else torch.from_numpy(a)
+
     scores = module(torch.from_numpy(xs), torch.from_numpy(ys), as_tensor(lengths)).detach().numpy()
     np.testing.assert_allclose(scores, model.scores(xs, ys, lengths), atol=1e-5, rtol=0)
     starts = ys[:, 0]
@@ -81,7 +83,7 @@ def test_weights_come_back_from_torch_unchanged(config):
     model = random_model(config)
     back = from_torch(to_torch(model), model.config)
     assert back.config == model.config
-    for a, b in zip(back.params, model.params):
+    for a, b in zip(back.params, model.params, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -104,7 +106,7 @@ def test_files_round_trip_with_config_and_metadata(tmp_path):
     save_torch(model, tmp_path / "m.pt")
     back = load_torch(tmp_path / "m.pt")
     assert back.config == model.config and back.metadata == model.metadata
-    for a, b in zip(back.params, model.params):
+    for a, b in zip(back.params, model.params, strict=True):
         np.testing.assert_array_equal(a, b)
     # a bare state dict: the config from the shapes, the concat order given
     torch.save(to_torch(model).state_dict(), tmp_path / "bare.pt")
@@ -147,14 +149,17 @@ def test_hostile_files_get_value_errors(tmp_path):
     for saved, message in [
         ({"format": "attncore-torch-1", "config": "x", "state_dict": state}, "config dict"),
         ({"format": "attncore-torch-1", "config": model.config, "state_dict": [1, 2]}, "state dict"),
-        ({"format": "attncore-torch-1", "config": {**model.config, "heads": 8}, "state_dict": state},
-         "does not build"),
+        ({"format": "attncore-torch-1", "config": {**model.config, "heads": 8}, "state_dict": state}, "does not build"),
         ({"format": "attncore-torch-1", "config": model.config, "state_dict": state, "metadata": [1]}, "metadata"),
         # a config far bigger than its state dict: refused before a model of it is built (issue 32)
-        ({"format": "attncore-torch-1", "config": {**model.config, "hidden_size": 10**6}, "state_dict": state},
-         "hidden_size=1000000 is not its state dict's"),
-        ({"format": "attncore-torch-1", "config": {**model.config, "vocab_size": 10**7}, "state_dict": state},
-         "vocab_size"),
+        (
+            {"format": "attncore-torch-1", "config": {**model.config, "hidden_size": 10**6}, "state_dict": state},
+            "hidden_size=1000000 is not its state dict's",
+        ),
+        (
+            {"format": "attncore-torch-1", "config": {**model.config, "vocab_size": 10**7}, "state_dict": state},
+            "vocab_size",
+        ),
         ([torch.zeros(3)], "expected a state dict"),
     ]:
         torch.save(saved, tmp_path / "bad.pt")
@@ -187,7 +192,7 @@ def test_the_command_line_exports_and_imports_back(tmp_path, capsys):
     assert main(["import", "torch", str(tmp_path / "m.pt"), "--out", str(tmp_path / "back.npz")]) == 0
     back = load_model(tmp_path / "back.npz")
     assert back.config == model.config and back.metadata == model.metadata
-    for a, b in zip(back.params, model.params):
+    for a, b in zip(back.params, model.params, strict=True):
         np.testing.assert_array_equal(a, b)
     capsys.readouterr()
     assert main(["export", "--format", "torch", str(tmp_path / "p.npz"), str(tmp_path / "no" / "m.pt")]) == 2
@@ -205,5 +210,5 @@ def test_every_option_round_trips_through_a_bare_state_dict(config):
     read = config_of_state(torch_state(model), config.get("concat", "context-state"))
     assert read == {k: v for k, v in model.config.items() if k != "dropout"}
     back = from_torch(to_torch(model).state_dict(), read)
-    for a, b in zip(back.params, model.params):
+    for a, b in zip(back.params, model.params, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, reference_steps
 
 import attncore
-from attncore import kernels as K
-from attncore import optimizer as opt
-
-from helpers import BACKENDS, reference_steps
+from attncore import kernels as K, optimizer as opt
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # -1e20 squared overflows float32 on purpose
@@ -22,8 +20,9 @@ def test_adam_kernel_equals_the_books_expressions_bit_for_bit(backend, dtype):
     params = [rng.standard_normal(s).astype(dtype) for s in shapes]
     params[1][:4] = [0.0, 1e-30, -1e30, 3.0]
     want = [p.copy() for p in params]
-    grads_seq = [[(rng.standard_normal(s) * 10.0 ** rng.integers(-8, 4)).astype(dtype) for s in shapes]
-                 for _ in range(4)]
+    grads_seq = [
+        [(rng.standard_normal(s) * 10.0 ** rng.integers(-8, 4)).astype(dtype) for s in shapes] for _ in range(4)
+    ]
     for grads in grads_seq:
         grads[1][:3] = [0.0, 1e-38, -1e20]
     expected = reference_steps("Adam", want, grads_seq, lr=0.003, beta1=0.85, beta2=0.995)
@@ -31,7 +30,7 @@ def test_adam_kernel_equals_the_books_expressions_bit_for_bit(backend, dtype):
     with attncore.use_backend(backend):
         for grads in grads_seq:
             optimizer.update(params, grads)
-    for got, exp in zip(params, expected):
+    for got, exp in zip(params, expected, strict=True):
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, exp)
 
@@ -77,23 +76,24 @@ def test_adam_update_checks_its_arguments_once_for_every_backend():
     """kernels.adam_update validates in the dispatcher: every backend raises the same exception for the
     same bad argument (a (1,) gradient used to broadcast on numpy and raise on cpp), and never updates
     big-endian or overlapping arrays to a wrong answer."""
+
     def fresh(dtype=np.float32, n=6):
         p = np.linspace(-1, 2, n).astype(dtype)
         return p, np.full_like(p, 0.5), np.zeros_like(p), np.zeros_like(p)
 
     big = np.dtype(">f4")
     cases = [
-        (lambda p, g, m, v: (p, g, m.astype(big), v.astype(big)), TypeError),   # big-endian moments
+        (lambda p, g, m, v: (p, g, m.astype(big), v.astype(big)), TypeError),  # big-endian moments
         (lambda p, g, m, v: (p.astype(big), g, m, v), TypeError),
         (lambda p, g, m, v: (p, g, m.astype(np.float64), v), TypeError),
         (lambda p, g, m, v: (p, g.astype(np.int32), m, v), TypeError),
-        (lambda p, g, m, v: (p, g[:1], m, v), ValueError),                      # no broadcasting
+        (lambda p, g, m, v: (p, g[:1], m, v), ValueError),  # no broadcasting
         (lambda p, g, m, v: (p, g, m[:3], v), ValueError),
-        (lambda p, g, m, v: (p, g, m, m), ValueError),                          # m is v
+        (lambda p, g, m, v: (p, g, m, m), ValueError),  # m is v
         (lambda p, g, m, v: (p, g, p, v), ValueError),
-        (lambda p, g, m, v: (p[::2], g[::2], m[::2], v[::2]), ValueError),      # not contiguous
+        (lambda p, g, m, v: (p[::2], g[::2], m[::2], v[::2]), ValueError),  # not contiguous
         (lambda p, g, m, v: (list(p), g, m, v), TypeError),
-        (lambda p, g, m, v: (p, g, m, v, "0.1"), TypeError),                    # lr_t not a number
+        (lambda p, g, m, v: (p, g, m, v, "0.1"), TypeError),  # lr_t not a number
     ]
     for make, error in cases:
         for backend in BACKENDS:
@@ -106,8 +106,15 @@ def test_adam_update_checks_its_arguments_once_for_every_backend():
     buf = np.zeros(3 * 70_000, np.float32)
     for backend in BACKENDS:
         with attncore.use_backend(backend), pytest.raises(ValueError, match="share memory"):
-            K.adam_update(np.ones(100_000, np.float32), np.ones(100_000, np.float32), buf[:100_000],
-                          buf[50_000:150_000], 0.1, 0.9, 0.999)
+            K.adam_update(
+                np.ones(100_000, np.float32),
+                np.ones(100_000, np.float32),
+                buf[:100_000],
+                buf[50_000:150_000],
+                0.1,
+                0.9,
+                0.999,
+            )
     # a gradient that overlaps a moment is copied first: every backend gives NumPy's numbers
     results = []
     for backend in BACKENDS:
@@ -117,7 +124,7 @@ def test_adam_update_checks_its_arguments_once_for_every_backend():
             K.adam_update(p, m, m, v, 0.1, 0.9, 0.999)
         results.append((p, m, v))
     for got in results[1:]:
-        for a, b in zip(got, results[0]):
+        for a, b in zip(got, results[0], strict=True):
             np.testing.assert_array_equal(a, b)
 
 

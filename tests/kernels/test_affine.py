@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import FD_TOL, LAYOUTS, SLOWNESS, assert_close, awkward, numerical_grad, thread_counts
 from numpy.testing import assert_allclose
 
-from attncore import _numpy_kernels as ref
-from attncore import kernels as K
-
-from helpers import FD_TOL, LAYOUTS, SLOWNESS, assert_close, awkward, numerical_grad, thread_counts
+from attncore import _numpy_kernels as ref, kernels as K
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -23,7 +21,7 @@ def test_affine_matches_numpy(backend, dtype, rng, layout, shape):
     out = K.affine_forward(x, W, b)
     assert out.dtype == dtype and out.shape == (M, Kn)
     assert_close(out, ref.affine_forward(x, W, b), dtype)
-    for got, want in zip(K.affine_backward(x, W, dout), ref.affine_backward(x, W, dout)):
+    for got, want in zip(K.affine_backward(x, W, dout), ref.affine_backward(x, W, dout), strict=True):
         assert got.dtype == dtype
         assert_close(got, want, dtype)
 
@@ -83,7 +81,7 @@ def test_weight_gradient_long_reduction(rng, shape):
     dout = rng.standard_normal((M, Kn)).astype("f")
     want = x.astype(float).T @ dout.astype(float)
     got = {}
-    for name, n in thread_counts():
+    for name, _ in thread_counts():
         dx, dW, db = K.affine_backward(x, W, dout)
         assert_allclose(dW, want, rtol=1e-4, atol=1e-3)
         got.setdefault(name, []).append(dW)
@@ -118,8 +116,9 @@ def test_weight_gradient_same_bits_with_openblass_avx2_kernels():
     import sys
 
     env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
-    done = subprocess.run([sys.executable, "-c", _HASWELL_CHECK], env=env, capture_output=True, text=True,
-                          timeout=600 * SLOWNESS)
+    done = subprocess.run(
+        [sys.executable, "-c", _HASWELL_CHECK], env=env, capture_output=True, text=True, timeout=600 * SLOWNESS
+    )
     assert done.returncode == 0, done.stderr
     if done.stdout.strip() == "skip":
         pytest.skip("no cpp backend or no AVX2")

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad, thread_counts
 from numpy.testing import assert_allclose
 
-from attncore import _numpy_kernels as ref
-from attncore import kernels as K
+from attncore import _numpy_kernels as ref, kernels as K
 from attncore.attention_layer import Attention, AttentionWeight, TimeAttention, WeightSum
 from attncore.functions import softmax
 from attncore.layers import Softmax
-
-from helpers import assert_close, BACKENDS, FD_TOL, LAYOUTS, awkward, numerical_grad, thread_counts
 
 # ------------------------------------------------------------ independent formulas
 
@@ -125,11 +123,14 @@ def test_attention_weight_and_weight_sum_match_numpy(backend, dtype, rng, shape,
     a = K.attention_weight_forward(hs_v, awkward(h[:, None], layout)[:, 0])
     a_r = ref.attention_weight_forward(hs, h)
     assert_close(a, a_r, dtype)
-    for got, want in zip(K.attention_weight_backward(hs_v, h, a_r, awkward(da, layout)),
-                         ref.attention_weight_backward(hs, h, a_r, da)):
+    for got, want in zip(
+        K.attention_weight_backward(hs_v, h, a_r, awkward(da, layout)),
+        ref.attention_weight_backward(hs, h, a_r, da),
+        strict=True,
+    ):
         assert_close(got, want, dtype)
     assert_close(K.weight_sum_forward(hs_v, awkward(a_r, layout)), ref.weight_sum_forward(hs, a_r), dtype)
-    for got, want in zip(K.weight_sum_backward(hs_v, a_r, dc), ref.weight_sum_backward(hs, a_r, dc)):
+    for got, want in zip(K.weight_sum_backward(hs_v, a_r, dc), ref.weight_sum_backward(hs, a_r, dc), strict=True):
         assert_close(got, want, dtype)
 
 
@@ -139,8 +140,9 @@ def test_numpy_kernels_match_einsum(dtype, rng):
     out_e, a_e = time_attention_einsum(enc, dec)
     assert_close(out, out_e, dtype)
     assert_close(a, a_e, dtype)
-    for got, want in zip(ref.time_attention_backward(enc, dec, a, dout),
-                         time_attention_backward_einsum(enc, dec, a, dout)):
+    for got, want in zip(
+        ref.time_attention_backward(enc, dec, a, dout), time_attention_backward_einsum(enc, dec, a, dout), strict=True
+    ):
         assert_close(got, want, dtype)
 
 
@@ -190,12 +192,16 @@ def test_empty_batch(backend, dtype):
 
 @pytest.mark.parametrize("native", [b for b in BACKENDS if b != "numpy"])
 def test_one_and_two_threads_agree(native, rng):
-    enc, dec, dout = make(rng, (33, 9, 17), np.float32), make(rng, (33, 4, 17), np.float32), make(rng, (33, 4, 17), np.float32)
+    enc, dec, dout = (
+        make(rng, (33, 9, 17), np.float32),
+        make(rng, (33, 4, 17), np.float32),
+        make(rng, (33, 4, 17), np.float32),
+    )
     results = []
     for _ in thread_counts([native]):
         out, a = K.time_attention_forward(enc, dec)
         results.append((out, a, *K.time_attention_backward(enc, dec, a, dout)))
-    for one, two in zip(*results):
+    for one, two in zip(*results, strict=True):
         assert_close(one, two, np.float32)
 
 
@@ -221,7 +227,9 @@ def test_bad_dtype_is_type_error_naming_the_argument(backend, bad):
         lambda: K.time_attention_forward(np.ones((2, 3, 4)), np.ones((2, 2, 5))),
         lambda: K.time_attention_forward(np.ones((2, 3, 4)), np.ones((3, 2, 4))),
         lambda: K.time_attention_forward(np.ones((2, 3, 4)), np.ones((2, 4))),
-        lambda: K.time_attention_backward(np.ones((2, 3, 4)), np.ones((2, 2, 4)), np.ones((2, 2, 4)), np.ones((2, 2, 4))),
+        lambda: K.time_attention_backward(
+            np.ones((2, 3, 4)), np.ones((2, 2, 4)), np.ones((2, 2, 4)), np.ones((2, 2, 4))
+        ),
         lambda: K.attention_weight_forward(np.ones((2, 3, 4)), np.ones((2, 5))),
         lambda: K.attention_weight_backward(np.ones((2, 3, 4)), np.ones((2, 4)), np.ones((2, 3)), np.ones((2, 4))),
         lambda: K.weight_sum_forward(np.ones((2, 3, 4)), np.ones((2, 4))),

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import assert_close, threads
 
 import attncore
 from attncore import kernels as K
 from attncore.attention_seq2seq import AttentionSeq2seq
 
-from helpers import assert_close, threads
-
 cpp = pytest.importorskip("attncore._cpp") if "cpp" in attncore.available_backends() else None
-needs_fused = pytest.mark.skipif(cpp is None or cpp.fused_isa() == "none",
-                                reason="no C++ backend, or a CPU without AVX-512 or AVX2+FMA")
+needs_fused = pytest.mark.skipif(
+    cpp is None or cpp.fused_isa() == "none", reason="no C++ backend, or a CPU without AVX-512 or AVX2+FMA"
+)
 
 # (N, T, V, D, H, S): N not a multiple of the block of 16 rows, odd H, one row through many steps, one
 # encoder step, and the book's date model.
@@ -55,10 +55,18 @@ def decode(model, backend, xs, start, S, lengths=None):
 
 @needs_fused
 @pytest.mark.parametrize("shape", list(SHAPES.values()), ids=list(SHAPES))
-@pytest.mark.parametrize("cell,luong,concat", [
-    ("lstm", False, "context-state"), ("gru", False, "context-state"), ("lstm", True, "context-state"),
-    ("gru", True, "context-state"), ("gru-reset-after", False, "context-state"),
-    ("gru-reset-after", True, "state-context"), ("lstm", True, "state-context")])
+@pytest.mark.parametrize(
+    "cell,luong,concat",
+    [
+        ("lstm", False, "context-state"),
+        ("gru", False, "context-state"),
+        ("lstm", True, "context-state"),
+        ("gru", True, "context-state"),
+        ("gru-reset-after", False, "context-state"),
+        ("gru-reset-after", True, "state-context"),
+        ("lstm", True, "state-context"),
+    ],
+)
 @pytest.mark.parametrize("with_lengths", [False, True])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_decode_matches_the_step_loop(rng, isa, shape, cell, luong, concat, with_lengths, n_threads):
@@ -74,7 +82,7 @@ def test_decode_matches_the_step_loop(rng, isa, shape, cell, luong, concat, with
     if lengths is not None:  # no weight past a row's length
         past = np.broadcast_to(np.arange(T)[None, None, :] >= lengths[:, None, None], got[1].shape)
         assert not got[1][past].any()
-    for g, w in zip(got[1:], want[1:]):
+    for g, w in zip(got[1:], want[1:], strict=True):
         assert (g is None) == (w is None)
         if w is not None:
             assert_close(g, w)
@@ -88,8 +96,14 @@ def test_the_kernel_runs_where_the_fused_step_does_and_the_twin_elsewhere(rng):
     model, xs = model_and_sources(rng, 8, 5, 17, 4, 10, "lstm", False)
     with attncore.use_backend("cpp"):
         enc = model.encode(xs)
-    weights = (model.decoder.embed.params[0], *model.decoder.rnn.params, None, None, *model.decoder.affine.params,
-               "lstm")
+    weights = (
+        model.decoder.embed.params[0],
+        *model.decoder.rnn.params,
+        None,
+        None,
+        *model.decoder.affine.params,
+        "lstm",
+    )
     start = np.zeros(8, dtype=np.int64)
     assert cpp.attention_decode(enc, start, 4, None, *weights) is not None
     assert cpp.attention_decode(enc[:1], start[:1], 1, None, *weights) is not None
@@ -122,8 +136,13 @@ def test_threads_and_layouts_give_the_same_bits(rng):
     model, xs = model_and_sources(rng, 50, 9, 31, 6, 20, "gru", True)
     with attncore.use_backend("cpp"):
         enc = model.encode(xs)
-    args = (model.decoder.embed.params[0], model.decoder.rnn.params, model.decoder.hidden[0].params,
-            model.decoder.affine.params, "gru")
+    args = (
+        model.decoder.embed.params[0],
+        model.decoder.rnn.params,
+        model.decoder.hidden[0].params,
+        model.decoder.affine.params,
+        "gru",
+    )
     start = rng.integers(0, 31, 50)
     outs = []
     with attncore.use_backend("cpp"):
@@ -133,7 +152,7 @@ def test_threads_and_layouts_give_the_same_bits(rng):
         flipped = np.ascontiguousarray(enc[::-1])[::-1]
         outs.append(K.attention_decode(flipped, start[::-1][::-1], 7, None, *args))
     for out in outs[1:]:
-        for got, first in zip(out, outs[0]):
+        for got, first in zip(out, outs[0], strict=True):
             if first is None:
                 assert got is None
             else:
@@ -146,12 +165,29 @@ def test_bad_arguments_get_clear_errors(rng):
     with attncore.use_backend("cpp"):
         enc = model.encode(xs)
     E = model.decoder.embed.params[0]
-    (Wx, Wh, b), (Wc, bc), (Wa, ba) = model.decoder.rnn.params, model.decoder.hidden[0].params, model.decoder.affine.params
+    (Wx, Wh, b), (Wc, bc), (Wa, ba) = (
+        model.decoder.rnn.params,
+        model.decoder.hidden[0].params,
+        model.decoder.affine.params,
+    )
     start = np.zeros(40, dtype=np.int64)
 
     def call(**change):
-        args = dict(enc_hs=enc, start_ids=start, sample_size=4, lengths=None, embed=E, Wx=Wx, Wh=Wh, b=b, Wc=Wc,
-                    bc=bc, Wa=Wa, ba=ba, cell="lstm")
+        args = dict(
+            enc_hs=enc,
+            start_ids=start,
+            sample_size=4,
+            lengths=None,
+            embed=E,
+            Wx=Wx,
+            Wh=Wh,
+            b=b,
+            Wc=Wc,
+            bc=bc,
+            Wa=Wa,
+            ba=ba,
+            cell="lstm",
+        )
         args.update(change)
         return cpp.attention_decode(**args)
 
@@ -191,9 +227,17 @@ def test_the_dispatcher_checks_every_argument_the_same_on_every_backend(rng):
     with attncore.use_backend("numpy"):
         enc = model.encode(xs)
     d = model.decoder
-    good = dict(enc_hs=enc, start_ids=np.zeros(6, dtype=np.int64), sample_size=3, lengths=None,
-                embed=d.embed.params[0], rnn=d.rnn.params, hidden=d.hidden[0].params, affine=d.affine.params,
-                cell="lstm")
+    good = dict(
+        enc_hs=enc,
+        start_ids=np.zeros(6, dtype=np.int64),
+        sample_size=3,
+        lengths=None,
+        embed=d.embed.params[0],
+        rnn=d.rnn.params,
+        hidden=d.hidden[0].params,
+        affine=d.affine.params,
+        cell="lstm",
+    )
     Wx, Wh, b = d.rnn.params
     for change, error, text in [
         (dict(start_ids=np.full(6, 17)), IndexError, "start_ids"),
@@ -215,8 +259,10 @@ def test_the_dispatcher_checks_every_argument_the_same_on_every_backend(rng):
         assert len(messages) == 1, messages
 
 
-@pytest.mark.parametrize("cell,luong,concat", [("lstm", False, "context-state"), ("gru", True, "context-state"),
-                                               ("gru-reset-after", True, "state-context")])
+@pytest.mark.parametrize(
+    "cell,luong,concat",
+    [("lstm", False, "context-state"), ("gru", True, "context-state"), ("gru-reset-after", True, "state-context")],
+)
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_the_numpy_twin_is_the_decoders_step_loop(rng, cell, luong, concat, with_lengths):
     """The NumPy twin equals the decoder's layers stepped one token at a time (its ``stepper``, the way beam

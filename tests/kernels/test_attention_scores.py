@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import (
+    BACKENDS,
+    FD_TOL,
+    KERAS_WARNINGS,
+    LAYOUTS,
+    assert_close,
+    awkward,
+    keras_or_skip,
+    numerical_grad,
+    thread_counts,
+)
 from numpy.testing import assert_allclose
 
 import attncore
-from attncore import _numpy_kernels as ref
-from attncore import kernels as K
-from attncore.attention_layer import (TimeAdditiveAttention, TimeAttention, TimeGeneralAttention,
-                                      TimeScaledAttention)
-
-from helpers import BACKENDS, FD_TOL, KERAS_WARNINGS, LAYOUTS, assert_close, awkward, keras_or_skip, numerical_grad
-from helpers import thread_counts
+from attncore import _numpy_kernels as ref, kernels as K
+from attncore.attention_layer import TimeAdditiveAttention, TimeAttention, TimeGeneralAttention, TimeScaledAttention
 
 SHAPES = {  # N, T, Td, K (key and additive width), V
     "small": (3, 5, 4, 7, 9),
@@ -97,7 +103,7 @@ def test_scaled_matches_numpy(backend, dtype, rng, shape, masked):
     got = K.scaled_attention_backward(q, k, v, a, dout, 0.7, lengths)
     want = ref.scaled_attention_backward(q, k, v, want_a, dout, 0.7, lengths)
     assert got[3].shape == () and got[3].dtype == dtype
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert_close(g, w, dtype)
 
 
@@ -113,7 +119,7 @@ def test_additive_matches_numpy(backend, dtype, rng, shape, masked):
     assert_close(a, want_a, dtype)
     got = K.additive_attention_backward(qp, kp, w, v, a, dout, lengths)
     want = ref.additive_attention_backward(qp, kp, w, v, want_a, dout, lengths)
-    for g, wt in zip(got, want):
+    for g, wt in zip(got, want, strict=True):
         assert g.dtype == dtype and g.shape == wt.shape
         assert_close(g, wt, dtype)
 
@@ -124,10 +130,12 @@ def test_layouts_give_the_same_results(backend, rng, layout):
     want = K.additive_attention_backward(qp, kp, w, v, K.additive_attention_forward(qp, kp, w, v)[1], dout)
     odd = [awkward(x, layout) for x in (qp, kp, v, dout)]
     a = K.additive_attention_forward(odd[0], odd[1], w, odd[2])[1]
-    for g, wt in zip(K.additive_attention_backward(odd[0], odd[1], w, odd[2], awkward(a, layout), odd[3]), want):
+    for g, wt in zip(
+        K.additive_attention_backward(odd[0], odd[1], w, odd[2], awkward(a, layout), odd[3]), want, strict=True
+    ):
         np.testing.assert_array_equal(g, wt)
     want = K.scaled_attention_forward(qp, kp, v, 2.0)
-    for g, wt in zip(K.scaled_attention_forward(odd[0], odd[1], odd[2], np.float32(2.0)), want):
+    for g, wt in zip(K.scaled_attention_forward(odd[0], odd[1], odd[2], np.float32(2.0)), want, strict=True):
         np.testing.assert_array_equal(g, wt)
 
 
@@ -163,10 +171,14 @@ def test_one_and_two_threads_give_the_same_bits(rng):
     for name, n in thread_counts():
         fa = K.additive_attention_forward(qp, kp, w, v, lengths)
         fs = K.scaled_attention_forward(qp, kp, v, 0.25, lengths)
-        results[name, n] = (*fa, *K.additive_attention_backward(qp, kp, w, v, fa[1], dout, lengths), *fs,
-                            *K.scaled_attention_backward(qp, kp, v, fs[1], dout, 0.25, lengths))
+        results[name, n] = (
+            *fa,
+            *K.additive_attention_backward(qp, kp, w, v, fa[1], dout, lengths),
+            *fs,
+            *K.scaled_attention_backward(qp, kp, v, fs[1], dout, 0.25, lengths),
+        )
     for name, n in results:
-        for got, want in zip(results[name, n], results[name, 1]):
+        for got, want in zip(results[name, n], results[name, 1], strict=True):
             np.testing.assert_array_equal(got, want)
 
 
@@ -191,10 +203,16 @@ BAD = [
     (lambda q, k, v: K.scaled_attention_forward(q.astype(int), k, v), TypeError, "q must be a float32"),
     (lambda q, k, v: K.scaled_attention_forward(q, k, v, 1.0, [0, 1, 2]), ValueError, "lengths must be from 1"),
     (lambda q, k, v: K.additive_attention_forward(q, k, np.ones(3), v), ValueError, "shape mismatch"),
-    (lambda q, k, v: K.additive_attention_backward(q, k, np.ones(7), v, np.ones((3, 4, 4)), np.ones((3, 4, 9))),
-     ValueError, "shape mismatch"),
-    (lambda q, k, v: K.additive_attention_forward(q, k, np.ones(7), v, np.array([1.5, 1, 1])), TypeError,
-     "lengths must be an integer array"),
+    (
+        lambda q, k, v: K.additive_attention_backward(q, k, np.ones(7), v, np.ones((3, 4, 4)), np.ones((3, 4, 9))),
+        ValueError,
+        "shape mismatch",
+    ),
+    (
+        lambda q, k, v: K.additive_attention_forward(q, k, np.ones(7), v, np.array([1.5, 1, 1])),
+        TypeError,
+        "lengths must be an integer array",
+    ),
 ]
 
 
@@ -254,7 +272,7 @@ def test_layers_match_finite_differences(backend, rng, case, masked):
     grads = [g.copy() for g in layer.grads]
     assert_allclose(denc, numerical_grad(loss, enc), **FD_TOL)
     assert_allclose(ddec, numerical_grad(loss, dec), **FD_TOL)
-    for g, p in zip(grads, layer.params):
+    for g, p in zip(grads, layer.params, strict=True):
         assert_allclose(g, numerical_grad(loss, p), **FD_TOL)
     assert len(layer.attention_weights) == 3 and layer.attention_weights[0].shape == (2, 5)
 
@@ -266,7 +284,9 @@ def test_layers_keep_their_arrays_and_cast_inputs(rng):
     out = layer.forward(r(2, 5, 4), rng.standard_normal((2, 3, 6)))
     assert out.dtype == np.float64  # a float64 input makes the float64 result, as every kernel
     layer.backward(np.ones((2, 3, 4), "f"))
-    assert all(g is h for g, h in zip(layer.grads, grads)) and all(p is q for p, q in zip(layer.params, params))
+    assert all(g is h for g, h in zip(layer.grads, grads, strict=True)) and all(
+        p is q for p, q in zip(layer.params, params, strict=True)
+    )
     assert all(g.dtype == np.float32 and np.abs(g).sum() > 0 for g in grads)
 
 
@@ -275,8 +295,9 @@ def test_scaled_layer_matches_torch_sdpa(rng):
     enc, dec = rng.standard_normal((3, 7, 16)).astype("f"), rng.standard_normal((3, 4, 16)).astype("f")
     lengths = np.array([7, 3, 5])
     mask = torch.from_numpy(np.arange(7) < lengths[:, None, None])
-    want = torch.nn.functional.scaled_dot_product_attention(torch.from_numpy(dec), torch.from_numpy(enc),
-                                                            torch.from_numpy(enc), attn_mask=mask).numpy()
+    want = torch.nn.functional.scaled_dot_product_attention(
+        torch.from_numpy(dec), torch.from_numpy(enc), torch.from_numpy(enc), attn_mask=mask
+    ).numpy()
     assert_allclose(TimeScaledAttention().forward(enc, dec, lengths), want, rtol=1e-5, atol=1e-6)
 
 
@@ -291,8 +312,9 @@ def test_layers_match_keras(rng, kind):
     scale = rng.uniform(0.5, 1.5, size=layer.scale.shape).astype("f")
     layer.scale.assign(scale)
     want = keras.ops.convert_to_numpy(layer([dec, enc, enc], mask=[None, mask]))
-    ours = (TimeScaledAttention(scale.reshape(1)) if kind == "Attention"
-            else TimeAdditiveAttention(None, None, None, scale))
+    ours = (
+        TimeScaledAttention(scale.reshape(1)) if kind == "Attention" else TimeAdditiveAttention(None, None, None, scale)
+    )
     assert_allclose(ours.forward(enc, dec, mask.sum(axis=1)), want, rtol=1e-5, atol=1e-5)
 
 

@@ -9,10 +9,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, SLOWNESS
 
 import attncore
-
-from helpers import BACKENDS, SLOWNESS
 
 
 def test_numpy_is_always_available():
@@ -51,9 +50,20 @@ def test_num_threads():
     try:
         attncore.set_num_threads(1)
         assert attncore.get_num_threads() == 1
-        for bad, error in [(0, ValueError), (-1, ValueError), (-3, ValueError), (2**31, ValueError),
-                           (10**20, ValueError), (np.int64(0), ValueError), (1.5, TypeError), (2.0, TypeError),
-                           ("2", TypeError), (True, TypeError), (np.bool_(True), TypeError), (None, TypeError)]:
+        for bad, error in [
+            (0, ValueError),
+            (-1, ValueError),
+            (-3, ValueError),
+            (2**31, ValueError),
+            (10**20, ValueError),
+            (np.int64(0), ValueError),
+            (1.5, TypeError),
+            (2.0, TypeError),
+            ("2", TypeError),
+            (True, TypeError),
+            (np.bool_(True), TypeError),
+            (None, TypeError),
+        ]:
             with pytest.raises(error):
                 attncore.set_num_threads(bad)
             assert attncore.get_num_threads() == 1  # a refused value changes nothing
@@ -75,8 +85,13 @@ def test_build_info():
 
 def run_python(code: str, env_extra=None, timeout=120) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout * SLOWNESS, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout * SLOWNESS,
+        env=env,
+    )
 
 
 def test_default_threads_follow_omp_num_threads():
@@ -121,8 +136,9 @@ def test_missing_extension_falls_back_to_numpy_with_a_warning():
 
 
 def test_info_command():
-    r = subprocess.run([sys.executable, "-m", "attncore", "info"], capture_output=True, text=True,
-                       timeout=60 * SLOWNESS)
+    r = subprocess.run(
+        [sys.executable, "-m", "attncore", "info"], capture_output=True, text=True, timeout=60 * SLOWNESS
+    )
     assert r.returncode == 0, r.stderr
     assert "backends" in r.stdout and "numpy" in r.stdout and attncore.__version__ in r.stdout
 
@@ -199,8 +215,9 @@ def test_one_thread_pool():
     """
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}
     env["OMP_NUM_THREADS"] = "2"
-    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                       timeout=120 * SLOWNESS, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120 * SLOWNESS, env=env
+    )
     assert r.returncode == 0, r.stderr
     new_at_import, new_after_kernels, blas_threads, ob_env, wait_env, name = r.stdout.split(maxsplit=5)
     # importing numpy starts its own OpenBLAS workers (counted in before); attncore adds none,

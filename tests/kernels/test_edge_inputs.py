@@ -3,16 +3,13 @@ ids and labels that never wrap, scalar arguments, NaN and inf, odd addresses, em
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from helpers import BACKENDS
 
 import attncore
 from attncore import kernels as K
 from attncore.time_layers import TimeGRU, TimeLSTM
-
-from helpers import BACKENDS
-
 
 # ---------------------------------------------------------------- 2. outputs do not alias the cache
 
@@ -22,8 +19,11 @@ from helpers import BACKENDS
 def test_writing_into_the_output_leaves_the_gradients(backend, cls, gates):
     rng = np.random.default_rng(0)
     D, H = 3, 5
-    params = [rng.standard_normal((D, gates * H)).astype("f"), rng.standard_normal((H, gates * H)).astype("f"),
-              np.zeros(gates * H, "f")]
+    params = [
+        rng.standard_normal((D, gates * H)).astype("f"),
+        rng.standard_normal((H, gates * H)).astype("f"),
+        np.zeros(gates * H, "f"),
+    ]
     xs, dhs = rng.standard_normal((2, 4, D)).astype("f"), rng.standard_normal((2, 4, H)).astype("f")
     with attncore.use_backend(backend):
         clean = cls(*params)
@@ -36,7 +36,7 @@ def test_writing_into_the_output_leaves_the_gradients(backend, cls, gates):
         layer.h *= 0
         got = layer.backward(dhs), layer.grads
     np.testing.assert_array_equal(got[0], want[0])
-    for g, w in zip(got[1], want[1]):
+    for g, w in zip(got[1], want[1], strict=True):
         np.testing.assert_array_equal(g, w)
     assert not np.array_equal(h, layer.h)  # self.h is the layer's own copy
 
@@ -124,20 +124,23 @@ def test_integer_inputs_at_odd_addresses_are_read_aligned():
     odd_ids, odd_labels, odd_lengths = unaligned(ids), unaligned(labels), unaligned(lengths)
     odd_u = unaligned(ids.astype(np.uint64))
     calls = [
-        lambda m, i, l, n: m.embedding_forward(W, i),
-        lambda m, i, l, n: m.embedding_backward(i, np.ones((4, 5, 3), "f"), 7),
-        lambda m, i, l, n: m.softmax_cross_entropy_forward(xs, l, -1),
-        lambda m, i, l, n: m.softmax_cross_entropy_backward(xs, l, -1, 1.0),
-        lambda m, i, l, n: m.attention_weight_forward(hs, h, n),
-        lambda m, i, l, n: m.weight_sum_forward(hs, np.full((4, 5), 0.2, "f"), n),
-        lambda m, i, l, n: m.time_attention_forward(hs, dec, n),
+        lambda m, i, labels, n: m.embedding_forward(W, i),
+        lambda m, i, labels, n: m.embedding_backward(i, np.ones((4, 5, 3), "f"), 7),
+        lambda m, i, labels, n: m.softmax_cross_entropy_forward(xs, labels, -1),
+        lambda m, i, labels, n: m.softmax_cross_entropy_backward(xs, labels, -1, 1.0),
+        lambda m, i, labels, n: m.attention_weight_forward(hs, h, n),
+        lambda m, i, labels, n: m.weight_sum_forward(hs, np.full((4, 5), 0.2, "f"), n),
+        lambda m, i, labels, n: m.time_attention_forward(hs, dec, n),
     ]
     for backend in BACKENDS:
         with attncore.use_backend(backend):
             for call in calls:
                 want, got = call(K, ids, labels, lengths), call(K, odd_ids, odd_labels, odd_lengths)
-                for g, w in zip(np.atleast_1d(got) if not isinstance(got, tuple) else got,
-                                np.atleast_1d(want) if not isinstance(want, tuple) else want):
+                for g, w in zip(
+                    np.atleast_1d(got) if not isinstance(got, tuple) else got,
+                    np.atleast_1d(want) if not isinstance(want, tuple) else want,
+                    strict=True,
+                ):
                     np.testing.assert_array_equal(g, w)
             np.testing.assert_array_equal(K.embedding_forward(W, odd_u), K.embedding_forward(W, ids))
     for module in filter(None, map(_backend.extension, ("cpp", "cython"))):
@@ -147,7 +150,9 @@ def test_integer_inputs_at_odd_addresses_are_read_aligned():
             except AttributeError:  # a kernel this module does not have
                 continue
             got = call(module, odd_ids, odd_labels, odd_lengths)
-            for g, w in zip(got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]):
+            for g, w in zip(
+                got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want], strict=True
+            ):
                 np.testing.assert_array_equal(g, w)
 
 
@@ -206,8 +211,10 @@ def test_no_time_steps(backend, cls, gates):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_zero_hidden_units(backend):
     with attncore.use_backend(backend):
-        hs, gates, cs = K.lstm_forward(np.ones((2, 3, 2), "f"), np.ones((2, 0), "f"), np.ones((0, 0), "f"),
-                                       np.zeros(0, "f"))
-        dxs = K.lstm_backward(np.ones((2, 3, 2), "f"), np.ones((2, 0), "f"), np.ones((0, 0), "f"), None, None,
-                              hs, gates, cs, hs)[0]
+        hs, gates, cs = K.lstm_forward(
+            np.ones((2, 3, 2), "f"), np.ones((2, 0), "f"), np.ones((0, 0), "f"), np.zeros(0, "f")
+        )
+        dxs = K.lstm_backward(
+            np.ones((2, 3, 2), "f"), np.ones((2, 0), "f"), np.ones((0, 0), "f"), None, None, hs, gates, cs, hs
+        )[0]
     assert hs.shape == (2, 3, 0) and dxs.shape == (2, 3, 2) and not dxs.any()

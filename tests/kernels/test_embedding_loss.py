@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import FD_TOL, assert_close, numerical_grad, thread_counts
 from numpy.testing import assert_allclose
 
-from attncore import _numpy_kernels as ref
-from attncore import kernels as K
+from attncore import _numpy_kernels as ref, kernels as K
 from attncore.layers import Affine, Dropout, Embedding, MatMul, Sigmoid, SigmoidWithLoss, SoftmaxWithLoss
 from attncore.time_layers import TimeAffine, TimeDropout, TimeEmbedding, TimeSoftmaxWithLoss
-
-from helpers import assert_close, FD_TOL, numerical_grad, thread_counts
 
 
 def test_embedding_forward_backward(backend, dtype, rng):
@@ -76,8 +74,9 @@ def test_time_softmax_with_loss(backend, dtype, rng):
         num = numerical_grad(lambda: TimeSoftmaxWithLoss().forward(x64, ts), x64)
         assert_allclose(dx, num, **FD_TOL)
     onehot = np.eye(6)[np.where(ts < 0, 0, ts)]
-    assert_allclose(TimeSoftmaxWithLoss().forward(xs[1:], onehot[1:]), TimeSoftmaxWithLoss().forward(xs[1:], ts[1:]),
-                    rtol=1e-6)
+    assert_allclose(
+        TimeSoftmaxWithLoss().forward(xs[1:], onehot[1:]), TimeSoftmaxWithLoss().forward(xs[1:], ts[1:]), rtol=1e-6
+    )
 
 
 def test_all_ignored_gives_zero_not_nan(backend):
@@ -128,8 +127,12 @@ def test_small_layers_by_finite_differences(rng):
     for layer, make in ((MatMul(W), lambda: MatMul(W)), (Affine(W, b), lambda: Affine(W, b))):
         layer.forward(x)
         dx = layer.backward(w)
-        assert_allclose(dx, numerical_grad(lambda: (make().forward(x) * w).sum(), x), **FD_TOL)
-        assert_allclose(layer.grads[0], numerical_grad(lambda: (make().forward(x) * w).sum(), W), **FD_TOL)
+
+        def loss(make=make):
+            return (make().forward(x) * w).sum()
+
+        assert_allclose(dx, numerical_grad(loss, x), **FD_TOL)
+        assert_allclose(layer.grads[0], numerical_grad(loss, W), **FD_TOL)
     t = np.array([0, 4, 2])
     s = SoftmaxWithLoss()
     s.forward(w, t)

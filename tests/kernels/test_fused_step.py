@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import attncore
-from attncore import _numpy_kernels as ref
-from attncore import kernels as K
-from attncore.time_layers import TimeLSTM
-
 from helpers import BEST_ISA, assert_close, fused
 
+import attncore
+from attncore import _numpy_kernels as ref, kernels as K
+from attncore.time_layers import TimeLSTM
+
 cpp = pytest.importorskip("attncore._cpp") if "cpp" in attncore.available_backends() else None
-pytestmark = pytest.mark.skipif(cpp is None or cpp.fused_isa() == "none",
-                                reason="no C++ backend, or a CPU without AVX-512 or AVX2+FMA")
+pytestmark = pytest.mark.skipif(
+    cpp is None or cpp.fused_isa() == "none", reason="no C++ backend, or a CPU without AVX-512 or AVX2+FMA"
+)
 
 # (N, T, D, H): each has N*T >= 32, so the fused kernel runs.
 SHAPES = {
@@ -64,7 +63,7 @@ def test_fused_forward_matches_the_blas_path_and_numpy(rng, isa, shape, threads)
     finally:
         attncore.set_num_threads(old)
     want = ref.lstm_forward(*args)
-    for got, blas, numpy in zip((hs, gates, cs), (hs_b, gates_b, cs_b), want):
+    for got, blas, numpy in zip((hs, gates, cs), (hs_b, gates_b, cs_b), want, strict=True):
         assert_close(got, blas)
         assert_close(got, numpy)
     assert_close(hs_i, hs_ib)
@@ -94,7 +93,7 @@ def test_fused_backward_matches_the_blas_path_and_numpy(rng, isa, shape, threads
     finally:
         attncore.set_num_threads(old)
     want = ref.lstm_backward(*args)
-    for g, bl, w in zip(got, blas, want):
+    for g, bl, w in zip(got, blas, want, strict=True):
         assert_close(g, bl)
         assert_close(g, w)
 
@@ -129,7 +128,7 @@ def test_fused_gru_matches_the_blas_path_and_numpy(rng, isa, shape, threads):
         attncore.set_num_threads(old)
     hs, gates = ref.gru_forward(xs, Wx, Wh, b, h0)
     want = (hs, gates, *ref.gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next))
-    for got, blas, numpy in zip(*results, want):
+    for got, blas, numpy in zip(*results, want, strict=True):
         assert_close(got, blas)
         assert_close(got, numpy)
 
@@ -148,7 +147,7 @@ def test_fused_forward_is_deterministic_across_thread_counts(rng, isa):
     finally:
         attncore.set_num_threads(old)
     for out in outs[1:]:
-        for got, first in zip(out, outs[0]):
+        for got, first in zip(out, outs[0], strict=True):
             np.testing.assert_array_equal(got, first)
 
 
@@ -159,9 +158,9 @@ def test_awkward_layouts_and_float64_take_their_paths(rng):
     with attncore.use_backend("cpp"), fused(True):
         got = K.lstm_forward(xs[::-1], Wx[:, ::-1].copy()[:, ::-1], Wh, b, h0[::-1], c0)
         wide = K.lstm_forward(*(a.astype(np.float64) for a in (xs, Wx, Wh, b, h0, c0)))
-    for g, w in zip(got, ref.lstm_forward(xs[::-1], Wx, Wh, b, h0[::-1], c0)):
+    for g, w in zip(got, ref.lstm_forward(xs[::-1], Wx, Wh, b, h0[::-1], c0), strict=True):
         assert_close(g, w)
-    for g, w in zip(wide, ref.lstm_forward(*(a.astype(np.float64) for a in (xs, Wx, Wh, b, h0, c0)))):
+    for g, w in zip(wide, ref.lstm_forward(*(a.astype(np.float64) for a in (xs, Wx, Wh, b, h0, c0))), strict=True):
         assert g.dtype == np.float64
         assert_close(g, w)
 
@@ -181,7 +180,7 @@ def test_time_lstm_with_lengths_on_the_fused_path(rng, isa):
                 hs = layer.forward(xs, lengths)
                 dxs = layer.backward(dhs)
                 results.append((hs, dxs, *[g.copy() for g in layer.grads]))
-    for got, want in zip(*results):
+    for got, want in zip(*results, strict=True):
         assert_close(got, want)
 
 
@@ -194,14 +193,28 @@ def test_the_switch_and_the_isa_are_reported():
 
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 
-@settings(max_examples=int(__import__("os").environ.get("ATTNCORE_FUZZ_EXAMPLES", "25")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.integers(1, 40), st.integers(1, 6), st.integers(1, 20), st.integers(1, 40), st.integers(0, 2**32 - 1),
-       st.sampled_from([None, np.nan, np.inf, -np.inf, 1e30]), st.sampled_from([1, 2]))
+@settings(
+    max_examples=int(__import__("os").environ.get("ATTNCORE_FUZZ_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 6),
+    st.integers(1, 20),
+    st.integers(1, 40),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([None, np.nan, np.inf, -np.inf, 1e30]),
+    st.sampled_from([1, 2]),
+)
 def test_fuzz_fused_against_the_blas_path(isa, N, T, D, H, seed, special, threads):
     """Random sizes (below and above the 32 row-steps where the fused kernel starts), a special value
     in the inputs: the two paths agree to float32's tolerance, with NaN and inf in the same places, LSTM
@@ -235,7 +248,7 @@ def test_fuzz_fused_against_the_blas_path(isa, N, T, D, H, seed, special, thread
     finally:
         attncore.set_num_threads(old)
     assert len(got) == len(want) == 18
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
         np.testing.assert_array_equal(np.isinf(g), np.isinf(w))
         finite = np.isfinite(w)

@@ -17,17 +17,24 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from helpers import NATIVE_BACKENDS, tol  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 import attncore  # noqa: E402
 from attncore import kernels as K  # noqa: E402
 
-from helpers import NATIVE_BACKENDS, tol  # noqa: E402
-
 EXAMPLES = int(os.environ.get("ATTNCORE_FUZZ_EXAMPLES", "15"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("ATTNCORE_FUZZ_EXAMPLES"),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not os.environ.get("ATTNCORE_FUZZ_EXAMPLES"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 GOOD = [np.float32, np.float64]
 BAD = [np.float16, np.int32, np.bool_, np.complex64]
 
@@ -51,8 +58,8 @@ def arrays(draw, shape, dtype=None, bad_ok=True, special=True):
         a = np.asfortranarray(a)
     elif layout == "slice" and a.ndim:
         big = np.zeros(a.shape[:-1] + (a.shape[-1] + 3,), a.dtype)
-        big[..., 1:a.shape[-1] + 1] = a
-        a = big[..., 1:a.shape[-1] + 1]
+        big[..., 1 : a.shape[-1] + 1] = a
+        a = big[..., 1 : a.shape[-1] + 1]
     elif layout == "unaligned" and a.itemsize > 1:
         buf = np.ndarray(a.shape, a.dtype, buffer=bytearray(a.nbytes + 1), offset=1)
         buf[...] = a
@@ -71,6 +78,7 @@ def compare(backend, fn, *args, exact_nan=True, reach=1.0):
     functions round differently from libm's, and an infinite weight turns
     that rounding into inf (tiny * inf) against NaN (0 * inf).
     """
+
     def call(name):
         with attncore.use_backend(name), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -87,7 +95,7 @@ def compare(backend, fn, *args, exact_nan=True, reach=1.0):
         return
     want = want if isinstance(want, tuple) else (want,)
     got = got if isinstance(got, tuple) else (got,)
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         w, g = np.asarray(w), np.asarray(g)
         assert w.shape == g.shape and w.dtype == g.dtype, (w.shape, g.shape, w.dtype, g.dtype)
         if not np.isfinite(w).all() or not np.isfinite(g).all():
@@ -101,8 +109,9 @@ def compare(backend, fn, *args, exact_nan=True, reach=1.0):
         # a loss is a Python float on every backend, computed from float32 or float64 logits
         t = tol(np.float32) if w.ndim == 0 else tol(w.dtype) if w.dtype.kind == "f" else dict(rtol=0, atol=0)
         # compared in float64: a tolerance scaled by a large reach does not fit in float32
-        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=t["rtol"] * 10,
-                                   atol=t["atol"] * 10 * scale)
+        np.testing.assert_allclose(
+            g.astype(np.float64), w.astype(np.float64), rtol=t["rtol"] * 10, atol=t["atol"] * 10 * scale
+        )
 
 
 @st.composite
@@ -126,6 +135,8 @@ def largest(x: np.ndarray) -> float:
     with np.errstate(invalid="ignore"):
         finite = np.abs(np.asarray(x, dtype=np.float64)[np.isfinite(x)]) if x.dtype.kind == "f" else np.zeros(0)
     return max(1.0, float(finite.max())) if finite.size else 1.0
+
+
 backends = st.sampled_from(NATIVE_BACKENDS) if NATIVE_BACKENDS else st.nothing()
 
 
@@ -171,14 +182,23 @@ def test_masked_attention_kernels(backend, data, N, T, Td, H):
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
 @FUZZ
-@given(backends, st.data(), st.integers(0, 4), st.integers(1, 5), st.sampled_from([0, 1, 3, 17]), sizes, sizes,
-       st.booleans())
+@given(
+    backends,
+    st.data(),
+    st.integers(0, 4),
+    st.integers(1, 5),
+    st.sampled_from([0, 1, 3, 17]),
+    sizes,
+    sizes,
+    st.booleans(),
+)
 def test_scored_attention_kernels(backend, data, N, T, Td, A, V, masked):
     """The scaled and additive scores, with and without lengths (the keys' width may be 0, T may not)."""
     lengths = None
     if masked:
-        lengths = data.draw(int_layout(np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)),
-                                                dtype=np.int64)))
+        lengths = data.draw(
+            int_layout(np.array(data.draw(st.lists(st.integers(1, T), min_size=N, max_size=N)), dtype=np.int64))
+        )
     # a finite w: 1e30 or inf times the tanh's last-bit rounding (libm's against the fused one) decides which
     # of two saturated scores wins
     q, k, w = data.draw(arrays((N, Td, A))), data.draw(arrays((N, T, A))), data.draw(arrays((A,), special=False))
@@ -190,11 +210,33 @@ def test_scored_attention_kernels(backend, data, N, T, Td, A, V, masked):
     # the scores' gradient is a (da - sum_t a da), da = dout values^T: |ds| stays below this
     reach = largest(a) ** 2 * largest(values) * largest(dout) * max(V, 1) * (T + 1)
     compare(backend, K.scaled_attention_forward, q, k, values, scale, lengths, exact_nan=False)
-    compare(backend, K.scaled_attention_backward, q, k, values, a, dout, scale, lengths, exact_nan=False,
-            reach=reach * largest(q) * largest(k) * max(A, 1) * 2)
+    compare(
+        backend,
+        K.scaled_attention_backward,
+        q,
+        k,
+        values,
+        a,
+        dout,
+        scale,
+        lengths,
+        exact_nan=False,
+        reach=reach * largest(q) * largest(k) * max(A, 1) * 2,
+    )
     compare(backend, K.additive_attention_forward, q, k, w, values, lengths, exact_nan=False)
-    compare(backend, K.additive_attention_backward, q, k, w, values, a, dout, lengths, exact_nan=False,
-            reach=reach * largest(w))
+    compare(
+        backend,
+        K.additive_attention_backward,
+        q,
+        k,
+        w,
+        values,
+        a,
+        dout,
+        lengths,
+        exact_nan=False,
+        reach=reach * largest(w),
+    )
 
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
@@ -235,8 +277,16 @@ ID_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
 @FUZZ
-@given(backends, st.data(), sizes, st.integers(1, 5), st.integers(0, 4), st.sampled_from(ID_DTYPES),
-       st.integers(-3, 9), st.sampled_from([-1, 0, 2, 2**63 - 1]))
+@given(
+    backends,
+    st.data(),
+    sizes,
+    st.integers(1, 5),
+    st.integers(0, 4),
+    st.sampled_from(ID_DTYPES),
+    st.integers(-3, 9),
+    st.sampled_from([-1, 0, 2, 2**63 - 1]),
+)
 def test_affine_embedding_and_loss_kernels(backend, data, R, V, D, id_dtype, id_value, ignore):
     x, W, b = data.draw(arrays((R, D))), data.draw(arrays((D, V))), data.draw(arrays((V,)))
     dout = data.draw(arrays((R, V)))
@@ -259,21 +309,27 @@ def test_affine_embedding_and_loss_kernels(backend, data, R, V, D, id_dtype, id_
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
 @FUZZ
-@given(backends, st.data(), st.integers(0, 70), st.sampled_from(["<f4", ">f4", "<f8", ">f8"]),
-       st.sampled_from(["none", "m is v", "m overlaps v", "grad is m", "param is m", "grad broadcast"]))
+@given(
+    backends,
+    st.data(),
+    st.integers(0, 70),
+    st.sampled_from(["<f4", ">f4", "<f8", ">f8"]),
+    st.sampled_from(["none", "m is v", "m overlaps v", "grad is m", "param is m", "grad broadcast"]),
+)
 def test_adam_update_with_byte_orders_and_aliases(backend, data, n, dtype, alias):
     """Big-endian arrays, moments that are one array or overlap, a gradient that is a moment, a gradient
     of another shape: the backend raises NumPy's exception or leaves NumPy's numbers."""
     rng = np.random.default_rng(n)
+
     def make():
         buf = rng.standard_normal(3 * n + 2).astype(dtype)
-        p, m, v = buf[:n].copy(), np.abs(buf[n:2 * n]).copy(), np.abs(buf[2 * n:3 * n]).copy()
+        p, m, v = buf[:n].copy(), np.abs(buf[n : 2 * n]).copy(), np.abs(buf[2 * n : 3 * n]).copy()
         g = rng.standard_normal(n).astype(dtype)
         if alias == "m is v":
             v = m
         elif alias == "m overlaps v":
-            both = np.abs(buf[n:2 * n + 1]).copy()
-            m, v = both[:n], both[1:n + 1]
+            both = np.abs(buf[n : 2 * n + 1]).copy()
+            m, v = both[:n], both[1 : n + 1]
         elif alias == "grad is m":
             g = m
         elif alias == "param is m":
@@ -296,14 +352,23 @@ def test_adam_update_with_byte_orders_and_aliases(backend, data, n, dtype, alias
     (want_exc, want), (got_exc, got) = results
     assert got_exc is want_exc
     if want is not None:
-        for a, b in zip(got, want):
+        for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.skipif(not NATIVE_BACKENDS, reason="no native backend")
 @FUZZ
-@given(backends, st.data(), st.integers(1, 5), st.integers(2, 8), st.integers(1, 4), st.integers(1, 5),
-       st.sampled_from(["lstm", "gru"]), st.sampled_from([np.nan, np.inf, -np.inf, 1e30]), st.sampled_from(GOOD))
+@given(
+    backends,
+    st.data(),
+    st.integers(1, 5),
+    st.integers(2, 8),
+    st.integers(1, 4),
+    st.integers(1, 5),
+    st.sampled_from(["lstm", "gru"]),
+    st.sampled_from([np.nan, np.inf, -np.inf, 1e30]),
+    st.sampled_from(GOOD),
+)
 def test_padding_never_reaches_a_gradient(backend, data, N, T, D, H, kind, junk, dtype):
     """Whatever the padded steps of a TimeLSTM/TimeGRU input hold, the outputs and gradients are those of
     zeros there, on every backend."""
@@ -322,7 +387,6 @@ def test_padding_never_reaches_a_gradient(backend, data, N, T, D, H, kind, junk,
             layer = (TimeLSTM if kind == "lstm" else TimeGRU)(*[p.copy() for p in params])
             hs = layer.forward(inputs, lengths)
             results.append((hs, layer.backward(dhs), *[g.copy() for g in layer.grads]))
-    for got, want in zip(*results):
+    for got, want in zip(*results, strict=True):
         assert np.isfinite(got).all()
         np.testing.assert_array_equal(got, want)
-

@@ -10,13 +10,14 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, CPP, FUSED_ISAS, threads
 
 import attncore
 from attncore import kernels as K
-from helpers import BACKENDS, CPP, FUSED_ISAS, threads
 
-pytestmark = pytest.mark.skipif(CPP is None or not FUSED_ISAS, reason="no C++ backend, or a CPU without the "
-                                "packed GEMM's microkernels")
+pytestmark = pytest.mark.skipif(
+    CPP is None or not FUSED_ISAS, reason="no C++ backend, or a CPU without the packed GEMM's microkernels"
+)
 
 SIZES = [(1, 1, 1), (1, 37, 5), (7, 1, 300), (13, 33, 17), (33, 65, 129), (50, 100, 700), (17, 2, 1)]
 FORMS = list(itertools.product([False, True], [False, True]))
@@ -62,9 +63,17 @@ def test_no_reduction_and_bigger_than_a_block(rng, isa, ta, tb):
     np.testing.assert_allclose(gemm(a, b, ta, tb), want, **tolerance(1100))
 
 
-@pytest.mark.parametrize("M,N,K,ta,tb", [(3712, 1024, 16, False, True), (272, 1024, 3712, True, False),
-                                         (1280, 60, 512, False, False), (16, 1536, 512, False, False),
-                                         (5, 3, 9000, True, False), (40, 7, 300, False, False)])
+@pytest.mark.parametrize(
+    "M,N,K,ta,tb",
+    [
+        (3712, 1024, 16, False, True),
+        (272, 1024, 3712, True, False),
+        (1280, 60, 512, False, False),
+        (16, 1536, 512, False, False),
+        (5, 3, 9000, True, False),
+        (40, 7, 300, False, False),
+    ],
+)
 def test_one_and_two_threads_give_the_same_bits(rng, M, N, K, ta, tb):
     """Each output element sums its K blocks in order on one thread, whoever takes its block."""
     a, b, want = operands(rng, M, N, K, ta, tb)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, BEST_ISA, CPP, FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad, threads
 
 import attncore
 from attncore.kernels import gru_reset_after_backward, gru_reset_after_forward
 from attncore.time_layers import GRU, TimeGRU
-from helpers import BACKENDS, BEST_ISA, CPP, FD_TOL, LAYOUTS, assert_close, awkward, numerical_grad, threads
 
 
 def reference(xs, Wx, Wh, b, h0):
@@ -27,9 +27,13 @@ def reference(xs, Wx, Wh, b, h0):
 
 
 def draw(rng, N, T, D, H, dtype=np.float64):
-    return (rng.normal(size=(N, T, D)).astype(dtype), (rng.normal(size=(D, 3 * H)) * 0.5).astype(dtype),
-            (rng.normal(size=(H, 3 * H)) * 0.5).astype(dtype), rng.normal(size=(2, 3 * H)).astype(dtype),
-            rng.normal(size=(N, H)).astype(dtype))
+    return (
+        rng.normal(size=(N, T, D)).astype(dtype),
+        (rng.normal(size=(D, 3 * H)) * 0.5).astype(dtype),
+        (rng.normal(size=(H, 3 * H)) * 0.5).astype(dtype),
+        rng.normal(size=(2, 3 * H)).astype(dtype),
+        rng.normal(size=(N, H)).astype(dtype),
+    )
 
 
 @pytest.mark.parametrize("N,T,D,H", [(1, 1, 1, 1), (3, 5, 4, 6), (2, 7, 3, 5), (4, 0, 3, 2)])
@@ -69,7 +73,7 @@ def test_gradients_are_finite_differences(rng, layout):
 
     hs, gates = gru_reset_after_forward(awkward(xs, layout), Wx, Wh, b, h0)
     grads = gru_reset_after_backward(awkward(xs, layout), Wx, Wh, h0, hs, gates, awkward(dhs, layout), dh_next)
-    for got, wrt in zip(grads, (xs, Wx, Wh, b, h0)):
+    for got, wrt in zip(grads, (xs, Wx, Wh, b, h0), strict=True):
         np.testing.assert_allclose(got, numerical_grad(loss, wrt), **FD_TOL)
 
 
@@ -85,7 +89,7 @@ def test_every_backend_and_thread_count_agrees_in_float32(rng):
             got = gru_reset_after_backward(xs, Wx, Wh, h0, got_hs, got_gates, dhs)
         assert got_hs.dtype == np.float32
         assert_close(got_hs, hs, np.float32)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert g.dtype == np.float32 and g.shape == w.shape
             assert_close(g, w, np.float32)
 
@@ -96,7 +100,7 @@ def test_layers_lengths_and_state(backend, rng):
     lengths = np.array([5, 2, 1])
     out = layer.forward(xs, lengths)
     for n, length in enumerate(lengths):  # each row as if it were alone and as long as its length
-        alone = reference(xs[n:n + 1, :length], Wx, Wh, b, np.zeros((1, 6)))
+        alone = reference(xs[n : n + 1, :length], Wx, Wh, b, np.zeros((1, 6)))
         assert_close(out[n, :length], alone[0])
         assert_close(out[n, length:], np.repeat(alone[:, -1], 5 - length, axis=0))
     dxs = layer.backward(np.ones_like(out))
@@ -124,10 +128,15 @@ def test_the_books_gru_stays_the_default(rng):
 @pytest.mark.parametrize("name", BACKENDS)
 def test_bad_arguments_are_the_same_errors_on_every_backend(rng, name):
     xs, Wx, Wh, b, h0 = draw(rng, 2, 3, 4, 5)
-    cases = [((xs, Wx, Wh, b[0], h0), ValueError), ((xs, Wx, Wh[:, :14], b, h0), ValueError),
-             ((xs[..., :3], Wx, Wh, b, h0), ValueError), ((xs, Wx, Wh, b, h0[:1]), ValueError),
-             ((xs, Wx.astype(int), Wh, b, h0), TypeError), ((xs, Wx, Wh, b.astype(complex), h0), TypeError),
-             ((xs.astype(str), Wx, Wh, b, h0), TypeError)]
+    cases = [
+        ((xs, Wx, Wh, b[0], h0), ValueError),
+        ((xs, Wx, Wh[:, :14], b, h0), ValueError),
+        ((xs[..., :3], Wx, Wh, b, h0), ValueError),
+        ((xs, Wx, Wh, b, h0[:1]), ValueError),
+        ((xs, Wx.astype(int), Wh, b, h0), TypeError),
+        ((xs, Wx, Wh, b.astype(complex), h0), TypeError),
+        ((xs.astype(str), Wx, Wh, b, h0), TypeError),
+    ]
     with attncore.use_backend(name):
         for args, error in cases:
             with pytest.raises(error):
@@ -154,7 +163,7 @@ def test_an_attention_model_of_reset_after_grus(backend, tmp_path):
     start = t[:, :1]
     batch = model.generate_batch(x, start, 4)
     for n in range(6):  # one row at a time, one step per call: the same answers
-        assert model.generate(x[n:n + 1], int(start[n, 0]), 4) == batch[n].tolist()
+        assert model.generate(x[n : n + 1], int(start[n, 0]), 4) == batch[n].tolist()
     assert np.array_equal(model.generate_beam(x, start, 2, 4, beam=1), batch)
     model.save_params(tmp_path / "ra.npz")
     again = load_model(tmp_path / "ra.npz")
@@ -178,7 +187,7 @@ def test_the_fused_step_is_the_numpy_loop(rng, isa, N, T, D, H, n_threads):
         got = gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, awkward(dhs, "reversed"), dh)
     assert_close(hs, want_hs)
     assert_close(gates, want_gates)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g.shape == w.shape and g.dtype == np.float32
         assert_close(g, w)
     for args in (draw(rng, 3, 2, D, H, np.float32), [a.astype(np.float64) for a in (xs, Wx, Wh, b, h0)]):
@@ -186,7 +195,7 @@ def test_the_fused_step_is_the_numpy_loop(rng, isa, N, T, D, H, n_threads):
             want = gru_reset_after_forward(*args)
         with attncore.use_backend("cpp"), threads(n_threads):
             got = gru_reset_after_forward(*args)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=True):
             assert g.dtype == w.dtype
             assert_close(g, w)
 
@@ -195,8 +204,12 @@ def test_the_fused_step_is_the_numpy_loop(rng, isa, N, T, D, H, n_threads):
 def test_the_bindings_check_their_arguments(rng):
     xs, Wx, Wh, b, h0 = draw(rng, 40, 2, 3, 4, np.float32)
     hs, gates = np.zeros((40, 2, 4), np.float32), np.zeros((40, 2, 16), np.float32)
-    for args, error in [((xs, Wx, Wh, b[0], h0), ValueError), ((xs, Wx, Wh[:, :9], b, h0), ValueError),
-                        ((xs, Wx, Wh, b, h0[:3]), ValueError), ((xs.astype(np.int32), Wx, Wh, b, h0), TypeError)]:
+    for args, error in [
+        ((xs, Wx, Wh, b[0], h0), ValueError),
+        ((xs, Wx, Wh[:, :9], b, h0), ValueError),
+        ((xs, Wx, Wh, b, h0[:3]), ValueError),
+        ((xs.astype(np.int32), Wx, Wh, b, h0), TypeError),
+    ]:
         with pytest.raises(error):
             CPP.gru_reset_after_forward(*args)
     with pytest.raises(ValueError, match="attncore.kernels.gru_reset_after_backward"):

@@ -7,17 +7,15 @@ import itertools
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, FD_TOL, assert_close, numerical_grad, thread_counts
 
 import attncore
-from attncore import _numpy_kernels as NK
-from attncore import kernels as K
+from attncore import _numpy_kernels as NK, kernels as K
 from attncore.attention_layer import TimeAttention
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.peeky_seq2seq import PeekySeq2seq
 from attncore.seq2seq import Seq2seq, source_lengths
 from attncore.time_layers import TimeGRU, TimeLSTM
-
-from helpers import BACKENDS, FD_TOL, assert_close, numerical_grad, thread_counts
 
 LENGTHS = np.array([1, 7, 3, 7, 5, 2])  # length 1, full length and ragged ones
 N, T, Td, H = len(LENGTHS), 7, 4, 5
@@ -47,12 +45,14 @@ def test_masked_attention_kernels_equal_the_reference(dtype):
     da = np.random.default_rng(1).standard_normal((N, T)).astype(dtype)
     a1 = NK.attention_weight_forward(enc, h, LENGTHS)
     reference = {
-        "ta_forward": (out, a), "ta_backward": (denc, ddec), "aw_forward": (a1,),
+        "ta_forward": (out, a),
+        "ta_backward": (denc, ddec),
+        "aw_forward": (a1,),
         "aw_backward": NK.attention_weight_backward(enc, h, a1, da, LENGTHS),
         "ws_forward": (NK.weight_sum_forward(enc, a1, LENGTHS),),
         "ws_backward": NK.weight_sum_backward(enc, a1, dc, LENGTHS),
     }
-    for name, threads in [("numpy", 1)] + list(thread_counts()):
+    for name, _ in [("numpy", 1)] + list(thread_counts()):
         with attncore.use_backend(name):
             got = {
                 "ta_forward": K.time_attention_forward(enc, dec, LENGTHS),
@@ -63,7 +63,7 @@ def test_masked_attention_kernels_equal_the_reference(dtype):
                 "ws_backward": K.weight_sum_backward(enc, a1, dc, LENGTHS),
             }
         for key, arrays in reference.items():
-            for g, want in zip(got[key], arrays):
+            for g, want in zip(got[key], arrays, strict=True):
                 assert_close(g, want, dtype)
         assert np.all(got["ws_backward"][1][past()] == 0) and np.all(got["aw_backward"][0][past()] == 0)
 
@@ -76,7 +76,7 @@ def test_full_lengths_change_nothing_and_padding_is_never_read(backend_name):
         full = K.time_attention_forward(enc, dec, np.full(N, T))
         assert np.array_equal(out, full[0]) and np.array_equal(a, full[1])
         grads = K.time_attention_backward(enc, dec, a, dout)
-        for g, f in zip(grads, K.time_attention_backward(enc, dec, a, dout, np.full(N, T))):
+        for g, f in zip(grads, K.time_attention_backward(enc, dec, a, dout, np.full(N, T)), strict=True):
             assert np.array_equal(g, f)
         # NaN in the padding: no output and no gradient of the real steps sees it
         dirty = enc.copy()
@@ -86,7 +86,7 @@ def test_full_lengths_change_nothing_and_padding_is_never_read(backend_name):
         assert np.array_equal(clean_out, dirty_out) and np.array_equal(clean_a, dirty_a)
         clean = K.time_attention_backward(enc, dec, clean_a, dout, LENGTHS)
         dirty = K.time_attention_backward(dirty, dec, dirty_a, dout, LENGTHS)
-        for c, d in zip(clean, dirty):
+        for c, d in zip(clean, dirty, strict=True):
             assert np.array_equal(c, d)
 
 
@@ -97,7 +97,7 @@ def test_masked_time_attention_finite_differences():
         with attncore.use_backend(name):
             layer = TimeAttention()
 
-            def loss():
+            def loss(layer=layer):
                 return float((layer.forward(enc, dec, LENGTHS) * weights).sum())
 
             loss()
@@ -107,14 +107,17 @@ def test_masked_time_attention_finite_differences():
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
-@pytest.mark.parametrize("lengths, error, text", [
-    (np.array([0, 1, 1, 1, 1, 1]), ValueError, "from 1 to T = 7, got 0 in row 0"),
-    (np.array([1, 1, 1, 1, 1, 8]), ValueError, "got 8 in row 5"),
-    (np.array([1, 2, 3]), ValueError, r"shape \(N,\) = \(6,\)"),
-    (np.ones((6, 1), int), ValueError, r"shape \(N,\)"),
-    (np.ones(6), TypeError, "integer array"),
-    (np.array([2**64 - 1] * 6, dtype=np.uint64), ValueError, "from 1 to T"),
-])
+@pytest.mark.parametrize(
+    "lengths, error, text",
+    [
+        (np.array([0, 1, 1, 1, 1, 1]), ValueError, "from 1 to T = 7, got 0 in row 0"),
+        (np.array([1, 1, 1, 1, 1, 8]), ValueError, "got 8 in row 5"),
+        (np.array([1, 2, 3]), ValueError, r"shape \(N,\) = \(6,\)"),
+        (np.ones((6, 1), int), ValueError, r"shape \(N,\)"),
+        (np.ones(6), TypeError, "integer array"),
+        (np.array([2**64 - 1] * 6, dtype=np.uint64), ValueError, "from 1 to T"),
+    ],
+)
 def test_bad_lengths_are_clear_errors(backend_name, lengths, error, text):
     enc, dec, dout = attention_inputs(np.float32)
     with attncore.use_backend(backend_name):
@@ -143,8 +146,11 @@ def test_the_binding_itself_checks_lengths():
 def recurrent(cls, D=3, seed=5):
     rng = np.random.default_rng(seed)
     gates = 4 if cls is TimeLSTM else 3
-    return cls(rng.standard_normal((D, gates * H)) * 0.5, rng.standard_normal((H, gates * H)) * 0.5,
-               rng.standard_normal(gates * H) * 0.1)
+    return cls(
+        rng.standard_normal((D, gates * H)) * 0.5,
+        rng.standard_normal((H, gates * H)) * 0.5,
+        rng.standard_normal(gates * H) * 0.1,
+    )
 
 
 @pytest.mark.parametrize("cls", [TimeLSTM, TimeGRU])
@@ -156,9 +162,9 @@ def test_recurrent_state_stops_at_each_rows_length(cls):
             hs = layer.forward(xs, LENGTHS)
             for n, L in enumerate(LENGTHS):
                 alone = recurrent(cls)
-                want = alone.forward(xs[n:n + 1, :L])
+                want = alone.forward(xs[n : n + 1, :L])
                 assert_close(hs[n, :L], want[0])
-                assert np.array_equal(hs[n, L:], np.repeat(hs[n, L - 1:L], T - L, axis=0))
+                assert np.array_equal(hs[n, L:], np.repeat(hs[n, L - 1 : L], T - L, axis=0))
                 assert_close(layer.h[n], alone.h[0])
                 if cls is TimeLSTM:
                     assert_close(layer.c[n], alone.c[0])
@@ -188,7 +194,7 @@ def test_nan_and_inf_in_the_padding_never_reach_a_gradient(cls, junk, dtype):
             hs = layer.forward(inputs, lengths)
             dxs = layer.backward(dhs)
             results.append((hs, dxs, *[g.copy() for g in layer.grads]))
-        for got, want in zip(*results):
+        for got, want in zip(*results, strict=True):
             assert np.isfinite(got).all(), (name, n)
             np.testing.assert_array_equal(got, want)
         assert not results[0][1][past].any()  # no gradient for the padded inputs
@@ -204,7 +210,7 @@ def test_recurrent_lengths_finite_differences(cls):
         with attncore.use_backend(name):
             layer = recurrent(cls)
 
-            def loss():
+            def loss(layer=layer):
                 return float((layer.forward(xs, LENGTHS) * weights).sum() + (layer.h * final).sum())
 
             loss()
@@ -214,7 +220,7 @@ def test_recurrent_lengths_finite_differences(cls):
             grads = [g.copy() for g in layer.grads]
             np.testing.assert_allclose(dxs, numerical_grad(loss, xs), **FD_TOL)
             assert np.all(dxs[past()] == 0)
-            for g, p in zip(grads, layer.params):
+            for g, p in zip(grads, layer.params, strict=True):
                 np.testing.assert_allclose(g, numerical_grad(loss, p), **FD_TOL)
 
 
@@ -228,10 +234,10 @@ def padded_task(seed=0, rows=12, V=9):
     xs = np.zeros((rows, 7), np.int64)
     ts = np.zeros((rows, 7), np.int64)
     for n in range(rows):
-        xs[n, :src_len[n]] = rng.integers(3, V, src_len[n])
+        xs[n, : src_len[n]] = rng.integers(3, V, src_len[n])
         xs[n, src_len[n]] = 2
         ts[n, 0] = 1
-        ts[n, 1:1 + tgt_len[n]] = rng.integers(3, V, tgt_len[n])
+        ts[n, 1 : 1 + tgt_len[n]] = rng.integers(3, V, tgt_len[n])
         ts[n, 1 + tgt_len[n]] = 2
     return xs, ts
 
@@ -245,9 +251,12 @@ def test_more_padding_changes_nothing(model_kind):
     results = []
     for x, t in ((xs, ts), (extra_x, extra_t)):
         np.random.seed(1)
-        model = {"attention-lstm": lambda: AttentionSeq2seq(9, 4, 6),
-                 "attention-gru-luong": lambda: AttentionSeq2seq(9, 4, 6, cell="gru", luong=True),
-                 "seq2seq": lambda: Seq2seq(9, 4, 6), "peeky": lambda: PeekySeq2seq(9, 4, 6)}[model_kind]()
+        model = {
+            "attention-lstm": lambda: AttentionSeq2seq(9, 4, 6),
+            "attention-gru-luong": lambda: AttentionSeq2seq(9, 4, 6, cell="gru", luong=True),
+            "seq2seq": lambda: Seq2seq(9, 4, 6),
+            "peeky": lambda: PeekySeq2seq(9, 4, 6),
+        }[model_kind]()
         model.pad_id = 0
         loss = model.forward(x.astype(np.int64), t)
         model.backward()
@@ -255,7 +264,7 @@ def test_more_padding_changes_nothing(model_kind):
         explicit = model.forward(x, t, lengths=source_lengths(x, 0))
         assert explicit == loss
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
-    for a, b in zip(results[0][1], results[1][1]):
+    for a, b in zip(results[0][1], results[1][1], strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
 
 
@@ -293,7 +302,7 @@ def test_beam_1_is_greedy(model_class):
     assert np.array_equal(model.generate_beam(xs, 1, None, 7, beam=1), greedy)
     # with an end marker: equal up to it, the end marker after it
     beam = model.generate_beam(xs, 1, 4, 7, beam=1)
-    for g, b in zip(greedy, beam):
+    for g, b in zip(greedy, beam, strict=True):
         end = list(g).index(4) + 1 if 4 in g else len(g)
         assert np.array_equal(g[:end], b[:end]) and np.all(b[end:] == 4)
 
@@ -324,7 +333,7 @@ def test_a_wide_beam_finds_the_most_probable_answer(pad):
     best = model.generate_beam(xs, 1, None, L, beam=V ** (L - 1))
     every = np.array(list(itertools.product(range(V), repeat=L)))
     for n in range(len(xs)):
-        x = np.repeat(xs[n:n + 1], len(every), axis=0)
+        x = np.repeat(xs[n : n + 1], len(every), axis=0)
         scores = sequence_log_prob(model, x, 1, every)
         assert np.array_equal(best[n], every[np.argmax(scores)])
     beam2 = model.generate_beam(xs, 1, None, L, beam=2)
@@ -351,9 +360,15 @@ def test_decoding_edges_are_results_or_clear_errors(model_class):
     for name in BACKENDS:
         with attncore.use_backend(name):
             for beam in (None, 1, 3):
-                decode = (lambda xs, **kw: model.generate_batch(xs, 1, 4)) if beam is None else \
-                    (lambda xs, **kw: model.generate_beam(xs, 1, kw.get("end_id", 2), 4, beam=beam,
-                                                          length_penalty=kw.get("penalty", 0.0)))
+                decode = (
+                    (lambda xs, **kw: model.generate_batch(xs, 1, 4))
+                    if beam is None
+                    else (
+                        lambda xs, beam=beam, **kw: model.generate_beam(
+                            xs, 1, kw.get("end_id", 2), 4, beam=beam, length_penalty=kw.get("penalty", 0.0)
+                        )
+                    )
+                )
                 empty = decode(np.zeros((0, 3), int))
                 assert empty.shape == (0, 4) and empty.dtype == np.int64
                 with pytest.raises(ValueError, match="at least one time step"):
@@ -387,7 +402,7 @@ def test_many_decoder_steps_take_the_product_path(dtype, lengths):
         got_out, got_a = K.time_attention_forward(enc, dec, lengths)
         assert_close(got_out, out, dtype)
         assert_close(got_a, a, dtype)
-        for g, want in zip(K.time_attention_backward(enc, dec, a, dout, lengths), grads):
+        for g, want in zip(K.time_attention_backward(enc, dec, a, dout, lengths), grads, strict=True):
             assert_close(g, want, dtype)
         if lengths is not None:
             assert np.all(got_a[past()[:, None, :].repeat(steps, 1)] == 0)

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import FD_TOL, LAYOUTS, NATIVE_BACKENDS, assert_close, awkward, numerical_grad, thread_counts, tol
 from numpy.testing import assert_allclose
 
 import attncore
-from attncore import _numpy_kernels as ref
-from attncore import kernels as K
+from attncore import _numpy_kernels as ref, kernels as K
 from attncore.time_layers import GRU, LSTM, RNN, TimeBiLSTM, TimeGRU, TimeLSTM, TimeRNN
 
-from helpers import assert_close, FD_TOL, LAYOUTS, NATIVE_BACKENDS, awkward, numerical_grad, thread_counts, tol
-
 GATES = {"lstm": 4, "gru": 3}
-SHAPES = {"book": (128, 29, 16, 256), "N1": (1, 29, 16, 256), "T1": (3, 1, 5, 17), "odd": (3, 5, 7, 17), "tiny": (1, 1, 1, 1)}
+SHAPES = {
+    "book": (128, 29, 16, 256),
+    "N1": (1, 29, 16, 256),
+    "T1": (3, 1, 5, 17),
+    "odd": (3, 5, 7, 17),
+    "tiny": (1, 1, 1, 1),
+}
 
 
 def weights(rng, kind, D, H, dtype):
@@ -34,11 +38,17 @@ def weights(rng, kind, D, H, dtype):
 def independent_lstm(xs, Wx, Wh, b, h, c):
     """The LSTM equations written per gate, as a check on the NumPy kernel."""
     H = Wh.shape[0]
-    sig = lambda v: 0.5 * (1 + np.tanh(0.5 * v))  # noqa: E731  (another form of the sigmoid)
+
+    def sig(v):  # another form of the sigmoid
+        return 0.5 * (1 + np.tanh(0.5 * v))
+
+    def gate(k, x, h):
+        return x @ Wx[:, k * H : (k + 1) * H] + h @ Wh[:, k * H : (k + 1) * H] + b[k * H : (k + 1) * H]
+
     out = []
     for t in range(xs.shape[1]):
-        gate = lambda k: xs[:, t] @ Wx[:, k * H:(k + 1) * H] + h @ Wh[:, k * H:(k + 1) * H] + b[k * H:(k + 1) * H]  # noqa: E731
-        f, g, i, o = sig(gate(0)), np.tanh(gate(1)), sig(gate(2)), sig(gate(3))
+        x = xs[:, t]
+        f, g, i, o = sig(gate(0, x, h)), np.tanh(gate(1, x, h)), sig(gate(2, x, h)), sig(gate(3, x, h))
         c = f * c + g * i
         h = o * np.tanh(c)
         out.append(h)
@@ -52,8 +62,8 @@ def independent_gru(xs, Wx, Wh, b, h):
     for t in range(xs.shape[1]):
         x = xs[:, t]
         z = sig(x @ Wx[:, :H] + h @ Wh[:, :H] + b[:H])
-        r = sig(x @ Wx[:, H:2 * H] + h @ Wh[:, H:2 * H] + b[H:2 * H])
-        hh = np.tanh(x @ Wx[:, 2 * H:] + (r * h) @ Wh[:, 2 * H:] + b[2 * H:])
+        r = sig(x @ Wx[:, H : 2 * H] + h @ Wh[:, H : 2 * H] + b[H : 2 * H])
+        hh = np.tanh(x @ Wx[:, 2 * H :] + (r * h) @ Wh[:, 2 * H :] + b[2 * H :])
         h = (1 - z) * h + z * hh
         out.append(h)
     return np.stack(out, axis=1)
@@ -91,10 +101,10 @@ def test_recurrent_matches_numpy(backend, kind, dtype, rng, shape, layout):
     dhs = rng.standard_normal((N, T, H)).astype(dtype)
     fwd, bwd = run(kind, awkward(xs, layout), W, h0, c0, awkward(dhs, layout), dh_next, dc_next)
     fwd_r, bwd_r = reference(kind, xs, W, h0, c0, dhs, dh_next, dc_next)
-    for got, want in zip(fwd, fwd_r):
+    for got, want in zip(fwd, fwd_r, strict=True):
         assert got.dtype == dtype
         assert_close(got, want, dtype)
-    for got, want in zip(bwd, bwd_r):
+    for got, want in zip(bwd, bwd_r, strict=True):
         assert got.dtype == dtype
         assert_close(got, want, dtype)
 
@@ -127,7 +137,7 @@ def test_gradients_by_finite_differences(backend, kind, rng):
 
     _, grads = run(kind, xs, (Wx, Wh, b), h0, c0, w_hs, w_h, w_c)
     targets = [xs, Wx, Wh, b, h0] + ([c0] if kind == "lstm" else [])
-    for g, x in zip(grads, targets):
+    for g, x in zip(grads, targets, strict=True):
         assert_allclose(g, numerical_grad(loss, x), **FD_TOL)
 
 
@@ -140,7 +150,7 @@ def test_one_and_two_threads_agree(native, rng):
     for _ in thread_counts([native]):
         fwd = K.lstm_forward(xs, *W)
         out.append((*fwd, *K.lstm_backward(xs, W[0], W[1], None, None, *fwd, dhs)))
-    for one, two in zip(*out):
+    for one, two in zip(*out, strict=True):
         assert_close(one, two, np.float32)
 
 
@@ -164,8 +174,9 @@ def test_time_lstm_layer_api(backend, dtype, rng):
     params_before = [id(p) for p in layer.params]
     xs = rng.standard_normal((N, T, D)).astype(dtype)
     hs = layer.forward(xs[:, ::-1])
-    assert_allclose(hs, ref.lstm_forward(np.ascontiguousarray(xs[:, ::-1]), *W, np.zeros((N, H)), np.zeros((N, H)))[0],
-                    **tol(dtype))
+    assert_allclose(
+        hs, ref.lstm_forward(np.ascontiguousarray(xs[:, ::-1]), *W, np.zeros((N, H)), np.zeros((N, H)))[0], **tol(dtype)
+    )
     assert layer.h.shape == (N, H) and layer.c.shape == (N, H)
     dxs = layer.backward(np.ones((N, T, H), dtype))
     assert dxs.shape == (N, T, D) and layer.dh.shape == (N, H)
@@ -229,8 +240,11 @@ def test_single_step_layers_match_time_layers(backend, rng):
     assert_allclose(h1, hs[:, 0]) and assert_allclose(c1, cs[:, 0])
     dh, dc = rng.standard_normal((N, H)), rng.standard_normal((N, H))
     dx, dh_prev, dc_prev = cell.backward(dh, dc)
-    assert_allclose(dh_prev, numerical_grad(lambda: (cell.forward(x, h, c)[0] * dh).sum()
-                                            + (cell.forward(x, h, c)[1] * dc).sum(), h), **FD_TOL)
+    assert_allclose(
+        dh_prev,
+        numerical_grad(lambda: (cell.forward(x, h, c)[0] * dh).sum() + (cell.forward(x, h, c)[1] * dc).sum(), h),
+        **FD_TOL,
+    )
     Wg = weights(rng, "gru", D, H, np.float64)
     gcell = GRU(*Wg)
     gcell.forward(x, h)
@@ -260,7 +274,9 @@ def test_time_bilstm_with_reversed_views(backend, rng):
     assert out.shape == (N, T, 2 * H)
     zeros = np.zeros((N, H))
     assert_allclose(out[:, :, :H], ref.lstm_forward(xs, *W1, zeros, zeros)[0], rtol=1e-12)
-    assert_allclose(out[:, ::-1, H:], ref.lstm_forward(np.ascontiguousarray(xs[:, ::-1]), *W2, zeros, zeros)[0], rtol=1e-12)
+    assert_allclose(
+        out[:, ::-1, H:], ref.lstm_forward(np.ascontiguousarray(xs[:, ::-1]), *W2, zeros, zeros)[0], rtol=1e-12
+    )
     dxs = layer.backward(w)
     assert_allclose(dxs, numerical_grad(lambda: (TimeBiLSTM(*W1, *W2).forward(xs) * w).sum(), xs), **FD_TOL)
     assert len(layer.params) == 6 and len(layer.grads) == 6

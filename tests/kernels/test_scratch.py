@@ -65,7 +65,7 @@ def test_results_do_not_depend_on_the_cache_or_huge_pages(rng):
         cpp.release_scratch()
         for _ in range(2):  # the second call takes the first one's buffers
             got = step(args)
-            for g, w in zip(got, want):
+            for g, w in zip(got, want, strict=True):
                 np.testing.assert_array_equal(g, w)
 
 
@@ -102,18 +102,20 @@ def test_threads_share_the_cache(rng):
         t.start()
     for t in threads:
         t.join()
-    for g, w in zip(got, want):
-        for a, b in zip(g, w):
+    for g, w in zip(got, want, strict=True):
+        for a, b in zip(g, w, strict=True):
             np.testing.assert_array_equal(a, b)
     assert cpp.scratch_cached_bytes() <= 64 * MiB
 
 
 @pytest.mark.parametrize("numpy_setting", [False, True])
 def test_huge_pages_follow_numpys_setting(numpy_setting):
-    code = ("import numpy as np\n"
-            f"np._core.multiarray._set_madvise_hugepage({numpy_setting})\n"
-            "import attncore, attncore._cpp as c\n"
-            "print(c.hugepages())\n")
+    code = (
+        "import numpy as np\n"
+        f"np._core.multiarray._set_madvise_hugepage({numpy_setting})\n"
+        "import attncore, attncore._cpp as c\n"
+        "print(c.hugepages())\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(numpy_setting)
 

@@ -26,8 +26,9 @@ def test_state_context_is_context_state_with_the_rows_swapped(backend):
     models = []
     for concat in ("context-state", "state-context"):
         np.random.seed(8)
-        models.append(AttentionSeq2seq(20, 8, 6, cell="gru-reset-after", luong=True, source_vocab_size=30,
-                                       concat=concat))
+        models.append(
+            AttentionSeq2seq(20, 8, 6, cell="gru-reset-after", luong=True, source_vocab_size=30, concat=concat)
+        )
     book, keras = models
     Wc = keras.decoder.hidden[0].params[0]
     Wc[...] = np.concatenate([book.decoder.hidden[0].params[0][6:], book.decoder.hidden[0].params[0][:6]])
@@ -36,7 +37,7 @@ def test_state_context_is_context_state_with_the_rows_swapped(backend):
     keras.backward()
     dWc_book, dWc_keras = book.decoder.hidden[0].grads[0], keras.decoder.hidden[0].grads[0]
     np.testing.assert_allclose(dWc_keras, np.concatenate([dWc_book[6:], dWc_book[:6]]), rtol=1e-5, atol=1e-7)
-    for g_book, g_keras in zip(book.grads[:4], keras.grads[:4]):  # the encoder's gradients
+    for g_book, g_keras in zip(book.grads[:4], keras.grads[:4], strict=True):  # the encoder's gradients
         np.testing.assert_allclose(g_keras, g_book, rtol=1e-4, atol=1e-6)
     assert np.array_equal(book.generate_batch(x, t[:, :1], 4), keras.generate_batch(x, t[:, :1], 4))
 
@@ -62,8 +63,9 @@ def test_files_keep_the_architecture(tmp_path):
     model.save_params(tmp_path / "seed.npz")
     again = load_model(tmp_path / "seed.npz")
     assert again.config == model.config and again.config["source_vocab_size"] == 30
-    assert np.array_equal(again.generate_batch(x, np.zeros((3, 1), int), 4),
-                          model.generate_batch(x, np.zeros((3, 1), int), 4))
+    assert np.array_equal(
+        again.generate_batch(x, np.zeros((3, 1), int), 4), model.generate_batch(x, np.zeros((3, 1), int), 4)
+    )
     book = AttentionSeq2seq(20, 8, 6)  # the book's model records none of the new options
     assert set(book.config) == {"vocab_size", "wordvec_size", "hidden_size", "cell", "luong"}
     with np.load(tmp_path / "seed.npz") as f:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import BACKENDS
 
 import attncore
 from attncore.attention_seq2seq import AttentionSeq2seq
@@ -11,8 +12,6 @@ from attncore.optimizer import Adam
 from attncore.peeky_seq2seq import PeekySeq2seq
 from attncore.seq2seq import Seq2seq
 from attncore.trainer import train_step
-
-from helpers import BACKENDS
 
 V, D, H = 13, 8, 16
 MODELS = {
@@ -27,16 +26,29 @@ MODELS = {
     "additive-luong": (AttentionSeq2seq, {"score": "additive", "luong": True}),
     "keras-concat-scaled": (AttentionSeq2seq, {"score": "keras-concat-scaled", "cell": "gru-reset-after"}),
     "bridge-general": (AttentionSeq2seq, {"bridge": 11, "score": "general"}),
-    "bi-stacked-bridge-additive": (AttentionSeq2seq, {"bidirectional": True, "layers": 2, "bridge": 10,
-                                                      "score": "additive", "luong": True, "concat": "state-context",
-                                                      "cell": "gru-reset-after"}),
-    "keras-additive-bi": (AttentionSeq2seq, {"score": "keras-additive", "bidirectional": True,
-                                             "cell": "gru-reset-after", "concat": "state-context"}),
+    "bi-stacked-bridge-additive": (
+        AttentionSeq2seq,
+        {
+            "bidirectional": True,
+            "layers": 2,
+            "bridge": 10,
+            "score": "additive",
+            "luong": True,
+            "concat": "state-context",
+            "cell": "gru-reset-after",
+        },
+    ),
+    "keras-additive-bi": (
+        AttentionSeq2seq,
+        {"score": "keras-additive", "bidirectional": True, "cell": "gru-reset-after", "concat": "state-context"},
+    ),
     "dropout": (AttentionSeq2seq, {"dropout": 0.2, "cell": "gru-reset-after"}),
     "stacked": (AttentionSeq2seq, {"layers": 2, "dropout": 0.1}),
     "bidirectional": (AttentionSeq2seq, {"bidirectional": True, "cell": "gru-reset-after"}),
-    "bi-stacked-additive": (AttentionSeq2seq, {"bidirectional": True, "layers": 2, "score": "additive", "luong": True,
-                                               "cell": "gru"}),
+    "bi-stacked-additive": (
+        AttentionSeq2seq,
+        {"bidirectional": True, "layers": 2, "score": "additive", "luong": True, "cell": "gru"},
+    ),
 }
 # Relative tolerance of float32 losses between backends after a few Adam steps.
 LOSS_RTOL = 1e-4
@@ -84,7 +96,7 @@ def test_initialization_draws_the_books_weights(kind):
     want = book_weights(kind, seed=11)
     model = make(kind, seed=11)
     assert len(model.params) == len(want)
-    for got, expected in zip(model.params, want):
+    for got, expected in zip(model.params, want, strict=True):
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, expected)
 
@@ -97,9 +109,9 @@ def test_scores_draw_the_dot_models_weights_first(kind):
     np.random.seed(7)
     dot = cls(V, D, H, **{k: v for k, v in options.items() if k != "score"})
     assert len(model.params) > len(dot.params)
-    for got, want in zip(model.params, dot.params):
+    for got, want in zip(model.params[: len(dot.params)], dot.params, strict=True):
         np.testing.assert_array_equal(got, want)
-    assert model.decoder.attention.params == model.params[len(dot.params):]
+    assert model.decoder.attention.params == model.params[len(dot.params) :]
     assert model.config["score"] == options["score"] and "score" not in dot.config
 
 
@@ -123,7 +135,7 @@ def test_dropout_drops_in_training_only_and_a_seed_reproduces_it():
     np.testing.assert_array_equal(model.scores(x, t[:, :-1]), scores)
     np.random.seed(7)
     undropped = AttentionSeq2seq(V, D, H, cell="gru-reset-after")
-    for p, q in zip(model.params, undropped.params):  # no weights of its own: the same draws
+    for p, q in zip(model.params, undropped.params, strict=True):  # no weights of its own: the same draws
         np.testing.assert_array_equal(p, q)
     for bad in (1.0, -0.5, True, "0.2", float("nan")):
         with pytest.raises(ValueError, match="dropout must be a number from 0 to below 1"):
@@ -133,8 +145,20 @@ def test_dropout_drops_in_training_only_and_a_seed_reproduces_it():
 def test_luong_variant_shapes():
     model = make("luong")
     shapes = [p.shape for p in model.params]
-    assert shapes == [(V, D), (D, 3 * H), (H, 3 * H), (3 * H,), (V, D), (D, 3 * H), (H, 3 * H), (3 * H,),
-                      (2 * H, H), (H,), (H, V), (V,)]
+    assert shapes == [
+        (V, D),
+        (D, 3 * H),
+        (H, 3 * H),
+        (3 * H,),
+        (V, D),
+        (D, 3 * H),
+        (H, 3 * H),
+        (3 * H,),
+        (2 * H, H),
+        (H,),
+        (H, V),
+        (V,),
+    ]
     assert model.decoder.gru is model.decoder.rnn
     with pytest.raises(ValueError, match="cell"):
         AttentionSeq2seq(V, D, H, cell="rnn")
@@ -212,15 +236,15 @@ def test_gradient_matches_a_directional_difference(kind):
         model.backward()
         rng = np.random.default_rng(0)
         directions = [rng.standard_normal(p.shape).astype(p.dtype) for p in model.params]
-        predicted = sum(float(np.sum(g.astype(np.float64) * d)) for g, d in zip(model.grads, directions))
+        predicted = sum(float(np.sum(g.astype(np.float64) * d)) for g, d in zip(model.grads, directions, strict=True))
         eps = 3e-3  # small: the 2H-wide bidirectional decoder curves the loss within 1e-2
 
         def loss_at(sign):
-            for p, d in zip(model.params, directions):
+            for p, d in zip(model.params, directions, strict=True):
                 p += sign * eps * d
             np.random.seed(0)
             loss = float(model.forward(x, t))
-            for p, d in zip(model.params, directions):
+            for p, d in zip(model.params, directions, strict=True):
                 p -= sign * eps * d
             return loss
 
@@ -257,8 +281,9 @@ def test_padding_leaves_a_row_as_it_is_alone(kind):
     x[1, 4:], x[2, 2:] = 0, 0
     together = model.scores(x, t)
     for n, length in enumerate((7, 4, 2)):
-        alone = model.scores(x[n:n + 1, :length], t[n:n + 1])
-        np.testing.assert_allclose(together[n:n + 1], alone, rtol=1e-5, atol=1e-6)
+        alone = model.scores(x[n : n + 1, :length], t[n : n + 1])
+        np.testing.assert_allclose(together[n : n + 1], alone, rtol=1e-5, atol=1e-6)
     for n, length in enumerate((7, 4, 2)):  # greedy and beam decoding agree with it too
-        np.testing.assert_array_equal(model.generate_batch(x, t[:, 0], 4)[n],
-                                      model.generate_batch(x[n:n + 1, :length], t[n, 0], 4)[0])
+        np.testing.assert_array_equal(
+            model.generate_batch(x, t[:, 0], 4)[n], model.generate_batch(x[n : n + 1, :length], t[n, 0], 4)[0]
+        )

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import attncore
-
 from attncore import _files
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.models import load_model
@@ -32,7 +31,7 @@ def test_npz_round_trip_and_rebuild(tmp_path):
     saved.save_params(path)
     other = model(seed=99, cell="gru", luong=True)
     other.load_params(path)
-    for a, b in zip(saved.params, other.params):
+    for a, b in zip(saved.params, other.params, strict=True):
         np.testing.assert_array_equal(a, b)
     assert other.metadata == saved.metadata
     state = np.random.get_state()[1].copy()
@@ -40,7 +39,7 @@ def test_npz_round_trip_and_rebuild(tmp_path):
     np.testing.assert_array_equal(np.random.get_state()[1], state)  # the global random state is untouched
     assert type(rebuilt) is AttentionSeq2seq and rebuilt.config == saved.config
     assert rebuilt.metadata == saved.metadata
-    for a, b in zip(saved.params, rebuilt.params):
+    for a, b in zip(saved.params, rebuilt.params, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -65,10 +64,10 @@ def test_book_pickle_is_read_only_with_allow_pickle(tmp_path):
     before = [p.copy() for p in fresh.params]
     with pytest.raises(ValueError, match="allow_pickle=True"):
         fresh.load_params(path)
-    for a, b in zip(before, fresh.params):
+    for a, b in zip(before, fresh.params, strict=True):
         np.testing.assert_array_equal(a, b)
     fresh.load_params(path, allow_pickle=True)
-    for a, b in zip(m.params, fresh.params):
+    for a, b in zip(m.params, fresh.params, strict=True):
         np.testing.assert_array_equal(b, a.astype(np.float16).astype(np.float32))
     with pytest.raises(ValueError):
         load_model(path)  # rebuilding needs attncore's own format
@@ -92,7 +91,7 @@ def test_shape_mismatch_names_the_first_one(tmp_path):
     before = [p.copy() for p in bigger.params]
     with pytest.raises(ValueError, match=r"parameter 1: the file has shape \(6, 32\), the model \(6, 36\)"):
         bigger.load_params(path)
-    for a, b in zip(before, bigger.params):
+    for a, b in zip(before, bigger.params, strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="parameter"):
         model(PeekySeq2seq).load_params(path)
@@ -134,8 +133,9 @@ def test_interrupted_save_leaves_the_old_file(tmp_path, monkeypatch):
 def test_a_killed_save_leaves_no_temporary_behind(tmp_path):
     from attncore.seq2seq import Seq2seq
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     stale = tmp_path / f".params.npz.{dead}.abc123.tmp"
     stale.write_bytes(b"x" * 100)
     mine = tmp_path / f".params.npz.{os.getpid()}.live.tmp"  # a writer that is still running: kept
@@ -147,8 +147,9 @@ def test_a_killed_save_leaves_no_temporary_behind(tmp_path):
         assert "config.npy" in z.namelist()
 
 
-@pytest.mark.parametrize("score", ["scaled", "general", "additive", "keras-additive", "keras-concat",
-                                   "keras-concat-scaled"])
+@pytest.mark.parametrize(
+    "score", ["scaled", "general", "additive", "keras-additive", "keras-concat", "keras-concat-scaled"]
+)
 def test_scores_round_trip_and_an_unknown_score_names_the_writer(tmp_path, score):
     import json
 
@@ -157,7 +158,7 @@ def test_scores_round_trip_and_an_unknown_score_names_the_writer(tmp_path, score
     saved.save_params(path)
     rebuilt = load_model(path)
     assert rebuilt.config["score"] == score and type(rebuilt.decoder.attention) is type(saved.decoder.attention)
-    for a, b in zip(saved.params, rebuilt.params):
+    for a, b in zip(saved.params, rebuilt.params, strict=True):
         np.testing.assert_array_equal(a, b)
     # a score this version does not know, as a later version might write it
     with np.load(path) as f:
@@ -167,8 +168,11 @@ def test_scores_round_trip_and_an_unknown_score_names_the_writer(tmp_path, score
     record["config"]["score"], record["version"] = "multihead", "9.9.9"
     arrays["config"] = np.array(json.dumps(record))
     np.savez(tmp_path / "later.npz", **arrays)
-    with pytest.raises(ValueError, match=r"score must be one of .* \(the file was written by attncore 9\.9\.9; "
-                                         r"this is attncore "):
+    with pytest.raises(
+        ValueError,
+        match=r"score must be one of .* \(the file was written by attncore 9\.9\.9; "
+        r"this is attncore ",
+    ):
         load_model(tmp_path / "later.npz")
     del record["version"]
     arrays["config"] = np.array(json.dumps(record))

@@ -6,13 +6,12 @@ import re
 
 import numpy as np
 import pytest
+from helpers import reference_steps
 
 from attncore import optimizer as opt
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.trainer import Trainer, remove_duplicate
 from attncore.util import clip_grads, eval_seq2seq, evaluate_seq2seq
-
-from helpers import reference_steps
 
 
 def arrays(seed, shapes=((3, 4), (5,))):
@@ -20,11 +19,17 @@ def arrays(seed, shapes=((3, 4), (5,))):
     return [rng.standard_normal(s).astype("f") for s in shapes]
 
 
-@pytest.mark.parametrize("name,hp", [
-    ("SGD", dict(lr=0.1)), ("Momentum", dict(lr=0.1, momentum=0.8)), ("Nesterov", dict(lr=0.1, momentum=0.8)),
-    ("AdaGrad", dict(lr=0.1)), ("RMSprop", dict(lr=0.1, decay_rate=0.9)),
-    ("Adam", dict(lr=0.01, beta1=0.8, beta2=0.99)),
-])
+@pytest.mark.parametrize(
+    "name,hp",
+    [
+        ("SGD", dict(lr=0.1)),
+        ("Momentum", dict(lr=0.1, momentum=0.8)),
+        ("Nesterov", dict(lr=0.1, momentum=0.8)),
+        ("AdaGrad", dict(lr=0.1)),
+        ("RMSprop", dict(lr=0.1, decay_rate=0.9)),
+        ("Adam", dict(lr=0.01, beta1=0.8, beta2=0.99)),
+    ],
+)
 def test_optimizers_follow_the_books_formulas(name, hp):
     params = arrays(0)
     grads_seq = [arrays(s) for s in (1, 2, 3)]
@@ -34,7 +39,7 @@ def test_optimizers_follow_the_books_formulas(name, hp):
     for grads in grads_seq:
         optimizer.update(params, grads)
     assert [id(p) for p in params] == ids  # updated in place
-    for got, expected in zip(params, want):
+    for got, expected in zip(params, want, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
         assert got.dtype == np.float32
 
@@ -108,9 +113,15 @@ def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
     model = AttentionSeq2seq(5, 6, 12)
     trainer = Trainer(model, opt.Adam(0.05))
     stop = EarlyStopping(patience=2)
-    history = trainer.fit(x[:48], t[:48], max_epoch=40, batch_size=16, eval_interval=None,
-                          validation_data=(x[48:], t[48:]),
-                          callbacks=[stop, ModelCheckpoint(tmp_path / "best.npz", best_only=True)])
+    history = trainer.fit(
+        x[:48],
+        t[:48],
+        max_epoch=40,
+        batch_size=16,
+        eval_interval=None,
+        validation_data=(x[48:], t[48:]),
+        callbacks=[stop, ModelCheckpoint(tmp_path / "best.npz", best_only=True)],
+    )
     assert history is trainer.history
     assert set(history) == {"epoch", "loss", "val_acc", "val_loss", "seconds", "val_seconds"}
     epochs = history["epoch"]
@@ -121,8 +132,9 @@ def test_fit_returns_history_and_runs_callbacks(tmp_path, capsys):
     assert (tmp_path / "best.npz").is_file()
     assert capsys.readouterr().out == ""  # eval_interval=None prints nothing, as in the book
     with pytest.raises(KeyError, match="val_acc"):
-        Trainer(model, opt.Adam()).fit(x, t, max_epoch=1, batch_size=16, eval_interval=None,
-                                       callbacks=[EarlyStopping()])
+        Trainer(model, opt.Adam()).fit(
+            x, t, max_epoch=1, batch_size=16, eval_interval=None, callbacks=[EarlyStopping()]
+        )
 
 
 def test_fit_records_the_validation_loss_and_metrics_without_changing_the_training(tmp_path):
@@ -141,7 +153,7 @@ def test_fit_records_the_validation_loss_and_metrics_without_changing_the_traini
         trainer = Trainer(model, opt.Adam(0.05))
         seen = []
 
-        def metrics(guess, answers):
+        def metrics(guess, answers, seen=seen):
             seen.append((guess.copy(), answers.copy()))
             return {"rows": float(len(guess))}
 
@@ -163,8 +175,13 @@ def books_loop(model, optimizer, x, t, max_epoch, batch_size, max_grad):
         idx = np.random.permutation(np.arange(len(x)))
         x, t = x[idx], t[idx]
         for i in range(len(x) // batch_size):
-            train_step(model, optimizer, x[i * batch_size:(i + 1) * batch_size],
-                       t[i * batch_size:(i + 1) * batch_size], max_grad)
+            train_step(
+                model,
+                optimizer,
+                x[i * batch_size : (i + 1) * batch_size],
+                t[i * batch_size : (i + 1) * batch_size],
+                max_grad,
+            )
 
 
 def test_fit_gives_the_books_numbers():
@@ -178,7 +195,7 @@ def test_fit_gives_the_books_numbers():
         else:
             Trainer(model, opt.Adam(0.01)).fit(x, t, max_epoch=3, batch_size=16, max_grad=5.0, eval_interval=None)
         models.append(model)
-    for a, b in zip(models[0].params, models[1].params):
+    for a, b in zip(models[0].params, models[1].params, strict=True):
         assert np.array_equal(a, b)
 
 
@@ -211,8 +228,9 @@ def test_an_interrupted_fit_continues_exactly(stop_at):
     from attncore.trainer import TrainingInterrupted
 
     x, t = tiny_task(N=70)  # 4 full batches of 16 and a partial one of 6: drop_last=False trains 5 per epoch
-    kwargs = dict(max_epoch=3, batch_size=16, max_grad=5.0, eval_interval=None, drop_last=False,
-                  validation_data=(x[:20], t[:20]))
+    kwargs = dict(
+        max_epoch=3, batch_size=16, max_grad=5.0, eval_interval=None, drop_last=False, validation_data=(x[:20], t[:20])
+    )
     np.random.seed(5)
     plain = AttentionSeq2seq(10, 8, 16)
     whole = Trainer(plain, opt.Adam(0.01)).fit(x, t, **kwargs)
@@ -232,7 +250,7 @@ def test_an_interrupted_fit_continues_exactly(stop_at):
     resumed = Trainer(model, opt.Adam(0.01))
     resumed.restore(record, {k: v.copy() for k, v in arrays.items()})
     history = resumed.fit(x, t, **{**kwargs, "max_epoch": 3 - resumed.current_epoch})
-    for a, b in zip(plain.params, model.params):
+    for a, b in zip(plain.params, model.params, strict=True):
         assert np.array_equal(a, b)
     assert history["epoch"] == [1, 2, 3]
     assert history["loss"] == pytest.approx(whole["loss"], rel=1e-12)
@@ -262,7 +280,7 @@ def test_fit_continues_only_after_an_interrupt():
     optimizer = opt.Adam(0.01)
     books_loop(model, optimizer, x, t, 1, 16, None)
     books_loop(model, optimizer, x, t, 1, 16, None)
-    for a, b in zip(trainer.model.params, model.params):
+    for a, b in zip(trainer.model.params, model.params, strict=True):
         assert np.array_equal(a, b)
     assert trainer.history["epoch"] == [1, 2]
 
@@ -279,7 +297,7 @@ def test_optimizer_state_round_trip():
         p1, p2 = [p.copy() for p in params], [p.copy() for p in params]
         a.update(p1, arrays(3))
         b.update(p2, arrays(3))
-        for x1, x2 in zip(p1, p2):
+        for x1, x2 in zip(p1, p2, strict=True):
             assert np.array_equal(x1, x2)
     with pytest.raises(ValueError, match="Adam"):
         restore_optimizer(opt.SGD(), *optimizer_state(opt.Adam()), [])

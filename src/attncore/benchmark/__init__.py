@@ -20,6 +20,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,15 +34,26 @@ from .shapes import BOOK, SHAPES, Shape, batch
 __all__ = ["SHAPES", "Shape", "main", "measure", "table", "training_products"]
 
 
-def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: bool, busy: int = 0,
-            log=print, shape: Shape = BOOK) -> dict:
+def measure(
+    reps: int,
+    eval_rows: int,
+    book_rows: int,
+    sweep: bool,
+    with_torch: bool,
+    busy: int = 0,
+    log=print,
+    shape: Shape = BOOK,
+) -> dict:
     """The measurements of one shape: training iteration (and with ``busy`` processes beside it), batched
     greedy evaluation, their floors; for the book's shape also the one-row evaluation and the sweeps."""
     rng = np.random.default_rng(0)
     runs = runners(with_torch, shape)
     x, t = batch(rng, shape.N, shape.T, shape.Td, shape.V, shape.source_V)
     log(f"training iteration, {shape.describe()} ({reps} rounds)")
-    results = {"shape": vars(shape), "train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps)}
+    results: dict[str, Any] = {
+        "shape": vars(shape),
+        "train_iteration_s": interleaved(runs, lambda r: r.train(x, t), reps),
+    }
     log("matrix-product floor of the training iteration (NumPy's BLAS)")
     products = training_products(shape.N, shape.T, shape.Td, shape.D, shape.H, shape.V, shape.gates, shape.luong)
     results["train_floor_s"] = floors(products, reps)
@@ -61,8 +73,9 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
     log(f"batched greedy evaluation of {eval_rows} rows ({DECODE_BATCH} per batch)")
     decoders = [run for run in runs if hasattr(run, "generate")]  # Keras's column trains only
     results["eval_batched_s"] = interleaved(decoders, evaluate, max(3, reps // 3), warmup=0)
-    products = evaluation_products(eval_rows, DECODE_BATCH, shape.T, shape.Td, shape.D, shape.H, shape.V, shape.gates,
-                                   shape.luong)
+    products = evaluation_products(
+        eval_rows, DECODE_BATCH, shape.T, shape.Td, shape.D, shape.H, shape.V, shape.gates, shape.luong
+    )
     results["eval_floor_s"] = floors(products, max(3, reps // 3))
     results["eval_gflop"] = product_flops(products) / 1e9
     if shape != BOOK:
@@ -80,27 +93,36 @@ def measure(reps: int, eval_rows: int, book_rows: int, sweep: bool, with_torch: 
         for T in (8, 16, 32, 64, 128):
             xs, ts = batch(rng, shape.N, T)
             log(f"sweep: T={T}")
-            results["sweep_T"][T] = interleaved(runs, lambda r: r.train(xs, ts), 3)
+            results["sweep_T"][T] = interleaved(runs, lambda r, xs=xs, ts=ts: r.train(xs, ts), 3)
         for N in (1, 16, 64, 128, 256):
             xs, ts = batch(rng, N, shape.T)
             log(f"sweep: N={N}")
-            results["sweep_N"][N] = interleaved(runs, lambda r: r.train(xs, ts), 3)
+            results["sweep_N"][N] = interleaved(runs, lambda r, xs=xs, ts=ts: r.train(xs, ts), 3)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="attncore bench", description=__doc__.splitlines()[0])
-    p.add_argument("--shape", choices=sorted(SHAPES), default="book",
-                   help="book: the book's date model; keras-seed: the Keras seed's GRU/Luong translation model")
-    p.add_argument("--reps", type=int, help="rounds per measurement (medians are reported; default 15, "
-                   "keras-seed 5)")
+    p.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="book",
+        help="book: the book's date model; keras-seed: the Keras seed's GRU/Luong translation model",
+    )
+    p.add_argument("--reps", type=int, help="rounds per measurement (medians are reported; default 15, keras-seed 5)")
     p.add_argument("--eval-rows", type=int, help="rows of the batched evaluation (default 5000, keras-seed 256)")
-    p.add_argument("--book-rows", type=int, default=1000,
-                   help="rows for the one-row-at-a-time evaluation, scaled to --eval-rows")
+    p.add_argument(
+        "--book-rows", type=int, default=1000, help="rows for the one-row-at-a-time evaluation, scaled to --eval-rows"
+    )
     p.add_argument("--no-sweep", action="store_true", help="skip the sequence-length and batch-size sweeps")
     p.add_argument("--no-torch", action="store_true")
-    p.add_argument("--busy", type=int, default=0, metavar="K",
-                   help="also measure the training iteration with K CPU-bound processes running beside it")
+    p.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also measure the training iteration with K CPU-bound processes running beside it",
+    )
     p.add_argument("--out", default="attncore-bench")
     add_runtime_arguments(p, backend=False)
     args = p.parse_args(argv)
@@ -116,8 +138,15 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--reps, --eval-rows and --book-rows must be at least 1")
     if not 0 <= args.busy <= 64:
         p.error("--busy must be from 0 to 64")
-    results = measure(args.reps, args.eval_rows, min(args.book_rows, args.eval_rows), not args.no_sweep,
-                      not args.no_torch, args.busy, shape=shape)
+    results = measure(
+        args.reps,
+        args.eval_rows,
+        min(args.book_rows, args.eval_rows),
+        not args.no_sweep,
+        not args.no_torch,
+        args.busy,
+        shape=shape,
+    )
     results["eval_rows"] = args.eval_rows
     results["machine"] = machine()
     print(table(results))

@@ -18,8 +18,17 @@ from .shapes import Shape  # noqa: E402
 __all__ = ["KerasRunner", "seed_model"]
 
 
-def seed_model(source_vocab: int, target_vocab: int, wordvec: int = 128, hidden: int = 512, luong: bool = True,
-               state_first: bool = True, rnn=None, attention=None, mask_zero: bool = False) -> keras.Model:
+def seed_model(
+    source_vocab: int,
+    target_vocab: int,
+    wordvec: int = 128,
+    hidden: int = 512,
+    luong: bool = True,
+    state_first: bool = True,
+    rnn=None,
+    attention=None,
+    mask_zero: bool = False,
+) -> keras.Model:
     """The seed tutorial's model: Embedding -> GRU(return_state) encoder, Embedding -> GRU(initial_state)
     decoder, dot-product ``Attention()([decoder, encoder])``, ``Concatenate()`` ([state, context] with
     ``state_first``), ``Dense(hidden, tanh)`` (with ``luong``) and ``Dense(target_vocab, softmax)``.
@@ -42,16 +51,21 @@ class KerasRunner:
     """Keras's own training step of the seed's model (Adam, clipping at norm 5): training only; the
     seed's greedy decoding is a Python loop of ``predict`` calls, not a model, so it is not measured."""
 
-    def __init__(self, seed: int = 0, shape: Shape | None = None) -> None:
+    def __init__(self, shape: Shape, seed: int = 0) -> None:
         import torch
 
         self.name = "keras"
         torch.set_num_threads(get_num_threads())
         keras.utils.set_random_seed(seed)
-        self.model = seed_model(shape.source_V or shape.V, shape.V, shape.D, shape.H, luong=shape.luong,
-                                state_first=shape.concat == "state-context")
-        self.model.compile(optimizer=keras.optimizers.Adam(0.001, clipnorm=5.0),
-                           loss="sparse_categorical_crossentropy")
+        self.model = seed_model(
+            shape.source_V or shape.V,
+            shape.V,
+            shape.D,
+            shape.H,
+            luong=shape.luong,
+            state_first=shape.concat == "state-context",
+        )
+        self.model.compile(optimizer=keras.optimizers.Adam(0.001, clipnorm=5.0), loss="sparse_categorical_crossentropy")
 
     def train(self, x, t) -> None:
         self.model.train_on_batch([x, t[:, :-1]], t[:, 1:])

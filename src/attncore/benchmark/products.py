@@ -21,8 +21,9 @@ from .shapes import median
 __all__ = ["evaluation_products", "floor_seconds", "floors", "peak_gflops", "product_flops", "training_products"]
 
 
-def training_products(N: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4,
-                      luong: bool = False) -> list[tuple]:
+def training_products(
+    N: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4, luong: bool = False
+) -> list[tuple]:
     """Every matrix product of one AttentionSeq2seq training iteration (LSTM cells, or GRU cells with
     ``gates=3``; dot attention; with ``luong`` the tanh layer 2H -> H before the output affine)."""
     G = gates * H
@@ -33,13 +34,14 @@ def training_products(N: int, T: int, Td: int, D: int, H: int, V: int, gates: in
         products += [(steps, 1, N, G, H), (1, 1, D + H + 1, N * steps, G), (1, 1, N * steps, G, D)]
     # attention per row: scores and context forward; four products backward
     products += [(1, N, Td, H, T), (1, N, Td, T, H)] + [(1, N, Td, H, T), (1, N, T, Td, H)] * 2
-    for fan_in, fan_out in ([(2 * H, H), (H, V)] if luong else [(2 * H, V)]):  # the affine layers
+    for fan_in, fan_out in [(2 * H, H), (H, V)] if luong else [(2 * H, V)]:  # the affine layers
         products += [(1, 1, N * Td, fan_in, fan_out), (1, 1, fan_in, N * Td, fan_out), (1, 1, N * Td, fan_out, fan_in)]
     return products
 
 
-def evaluation_products(rows: int, batch_rows: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4,
-                        luong: bool = False) -> list[tuple]:
+def evaluation_products(
+    rows: int, batch_rows: int, T: int, Td: int, D: int, H: int, V: int, gates: int = 4, luong: bool = False
+) -> list[tuple]:
     """Every matrix product of batched greedy decoding of ``rows`` rows, ``batch_rows`` at a time."""
     G, products = gates * H, []
     for start in range(0, rows, batch_rows):
@@ -96,8 +98,9 @@ def peak_gflops() -> float | None:
     """One core's peak float32 multiply-add rate (GFLOP/s), measured once per process by the C++
     backend's tight FMA loop (None without it)."""
     global _PEAK
-    if _PEAK is None and _backend.extension("cpp") is not None:
-        _PEAK = float(_backend.extension("cpp").fma_peak_gflops(0.3))
+    cpp = _backend.extension("cpp")
+    if _PEAK is None and cpp is not None:
+        _PEAK = float(cpp.fma_peak_gflops(0.3))
     return _PEAK
 
 

@@ -8,6 +8,7 @@ import importlib.util
 import subprocess
 import sys
 import time
+from typing import Protocol
 
 import numpy as np
 
@@ -17,7 +18,15 @@ from ..optimizer import Adam
 from ..trainer import train_step
 from .shapes import BOOK, Shape, median
 
-__all__ = ["AttncoreRunner", "busy_processes", "interleaved", "runners"]
+__all__ = ["AttncoreRunner", "Runner", "busy_processes", "interleaved", "runners"]
+
+
+class Runner(Protocol):
+    """What the benchmark times: attncore's, PyTorch's (``torch_model``) or Keras's (``keras_model``) model."""
+
+    name: str
+
+    def train(self, x, t) -> None: ...
 
 
 class AttncoreRunner:
@@ -46,19 +55,22 @@ class AttncoreRunner:
 
 def runners(with_torch: bool, shape: Shape = BOOK):
     backends = ["numpy", "cpp"] if "cpp" in available_backends() else ["numpy"]
-    found = [AttncoreRunner(name, shape=shape) for name in backends]
+    found: list[Runner] = [AttncoreRunner(name, shape=shape) for name in backends]
     if with_torch and importlib.util.find_spec("torch"):
         from .torch_model import TorchRunner  # torch is imported there, and only when it is installed
 
         found.append(TorchRunner(shape=shape))
     # Keras's own model at the Keras seed's shape, where Keras and its torch backend are installed
-    if with_torch and shape.cell == "gru-reset-after" and importlib.util.find_spec("keras") and \
-            importlib.util.find_spec("torch"):
+    if (
+        with_torch
+        and shape.cell == "gru-reset-after"
+        and importlib.util.find_spec("keras")
+        and importlib.util.find_spec("torch")
+    ):
         from .keras_model import KerasRunner
 
         found.append(KerasRunner(shape=shape))
     return found
-
 
 
 SETTLE_S = 0.2  # OpenBLAS workers spin for about 0.1 s after a product before they sleep
@@ -76,7 +88,7 @@ def interleaved(runs: list, call, reps: int, warmup: int = 1) -> dict[str, float
     for _ in range(warmup):
         for run in runs:
             call(run)
-    times = {run.name: [] for run in runs}
+    times: dict[str, list[float]] = {run.name: [] for run in runs}
     for _ in range(reps):
         for run in runs:
             time.sleep(SETTLE_S)

@@ -30,16 +30,24 @@ class Shape:
     @property
     def config(self) -> dict:
         """The AttentionSeq2seq (and its PyTorch module's) constructor arguments."""
-        return {"vocab_size": self.V, "wordvec_size": self.D, "hidden_size": self.H, "cell": self.cell,
-                "luong": self.luong, "source_vocab_size": self.source_V, "concat": self.concat}
+        return {
+            "vocab_size": self.V,
+            "wordvec_size": self.D,
+            "hidden_size": self.H,
+            "cell": self.cell,
+            "luong": self.luong,
+            "source_vocab_size": self.source_V,
+            "concat": self.concat,
+        }
 
     @property
     def gates(self) -> int:
         return 4 if self.cell == "lstm" else 3
 
     def describe(self) -> str:
-        return (f"N={self.N} T={self.T} Td={self.Td} D={self.D} H={self.H} V={self.V} {self.cell}"
-                + (" luong" if self.luong else ""))
+        return f"N={self.N} T={self.T} Td={self.Td} D={self.D} H={self.H} V={self.V} {self.cell}" + (
+            " luong" if self.luong else ""
+        )
 
 
 SHAPES = {
@@ -48,8 +56,19 @@ SHAPES = {
     # the Keras seed's Korean-English model exactly (attncore.models.keras_seed): Embedding(7842, 128) and
     # Embedding(3079, 128), reset-after GRU(512)s, dot attention, [state; context], Dense(512, tanh),
     # Dense(3079); sources padded to 95 tokens, targets to 103. Both columns run the same cell.
-    "keras-seed": Shape("keras-seed", N=64, T=95, Td=103, V=3079, D=128, H=512, cell="gru-reset-after", luong=True,
-                        source_V=7842, concat="state-context"),
+    "keras-seed": Shape(
+        "keras-seed",
+        N=64,
+        T=95,
+        Td=103,
+        V=3079,
+        D=128,
+        H=512,
+        cell="gru-reset-after",
+        luong=True,
+        source_V=7842,
+        concat="state-context",
+    ),
 }
 BOOK = SHAPES["book"]
 # The issues' targets, cpp against torch: (training iteration, batched evaluation).

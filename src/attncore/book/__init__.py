@@ -94,8 +94,10 @@ def check_gpu_setting(root: Path | None) -> None:
     except Exception as exc:  # the script would fail the same way; say so now
         raise BookError(f"cannot read {config}: {type(exc).__name__}: {exc}") from None
     if namespace.get("GPU"):
-        raise BookError(f"{config} sets GPU = True (CuPy on a GPU); attncore's layers run on the CPU with NumPy "
-                        "arrays: set GPU = False there to run this script on attncore")
+        raise BookError(
+            f"{config} sets GPU = True (CuPy on a GPU); attncore's layers run on the CPU with NumPy "
+            "arrays: set GPU = False there to run this script on attncore"
+        )
 
 
 def save_figures_on_show(folder: Path) -> None:
@@ -151,16 +153,23 @@ def run(script: str | os.PathLike, args: list[str] | None = None, figures: str |
 
 def mapping_text() -> str:
     lines = ["book module          -> attncore module"]
-    lines += [f"{book:20s} -> {ours}" + ("   (scripts in ch08/)" if book == "attention_layer" else "")
-              for book, ours in BOOK_MODULES.items()]
-    lines.append("everything else (dataset, the model files, common.util, common.trainer, common.optimizer, "
-                 "common.base_model, common.np, common.config) comes from the book's tree")
+    lines += [
+        f"{book:20s} -> {ours}" + ("   (scripts in ch08/)" if book == "attention_layer" else "")
+        for book, ours in BOOK_MODULES.items()
+    ]
+    lines.append(
+        "everything else (dataset, the model files, common.util, common.trainer, common.optimizer, "
+        "common.base_model, common.np, common.config) comes from the book's tree"
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None, prog: str = "attncore run-book") -> int:
-    p = argparse.ArgumentParser(prog=prog, description="Run one of the book's scripts, unmodified, on attncore's "
-                                "layers (from the script's own folder, with its arguments).")
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Run one of the book's scripts, unmodified, on attncore's "
+        "layers (from the script's own folder, with its arguments).",
+    )
     p.add_argument("script", nargs="?", help="the book's script, e.g. ch08/train.py")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.add_argument("--list", action="store_true", help="print which modules attncore answers, and exit")
@@ -181,8 +190,11 @@ def run_book(a: argparse.Namespace, prog: str) -> int:
     apply_runtime(a)
     script = Path(a.script)
     answered = ", ".join(modules_for(script.resolve()))
-    print(f"{prog}: {answered} answered by attncore (backend {attncore.get_backend()}, "
-          f"{attncore.get_num_threads()} threads); the rest from the book's tree", file=sys.stderr)
+    print(
+        f"{prog}: {answered} answered by attncore (backend {attncore.get_backend()}, "
+        f"{attncore.get_num_threads()} threads); the rest from the book's tree",
+        file=sys.stderr,
+    )
     try:
         run(script, a.args, a.figures)
     except (BookError, KeyboardInterrupt):

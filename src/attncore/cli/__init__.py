@@ -17,9 +17,9 @@ import warnings
 
 from .. import __version__
 from ..errors import UsageError, guarded
+from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
 from .info import cmd_info
 from .interop import add_export_arguments, add_import_arguments, cmd_export, cmd_import
-from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
 from .train import add_train_arguments, cmd_train, explicit_options
 
 __all__ = ["UsageError", "main", "parser"]
@@ -31,8 +31,9 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = not (action.default is None or action.default is False or action.default == argparse.SUPPRESS
-                     or action.required)
+        shown = not (
+            action.default is None or action.default is False or action.default == argparse.SUPPRESS or action.required
+        )
         if action.option_strings and shown and "default" not in text:
             text += (" " if text else "") + "(default: %(default)s)"
         return text
@@ -43,37 +44,57 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"attncore {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a model, evaluate it each epoch, write params, history and plots",
-                       formatter_class=DefaultsHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a model, evaluate it each epoch, write params, history and plots",
+        formatter_class=DefaultsHelpFormatter,
+    )
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="accuracy of saved params on every row of a file (or the training data's "
-                       "test split)", formatter_class=DefaultsHelpFormatter)
+    p = sub.add_parser(
+        "eval",
+        help="accuracy of saved params on every row of a file (or the training data's test split)",
+        formatter_class=DefaultsHelpFormatter,
+    )
     add_eval_arguments(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("translate", help="answer questions with saved params: the text argument, else one per "
-                       "line of --file or standard input", formatter_class=DefaultsHelpFormatter)
+    p = sub.add_parser(
+        "translate",
+        help="answer questions with saved params: the text argument, else one per line of --file or standard input",
+        formatter_class=DefaultsHelpFormatter,
+    )
     add_translate_arguments(p)
     p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser("import", help="a Keras or PyTorch model as an attncore parameter file",
-                       formatter_class=DefaultsHelpFormatter)
+    p = sub.add_parser(
+        "import", help="a Keras or PyTorch model as an attncore parameter file", formatter_class=DefaultsHelpFormatter
+    )
     add_import_arguments(p)
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="a parameter file as a PyTorch module's state or ONNX graphs",
-                       formatter_class=DefaultsHelpFormatter)
+    p = sub.add_parser(
+        "export",
+        help="a parameter file as a PyTorch module's state or ONNX graphs",
+        formatter_class=DefaultsHelpFormatter,
+    )
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
-        func=cmd_info)
-    sub.add_parser("run-book", add_help=False,
-                   help="run one of the book's scripts on attncore's layers; 'attncore run-book --help'")
-    sub.add_parser("bench", add_help=False,
-                   help="end-to-end benchmark: numpy vs cpp (vs torch); 'attncore bench --help' for options")
+        func=cmd_info
+    )
+    sub.add_parser(
+        "run-book",
+        add_help=False,
+        help="run one of the book's scripts on attncore's layers; 'attncore run-book --help'",
+    )
+    sub.add_parser(
+        "bench",
+        add_help=False,
+        help="end-to-end benchmark: numpy vs cpp (vs torch); 'attncore bench --help' for options",
+    )
     return top
 
 

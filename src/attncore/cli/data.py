@@ -15,25 +15,51 @@ from ..models import load_model
 from ..tokenizers import Tokenizer, from_record
 from ..util import answer_mark, answers_match
 
-__all__ = ["DATA_NAMES", "attention_maps", "data_metrics", "decode", "encode_question", "encode_rows", "load_dataset", "load_saved",
-           "model_input", "read_inputs", "remap", "saved_data", "show_samples"]
+__all__ = [
+    "DATA_NAMES",
+    "attention_maps",
+    "data_metrics",
+    "decode",
+    "encode_question",
+    "encode_rows",
+    "load_dataset",
+    "load_saved",
+    "model_input",
+    "read_inputs",
+    "remap",
+    "saved_data",
+    "show_samples",
+]
 
 DATA_NAMES = {"date": "date.txt", "addition": "addition.txt", "ko-en-numbers": "ko-en-numbers.tsv"}
 
 
-def load_dataset(spec: str, seed: int = SEED, test_fraction: float = 0.1, tokenizer: Tokenizer | None = None,
-                 vocabulary: list[str] | None = None):
+def load_dataset(
+    spec: str,
+    seed: int = SEED,
+    test_fraction: float = 0.1,
+    tokenizer: Tokenizer | None = None,
+    vocabulary: list[str] | None = None,
+):
     """``date``, ``addition``, ``ko-en-numbers``, a book-format file, or a tab-separated file of parallel text
     (:func:`~attncore.datasets.sequence.load_parallel` with ``tokenizer`` and ``vocabulary``; without a
     tokenizer: words split on white space, the Korean of ``ko-en-numbers`` as characters)."""
     try:
         path = resolve_path(DATA_NAMES.get(spec, spec))
         if is_parallel(path):
-            return load_parallel(path, seed, test_fraction, source_chars=tokenizer is None and path.name ==
-                                 "ko-en-numbers.tsv", tokenizer=tokenizer, vocabulary=vocabulary)
+            return load_parallel(
+                path,
+                seed,
+                test_fraction,
+                source_chars=tokenizer is None and path.name == "ko-en-numbers.tsv",
+                tokenizer=tokenizer,
+                vocabulary=vocabulary,
+            )
         if tokenizer is not None and tokenizer.kind != "char":
-            raise ValueError(f"{path.name} holds the book's question_answer lines, read as characters: "
-                             f"--tokenizer {tokenizer.kind} is for tab-separated parallel text")
+            raise ValueError(
+                f"{path.name} holds the book's question_answer lines, read as characters: "
+                f"--tokenizer {tokenizer.kind} is for tab-separated parallel text"
+            )
         return read_char_data(path, seed, test_fraction)
     except (OSError, ValueError) as exc:  # missing, unreadable or malformed: one line, exit 2
         raise UsageError(str(exc)) from None
@@ -66,17 +92,28 @@ def model_input(data, reverse: bool, x: np.ndarray) -> np.ndarray:
     return x[:, ::-1] if reverse else x
 
 
-def decode(model, data, reverse: bool, x: np.ndarray, start: np.ndarray, sample_size: int, beam: int = 1,
-           length_penalty: float = 0.0) -> np.ndarray:
+def decode(
+    model,
+    data,
+    reverse: bool,
+    x: np.ndarray,
+    start: np.ndarray,
+    sample_size: int,
+    beam: int = 1,
+    length_penalty: float = 0.0,
+) -> np.ndarray:
     """Answers to the questions ``x`` in batches of ``DECODE_BATCH`` rows (divided by the beam): greedy, or beam
     search with ``beam`` > 1."""
     end_id = data.token_to_id.get(END) if data.word_level else None
     out = []
     rows = max(1, DECODE_BATCH // beam)  # beam search holds each row's encoding once per beam
     for i in range(0, len(x), rows):
-        xs, starts = model_input(data, reverse, x[i:i + rows]), start[i:i + rows]
-        out.append(model.generate_batch(xs, starts, sample_size) if beam == 1 else
-                   model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty))
+        xs, starts = model_input(data, reverse, x[i : i + rows]), start[i : i + rows]
+        out.append(
+            model.generate_batch(xs, starts, sample_size)
+            if beam == 1
+            else model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty)
+        )
     return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)
 
 
@@ -84,11 +121,12 @@ def data_metrics(data, model):
     """``metrics(guess, answers)``: token accuracy and corpus BLEU and chrF of the data's detokenized text
     against the validation rows' sentences where the data keeps them (``data.references``), else against the
     decoded answers (:func:`attncore.metrics.translation_metrics`; character BLEU for the book's data)."""
+
     def metrics(guess: np.ndarray, answers: np.ndarray) -> dict[str, float]:
-        references = data.references if data.references is not None and len(data.references) == len(answers) \
-            else None
-        scores = translation_metrics(guess, answers, data.decode, model.pad_id, char_level=not data.word_level,
-                                     references=references)
+        references = data.references if data.references is not None and len(data.references) == len(answers) else None
+        scores = translation_metrics(
+            guess, answers, data.decode, model.pad_id, char_level=not data.word_level, references=references
+        )
         return {k: scores[k] for k in ("token_acc", "bleu", "chrf")}
 
     return metrics
@@ -99,7 +137,9 @@ def show_samples(model, data, reverse: bool, count: int = 10) -> int:
     count = min(count, len(x))
     guess = decode(model, data, reverse, x[:count], t[:count, 0], t.shape[1] - 1)
     right = 0
-    for q, a, g, ok in zip(x[:count], t[:count, 1:], guess, answers_match(guess, t[:count, 1:], model.pad_id)):
+    for q, a, g, ok in zip(
+        x[:count], t[:count, 1:], guess, answers_match(guess, t[:count, 1:], model.pad_id), strict=True
+    ):
         right += ok
         print(f"Q {data.decode_question(q)}")
         print(f"T {data.decode(a)}")
@@ -107,9 +147,10 @@ def show_samples(model, data, reverse: bool, count: int = 10) -> int:
     return right
 
 
-def attention_maps(model, data, reverse: bool, rows: np.ndarray, answers: np.ndarray | None = None):
+def attention_maps(model, data, reverse: bool, rows: tuple[np.ndarray, np.ndarray], answers: np.ndarray | None = None):
     """(question tokens, answer tokens, weights (Td, T) in reading order, right or not) for each row: of
-    greedy decoding's answers, or of ``answers`` (N, Td) (beam search's), fed to the decoder in turn."""
+    greedy decoding's answers, or of ``answers`` (N, Td) (beam search's), fed to the decoder in turn;
+    ``rows`` is (questions (N, T), answers (N, Td + 1)), of which the answers' first column is read."""
     x, t = rows
     xs = model_input(data, reverse, x)
     if answers is None:
@@ -122,8 +163,10 @@ def attention_maps(model, data, reverse: bool, rows: np.ndarray, answers: np.nda
     if reverse:
         weights = weights[:, :, ::-1]
     right = answers_match(guess, t[:, 1:], model.pad_id)
-    return [([data.question_vocabulary[int(i)] for i in q], [data.tokens[int(i)] for i in g], w, bool(ok))
-            for q, g, w, ok in zip(x, guess, weights, right)]
+    return [
+        ([data.question_vocabulary[int(i)] for i in q], [data.tokens[int(i)] for i in g], w, bool(ok))
+        for q, g, w, ok in zip(x, guess, weights, right, strict=True)
+    ]
 
 
 def load_saved(path: str):
@@ -132,8 +175,10 @@ def load_saved(path: str):
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if "tokens" not in model.metadata:
-        raise UsageError(f"{path} has no vocabulary: 'attncore train' writes one, and 'attncore import keras' with "
-                         f"--source-tokenizer and --target-tokenizer")
+        raise UsageError(
+            f"{path} has no vocabulary: 'attncore train' writes one, and 'attncore import keras' with "
+            f"--source-tokenizer and --target-tokenizer"
+        )
     check_metadata(path, model)
     model.pad_id = model.metadata.get("pad_id")
     return model
@@ -149,16 +194,21 @@ def check_metadata(path: str, model) -> None:
         raise UsageError(f"{path}: 'tokens' must be a list of {vocab} strings (the model's vocabulary)")
     source_tokens = meta.get("source_tokens")
     if source_tokens is None and source_vocab != vocab:
-        raise UsageError(f"{path}: the encoder has a vocabulary of its own ({source_vocab} tokens) and the "
-                         f"metadata has no 'source_tokens'")
-    if source_tokens is not None and (not isinstance(source_tokens, list) or len(source_tokens) != source_vocab or
-                                      not all(isinstance(t, str) for t in source_tokens)):
-        raise UsageError(f"{path}: 'source_tokens' must be a list of {source_vocab} strings (the encoder's "
-                         f"vocabulary)")
+        raise UsageError(
+            f"{path}: the encoder has a vocabulary of its own ({source_vocab} tokens) and the "
+            f"metadata has no 'source_tokens'"
+        )
+    if source_tokens is not None and (
+        not isinstance(source_tokens, list)
+        or len(source_tokens) != source_vocab
+        or not all(isinstance(t, str) for t in source_tokens)
+    ):
+        raise UsageError(f"{path}: 'source_tokens' must be a list of {source_vocab} strings (the encoder's vocabulary)")
     for key in ("question_length", "answer_length"):
         if type(meta.get(key)) is not int or not 1 <= meta[key] <= MAX_LENGTH:
-            raise UsageError(f"{path}: metadata {key!r} must be an integer from 1 to {MAX_LENGTH:,}, got "
-                             f"{meta.get(key)!r}")
+            raise UsageError(
+                f"{path}: metadata {key!r} must be an integer from 1 to {MAX_LENGTH:,}, got {meta.get(key)!r}"
+            )
     if type(meta.get("start_id")) is not int or not 0 <= meta["start_id"] < vocab:
         raise UsageError(f"{path}: metadata 'start_id' must be a token id below {vocab}, got {meta.get('start_id')!r}")
     pad_id = meta.get("pad_id")
@@ -186,8 +236,15 @@ def saved_data(model):
     """An empty ``SequenceData`` of the saved model's vocabulary and tokenizer, to encode rows with."""
     meta = model.metadata
     empty = (np.zeros((0, meta["question_length"]), int), np.zeros((0, meta["answer_length"] + 1), int))
-    return SequenceData(empty, empty, meta["tokens"], meta["word_level"], source_chars=meta.get("source_chars", False),
-                        tokenizer=saved_tokenizer(model), source_tokens=meta.get("source_tokens"))
+    return SequenceData(
+        empty,
+        empty,
+        meta["tokens"],
+        meta["word_level"],
+        source_chars=meta.get("source_chars", False),
+        tokenizer=saved_tokenizer(model),
+        source_tokens=meta.get("source_tokens"),
+    )
 
 
 def saved_tokenizer(model) -> Tokenizer | None:
@@ -242,7 +299,7 @@ def encode_rows(path: str, data, meta) -> tuple[np.ndarray, np.ndarray]:
             else:
                 if "_" not in line:
                     raise UsageError("no '_' between question and answer")
-                question, answer = line[:line.index("_")].rstrip(), list(line[line.index("_"):].rstrip())
+                question, answer = line[: line.index("_")].rstrip(), list(line[line.index("_") :].rstrip())
             xs.append(encode_question(question, data, meta, unknown=[])[0])
             ts.append(encode_answer(answer, data, meta["answer_length"] + 1))
         except UsageError as exc:
@@ -257,8 +314,10 @@ def answer_tokens(text: str, data) -> list[str]:
     piece of the source side only) are ``<unk>``."""
     typed = sorted({word for word in text.split() if word in (PAD, START, END)})
     if typed:
-        raise UsageError(f"the answer holds the special token{'s' if len(typed) > 1 else ''} {', '.join(typed)}, "
-                         f"which would be read as padding or a sentence's start or end")
+        raise UsageError(
+            f"the answer holds the special token{'s' if len(typed) > 1 else ''} {', '.join(typed)}, "
+            f"which would be read as padding or a sentence's start or end"
+        )
     if data.tokenizer is None:
         return text.split()
     return data.tokenizer.known(data.tokenizer.tokenize(text, "target"), "target")[0]
@@ -305,8 +364,10 @@ def encode_question(text: str, data, meta: dict, unknown: list[str] | None = Non
     specials = {PAD, START, END} if data.word_level else {data.tokens[meta["start_id"]]}
     typed = sorted({tok for tok in tokens if tok in specials})
     if typed:
-        raise UsageError(f"the input holds the special token{'s' if len(typed) > 1 else ''} "
-                         f"{', '.join(map(repr, typed))}, which only the model may use")
+        raise UsageError(
+            f"the input holds the special token{'s' if len(typed) > 1 else ''} "
+            f"{', '.join(map(repr, typed))}, which only the model may use"
+        )
     if data.tokenizer is not None:  # a token of the target side only is unknown to the encoder too
         tokens, strangers = data.tokenizer.known(tokens, "source")
         if unknown is not None:

@@ -19,27 +19,55 @@ from ..functions import softmax
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention
 from ..util import answers_match
-from .data import (attention_maps, data_metrics, decode, encode_question, encode_rows, load_dataset, load_saved,
-                   model_input, padded, read_inputs, remap, saved_data, saved_tokenizer)
+from .data import (
+    attention_maps,
+    data_metrics,
+    decode,
+    encode_question,
+    encode_rows,
+    load_dataset,
+    load_saved,
+    model_input,
+    padded,
+    read_inputs,
+    remap,
+    saved_data,
+    saved_tokenizer,
+)
 
 __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
 
 
-PARAMS_HELP = ("a parameter file written by 'attncore train': RUN/params.npz (the last epoch's weights) or "
-               "RUN/best.npz (the epoch of the best validation accuracy)")
+PARAMS_HELP = (
+    "a parameter file written by 'attncore train': RUN/params.npz (the last epoch's weights) or "
+    "RUN/best.npz (the epoch of the best validation accuracy)"
+)
 
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--beam", type=int, default=1, metavar="K",
-                   help=f"beam search keeping K answers, 1 to {MAX_BEAM} (default: 1, greedy)")
-    p.add_argument("--length-penalty", type=float, default=0.0, metavar="ALPHA",
-                   help="beam search picks the answer of the highest log p / length**ALPHA (0: log p)")
+    p.add_argument(
+        "--beam",
+        type=int,
+        default=1,
+        metavar="K",
+        help=f"beam search keeping K answers, 1 to {MAX_BEAM} (default: 1, greedy)",
+    )
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="beam search picks the answer of the highest log p / length**ALPHA (0: log p)",
+    )
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", required=True, help=PARAMS_HELP)
-    p.add_argument("--data", help="a file in the training data's format: every row is scored (shorter rows "
-                   "padded); default: the test split of the data the params were trained on")
+    p.add_argument(
+        "--data",
+        help="a file in the training data's format: every row is scored (shorter rows "
+        "padded); default: the test split of the data the params were trained on",
+    )
     p.add_argument("--errors", type=int, default=0, metavar="K", help="also print the first K wrong rows")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     add_beam_arguments(p)
@@ -50,8 +78,11 @@ def add_translate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", required=True, help=PARAMS_HELP)
     p.add_argument("--plot", help="also draw the attention map of the text argument to this PNG")
     p.add_argument("--file", help="read one input per line from this file (default: standard input)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object per input: input, output, tokens and their probabilities")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per input: input, output, tokens and their probabilities",
+    )
     add_beam_arguments(p)
     add_runtime_arguments(p)
     p.add_argument("text", nargs="?", help="one input to answer (without it: --file, else standard input)")
@@ -69,8 +100,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         x, t = encode_rows(args.data, data, meta)
         what = f"rows of {Path(args.data).name}"
     elif meta.get("imported"):
-        raise UsageError(f"{args.params} was imported from {meta['imported'].capitalize()}, with no data of its own: "
-                         f"give --data FILE (source<TAB>target rows)")
+        raise UsageError(
+            f"{args.params} was imported from {meta['imported'].capitalize()}, with no data of its own: "
+            f"give --data FILE (source<TAB>target rows)"
+        )
     elif meta.get("val"):  # the validation file of the run
         data = saved_data(model)
         x, t = encode_rows(meta["val"], data, meta)
@@ -80,8 +113,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if meta.get("generated_data") is True:  # trained on attncore's generated file: train said so
                 warnings.simplefilter("ignore", GeneratedDataWarning)
             tokenizer = saved_tokenizer(model)  # refitting it could give other pieces: the saved one reads
-            data = load_dataset(meta.get("data", "date"), test_fraction=meta.get("val_split", 0.1),
-                                tokenizer=tokenizer, vocabulary=meta["tokens"] if tokenizer is not None else None)
+            data = load_dataset(
+                meta.get("data", "date"),
+                test_fraction=meta.get("val_split", 0.1),
+                tokenizer=tokenizer,
+                vocabulary=meta["tokens"] if tokenizer is not None else None,
+            )
         data = remap(data, meta["tokens"])
         x, t = data.test
         what = f"validation rows of {data.name}"
@@ -92,14 +129,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     scores = data_metrics(data, model)(guess, t[:, 1:])
     how = f"beam {args.beam}" if args.beam > 1 else "greedy"
     if args.json:
-        print(strict_json({"rows": int(len(x)), "data": what, "decoding": how, "accuracy": float(right.mean()),
-                           **scores, "seconds": round(seconds, 3)}))
+        print(
+            strict_json(
+                {
+                    "rows": int(len(x)),
+                    "data": what,
+                    "decoding": how,
+                    "accuracy": float(right.mean()),
+                    **scores,
+                    "seconds": round(seconds, 3),
+                }
+            )
+        )
         return 0
     print(f"accuracy {100 * right.mean():.2f}% on {len(x)} {what} ({how}, {seconds:.1f} s)")
     print(f"token accuracy {100 * scores['token_acc']:.2f}% | BLEU {scores['bleu']:.2f} | chrF {scores['chrf']:.2f}")
-    for i in np.flatnonzero(~right)[:args.errors]:
-        print(f"row {i + 1}: Q {data.decode_question(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
-              f"got {data.decode(guess[i]).rstrip()}")
+    for i in np.flatnonzero(~right)[: args.errors]:
+        print(
+            f"row {i + 1}: Q {data.decode_question(x[i]).rstrip()} | T {data.decode(t[i, 1:]).rstrip()} | "
+            f"got {data.decode(guess[i]).rstrip()}"
+        )
     return 0
 
 
@@ -120,6 +169,7 @@ def token_probabilities(model, xs: np.ndarray, start: np.ndarray, ids: np.ndarra
 def strict_json(record: dict) -> str:
     """One line of strict JSON: no NaN or Infinity (null instead), and U+2028, U+2029 and U+0085 escaped
     (JavaScript and line-oriented readers take them for line ends)."""
+
     def clean(value):
         if isinstance(value, float) and not np.isfinite(value):
             return None
@@ -145,7 +195,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         texts = [args.text]
     if not texts:
         return 0
-    rows, errors, unknown, blank = [], {}, {}, set()
+    rows, errors, unknown, blank = [], {}, dict[int, list[str]](), set()
     for n, text in enumerate(texts):  # a line that cannot be read is an error for that line only
         if not text.strip() and args.text is None:  # an empty line's answer is an empty line, as batch tools do
             blank.add(n)
@@ -168,10 +218,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
             raise UsageError(f"--plot {args.plot}: the folder {folder} does not exist or is not writable")
         answers = None  # greedy decoding's, or the beam's answer that is printed
         if args.beam > 1:
-            answers = decode(model, data, meta["reverse"], x, start, meta["answer_length"], args.beam,
-                             args.length_penalty)
-        maps = attention_maps(model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start),
-                              answers)
+            answers = decode(
+                model, data, meta["reverse"], x, start, meta["answer_length"], args.beam, args.length_penalty
+            )
+        maps = attention_maps(
+            model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start), answers
+        )
         plot_attention(maps, Path(args.plot), known=False)
     answers = iter(translations(model, data, meta, x, start, args))
     for n, text in enumerate(texts):
@@ -192,8 +244,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
             continue
         if unknown[n]:
             where_from = "the model's vocabulary" if meta.get("imported") else "the training data"
-            how = f"read as <unk> (not in {where_from})" if UNK in data.source_token_to_id else \
-                f"left out (not in {where_from}, which has no <unk>)"
+            how = (
+                f"read as <unk> (not in {where_from})"
+                if UNK in data.source_token_to_id
+                else f"left out (not in {where_from}, which has no <unk>)"
+            )
             print(f"attncore: {where}: {how}: {', '.join(map(repr, unknown[n]))}", file=sys.stderr)
         print(answer, flush=True)
     if errors:
@@ -206,17 +261,21 @@ def translations(model, data, meta: dict, x: np.ndarray, start: np.ndarray, args
     """The answer to each row of ``x``: its text, or with ``--json`` the fields of its JSON object."""
     for i in range(0, len(x), DECODE_BATCH):
         rows = slice(i, i + DECODE_BATCH)
-        ids = decode(model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"], args.beam,
-                     args.length_penalty)
+        ids = decode(
+            model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"], args.beam, args.length_penalty
+        )
         xs = model_input(data, meta["reverse"], x[rows])
         probs = token_probabilities(model, xs, start[rows], ids) if args.json else None
         for j, row in enumerate(ids):
             out = data.decode(row).rstrip()
-            if not args.json:
+            if probs is None:  # not --json
                 yield out
                 continue
             tokens = [data.tokens[int(k)] for k in row]
             if data.word_level and END in tokens:  # the answer ends at its end marker
-                tokens = tokens[:tokens.index(END) + 1]
-            yield {"output": out, "tokens": tokens,
-                   "probabilities": [round(float(p), 6) for p in probs[j, :len(tokens)]]}
+                tokens = tokens[: tokens.index(END) + 1]
+            yield {
+                "output": out,
+                "tokens": tokens,
+                "probabilities": [round(float(p), 6) for p in probs[j, : len(tokens)]],
+            }

@@ -18,33 +18,53 @@ __all__ = ["add_export_arguments", "add_import_arguments", "cmd_export", "cmd_im
 
 
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("framework", choices=["keras", "torch"],
-                   help="keras: the Keras seed's model and those built from it (bidirectional or stacked GRUs, "
-                        "AdditiveAttention, attention as ops), a Keras 3 .keras file, a tf.keras 2 .h5 file or a "
-                        ".weights.h5 file (read with h5py); "
-                        "torch: a file of 'attncore export --format torch' or a bare state dict of its module")
+    p.add_argument(
+        "framework",
+        choices=["keras", "torch"],
+        help="keras: the Keras seed's model and those built from it (bidirectional or stacked GRUs, "
+        "AdditiveAttention, attention as ops), a Keras 3 .keras file, a tf.keras 2 .h5 file or a "
+        ".weights.h5 file (read with h5py); "
+        "torch: a file of 'attncore export --format torch' or a bare state dict of its module",
+    )
     p.add_argument("file", help="the model file to read")
     p.add_argument("--out", required=True, help="the attncore parameter file to write (.npz)")
-    p.add_argument("--concat", choices=CONCATS, default=None,
-                   help="the decoder's concat order where the file cannot say it (a .weights.h5: default "
-                        "state-context, Keras's; a bare state dict: default context-state, the book's)")
+    p.add_argument(
+        "--concat",
+        choices=CONCATS,
+        default=None,
+        help="the decoder's concat order where the file cannot say it (a .weights.h5: default "
+        "state-context, Keras's; a bare state dict: default context-state, the book's)",
+    )
     vocab = p.add_argument_group("vocabularies of a Keras model (so that 'attncore translate' can read it)")
     vocab.add_argument("--source-tokenizer", metavar="JSON", help="the source side's Keras Tokenizer (to_json())")
     vocab.add_argument("--target-tokenizer", metavar="JSON", help="the target side's Keras Tokenizer (to_json())")
-    vocab.add_argument("--start-token", default="<start>", help="the target word that starts a sentence (default "
-                       "%(default)s); where the source vocabulary has it, sources start with it too")
+    vocab.add_argument(
+        "--start-token",
+        default="<start>",
+        help="the target word that starts a sentence (default "
+        "%(default)s); where the source vocabulary has it, sources start with it too",
+    )
     vocab.add_argument("--end-token", default="<end>", help="the word that ends a sentence (default %(default)s)")
-    vocab.add_argument("--source-length", type=int, default=None,
-                       help="the length the sources were padded to in training (default: each batch's longest; "
-                            "needed where the model has no mask, whose padding changes its outputs)")
-    vocab.add_argument("--target-length", type=int, default=100,
-                       help="the most tokens a translation may have (default %(default)s)")
+    vocab.add_argument(
+        "--source-length",
+        type=int,
+        default=None,
+        help="the length the sources were padded to in training (default: each batch's longest; "
+        "needed where the model has no mask, whose padding changes its outputs)",
+    )
+    vocab.add_argument(
+        "--target-length", type=int, default=100, help="the most tokens a translation may have (default %(default)s)"
+    )
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", required=True, choices=["torch", "onnx"],
-                   help="torch: one torch.save file (state dict, config, metadata); onnx: a folder with "
-                        "encoder.onnx and decoder_step.onnx")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["torch", "onnx"],
+        help="torch: one torch.save file (state dict, config, metadata); onnx: a folder with "
+        "encoder.onnx and decoder_step.onnx",
+    )
     p.add_argument("params", help="an attncore parameter file (.npz) of an attention model (LSTM or reset-after GRU)")
     p.add_argument("out", help="the file (torch) or folder (onnx) to write")
 
@@ -76,17 +96,24 @@ def cmd_import(args: argparse.Namespace) -> int:
         from ..interop.keras_tokenizer import keras_metadata
 
         if args.source_length is None and model.metadata.get("pad_id") is None:
-            raise UsageError("the model has no mask (its padding changes its outputs): give --source-length, the "
-                             "length its sources were padded to in training")
+            raise UsageError(
+                "the model has no mask (its padding changes its outputs): give --source-length, the "
+                "length its sources were padded to in training"
+            )
         try:
-            model.metadata.update(keras_metadata(model, *vocabularies, args.start_token, args.end_token,
-                                                 args.source_length or 1, args.target_length))
+            model.metadata.update(
+                keras_metadata(
+                    model, *vocabularies, args.start_token, args.end_token, args.source_length or 1, args.target_length
+                )
+            )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     model.save_params(args.out)
     count = sum(p.size for p in model.params)
-    print(f"wrote {args.out}: {type(model).__name__} {model.config}, {count:,} parameters"
-          + (", with its vocabularies" if all(vocabularies) else ""))
+    print(
+        f"wrote {args.out}: {type(model).__name__} {model.config}, {count:,} parameters"
+        + (", with its vocabularies" if all(vocabularies) else "")
+    )
     return 0
 
 

@@ -25,8 +25,21 @@ from .._files import write_atomic
 from ..base_model import param_arrays, params_in
 from ..errors import UsageError
 
-__all__ = ["ADDED_OPTIONS", "CHECKPOINT", "EARLIER_OPTIONS", "LOCK", "RUN_FILES", "RunFiles", "claim_run_folder",
-           "describe_data", "fingerprint", "output_folder", "read_checkpoint", "run_lock", "same_data"]
+__all__ = [
+    "ADDED_OPTIONS",
+    "CHECKPOINT",
+    "EARLIER_OPTIONS",
+    "LOCK",
+    "RUN_FILES",
+    "RunFiles",
+    "claim_run_folder",
+    "describe_data",
+    "fingerprint",
+    "output_folder",
+    "read_checkpoint",
+    "run_lock",
+    "same_data",
+]
 
 CHECKPOINT = "checkpoint.npz"
 # A run whose validation accuracy is still below HINT_ACCURACY after HINT_EPOCH epochs gets one hint line.
@@ -34,11 +47,16 @@ HINT_EPOCH, HINT_ACCURACY = 3, 0.01
 CHECKPOINT_FORMAT = "attncore-run-1"
 # The tokenizer options of runs saved before they existed: words split on white space (the Korean of
 # ko-en-numbers as characters), the book's files as characters.
-EARLIER_OPTIONS = {"tokenizer": "whitespace", "vocab_size": None, "lowercase": False, "min_count": 1,
-                   "max_vocab": None, "normalize": "none"}
+EARLIER_OPTIONS = {
+    "tokenizer": "whitespace",
+    "vocab_size": None,
+    "lowercase": False,
+    "min_count": 1,
+    "max_vocab": None,
+    "normalize": "none",
+}
 # The options added since, with the value a run saved before them had.
 ADDED_OPTIONS = {"attention": "dot", "dropout": 0.0, "layers": 1, "bidirectional": False, "bridge": None}
-
 
 
 class RunFiles:
@@ -53,16 +71,24 @@ class RunFiles:
         self.record = {"format": CHECKPOINT_FORMAT, "options": self.options, "data": fingerprint, "tokens": tokens}
 
     def on_epoch_end(self, trainer, logs: dict) -> bool:
-        scores = "".join(f" | {name} {logs[key]:5.2f}" for key, name in (("bleu", "BLEU"), ("chrf", "chrF"))
-                         if key in logs)
+        scores = "".join(
+            f" | {name} {logs[key]:5.2f}" for key, name in (("bleu", "BLEU"), ("chrf", "chrF")) if key in logs
+        )
         tokens = f" | tokens {100 * logs['token_acc']:6.2f}%" if "token_acc" in logs else ""
-        print(f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val loss {logs['val_loss']:.4f} | "
-              f"val acc {100 * logs['val_acc']:6.2f}%{tokens}{scores} | train {logs['seconds']:6.1f} s | "
-              f"eval {logs['val_seconds']:5.1f} s", flush=True)
+        print(
+            f"epoch {logs['epoch']:>3} | loss {logs['loss']:.4f} | val loss {logs['val_loss']:.4f} | "
+            f"val acc {100 * logs['val_acc']:6.2f}%{tokens}{scores} | train {logs['seconds']:6.1f} s | "
+            f"eval {logs['val_seconds']:5.1f} s",
+            flush=True,
+        )
         if logs["epoch"] == HINT_EPOCH and max(a or 0.0 for a in trainer.history["val_acc"]) < HINT_ACCURACY:
-            print(f"attncore train: hint: validation accuracy is below {100 * HINT_ACCURACY:g}% after {HINT_EPOCH} "
-                  "epochs; small data sets learn with a smaller --batch-size (e.g. 16), a larger --lr (e.g. 0.005) "
-                  "and more --epochs, translations with --cell gru --luong", file=sys.stderr, flush=True)
+            print(
+                f"attncore train: hint: validation accuracy is below {100 * HINT_ACCURACY:g}% after {HINT_EPOCH} "
+                "epochs; small data sets learn with a smaller --batch-size (e.g. 16), a larger --lr (e.g. 0.005) "
+                "and more --epochs, translations with --cell gru --luong",
+                file=sys.stderr,
+                flush=True,
+            )
         earlier = [acc for acc in trainer.history["val_acc"][:-1] if acc is not None]
         if not earlier or logs["val_acc"] > max(earlier):
             trainer.model.save_params(self.out / "best.npz")
@@ -100,11 +126,23 @@ def read_checkpoint(folder: Path, options: set[str]) -> dict:
             saved["options"] = {**ADDED_OPTIONS, **saved["options"]}
         if set(saved["options"]) != options:
             raise ValueError("its options are not those of this version of attncore")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile, zlib.error,
-            SyntaxError, tokenize.TokenError, RecursionError, MemoryError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        SyntaxError,
+        tokenize.TokenError,
+        RecursionError,
+        MemoryError,
+    ) as exc:
         raise UsageError(f"--resume {folder}: {CHECKPOINT} is not readable ({type(exc).__name__}: {exc})") from None
     saved["params"] = params_in(arrays)
-    saved["trainer_arrays"] = {k[len("trainer_"):]: v for k, v in arrays.items() if k.startswith("trainer_")}
+    saved["trainer_arrays"] = {k[len("trainer_") :]: v for k, v in arrays.items() if k.startswith("trainer_")}
     return saved
 
 
@@ -119,8 +157,9 @@ def claim_run_folder(out: Path, force: bool) -> None:
     if not found:
         return
     if not force:
-        raise UsageError(f"--out {out} holds a run ({', '.join(found)}): continue it with --resume {out}, or "
-                         "replace it with --force")
+        raise UsageError(
+            f"--out {out} holds a run ({', '.join(found)}): continue it with --resume {out}, or replace it with --force"
+        )
     for name in found:
         try:
             (out / name).unlink()
@@ -152,8 +191,10 @@ def run_lock(out: Path):
     except OSError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
         os.close(fd)
-        raise UsageError(f"--out {out} is in use by another 'attncore train' (process {holder}); wait for it to "
-                         f"finish, or train into another folder") from None
+        raise UsageError(
+            f"--out {out} is in use by another 'attncore train' (process {holder}); wait for it to "
+            f"finish, or train into another folder"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -194,8 +235,10 @@ def describe_data(fingerprint: dict) -> str:
 def fingerprint(files: dict[str, Path]) -> dict[str, dict[str, str]]:
     """The file name and SHA-256 of each data file, by the option that named it ("data", "val"): what
     ``--resume`` compares (two files of one name in different folders are two entries)."""
-    return {role: {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-            for role, path in files.items()}
+    return {
+        role: {"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        for role, path in files.items()
+    }
 
 
 def same_data(saved: object, now: dict[str, dict[str, str]]) -> bool:

@@ -19,8 +19,20 @@ from ..defaults import SEED
 __all__ = ["date_lines", "addition_lines", "ko_en_number_lines", "DATE_QUESTION_WIDTH"]
 
 DATE_QUESTION_WIDTH = 29
-_MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-           "november", "december"]
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _FIRST_DAY = dt.date(1950, 1, 1)
 _LAST_DAY = dt.date(2049, 12, 31)  # two-digit years: 50-99 -> 19xx, 00-49 -> 20xx
@@ -33,11 +45,23 @@ def _written_forms(d: dt.date) -> list[str]:
     day, yyyy, yy = d.day, f"{d.year:04d}", f"{d.year % 100:02d}"
     mm, dd = f"{d.month:02d}", f"{d.day:02d}"
     return [
-        f"{month} {day}, {yyyy}", f"{mon} {day}, {yyyy}", f"{month} {day} {yyyy}", f"{mon} {day} {yyyy}",
-        f"{day} {month} {yyyy}", f"{day} {mon} {yyyy}", f"{day} {month}, {yyyy}", f"{dd} {mon} {yyyy}",
-        f"{weekday}, {month} {day}, {yyyy}", f"{wd}, {mon} {day}, {yyyy}", f"{weekday}, {day} {month} {yyyy}",
-        f"{wd} {day} {mon} {yyyy}", f"{month} {day}, {yy}",
-        f"{d.month}/{day}/{yy}", f"{mm}/{dd}/{yyyy}", f"{day}.{d.month}.{yy}", f"{dd}.{mm}.{yyyy}",
+        f"{month} {day}, {yyyy}",
+        f"{mon} {day}, {yyyy}",
+        f"{month} {day} {yyyy}",
+        f"{mon} {day} {yyyy}",
+        f"{day} {month} {yyyy}",
+        f"{day} {mon} {yyyy}",
+        f"{day} {month}, {yyyy}",
+        f"{dd} {mon} {yyyy}",
+        f"{weekday}, {month} {day}, {yyyy}",
+        f"{wd}, {mon} {day}, {yyyy}",
+        f"{weekday}, {day} {month} {yyyy}",
+        f"{wd} {day} {mon} {yyyy}",
+        f"{month} {day}, {yy}",
+        f"{d.month}/{day}/{yy}",
+        f"{mm}/{dd}/{yyyy}",
+        f"{day}.{d.month}.{yy}",
+        f"{dd}.{mm}.{yyyy}",
         f"{yyyy}/{mm}/{dd}",
     ]
 

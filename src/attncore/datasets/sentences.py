@@ -20,24 +20,97 @@ from .._files import write_atomic
 
 __all__ = ["sentence_pairs", "write_sentence_file"]
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
-_FOODS = [("커피", "coffee"), ("녹차", "green tea"), ("김치", "kimchi"), ("비빔밥", "bibimbap"), ("사과", "apples"),
-          ("라면", "ramen"), ("빵", "bread"), ("우유", "milk"), ("떡볶이", "tteokbokki"), ("딸기", "strawberries"),
-          ("냉면", "cold noodles"), ("치킨", "fried chicken"), ("수박", "watermelon"), ("초콜릿", "chocolate")]
-_NAMES = [("민수", "Minsu"), ("지영", "Jiyoung"), ("서준", "Seojun"), ("하은", "Haeun"), ("도윤", "Doyun"),
-          ("수아", "Sua"), ("현우", "Hyunwoo"), ("지민", "Jimin"), ("영희", "Younghee"), ("철수", "Cheolsu"),
-          ("유진", "Yujin"), ("태민", "Taemin")]
-_CITIES = [("서울", "Seoul"), ("부산", "Busan"), ("대구", "Daegu"), ("인천", "Incheon"), ("광주", "Gwangju"),
-           ("대전", "Daejeon"), ("울산", "Ulsan"), ("제주", "Jeju"), ("수원", "Suwon"), ("전주", "Jeonju"),
-           ("도쿄", "Tokyo"), ("런던", "London")]
-_PLACES = [("도서관", "library"), ("공원", "park"), ("시장", "market"), ("학교", "school"), ("병원", "hospital"),
-           ("박물관", "museum"), ("식당", "restaurant"), ("바다", "beach")]
-_ITEMS = [("iPhone", "iPhone"), ("Galaxy", "Galaxy"), ("MacBook", "MacBook"), ("TV", "TV"), ("가방", "bag"),
-          ("우산", "umbrella"), ("시계", "watch"), ("모자", "hat"), ("PlayStation", "PlayStation"),
-          ("USB", "USB stick"), ("책", "book"), ("의자", "chair")]
-_WEATHER = [("맑아요", "sunny"), ("흐려요", "cloudy"), ("비가 와요", "rainy"), ("눈이 와요", "snowy"),
-            ("추워요", "cold"), ("더워요", "hot"), ("바람이 불어요", "windy")]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_FOODS = [
+    ("커피", "coffee"),
+    ("녹차", "green tea"),
+    ("김치", "kimchi"),
+    ("비빔밥", "bibimbap"),
+    ("사과", "apples"),
+    ("라면", "ramen"),
+    ("빵", "bread"),
+    ("우유", "milk"),
+    ("떡볶이", "tteokbokki"),
+    ("딸기", "strawberries"),
+    ("냉면", "cold noodles"),
+    ("치킨", "fried chicken"),
+    ("수박", "watermelon"),
+    ("초콜릿", "chocolate"),
+]
+_NAMES = [
+    ("민수", "Minsu"),
+    ("지영", "Jiyoung"),
+    ("서준", "Seojun"),
+    ("하은", "Haeun"),
+    ("도윤", "Doyun"),
+    ("수아", "Sua"),
+    ("현우", "Hyunwoo"),
+    ("지민", "Jimin"),
+    ("영희", "Younghee"),
+    ("철수", "Cheolsu"),
+    ("유진", "Yujin"),
+    ("태민", "Taemin"),
+]
+_CITIES = [
+    ("서울", "Seoul"),
+    ("부산", "Busan"),
+    ("대구", "Daegu"),
+    ("인천", "Incheon"),
+    ("광주", "Gwangju"),
+    ("대전", "Daejeon"),
+    ("울산", "Ulsan"),
+    ("제주", "Jeju"),
+    ("수원", "Suwon"),
+    ("전주", "Jeonju"),
+    ("도쿄", "Tokyo"),
+    ("런던", "London"),
+]
+_PLACES = [
+    ("도서관", "library"),
+    ("공원", "park"),
+    ("시장", "market"),
+    ("학교", "school"),
+    ("병원", "hospital"),
+    ("박물관", "museum"),
+    ("식당", "restaurant"),
+    ("바다", "beach"),
+]
+_ITEMS = [
+    ("iPhone", "iPhone"),
+    ("Galaxy", "Galaxy"),
+    ("MacBook", "MacBook"),
+    ("TV", "TV"),
+    ("가방", "bag"),
+    ("우산", "umbrella"),
+    ("시계", "watch"),
+    ("모자", "hat"),
+    ("PlayStation", "PlayStation"),
+    ("USB", "USB stick"),
+    ("책", "book"),
+    ("의자", "chair"),
+]
+_WEATHER = [
+    ("맑아요", "sunny"),
+    ("흐려요", "cloudy"),
+    ("비가 와요", "rainy"),
+    ("눈이 와요", "snowy"),
+    ("추워요", "cold"),
+    ("더워요", "hot"),
+    ("바람이 불어요", "windy"),
+]
 _TRANSPORT = [("기차", "train"), ("버스", "bus"), ("비행기", "plane"), ("KTX", "KTX"), ("배", "ferry")]
 
 
@@ -82,8 +155,10 @@ def _pair(rng: random.Random) -> tuple[str, str]:
     if kind == 6:
         vehicle, vehicle_en = rng.choice(_TRANSPORT)
         hour = rng.randint(1, 12)
-        return f"{city}행 {_particle(vehicle, '은', '는')} {hour}시에 출발합니다.", \
-            f"The {vehicle_en} to {city_en} leaves at {hour} o'clock."
+        return (
+            f"{city}행 {_particle(vehicle, '은', '는')} {hour}시에 출발합니다.",
+            f"The {vehicle_en} to {city_en} leaves at {hour} o'clock.",
+        )
     if kind == 7:
         count, (place, place_en) = rng.randint(2, 60), rng.choice(_PLACES)
         return f"{count}명이 {place}에 갔어요.", f"{count} people went to the {place_en}."
@@ -92,17 +167,21 @@ def _pair(rng: random.Random) -> tuple[str, str]:
         return f"내일 {city}의 날씨는 {weather}.", f"Tomorrow it will be {weather_en} in {city_en}."
     if kind == 9:
         item, item_en = rng.choice(_ITEMS)
-        return f"{_particle(name, '이', '가')} {_particle(item, '을', '를')} 샀어요?", f"Did {name_en} buy the {item_en}?"
+        return (
+            f"{_particle(name, '이', '가')} {_particle(item, '을', '를')} 샀어요?",
+            f"Did {name_en} buy the {item_en}?",
+        )
     food, food_en = rng.choice(_FOODS)
     count = rng.randint(2, 9)
     return f"{food} {count}개 주세요!", f"{count} {food_en}, please!"
 
 
-def sentence_pairs(count: int = 3000, seed: int = 0, exclude: set[tuple[str, str]] | frozenset = frozenset()
-                   ) -> list[tuple[str, str]]:
+def sentence_pairs(
+    count: int = 3000, seed: int = 0, exclude: set[tuple[str, str]] | frozenset = frozenset()
+) -> list[tuple[str, str]]:
     """``count`` distinct (Korean, English) pairs drawn with ``random.Random(seed)``, none in ``exclude``."""
     rng = random.Random(seed)
-    seen, pairs = set(exclude), []
+    seen, pairs = set(exclude), list[tuple[str, str]]()
     for _ in range(100 * count + 1000):
         if len(pairs) == count:
             return pairs

@@ -34,15 +34,30 @@ from ..tokenizers import SPACE, UNK, Tokenizer
 from ..util import source_lengths
 from . import generate
 
-__all__ = ["load_data", "get_vocab", "load_parallel", "read_char_data", "SequenceData", "resolve_path",
-           "GeneratedDataWarning", "PAD", "START", "END", "SPACE", "UNK"]
+__all__ = [
+    "load_data",
+    "get_vocab",
+    "load_parallel",
+    "read_char_data",
+    "SequenceData",
+    "resolve_path",
+    "GeneratedDataWarning",
+    "PAD",
+    "START",
+    "END",
+    "SPACE",
+    "UNK",
+]
 
 # The book keeps one vocabulary per process, growing with every load_data call.
 id_to_char: dict[int, str] = {}
 char_to_id: dict[str, int] = {}
 
-GENERATED = {"date.txt": generate.date_lines, "addition.txt": generate.addition_lines,
-             "ko-en-numbers.tsv": generate.ko_en_number_lines}
+GENERATED = {
+    "date.txt": generate.date_lines,
+    "addition.txt": generate.addition_lines,
+    "ko-en-numbers.tsv": generate.ko_en_number_lines,
+}
 PAD, START, END = "<pad>", "<s>", "</s>"
 MARKERS = (PAD, START, END)
 
@@ -84,10 +99,13 @@ def resolve_path(file_name: str | os.PathLike) -> Path:
             _announced.add(path.name)
             import warnings
 
-            warnings.warn(f"{path.name}: the book's file was not found (set ATTNCORE_BOOK_DATASET to the book's "
-                          f"dataset folder to use it); reading attncore's generated {path.name}, which has other "
-                          "rows and formats, so results and vocabularies differ from the book's",
-                          GeneratedDataWarning, stacklevel=3)
+            warnings.warn(
+                f"{path.name}: the book's file was not found (set ATTNCORE_BOOK_DATASET to the book's "
+                f"dataset folder to use it); reading attncore's generated {path.name}, which has other "
+                "rows and formats, so results and vocabularies differ from the book's",
+                GeneratedDataWarning,
+                stacklevel=3,
+            )
         cached = cache_dir() / path.name
         if not cached.is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -104,9 +122,10 @@ def read_lines(path: Path) -> list[str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not UTF-8 (byte {exc.start}: {exc.reason}); save the file as "
-                         f"UTF-8") from None
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}, line {line}: not UTF-8 (byte {exc.start}: {exc.reason}); save the file as UTF-8"
+        ) from None
     lines = [line[:-1] if line.endswith("\n") else line for line in io.StringIO(text, newline="")]
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     if not lines:
@@ -116,7 +135,7 @@ def read_lines(path: Path) -> list[str]:
 
 def split_lines(path: Path, lines: list[str]) -> tuple[list[str], list[str]]:
     """Questions and answers (``_`` kept), checking the book format line by line."""
-    questions, answers = [], []
+    questions, answers = list[str](), list[str]()
     for number, line in enumerate(lines, start=1):
         idx = line.find("_")
         if idx < 0:
@@ -174,7 +193,7 @@ def load_data(file_name: str = "addition.txt", seed: int | None = SEED):
     """
     path = resolve_path(file_name)
     questions, answers = split_lines(path, read_lines(path))
-    for q, a in zip(questions, answers):
+    for q, a in zip(questions, answers, strict=True):
         for c in q + a:
             if c not in char_to_id:
                 char_to_id[c] = len(char_to_id)
@@ -214,8 +233,9 @@ class SequenceData:
 
     def __post_init__(self) -> None:
         self.token_to_id = {tok: i for i, tok in enumerate(self.tokens)}
-        self.source_token_to_id = self.token_to_id if self.source_tokens is None else {
-            tok: i for i, tok in enumerate(self.source_tokens)}
+        self.source_token_to_id = (
+            self.token_to_id if self.source_tokens is None else {tok: i for i, tok in enumerate(self.source_tokens)}
+        )
 
     @property
     def question_vocabulary(self) -> list[str]:
@@ -285,16 +305,21 @@ def read_char_data(file_name: str | os.PathLike, seed: int | None = SEED, test_f
     path = resolve_path(file_name)
     questions, answers = split_lines(path, read_lines(path))
     vocab: dict[str, int] = {}
-    for q, a in zip(questions, answers):
+    for q, a in zip(questions, answers, strict=True):
         for c in q + a:
             vocab.setdefault(c, len(vocab))
     train, test = _shuffle_split(_encode(questions, vocab), _encode(answers, vocab), seed, test_fraction)
     return SequenceData(train, test, list(vocab), word_level=False, name=path.name)
 
 
-def load_parallel(file_name: str | os.PathLike, seed: int | None = SEED, test_fraction: float = 0.1,
-                  source_chars: bool = False, tokenizer: Tokenizer | None = None,
-                  vocabulary: list[str] | None = None) -> SequenceData:
+def load_parallel(
+    file_name: str | os.PathLike,
+    seed: int | None = SEED,
+    test_fraction: float = 0.1,
+    source_chars: bool = False,
+    tokenizer: Tokenizer | None = None,
+    vocabulary: list[str] | None = None,
+) -> SequenceData:
     """Word-level ``source<TAB>target`` sentences as a ``SequenceData``.
 
     The file is UTF-8 with or without a byte-order mark, with LF or CRLF line
@@ -329,8 +354,10 @@ def load_parallel(file_name: str | os.PathLike, seed: int | None = SEED, test_fr
         words = (parts[1] if source_chars else line).split()
         marker = next((w for w in words if w in MARKERS), None)
         if marker is not None:
-            raise ValueError(f"{path}, line {number}: the word {marker!r} is one of attncore's special tokens "
-                             f"({', '.join(MARKERS)}); write it otherwise (e.g. '< s >') or leave the line out")
+            raise ValueError(
+                f"{path}, line {number}: the word {marker!r} is one of attncore's special tokens "
+                f"({', '.join(MARKERS)}); write it otherwise (e.g. '< s >') or leave the line out"
+            )
         pairs.append((parts[0], parts[1]))
     if not pairs:
         raise ValueError(f"{path}: no sentence pairs")
@@ -356,15 +383,21 @@ def _whitespace_data(pairs: list[tuple[str, str]], seed, test_fraction: float, s
     return SequenceData(train, test, list(vocab), word_level=True, source_chars=source_chars)
 
 
-def _tokenized_data(pairs: list[tuple[str, str]], seed, test_fraction: float, tokenizer: Tokenizer,
-                    vocabulary: list[str] | None) -> SequenceData:
+def _tokenized_data(
+    pairs: list[tuple[str, str]], seed, test_fraction: float, tokenizer: Tokenizer, vocabulary: list[str] | None
+) -> SequenceData:
     order = _shuffled(len(pairs), seed)
     pairs = [pairs[i] for i in order]
     split_at = len(pairs) - test_rows(len(pairs), test_fraction)
     if vocabulary is None:
         tokenizer.fit([s for s, _ in pairs[:split_at]], [t for _, t in pairs[:split_at]])
-    rows = [(tokenizer.known(tokenizer.tokenize(s, "source"), "source")[0] + [END],
-             [START] + tokenizer.known(tokenizer.tokenize(t, "target"), "target")[0] + [END]) for s, t in pairs]
+    rows = [
+        (
+            tokenizer.known(tokenizer.tokenize(s, "source"), "source")[0] + [END],
+            [START] + tokenizer.known(tokenizer.tokenize(t, "target"), "target")[0] + [END],
+        )
+        for s, t in pairs
+    ]
     if vocabulary is not None:
         vocab = {tok: i for i, tok in enumerate(vocabulary)}
     else:
@@ -374,8 +407,9 @@ def _tokenized_data(pairs: list[tuple[str, str]], seed, test_fraction: float, to
             for tok in tokens if tokens is not None else (tok for row in rows[:split_at] for tok in row[i]):
                 vocab.setdefault(tok, len(vocab))
     x, t = _padded([s for s, _ in rows], vocab), _padded([t for _, t in rows], vocab)
-    data = SequenceData((x[:split_at], t[:split_at]), (x[split_at:], t[split_at:]), list(vocab), word_level=True,
-                        tokenizer=tokenizer)
+    data = SequenceData(
+        (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:]), list(vocab), word_level=True, tokenizer=tokenizer
+    )
     data.references = [tokenizer.clean(t) for _, t in pairs[split_at:]]
     return data
 
@@ -384,5 +418,6 @@ def _padded(sequences: list[list[str]], vocab: dict[str, int]) -> np.ndarray:
     """Token lists as ids padded with ``<pad>`` (0) to the longest; a token outside ``vocab`` is ``<unk>``."""
     unk = vocab.get(UNK)
     width = max(len(s) for s in sequences)
-    return np.array([[vocab.get(tok, unk) for tok in s] + [vocab[PAD]] * (width - len(s)) for s in sequences],
-                    dtype=int)
+    return np.array(
+        [[vocab.get(tok, unk) for tok in s] + [vocab[PAD]] * (width - len(s)) for s in sequences], dtype=int
+    )

@@ -28,8 +28,9 @@ def need(module: str, extra: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingExtraError(f"{what} needs the {module.split('.')[0]!r} package: "
-                                f"pip install 'attncore[{extra}]'") from None
+        raise MissingExtraError(
+            f"{what} needs the {module.split('.')[0]!r} package: pip install 'attncore[{extra}]'"
+        ) from None
 
 
 def to_torch(model):

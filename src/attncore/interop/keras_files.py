@@ -28,8 +28,14 @@ __all__ = ["MAX_INFLATION", "read_keras"]
 # The most a .keras member may grow when inflated, over its stored size, plus 1 MiB for small members.
 MAX_INFLATION = 64
 # tf.keras 2's TFOpLambda functions that attncore reads, as the Keras 3 op layers they are.
-_TF_OPS = {"linalg.matmul": "Matmul", "matmul": "Matmul", "nn.softmax": "Softmax", "math.softmax": "Softmax",
-           "transpose": "Transpose", "compat.v1.transpose": "Transpose"}
+_TF_OPS = {
+    "linalg.matmul": "Matmul",
+    "matmul": "Matmul",
+    "nn.softmax": "Softmax",
+    "math.softmax": "Softmax",
+    "transpose": "Transpose",
+    "compat.v1.transpose": "Transpose",
+}
 # tf.keras 2 layers whose extra inputs are their initial states
 _RECURRENT = {"GRU", "LSTM", "SimpleRNN", "Bidirectional"}
 
@@ -37,8 +43,10 @@ _RECURRENT = {"GRU", "LSTM", "SimpleRNN", "Bidirectional"}
 def _member(z: zipfile.ZipFile, name: str, path: str) -> bytes:
     info = z.getinfo(name)
     if info.file_size > MAX_INFLATION * info.compress_size + (1 << 20):
-        raise ValueError(f"{path}: {name} inflates from {info.compress_size:,} to {info.file_size:,} bytes, more "
-                         f"than {MAX_INFLATION} times: not a model's weights")
+        raise ValueError(
+            f"{path}: {name} inflates from {info.compress_size:,} to {info.file_size:,} bytes, more "
+            f"than {MAX_INFLATION} times: not a model's weights"
+        )
     return z.read(name)
 
 
@@ -55,8 +63,9 @@ def _hard(h5py, group, key: str, where: str, path: str):
     if link is None:
         raise ValueError(f"{path}: no {where}")
     if not isinstance(link, h5py.HardLink):
-        raise ValueError(f"{path}: {where} is a {type(link).__name__} to elsewhere; attncore reads only what is "
-                         f"inside the file")
+        raise ValueError(
+            f"{path}: {where} is a {type(link).__name__} to elsewhere; attncore reads only what is inside the file"
+        )
     return group[key]
 
 
@@ -73,14 +82,18 @@ def _array(h5py, dataset, where: str, path: str) -> np.ndarray:
     if not isinstance(dataset, h5py.Dataset):
         raise ValueError(f"{path}: {where} is not a dataset")
     if dataset.is_virtual or dataset.external:
-        raise ValueError(f"{path}: {where} keeps its data outside the file (HDF5 external storage or a virtual "
-                         f"dataset); attncore reads only data inside the file")
+        raise ValueError(
+            f"{path}: {where} keeps its data outside the file (HDF5 external storage or a virtual "
+            f"dataset); attncore reads only data inside the file"
+        )
     if dataset.dtype.kind != "f" or dataset.dtype.itemsize not in (2, 4, 8):
         raise ValueError(f"{path}: {where} holds {dataset.dtype}, not floating-point weights")
     declared = dataset.size * dataset.dtype.itemsize
     if dataset.compression is not None or dataset.id.get_storage_size() < declared:
-        raise ValueError(f"{path}: {where} declares shape {dataset.shape} ({declared:,} bytes) but stores "
-                         f"{dataset.id.get_storage_size():,} bytes in the file")
+        raise ValueError(
+            f"{path}: {where} declares shape {dataset.shape} ({declared:,} bytes) but stores "
+            f"{dataset.id.get_storage_size():,} bytes in the file"
+        )
     return np.asarray(dataset[()])
 
 
@@ -92,14 +105,17 @@ def _keras3_weights(h5py, f, path: str) -> dict[str, tuple[str, list[np.ndarray]
     """Keras 3: ``layers/<key>/vars/<i>`` (a recurrent layer's under ``cell``, a Bidirectional layer's under
     ``forward_layer/cell`` then ``backward_layer/cell``); Keras names the keys by class and place in
     ``model.layers`` (``gru``, ``gru_1``) and keeps the layer's own name in the ``vars`` group's ``name``."""
+
     def variables(group, where: str) -> list[np.ndarray]:
         if "cell" in group:
             group, where = _hard(h5py, group, "cell", f"{where}/cell", path), f"{where}/cell"
         if "vars" not in group:
             return []
         found = _hard(h5py, group, "vars", f"{where}/vars", path)
-        return [_array(h5py, _hard(h5py, found, str(i), f"{where}/vars/{i}", path), f"{where}/vars/{i}", path)
-                for i in range(len(found))]
+        return [
+            _array(h5py, _hard(h5py, found, str(i), f"{where}/vars/{i}", path), f"{where}/vars/{i}", path)
+            for i in range(len(found))
+        ]
 
     out = {}
     layers = _hard(h5py, f, "layers", "'layers' group (not the weights of a Keras model)", path)
@@ -108,9 +124,14 @@ def _keras3_weights(h5py, f, path: str) -> dict[str, tuple[str, list[np.ndarray]
         group = _hard(h5py, layers, key, where, path)
         name = _text(group["vars"].attrs.get("name", key)) if "vars" in group else key
         if "forward_layer" in group and "backward_layer" in group:
-            out[key] = (name, [a for side in ("forward_layer", "backward_layer")
-                               for a in variables(_hard(h5py, group, side, f"{where}/{side}", path),
-                                                  f"{where}/{side}")])
+            out[key] = (
+                name,
+                [
+                    a
+                    for side in ("forward_layer", "backward_layer")
+                    for a in variables(_hard(h5py, group, side, f"{where}/{side}", path), f"{where}/{side}")
+                ],
+            )
         else:
             out[key] = (name, variables(group, where))
     return out
@@ -123,9 +144,13 @@ def _keras2_weights(h5py, group, path: str, where: str) -> dict[str, tuple[str, 
     for raw in group.attrs.get("layer_names", []):
         name = _text(raw)
         layer = _hard(h5py, group, name, f"{where}/{name}", path)
-        out[name] = (name, [_array(h5py, _walk(h5py, layer, _text(w), f"{where}/{name}", path),
-                                   f"{where}/{name}/{_text(w)}", path)
-                            for w in layer.attrs.get("weight_names", [])])
+        out[name] = (
+            name,
+            [
+                _array(h5py, _walk(h5py, layer, _text(w), f"{where}/{name}", path), f"{where}/{name}/{_text(w)}", path)
+                for w in layer.attrs.get("weight_names", [])
+            ],
+        )
     return out
 
 
@@ -155,7 +180,7 @@ def _keras2_config(model_config: dict, path: str) -> dict:
             (entry,) = entries
             options = dict(entry[3]) if len(entry) > 3 and isinstance(entry[3], dict) else {}
             function = config.get("function")
-            kind = _TF_OPS.get(function, f"TFOpLambda({function})")
+            kind = _TF_OPS.get(str(function), f"TFOpLambda({function})")
             if kind == "Softmax":
                 config = {"name": name, "axis": options.get("axis", -1)}
                 nodes.append({"args": [_tensor(entry)], "kwargs": {}})
@@ -164,13 +189,20 @@ def _keras2_config(model_config: dict, path: str) -> dict:
                 nodes.append({"args": [_tensor(entry)], "kwargs": {}})
             elif kind == "Matmul":
                 if any(options.get(k) for k in ("transpose_a", "adjoint_a", "adjoint_b")) or "b" not in options:
-                    raise ValueError(f"{path}: {name!r} is a matmul attncore does not read (only a @ b and "
-                                     f"a @ transpose(b))")
+                    raise ValueError(
+                        f"{path}: {name!r} is a matmul attncore does not read (only a @ b and a @ transpose(b))"
+                    )
                 b = _tensor(options["b"])
                 if options.get("transpose_b"):
                     flipped = f"{name}.b_transposed"
-                    layers.append({"class_name": "Transpose", "name": flipped, "config": {"axes": [0, 2, 1]},
-                                   "inbound_nodes": [{"args": [b], "kwargs": {}}]})
+                    layers.append(
+                        {
+                            "class_name": "Transpose",
+                            "name": flipped,
+                            "config": {"axes": [0, 2, 1]},
+                            "inbound_nodes": [{"args": [b], "kwargs": {}}],
+                        }
+                    )
                     b = _tensor([flipped, 0, 0])
                 config = {"name": name}
                 nodes.append({"args": [_tensor(entry), b], "kwargs": {}})
@@ -207,10 +239,12 @@ def read_keras(h5py, path: str):
             try:
                 config = _keras2_config(model_config, path)
             except (KeyError, IndexError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path}: model_config is not a functional model's config "
-                                 f"({type(exc).__name__}: {exc})") from None
-            return config, _keras2_weights(h5py, _hard(h5py, f, "model_weights", "model_weights group", path), path,
-                                           "model_weights")
+                raise ValueError(
+                    f"{path}: model_config is not a functional model's config ({type(exc).__name__}: {exc})"
+                ) from None
+            return config, _keras2_weights(
+                h5py, _hard(h5py, f, "model_weights", "model_weights group", path), path, "model_weights"
+            )
         if "layer_names" in f.attrs:  # tf.keras 2's save_weights
             return None, _keras2_weights(h5py, f, path, "")
     raise ValueError(f"{path}: no 'layers' group or model_config: not a Keras model's weights")

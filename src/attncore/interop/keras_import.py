@@ -30,10 +30,12 @@ naming the layer. A source ``Embedding(..., mask_zero=True)`` makes 0 the
 model's ``pad_id``: trailing zeros are left out of attention and the encoder's final state as Keras leaves
 them out (Keras also skips zeros inside a row, which attncore's padding does not).
 """
+
 from __future__ import annotations
 
 import os
 import re
+from typing import NoReturn
 
 import numpy as np
 
@@ -46,8 +48,20 @@ __all__ = ["load_keras"]
 
 # NotEqual: Keras 3 writes the mask of an Embedding(mask_zero=True) into the graph as source != 0; Matmul,
 # Transpose and Softmax: the dot-product attention written as keras.ops
-_KNOWN = {"InputLayer", "Embedding", "GRU", "Bidirectional", "Attention", "AdditiveAttention", "Concatenate", "Dense",
-          "NotEqual", "Matmul", "Transpose", "Softmax"}
+_KNOWN = {
+    "InputLayer",
+    "Embedding",
+    "GRU",
+    "Bidirectional",
+    "Attention",
+    "AdditiveAttention",
+    "Concatenate",
+    "Dense",
+    "NotEqual",
+    "Matmul",
+    "Transpose",
+    "Softmax",
+}
 
 
 def _refs(node) -> list[tuple[str, int]]:
@@ -75,8 +89,7 @@ class _Graph:
         for layer in layers:
             name, kind = layer.get("name"), layer.get("class_name")
             if kind not in _KNOWN:
-                raise ValueError(f"{path}: layer {name!r} is a {kind}: attncore imports the layers "
-                                 f"{sorted(_KNOWN)}")
+                raise ValueError(f"{path}: layer {name!r} is a {kind}: attncore imports the layers {sorted(_KNOWN)}")
             nodes = layer.get("inbound_nodes") or [{}]
             if len(nodes) > 1:
                 raise ValueError(f"{path}: layer {name!r} is called {len(nodes)} times; each layer once is expected")
@@ -92,18 +105,18 @@ class _Graph:
         """The layers of ``kinds`` whose first argument is the tensor ``ref``."""
         return [name for name in self.of(*kinds) if self.args[name][:1] == [ref]]
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise ValueError(f"{self.path}: {message}")
 
 
 def _chain(graph: _Graph, embedding: str, members: list[str], half: str) -> list[str]:
     """The recurrent layers of one half in order, each reading the one before (the first the embedding)."""
-    chain, ref = [], (embedding, 0)
+    chain: list[str] = []
+    ref = (embedding, 0)
     while len(chain) < len(members):
         following = [name for name in members if graph.args[name][:1] == [ref]]
         if len(following) != 1:
-            graph.fail(f"the {half}'s recurrent layers {members} do not read one another in a chain from "
-                       f"{embedding!r}")
+            graph.fail(f"the {half}'s recurrent layers {members} do not read one another in a chain from {embedding!r}")
         chain.append(following[0])
         ref = (following[0], 0)
     return chain
@@ -117,11 +130,14 @@ def _encoder_state(graph: _Graph, decoder: str, encoder: str, bidirectional: boo
         joins = [n for n, _ in start if graph.kind.get(n) == "Concatenate"]
         if len(start) == 1 and joins and graph.args[joins[0]] == [(encoder, 1), (encoder, 2)]:
             return
-        graph.fail(f"GRU {decoder!r} must start from Concatenate()([forward state, backward state]) of "
-                   f"{encoder!r}, starts from {start}")
+        graph.fail(
+            f"GRU {decoder!r} must start from Concatenate()([forward state, backward state]) of "
+            f"{encoder!r}, starts from {start}"
+        )
     if start != [(encoder, 1)]:
-        graph.fail(f"GRU {decoder!r} must start from the final state of {encoder!r} (initial_state), starts from "
-                   f"{start}")
+        graph.fail(
+            f"GRU {decoder!r} must start from the final state of {encoder!r} (initial_state), starts from {start}"
+        )
 
 
 def _attention(graph: _Graph, decoder: tuple[str, int], encoder: tuple[str, int]) -> tuple[str, str | None]:
@@ -138,8 +154,10 @@ def _attention(graph: _Graph, decoder: tuple[str, int], encoder: tuple[str, int]
         config = graph.config[name]
         if graph.kind[name] == "AdditiveAttention":
             if not config.get("use_scale", True):
-                graph.fail(f"attention {name!r} has use_scale=False; attncore's keras-additive score learns its "
-                           f"scale (use_scale=True)")
+                graph.fail(
+                    f"attention {name!r} has use_scale=False; attncore's keras-additive score learns its "
+                    f"scale (use_scale=True)"
+                )
             return name, "keras-additive"
         mode = config.get("score_mode", "dot")
         if mode == "concat":
@@ -149,12 +167,17 @@ def _attention(graph: _Graph, decoder: tuple[str, int], encoder: tuple[str, int]
         return name, "scaled" if config.get("use_scale") else "dot"
     flipped = [n for n in graph.users(encoder, "Transpose") if list(graph.config[n].get("axes") or []) == [0, 2, 1]]
     scores = [n for n in graph.of("Matmul") if flipped and graph.args[n] == [decoder, (flipped[0], 0)]]
-    weights = [n for n in graph.of("Softmax") if scores and graph.args[n] == [(scores[0], 0)] and
-               graph.config[n].get("axis", -1) in (-1, 2)]
+    weights = [
+        n
+        for n in graph.of("Softmax")
+        if scores and graph.args[n] == [(scores[0], 0)] and graph.config[n].get("axis", -1) in (-1, 2)
+    ]
     context = [n for n in graph.of("Matmul") if weights and graph.args[n] == [(weights[0], 0), encoder]]
     if not context or len(graph.of("Matmul")) != 2 or len(graph.of("Transpose", "Softmax")) != 2:
-        graph.fail("no attention: neither an Attention layer nor matmul(softmax(matmul(decoder output, "
-                   "transpose(encoder output, (0, 2, 1)))), encoder output) over the top recurrent layers")
+        graph.fail(
+            "no attention: neither an Attention layer nor matmul(softmax(matmul(decoder output, "
+            "transpose(encoder output, (0, 2, 1)))), encoder output) over the top recurrent layers"
+        )
     return context[0], "dot"
 
 
@@ -167,22 +190,28 @@ def _roles_from_config(config: dict, path: str) -> dict:
     decoder = [n for n in recurrent if "initial_state" in graph.kwargs[n]]
     encoder = [n for n in recurrent if n not in decoder]
     if not decoder or len(decoder) != len(encoder):
-        graph.fail(f"{len(encoder)} encoder and {len(decoder)} decoder recurrent layers (those given an "
-                   f"initial_state): attncore's model has as many of each, decoder layer i starting from encoder "
-                   f"layer i's final state")
+        graph.fail(
+            f"{len(encoder)} encoder and {len(decoder)} decoder recurrent layers (those given an "
+            f"initial_state): attncore's model has as many of each, decoder layer i starting from encoder "
+            f"layer i's final state"
+        )
     embeddings = {n: graph.args[n][0][0] for n in graph.of("Embedding")}
-    firsts = {half: [n for n in names if graph.args[n][:1] and graph.args[n][0][0] in embeddings]
-              for half, names in (("encoder", encoder), ("decoder", decoder))}
+    firsts = {
+        half: [n for n in names if graph.args[n][:1] and graph.args[n][0][0] in embeddings]
+        for half, names in (("encoder", encoder), ("decoder", decoder))
+    }
     if any(len(names) != 1 for names in firsts.values()):
         graph.fail("each half must start with a recurrent layer reading an Embedding")
     encoder = _chain(graph, graph.args[firsts["encoder"][0]][0][0], encoder, "encoder")
     decoder = _chain(graph, graph.args[firsts["decoder"][0]][0][0], decoder, "decoder")
     bidirectional = graph.kind[encoder[0]] == "Bidirectional"
-    if any((graph.kind[n] == "Bidirectional") != bidirectional for n in encoder) or \
-            any(graph.kind[n] != "GRU" for n in decoder):
-        graph.fail(f"the encoder's layers {encoder} must all be GRUs or all Bidirectional GRUs, the decoder's "
-                   f"{decoder} GRUs")
-    for dec, enc in zip(decoder, encoder):
+    if any((graph.kind[n] == "Bidirectional") != bidirectional for n in encoder) or any(
+        graph.kind[n] != "GRU" for n in decoder
+    ):
+        graph.fail(
+            f"the encoder's layers {encoder} must all be GRUs or all Bidirectional GRUs, the decoder's {decoder} GRUs"
+        )
+    for dec, enc in zip(decoder, encoder, strict=True):
         _encoder_state(graph, dec, enc, bidirectional)
     top = (decoder[-1], 0)
     context, score = _attention(graph, top, (encoder[-1], 0))
@@ -200,28 +229,50 @@ def _roles_from_config(config: dict, path: str) -> dict:
     if len(chain) not in (1, 2) or len(chain) != len(denses):
         graph.fail(f"expected Dense(H, tanh) then Dense(V) after {concatenate!r} (or one Dense(V)), found {denses}")
     source_embedding = graph.args[encoder[0]][0][0]
-    mask_zero = bool(graph.config[source_embedding].get("mask_zero")) or \
-        any(graph.kind.get(n) == "NotEqual" for n, _ in graph.kwargs[encoder[0]].get("mask", []))
+    mask_zero = bool(graph.config[source_embedding].get("mask_zero")) or any(
+        graph.kind.get(n) == "NotEqual" for n, _ in graph.kwargs[encoder[0]].get("mask", [])
+    )
     if mask_zero and context not in graph.of("Attention", "AdditiveAttention"):
-        graph.fail(f"the source's Embedding masks token 0 but the attention written as ops ({context!r}) does not "
-                   f"see the mask: Keras's GRU skips the padding and its attention attends to it, which attncore's "
-                   f"padding does not do; mask the scores or drop mask_zero")
-    roles = {"source_embedding": source_embedding, "encoder": encoder, "bidirectional": bidirectional,
-             "target_embedding": graph.args[decoder[0]][0][0], "decoder": decoder,
-             "attentional": chain[0] if len(chain) == 2 else None, "output": chain[-1],
-             "concat": "state-context" if graph.args[concatenate][0] == top else "context-state",
-             "mask_zero": mask_zero, "attention": context if score != "dot" else None, "score": score}
+        graph.fail(
+            f"the source's Embedding masks token 0 but the attention written as ops ({context!r}) does not "
+            f"see the mask: Keras's GRU skips the padding and its attention attends to it, which attncore's "
+            f"padding does not do; mask the scores or drop mask_zero"
+        )
+    roles = {
+        "source_embedding": source_embedding,
+        "encoder": encoder,
+        "bidirectional": bidirectional,
+        "target_embedding": graph.args[decoder[0]][0][0],
+        "decoder": decoder,
+        "attentional": chain[0] if len(chain) == 2 else None,
+        "output": chain[-1],
+        "concat": "state-context" if graph.args[concatenate][0] == top else "context-state",
+        "mask_zero": mask_zero,
+        "attention": context if score != "dot" else None,
+        "score": score,
+    }
     _check_layers(graph, roles)
     return roles
 
 
 def _check_layers(graph: _Graph, roles: dict) -> None:
     """The options that change the arithmetic, against what attncore computes."""
-    gru = {"reset_after": True, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True,
-           "go_backwards": False}
-    checks = [(roles["attentional"], graph.config.get(roles["attentional"]), "attentional",
-               {"activation": "tanh", "use_bias": True}),
-              (roles["output"], graph.config[roles["output"]], "output", {"use_bias": True})]
+    gru = {
+        "reset_after": True,
+        "activation": "tanh",
+        "recurrent_activation": "sigmoid",
+        "use_bias": True,
+        "go_backwards": False,
+    }
+    checks: list[tuple[str | None, dict | None, str, dict]] = [
+        (
+            roles["attentional"],
+            graph.config.get(roles["attentional"]),
+            "attentional",
+            {"activation": "tanh", "use_bias": True},
+        ),
+        (roles["output"], graph.config[roles["output"]], "output", {"use_bias": True}),
+    ]
     for name in roles["decoder"]:
         checks.append((name, graph.config[name], "decoder", gru))
     for name in roles["encoder"]:
@@ -230,19 +281,23 @@ def _check_layers(graph: _Graph, roles: dict) -> None:
             checks.append((name, config, "encoder", gru))
             continue
         if config.get("merge_mode", "concat") != "concat":
-            graph.fail(f"layer {name!r} has merge_mode={config.get('merge_mode')!r}; attncore's bidirectional "
-                       f"encoder joins the directions (merge_mode='concat')")
-        for key, wanted in (("layer", False), ("backward_layer", True)):
+            graph.fail(
+                f"layer {name!r} has merge_mode={config.get('merge_mode')!r}; attncore's bidirectional "
+                f"encoder joins the directions (merge_mode='concat')"
+            )
+        for key in ("layer", "backward_layer"):
             inner = config.get(key) or (config.get("layer") if key == "backward_layer" else None)
             if not isinstance(inner, dict) or inner.get("class_name") != "GRU":
-                graph.fail(f"layer {name!r} wraps a {inner.get('class_name') if isinstance(inner, dict) else inner}"
-                           f"; attncore's bidirectional encoder is made of GRUs")
+                graph.fail(
+                    f"layer {name!r} wraps a {inner.get('class_name') if isinstance(inner, dict) else inner}"
+                    f"; attncore's bidirectional encoder is made of GRUs"
+                )
             options = dict(inner.get("config") or {})
             if key == "backward_layer" and "backward_layer" in config:
                 options["go_backwards"] = not options.get("go_backwards", False)
             checks.append((name, options, "encoder", gru))
     for name, config, role, wanted in checks:
-        if name is None:
+        if name is None or config is None:
             continue
         for key, value in wanted.items():
             if config.get(key, value) != value:
@@ -258,38 +313,61 @@ def _creation_order(name: str) -> int:
 
 def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
     """A bare weights file: each layer's kind from its variables, the order from the file's keys."""
-    kinds = {"embedding": [], "gru": [], "dense": [], "scale": []}
+    kinds: dict[str, list[str]] = {"embedding": [], "gru": [], "dense": [], "scale": []}
     for name, arrays in weights.items():
         shapes = [a.shape for a in arrays]
-        kind = ("gru" if len(shapes) == 3 and len(shapes[2]) == 2 else "dense" if len(shapes) == 2 else
-                "embedding" if len(shapes) == 1 and len(shapes[0]) == 2 else "scale" if shapes == [()] else
-                None if not shapes else "?")
+        kind = (
+            "gru"
+            if len(shapes) == 3 and len(shapes[2]) == 2
+            else "dense"
+            if len(shapes) == 2
+            else "embedding"
+            if len(shapes) == 1 and len(shapes[0]) == 2
+            else "scale"
+            if shapes == [()]
+            else None
+            if not shapes
+            else "?"
+        )
         if kind == "?":
-            raise ValueError(f"{path}: layer {name!r} holds variables {shapes}: not an Embedding, a reset-after GRU, "
-                             f"a Dense layer or an Attention layer's scale, the layers of the Keras seed's model a "
-                             f"bare weights file can be read as; import the .keras file, whose config says how the "
-                             f"layers connect")
+            raise ValueError(
+                f"{path}: layer {name!r} holds variables {shapes}: not an Embedding, a reset-after GRU, "
+                f"a Dense layer or an Attention layer's scale, the layers of the Keras seed's model a "
+                f"bare weights file can be read as; import the .keras file, whose config says how the "
+                f"layers connect"
+            )
         if kind:
             kinds[kind].append(name)
     for kind, count in (("embedding", 2), ("gru", 2)):
         if len(kinds[kind]) != count:
             raise ValueError(f"{path}: {len(kinds[kind])} {kind} layers; the Keras seed's architecture has {count}")
         if any(_creation_order(n) < 0 for n in kinds[kind]):
-            raise ValueError(f"{path}: layers {kinds[kind]} are not keyed as Keras 3 keys them, so the file cannot "
-                             f"say which is the source's; import the .keras file instead")
+            raise ValueError(
+                f"{path}: layers {kinds[kind]} are not keyed as Keras 3 keys them, so the file cannot "
+                f"say which is the source's; import the .keras file instead"
+            )
         kinds[kind].sort(key=_creation_order)
     if len(kinds["dense"]) not in (1, 2):
         raise ValueError(f"{path}: {len(kinds['dense'])} Dense layers, expected 1 or 2")
     if len(kinds["scale"]) > 1:
-        raise ValueError(f"{path}: {len(kinds['scale'])} layers hold one scalar each; the Keras seed's architecture "
-                         f"has at most one, its Attention layer's scale")
+        raise ValueError(
+            f"{path}: {len(kinds['scale'])} layers hold one scalar each; the Keras seed's architecture "
+            f"has at most one, its Attention layer's scale"
+        )
     denses = sorted(kinds["dense"], key=lambda n: weights[n][0].shape[0], reverse=True)  # (2H, H) before (H, V)
-    return {"attention": kinds["scale"][0] if kinds["scale"] else None,
-            "score": "scaled" if kinds["scale"] else "dot",
-            "source_embedding": kinds["embedding"][0], "encoder": kinds["gru"][:1], "bidirectional": False,
-            "target_embedding": kinds["embedding"][1], "decoder": kinds["gru"][1:],
-            "attentional": denses[0] if len(denses) == 2 else None, "output": denses[-1], "concat": concat,
-            "mask_zero": False}
+    return {
+        "attention": kinds["scale"][0] if kinds["scale"] else None,
+        "score": "scaled" if kinds["scale"] else "dot",
+        "source_embedding": kinds["embedding"][0],
+        "encoder": kinds["gru"][:1],
+        "bidirectional": False,
+        "target_embedding": kinds["embedding"][1],
+        "decoder": kinds["gru"][1:],
+        "attentional": denses[0] if len(denses) == 2 else None,
+        "output": denses[-1],
+        "concat": concat,
+        "mask_zero": False,
+    }
 
 
 def load_keras(path: str | os.PathLike, concat: str = "state-context") -> AttentionSeq2seq:
@@ -302,8 +380,9 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
         try:
             roles = _roles_from_config(config, path)
         except (AttributeError, TypeError, KeyError, IndexError, RecursionError) as exc:
-            raise ValueError(f"{path}: the config is not a Keras functional model's ({type(exc).__name__}: "
-                             f"{exc})") from None
+            raise ValueError(
+                f"{path}: the config is not a Keras functional model's ({type(exc).__name__}: {exc})"
+            ) from None
         weights = dict(keyed.values())
     else:
         weights = {key: arrays for key, (_, arrays) in keyed.items()}
@@ -318,8 +397,11 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: the weights do not hold every layer of the config ({exc})") from None
     per_layer = 6 if roles["bidirectional"] else 3
-    if any(len(arrays) != per_layer for arrays in encoder) or any(len(arrays) != 3 for arrays in decoder) or \
-            any(a.ndim != 2 for arrays in encoder + decoder for a in arrays[2::3]):
+    if (
+        any(len(arrays) != per_layer for arrays in encoder)
+        or any(len(arrays) != 3 for arrays in decoder)
+        or any(a.ndim != 2 for arrays in encoder + decoder for a in arrays[2::3])
+    ):
         raise ValueError(f"{path}: the GRUs must hold kernel, recurrent_kernel and a (2, 3H) bias (reset_after=True)")
     if roles["score"] in ("scaled", "keras-concat", "keras-concat-scaled"):  # Keras's scalars: shape ()
         attention = [a.reshape(1) for a in attention]
@@ -327,15 +409,31 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     V, H = target.shape[0], encoder[0][1].shape[0]
     random_state = np.random.get_state()
     try:
-        model = AttentionSeq2seq(V, D, H, cell="gru-reset-after", luong=bool(hidden),
-                                 source_vocab_size=None if Vs == V else int(Vs), concat=roles["concat"],
-                                 score=roles["score"], layers=len(encoder), bidirectional=roles["bidirectional"])
+        model = AttentionSeq2seq(
+            V,
+            D,
+            H,
+            cell="gru-reset-after",
+            luong=bool(hidden),
+            source_vocab_size=None if Vs == V else int(Vs),
+            concat=roles["concat"],
+            score=roles["score"],
+            layers=len(encoder),
+            bidirectional=roles["bidirectional"],
+        )
     finally:
         np.random.set_state(random_state)
-    arrays = [source, *(a for layer in encoder for a in layer), target, *(a for layer in decoder for a in layer),
-              *hidden, *output, *attention]
+    arrays = [
+        source,
+        *(a for layer in encoder for a in layer),
+        target,
+        *(a for layer in decoder for a in layer),
+        *hidden,
+        *output,
+        *attention,
+    ]
     check_fits(arrays, model.params)
-    for param, array in zip(model.params, arrays):
+    for param, array in zip(model.params, arrays, strict=True):
         param[...] = array
     if roles["mask_zero"]:  # Keras skips the source's 0 tokens: attncore leaves trailing pads out the same way
         model.pad_id = 0

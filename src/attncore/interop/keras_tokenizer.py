@@ -37,8 +37,11 @@ def read_keras_tokenizer(path: str | os.PathLike) -> dict:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise _fail(path, f"not JSON: {exc}") from None
-    if not isinstance(record, dict) or record.get("class_name") != "Tokenizer" or not isinstance(
-            record.get("config"), dict):
+    if (
+        not isinstance(record, dict)
+        or record.get("class_name") != "Tokenizer"
+        or not isinstance(record.get("config"), dict)
+    ):
         raise _fail(path, "no 'class_name': 'Tokenizer' with a 'config'")
     config = record["config"]
     kinds = {"filters": str, "lower": bool, "split": str, "char_level": bool}
@@ -61,7 +64,8 @@ def read_keras_tokenizer(path: str | os.PathLike) -> dict:
     except (json.JSONDecodeError, RecursionError):
         raise _fail(path, "'word_index' is not JSON") from None
     if not isinstance(word_index, dict) or not all(
-            isinstance(w, str) and type(i) is int and i >= 1 for w, i in word_index.items()):
+        isinstance(w, str) and type(i) is int and i >= 1 for w, i in word_index.items()
+    ):
         raise _fail(path, "'word_index' must map words to ids of at least 1")
     if len(set(word_index.values())) != len(word_index):
         raise _fail(path, "two words of 'word_index' have the same id")
@@ -78,19 +82,23 @@ def _side(path, keras: dict, rows: int, rename: dict[str, str], side: str) -> tu
             words[i] = rename.get(word, word)
     special = [w for w in (PAD, START, END, UNK) if words.count(w) > 1]
     if special:
-        raise ValueError(f"{path}: the {side} vocabulary has the word {special[0]!r}, which attncore reserves "
-                         f"for a special token")
+        raise ValueError(
+            f"{path}: the {side} vocabulary has the word {special[0]!r}, which attncore reserves for a special token"
+        )
     kept = {w: t for w, t in rename.items() if 0 < keras["word_index"].get(w, usable) < usable}
     settings = {key: keras[key] for key in ("filters", "lower", "split", "char_level")}
     return words, {**settings, "rename": kept}
 
 
-def keras_metadata(model, source_path, target_path, start_token: str, end_token: str, source_length: int,
-                   target_length: int) -> dict:
+def keras_metadata(
+    model, source_path, target_path, start_token: str, end_token: str, source_length: int, target_length: int
+) -> dict:
     """The metadata ``attncore translate`` reads, for an imported model and the two Tokenizer files."""
     source, target = read_keras_tokenizer(source_path), read_keras_tokenizer(target_path)
-    for path, keras, token, option in ((target_path, target, start_token, "--start-token"),
-                                       (target_path, target, end_token, "--end-token")):
+    for path, keras, token, option in (
+        (target_path, target, start_token, "--start-token"),
+        (target_path, target, end_token, "--end-token"),
+    ):
         if token not in keras["word_index"]:
             raise ValueError(f"{path}: the target vocabulary has no {token!r} ({option})")
     if start_token == end_token:
@@ -103,10 +111,20 @@ def keras_metadata(model, source_path, target_path, start_token: str, end_token:
             rename[keras["oov_token"]] = UNK
         vocab[side], sides[side] = _side(path, keras, rows[side], rename, side)
     if START not in vocab["target"] or END not in vocab["target"]:
-        raise ValueError(f"{target_path}: the start and end tokens' ids are beyond the model's "
-                         f"{rows['target']} output classes")
+        raise ValueError(
+            f"{target_path}: the start and end tokens' ids are beyond the model's {rows['target']} output classes"
+        )
     tokenizer = KerasTokenizer(sides, vocab, START in vocab["source"], END in vocab["source"])
-    return {"tokens": vocab["target"], "source_tokens": vocab["source"], "word_level": True, "reverse": False,
-            "source_chars": False, "start_id": vocab["target"].index(START), "pad_id": model.metadata.get("pad_id"),
-            "question_length": source_length, "answer_length": target_length, "tokenizer": tokenizer.to_record(),
-            "imported": "keras"}
+    return {
+        "tokens": vocab["target"],
+        "source_tokens": vocab["source"],
+        "word_level": True,
+        "reverse": False,
+        "source_chars": False,
+        "start_id": vocab["target"].index(START),
+        "pad_id": model.metadata.get("pad_id"),
+        "question_length": source_length,
+        "answer_length": target_length,
+        "tokenizer": tokenizer.to_record(),
+        "imported": "keras",
+    }

@@ -25,11 +25,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EXPORTABLE_CELLS", "check_exportable", "config_of_state", "from_torch_state", "gate_order", "reorder", "torch_state"]
+__all__ = [
+    "EXPORTABLE_CELLS",
+    "check_exportable",
+    "config_of_state",
+    "from_torch_state",
+    "gate_order",
+    "reorder",
+    "torch_state",
+]
 
 # The gate blocks each framework stores, as indices into attncore's order.
-GATE_ORDERS = {"lstm": {"torch": (2, 0, 1, 3), "onnx": (2, 3, 0, 1)},
-               "gru-reset-after": {"torch": (1, 0, 2), "onnx": (0, 1, 2)}}
+GATE_ORDERS: dict[str, dict[str, tuple[int, ...]]] = {
+    "lstm": {"torch": (2, 0, 1, 3), "onnx": (2, 3, 0, 1)},
+    "gru-reset-after": {"torch": (1, 0, 2), "onnx": (0, 1, 2)},
+}
 EXPORTABLE_CELLS = tuple(GATE_ORDERS)
 
 
@@ -40,8 +50,10 @@ def check_exportable(model) -> dict:
     if name != "AttentionSeq2seq":
         raise ValueError(f"only the attention model (AttentionSeq2seq) is exported, this is a {name}")
     if config.get("cell", "lstm") not in EXPORTABLE_CELLS:
-        raise ValueError(f"cell {config['cell']!r} (the book's reset-before GRU) has no PyTorch or ONNX equivalent; "
-                         f"the exported cells are {list(EXPORTABLE_CELLS)} (train with --cell gru-reset-after)")
+        raise ValueError(
+            f"cell {config['cell']!r} (the book's reset-before GRU) has no PyTorch or ONNX equivalent; "
+            f"the exported cells are {list(EXPORTABLE_CELLS)} (train with --cell gru-reset-after)"
+        )
     return config
 
 
@@ -74,10 +86,14 @@ def _recurrent_to_torch(prefix: str, cell: str, named: dict, half: str, layers: 
             Wx, Wh, b = (named[f"{name}.{k}"] for k in ("Wx", "Wh", "b"))
             b_ih, b_hh = (b, np.zeros_like(b)) if cell == "lstm" else (b[0], b[1])
             end = f"_l{i}{suffix}"
-            state.update({f"{prefix}.weight_ih{end}": reorder(Wx, order).T,
-                          f"{prefix}.weight_hh{end}": reorder(Wh, order).T,
-                          f"{prefix}.bias_ih{end}": reorder(b_ih, order),
-                          f"{prefix}.bias_hh{end}": reorder(b_hh, order)})
+            state.update(
+                {
+                    f"{prefix}.weight_ih{end}": reorder(Wx, order).T,
+                    f"{prefix}.weight_hh{end}": reorder(Wh, order).T,
+                    f"{prefix}.bias_ih{end}": reorder(b_ih, order),
+                    f"{prefix}.bias_hh{end}": reorder(b_hh, order),
+                }
+            )
     return state
 
 
@@ -88,26 +104,34 @@ def torch_state(model) -> dict[str, np.ndarray]:
     config = check_exportable(model)
     cell, layers = config.get("cell", "lstm"), config.get("layers", 1)
     named = model.named_params()
-    state = {"source_embedding.weight": named["encoder.embed.W"],
-             **_recurrent_to_torch("encoder", cell, named, "encoder", layers),
-             "target_embedding.weight": named["decoder.embed.W"],
-             **_recurrent_to_torch("decoder", cell, named, "decoder", layers)}
+    state = {
+        "source_embedding.weight": named["encoder.embed.W"],
+        **_recurrent_to_torch("encoder", cell, named, "encoder", layers),
+        "target_embedding.weight": named["decoder.embed.W"],
+        **_recurrent_to_torch("decoder", cell, named, "decoder", layers),
+    }
     for i in range(layers if config.get("bridge") is not None else 0):
-        state.update({f"bridge.{i}.weight": named[f"encoder.bridge.{i}.W"].T,
-                      f"bridge.{i}.bias": named[f"encoder.bridge.{i}.b"]})
+        state.update(
+            {f"bridge.{i}.weight": named[f"encoder.bridge.{i}.W"].T, f"bridge.{i}.bias": named[f"encoder.bridge.{i}.b"]}
+        )
     if config.get("luong"):
-        state.update({"attentional.weight": named["decoder.attentional.W"].T,
-                      "attentional.bias": named["decoder.attentional.b"]})
+        state.update(
+            {"attentional.weight": named["decoder.attentional.W"].T, "attentional.bias": named["decoder.attentional.b"]}
+        )
     state.update({"output.weight": named["decoder.affine.W"].T, "output.bias": named["decoder.affine.b"]})
     state.update({k: v for k, v in named.items() if k.startswith("attention.")})
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
 
 
 # The score by its weights' names in a state dict, the one with most names first.
-_SCORE_WEIGHTS = (("additive", {"attention.W1", "attention.W2", "attention.b", "attention.v"}),
-                  ("keras-concat-scaled", {"attention.scale", "attention.weight"}),
-                  ("keras-additive", {"attention.v"}), ("general", {"attention.W"}),
-                  ("keras-concat", {"attention.weight"}), ("scaled", {"attention.scale"}))
+_SCORE_WEIGHTS = (
+    ("additive", {"attention.W1", "attention.W2", "attention.b", "attention.v"}),
+    ("keras-concat-scaled", {"attention.scale", "attention.weight"}),
+    ("keras-additive", {"attention.v"}),
+    ("general", {"attention.W"}),
+    ("keras-concat", {"attention.weight"}),
+    ("scaled", {"attention.scale"}),
+)
 
 
 def config_of_state(state: dict, concat: str = "context-state") -> dict:
@@ -122,8 +146,13 @@ def config_of_state(state: dict, concat: str = "context-state") -> dict:
         raise ValueError(f"not the state dict of attncore's exported module (missing or misshaped {exc})") from None
     if rows not in (3 * H, 4 * H):
         raise ValueError(f"encoder.weight_ih_l0 has {rows} rows: neither a GRU's 3H nor an LSTM's 4H (H={H})")
-    config = {"vocab_size": int(V), "wordvec_size": int(D), "hidden_size": int(H),
-              "cell": "lstm" if rows == 4 * H else "gru-reset-after", "luong": "attentional.weight" in state}
+    config = {
+        "vocab_size": int(V),
+        "wordvec_size": int(D),
+        "hidden_size": int(H),
+        "cell": "lstm" if rows == 4 * H else "gru-reset-after",
+        "luong": "attentional.weight" in state,
+    }
     if Vs != V:
         config["source_vocab_size"] = int(Vs)
     if concat != "context-state":
@@ -156,11 +185,16 @@ def from_torch_state(state: dict, config: dict, names: list[str]) -> list[np.nda
     """The model's parameter arrays from its PyTorch module's state dict (NumPy arrays), for the model's
     ``names`` in order (``named_params``). An LSTM's two biases become its one (their sum)."""
     cell = config.get("cell", "lstm")
-    arrays = {"encoder.embed.W": state["source_embedding.weight"], "decoder.embed.W": state["target_embedding.weight"],
-              "decoder.affine.W": state["output.weight"].T, "decoder.affine.b": state["output.bias"]}
+    arrays = {
+        "encoder.embed.W": state["source_embedding.weight"],
+        "decoder.embed.W": state["target_embedding.weight"],
+        "decoder.affine.W": state["output.weight"].T,
+        "decoder.affine.b": state["output.bias"],
+    }
     if config.get("luong"):
-        arrays.update({"decoder.attentional.W": state["attentional.weight"].T,
-                       "decoder.attentional.b": state["attentional.bias"]})
+        arrays.update(
+            {"decoder.attentional.W": state["attentional.weight"].T, "decoder.attentional.b": state["attentional.bias"]}
+        )
     for name in names:
         if name.startswith("attention."):
             arrays[name] = state[name]
@@ -171,6 +205,8 @@ def from_torch_state(state: dict, config: dict, names: list[str]) -> list[np.nda
         if parts[1] == "rnn" and parts[-1] == "Wx":
             suffix = "_reverse" if parts[3:4] == ["backward"] else ""
             half = "encoder" if parts[0] == "encoder" else "decoder"
-            for key, array in zip(("Wx", "Wh", "b"), _recurrent_from_torch(state, half, cell, f"_l{parts[2]}{suffix}")):
+            for key, array in zip(
+                ("Wx", "Wh", "b"), _recurrent_from_torch(state, half, cell, f"_l{parts[2]}{suffix}"), strict=True
+            ):
                 arrays[".".join(parts[:-1] + [key])] = array
     return [arrays[name] for name in names]

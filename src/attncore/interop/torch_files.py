@@ -17,6 +17,7 @@ from torch import nn
 
 from ..attention_seq2seq import AttentionSeq2seq
 from ..base_model import check_fits
+from ..seq2seq import Seq2seq
 from .layout import check_exportable, config_of_state, from_torch_state
 from .torch_seq2seq import to_torch
 
@@ -30,19 +31,30 @@ def from_torch(module_or_state, config: dict | None = None, concat: str = "conte
     module was built (default: read off the shapes, with ``concat``). NumPy's random state is kept."""
     state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
     if not isinstance(state, dict) or not (config is None or isinstance(config, dict)):
-        raise ValueError(f"expected a state dict and a config dict, got {type(state).__name__} and "
-                         f"{type(config).__name__}")
+        raise ValueError(
+            f"expected a state dict and a config dict, got {type(state).__name__} and {type(config).__name__}"
+        )
     # bfloat16 and float16 tensors (a model trained in mixed precision) come in as float32
-    arrays = {k: v.detach().cpu().float().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
-              for k, v in state.items()}
+    arrays = {
+        k: v.detach().cpu().float().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for k, v in state.items()
+    }
     read = config_of_state(arrays, concat if config is None else config.get("concat", "context-state"))
     if config is not None:  # the file's config must be its state dict's before a model of it is built
-        defaults = {"source_vocab_size": None, "layers": 1, "bidirectional": False, "bridge": None, "score": "dot",
-                    "cell": "lstm", "luong": False}
+        defaults = {
+            "source_vocab_size": None,
+            "layers": 1,
+            "bidirectional": False,
+            "bridge": None,
+            "score": "dot",
+            "cell": "lstm",
+            "luong": False,
+        }
         for key in ("vocab_size", "wordvec_size", "hidden_size", *defaults):
             if config.get(key, defaults.get(key)) != read.get(key, defaults.get(key)):
-                raise ValueError(f"the config's {key}={config.get(key, defaults.get(key))!r} is not its state "
-                                 f"dict's ({read.get(key, defaults.get(key))!r})")
+                raise ValueError(
+                    f"the config's {key}={config.get(key, defaults.get(key))!r} is not its state "
+                    f"dict's ({read.get(key, defaults.get(key))!r})"
+                )
     config = dict(config) if config is not None else read
     random_state = np.random.get_state()
     try:
@@ -56,19 +68,28 @@ def from_torch(module_or_state, config: dict | None = None, concat: str = "conte
     except KeyError as exc:
         raise ValueError(f"the state dict has no {exc} for a model of config {config}") from None
     check_fits(params, model.params)
-    for param, array in zip(model.params, params):
+    for param, array in zip(model.params, params, strict=True):
         param[...] = array
     return model
 
 
-def save_torch(model: AttentionSeq2seq, path: str | os.PathLike) -> None:
-    """``torch.save`` the model's PyTorch state dict with its config and metadata (``load_torch`` reads it)."""
+def save_torch(model: Seq2seq, path: str | os.PathLike) -> None:
+    """``torch.save`` the model's PyTorch state dict with its config and metadata (``load_torch`` reads it);
+    a model that is not an :class:`AttentionSeq2seq` of an exported cell is a ``ValueError``."""
     config = check_exportable(model)
+    assert isinstance(model, AttentionSeq2seq)  # check_exportable refuses every other model
     folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{path}: the folder {folder} does not exist")
-    torch.save({"format": FORMAT, "config": config, "metadata": dict(model.metadata),
-                "state_dict": to_torch(model).state_dict()}, os.fspath(path))
+    torch.save(
+        {
+            "format": FORMAT,
+            "config": config,
+            "metadata": dict(model.metadata),
+            "state_dict": to_torch(model).state_dict(),
+        },
+        os.fspath(path),
+    )
 
 
 def load_torch(path: str | os.PathLike, concat: str = "context-state") -> AttentionSeq2seq:

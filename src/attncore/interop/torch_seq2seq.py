@@ -14,6 +14,8 @@ Legend: N batch, T source steps, Td target steps, V target vocabulary, D embeddi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -30,12 +32,30 @@ class Scores(nn.Module):
     ``W1``, ``W2``, ``b``, ``v`` ("additive"), ``v`` ("keras-additive"), ``weight`` and for
     "keras-concat-scaled" ``scale`` ("keras-concat"); "dot" has none."""
 
+    # the weights of SHAPES[score], set in __init__
+    scale: nn.Parameter
+    weight: nn.Parameter
+    W: nn.Parameter
+    W1: nn.Parameter
+    W2: nn.Parameter
+    b: nn.Parameter
+    v: nn.Parameter
+
     # each weight's shape from the decoder's width H and the encoder's He
-    SHAPES = {"dot": {}, "scaled": {"scale": lambda H, He: (1,)}, "general": {"W": lambda H, He: (H, He)},
-              "additive": {"W1": lambda H, He: (He, H), "W2": lambda H, He: (H, H), "b": lambda H, He: (H,),
-                           "v": lambda H, He: (H,)},
-              "keras-additive": {"v": lambda H, He: (H,)}, "keras-concat": {"weight": lambda H, He: (1,)},
-              "keras-concat-scaled": {"scale": lambda H, He: (1,), "weight": lambda H, He: (1,)}}
+    SHAPES: dict[str, dict[str, Callable[[int, int], tuple[int, ...]]]] = {
+        "dot": {},
+        "scaled": {"scale": lambda H, He: (1,)},
+        "general": {"W": lambda H, He: (H, He)},
+        "additive": {
+            "W1": lambda H, He: (He, H),
+            "W2": lambda H, He: (H, H),
+            "b": lambda H, He: (H,),
+            "v": lambda H, He: (H,),
+        },
+        "keras-additive": {"v": lambda H, He: (H,)},
+        "keras-concat": {"weight": lambda H, He: (1,)},
+        "keras-concat-scaled": {"scale": lambda H, He: (1,), "weight": lambda H, He: (1,)},
+    }
 
     def __init__(self, score: str, H: int, He: int | None = None) -> None:
         super().__init__()
@@ -50,8 +70,9 @@ class Scores(nn.Module):
             scale = self.scale if self.score == "keras-concat-scaled" else 1.0
             return self.weight * torch.tanh(scale * (dec_hs[:, :, None, :] + enc_hs[:, None, :, :])).sum(-1)
         if self.score in ("additive", "keras-additive"):
-            keys, query = (enc_hs, dec_hs) if self.score == "keras-additive" else \
-                (enc_hs @ self.W1 + self.b, dec_hs @ self.W2)
+            keys, query = (
+                (enc_hs, dec_hs) if self.score == "keras-additive" else (enc_hs @ self.W1 + self.b, dec_hs @ self.W2)
+            )
             return torch.tanh(query[:, :, None, :] + keys[:, None, :, :]) @ self.v
         query = dec_hs @ self.W if self.score == "general" else dec_hs
         scores = torch.bmm(query, enc_hs.transpose(1, 2))
@@ -72,14 +93,27 @@ class AttentionSeq2seqModule(nn.Module):
     layer; in training mode only).
     """
 
-    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
-                 luong: bool = False, source_vocab_size: int | None = None, concat: str = "context-state",
-                 score: str = "dot", layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 bridge: int | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        wordvec_size: int,
+        hidden_size: int,
+        cell: str = "lstm",
+        luong: bool = False,
+        source_vocab_size: int | None = None,
+        concat: str = "context-state",
+        score: str = "dot",
+        layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        bridge: int | None = None,
+    ) -> None:
         super().__init__()
         if cell not in EXPORTABLE_CELLS or concat not in CONCATS:
-            raise ValueError(f"cell must be one of {list(EXPORTABLE_CELLS)} and concat one of {list(CONCATS)}, "
-                             f"got {cell!r}, {concat!r}")
+            raise ValueError(
+                f"cell must be one of {list(EXPORTABLE_CELLS)} and concat one of {list(CONCATS)}, "
+                f"got {cell!r}, {concat!r}"
+            )
         V, D, H = vocab_size, wordvec_size, hidden_size
         self.lstm, self.context_first = cell == "lstm", concat == "context-state"
         self.layers, self.bidirectional = layers, bool(bidirectional)
@@ -87,8 +121,14 @@ class AttentionSeq2seqModule(nn.Module):
         Hd = He if bridge is None else bridge
         rnn = nn.LSTM if self.lstm else nn.GRU
         self.source_embedding = nn.Embedding(source_vocab_size or V, D)
-        self.encoder = rnn(D, H, num_layers=layers, bidirectional=self.bidirectional, batch_first=True,
-                           dropout=dropout if layers > 1 else 0.0)
+        self.encoder = rnn(
+            D,
+            H,
+            num_layers=layers,
+            bidirectional=self.bidirectional,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
         self.target_embedding = nn.Embedding(V, D)
         self.decoder = rnn(D, Hd, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.bridge = nn.ModuleList(nn.Linear(He, Hd) for _ in range(layers)) if bridge is not None else None
@@ -107,8 +147,9 @@ class AttentionSeq2seqModule(nn.Module):
         if lengths is None:
             enc_hs, state = self.encoder(embedded)
         else:
-            packed = pack_padded_sequence(embedded, torch.as_tensor(lengths).cpu(), batch_first=True,
-                                          enforce_sorted=False)
+            packed = pack_padded_sequence(
+                embedded, torch.as_tensor(lengths).cpu(), batch_first=True, enforce_sorted=False
+            )
             enc_hs, state = self.encoder(packed)
             enc_hs = pad_packed_sequence(enc_hs, batch_first=True, total_length=xs.shape[1])[0]
         h = state[0] if self.lstm else state
@@ -116,14 +157,13 @@ class AttentionSeq2seqModule(nn.Module):
             L, N, H = self.layers, h.shape[1], h.shape[2]
             h = h.reshape(L, 2, N, H).permute(0, 2, 1, 3).reshape(L, N, 2 * H)
         if self.bridge is not None:
-            h = torch.stack([torch.tanh(bridge(state)) for bridge, state in zip(self.bridge, h)])
+            h = torch.stack([torch.tanh(bridge(state)) for bridge, state in zip(self.bridge, h, strict=True)])
         return enc_hs, (h, torch.zeros_like(h)) if self.lstm else h
 
     def decode(self, ys: torch.Tensor, enc_hs: torch.Tensor, state, lengths: torch.Tensor | None = None):
         """-> (scores (N,Td,V), the decoder's state after ys, attention weights (N,Td,T))."""
         dec_hs, state = self.decoder(self._drop(self.target_embedding(ys)), state)
-        scores = torch.bmm(dec_hs, enc_hs.transpose(1, 2)) if self.attention is None else \
-            self.attention(dec_hs, enc_hs)
+        scores = torch.bmm(dec_hs, enc_hs.transpose(1, 2)) if self.attention is None else self.attention(dec_hs, enc_hs)
         if lengths is not None:
             past = torch.arange(enc_hs.shape[1]) >= torch.as_tensor(lengths)[:, None, None]
             scores = scores.masked_fill(past, float("-inf"))
@@ -139,8 +179,9 @@ class AttentionSeq2seqModule(nn.Module):
         return self.decode(ys, enc_hs, state, lengths)[0]
 
     @torch.no_grad()
-    def generate(self, xs: torch.Tensor, start_ids: torch.Tensor, sample_size: int,
-                 lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, xs: torch.Tensor, start_ids: torch.Tensor, sample_size: int, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Greedy decoding: each step's argmax is the next step's input."""
         enc_hs, state = self.encode(xs, lengths)
         ids = torch.as_tensor(start_ids).reshape(-1, 1)

@@ -25,7 +25,8 @@ def seed_graph(Vs=20, Vt=15, D=4, H=6):
     source = keras.Input((None,), dtype="int32", name="source")
     target = keras.Input((None,), dtype="int32", name="target")
     enc_out, enc_h = keras.layers.GRU(H, return_sequences=True, return_state=True)(
-        keras.layers.Embedding(Vs, D)(source))
+        keras.layers.Embedding(Vs, D)(source)
+    )
     dec_out = keras.layers.GRU(H, return_sequences=True)(keras.layers.Embedding(Vt, D)(target), initial_state=enc_h)
     weights = tf.nn.softmax(tf.linalg.matmul(dec_out, enc_out, transpose_b=True))
     context = tf.linalg.matmul(weights, enc_out)
@@ -45,8 +46,14 @@ def main(folder: str) -> None:
     xs, ys = rng.integers(0, 20, (5, 11)), rng.integers(0, 15, (5, 6))
     probabilities = model.predict([xs, ys], verbose=0)
     loss = model.evaluate([xs, ys[:, :-1]], ys[:, 1:], batch_size=5, verbose=0)
-    np.savez(os.path.join(folder, "seed_tf2_expected.npz"), xs=xs, ys=ys, probabilities=probabilities,
-             loss=np.float64(loss), parameters=np.int64(model.count_params()))
+    np.savez(
+        os.path.join(folder, "seed_tf2_expected.npz"),
+        xs=xs,
+        ys=ys,
+        probabilities=probabilities,
+        loss=np.float64(loss),
+        parameters=np.int64(model.count_params()),
+    )
 
 
 if __name__ == "__main__":

@@ -7,5 +7,17 @@ from ...layers import Affine, Dropout, Embedding, MatMul, Sigmoid, SigmoidWithLo
 
 GPU = False
 
-__all__ = ["Affine", "Dropout", "Embedding", "GPU", "MatMul", "Sigmoid", "SigmoidWithLoss", "Softmax",
-           "SoftmaxWithLoss", "cross_entropy_error", "np", "softmax"]
+__all__ = [
+    "Affine",
+    "Dropout",
+    "Embedding",
+    "GPU",
+    "MatMul",
+    "Sigmoid",
+    "SigmoidWithLoss",
+    "Softmax",
+    "SoftmaxWithLoss",
+    "cross_entropy_error",
+    "np",
+    "softmax",
+]

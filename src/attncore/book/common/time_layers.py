@@ -6,13 +6,40 @@ That is the book's time layers, every name of ``common.layers`` and
 """
 
 from ...time_layers import (
-    GRU, LSTM, RNN, Simple_TimeAffine, Simple_TimeSoftmaxWithLoss, TimeAffine, TimeBiLSTM, TimeDropout,
-    TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN, TimeSigmoidWithLoss, TimeSoftmaxWithLoss,
+    GRU,
+    LSTM,
+    RNN,
+    Simple_TimeAffine,
+    Simple_TimeSoftmaxWithLoss,
+    TimeAffine,
+    TimeBiLSTM,
+    TimeDropout,
+    TimeEmbedding,
+    TimeGRU,
+    TimeLSTM,
+    TimeRNN,
+    TimeSigmoidWithLoss,
+    TimeSoftmaxWithLoss,
 )
 from .functions import sigmoid
 from .layers import *  # noqa: F403 (the book's module does the same)
 from .layers import __all__ as _layer_names
 
-__all__ = sorted({*_layer_names, "sigmoid", "GRU", "LSTM", "RNN", "Simple_TimeAffine", "Simple_TimeSoftmaxWithLoss",
-                  "TimeAffine", "TimeBiLSTM", "TimeDropout", "TimeEmbedding", "TimeGRU", "TimeLSTM", "TimeRNN",
-                  "TimeSigmoidWithLoss", "TimeSoftmaxWithLoss"})
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Simple_TimeAffine",
+    "Simple_TimeSoftmaxWithLoss",
+    "TimeAffine",
+    "TimeBiLSTM",
+    "TimeDropout",
+    "TimeEmbedding",
+    "TimeGRU",
+    "TimeLSTM",
+    "TimeRNN",
+    "TimeSigmoidWithLoss",
+    "TimeSoftmaxWithLoss",
+    "sigmoid",
+]
+__all__ += _layer_names
