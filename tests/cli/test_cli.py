@@ -9,10 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import SLOWNESS, SMALL as TINY, cli as attncore_cmd
 
 from attncore.datasets import generate
-
-from helpers import SLOWNESS, SMALL as TINY, cli as attncore_cmd
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +26,29 @@ def trained(tmp_path_factory):
     return root, data, out, result
 
 
-
 def test_train_writes_history_params_and_plots(trained):
     _, _, out, result = trained
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("attncore train: attention model (lstm), dates.txt: 360 training and 40 validation "
-                               "rows, vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
-                               "--epochs 1* --patience 0, backend ")
+    assert lines[0].startswith(
+        "attncore train: attention model (lstm), dates.txt: 360 training and 40 validation "
+        "rows, vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
+        "--epochs 1* --patience 0, backend "
+    )
     assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
     assert all(f"| {name} " in lines[1] for name in ("val loss", "tokens", "BLEU", "chrF")), lines[1]
     assert sum(line.startswith(("\u2611 ", "\u2612 ")) for line in lines) == 10
     history = json.loads((out / "history.json").read_text())
-    assert set(history) == {"epoch", "loss", "val_acc", "val_loss", "token_acc", "bleu", "chrf", "seconds",
-                            "val_seconds"}
+    assert set(history) == {
+        "epoch",
+        "loss",
+        "val_acc",
+        "val_loss",
+        "token_acc",
+        "bleu",
+        "chrf",
+        "seconds",
+        "val_seconds",
+    }
     assert history["epoch"] == [1] and 0 <= history["val_acc"][0] <= 1 and history["loss"][0] > 0
     assert history["val_loss"][0] > 0 and 0 <= history["token_acc"][0] <= 1 and 0 <= history["chrf"][0] <= 100
     for name in ("params.npz", "best.npz", "checkpoint.npz"):
@@ -71,10 +80,13 @@ def test_eval_and_translate(trained):
     assert (root / "a.png").is_file()
 
 
-@pytest.mark.parametrize("text,message", [
-    ("1994 " * 8, "the input has 40 characters; this model reads at most 29"),
-    ("sept\u00e9mber #27", "unknown characters: '#', '\u00e9'"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("1994 " * 8, "the input has 40 characters; this model reads at most 29"),
+        ("sept\u00e9mber #27", "unknown characters: '#', '\u00e9'"),
+    ],
+)
 def test_translate_rejects_bad_input(trained, text, message):
     _, _, out, _ = trained
     result = attncore_cmd("translate", "--params", str(out / "params.npz"), text)
@@ -95,8 +107,12 @@ def test_errors_are_one_line_with_status_2(tmp_path, trained):
 
 
 def test_word_level_gru_luong_end_to_end(tmp_path):
-    pairs = ["i am here\tje suis ici", "you are here\ttu es ici", "i am cold\tj'ai froid",
-             "you are cold\ttu as froid"] * 10
+    pairs = [
+        "i am here\tje suis ici",
+        "you are here\ttu es ici",
+        "i am cold\tj'ai froid",
+        "you are cold\ttu as froid",
+    ] * 10
     data = tmp_path / "pairs.tsv"
     data.write_text("\n".join(pairs) + "\n", encoding="utf-8")
     out = tmp_path / "run"
@@ -104,8 +120,9 @@ def test_word_level_gru_luong_end_to_end(tmp_path):
     assert result.returncode == 0 and "--tokenizer word " in result.stdout, result.stderr
     result = attncore_cmd("translate", "--params", str(out / "params.npz"), "you are here")
     assert result.returncode == 0, result.stderr
-    assert all(word in {"je", "suis", "ici", "tu", "es", "j'ai", "froid", "as", "<s>"}
-               for word in result.stdout.split())
+    assert all(
+        word in {"je", "suis", "ici", "tu", "es", "j'ai", "froid", "as", "<s>"} for word in result.stdout.split()
+    )
     result = attncore_cmd("translate", "--params", str(out / "params.npz"), "--json", "you are tired")
     assert result.returncode == 0 and json.loads(result.stdout)["unknown"] == ["tired"], result.stderr
     out = tmp_path / "pieces"  # eight words, each seen 10 times: the recipe reads words, subwords on request
@@ -121,8 +138,9 @@ def test_other_models_and_backends(tmp_path):
     data.write_text("".join(line + "\n" for line in generate.addition_lines(200, seed=3)))
     for model, backend in (("seq2seq", "numpy"), ("peeky", "cython")):
         out = tmp_path / model
-        result = attncore_cmd("train", "--data", str(data), "--model", model, "--backend", backend, "--out",
-                              str(out), *TINY)
+        result = attncore_cmd(
+            "train", "--data", str(data), "--model", model, "--backend", backend, "--out", str(out), *TINY
+        )
         assert result.returncode == 0, result.stderr
         assert "backend " + backend in result.stdout
         assert not (out / "attention.png").exists()
@@ -153,8 +171,18 @@ def option_help(stdout: str) -> dict[str, str]:
 
 def test_help_shows_every_default_once_and_explains_params():
     train = option_help(attncore_cmd("train", "--help").stdout)
-    for option in ("--batch-size", "--hidden", "--wordvec", "--epochs", "--patience", "--lr", "--cell", "--luong",
-                   "--tokenizer", "--vocab-size"):
+    for option in (
+        "--batch-size",
+        "--hidden",
+        "--wordvec",
+        "--epochs",
+        "--patience",
+        "--lr",
+        "--cell",
+        "--luong",
+        "--tokenizer",
+        "--vocab-size",
+    ):
         assert train[option].endswith("(default: from the data; the first line prints the recipe)"), train[option]
     for option, default in [("--clip", "5.0"), ("--normalize", "nfkc"), ("--min-count", "1")]:
         assert train[option].endswith(f"(default: {default})"), train[option]
@@ -181,16 +209,21 @@ def test_eval_does_not_repeat_the_generated_data_warning(trained, tmp_path):
         arrays["config"] = np.array(json.dumps(record))
         params = tmp_path / f"generated_{generated}.npz"
         np.savez(params, **arrays)
-        r = subprocess.run([sys.executable, "-m", "attncore", "eval", "--params", str(params)], capture_output=True,
-                           text=True, cwd=tmp_path, env=env, timeout=300 * SLOWNESS)
+        r = subprocess.run(
+            [sys.executable, "-m", "attncore", "eval", "--params", str(params)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300 * SLOWNESS,
+        )
         assert ("book's file was not found" in r.stderr) is (not generated), r.stderr
 
 
 def test_train_options_for_small_data(tmp_path):
     data = tmp_path / "small.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(100, seed=5)), encoding="utf-8")
-    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--lr", "0.005", "--clip", "0",
-                     *TINY)
+    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--lr", "0.005", "--clip", "0", *TINY)
     assert r.returncode == 0, r.stderr
     # 90 training rows at batch size 32: three iterations, the last one partial, and a warning with the hint
     assert "only 3 iterations per epoch" in r.stderr and "--batch-size" in r.stderr
@@ -204,8 +237,9 @@ def test_a_run_that_learns_nothing_gets_one_hint(tmp_path, trained):
     """Validation accuracy still near zero after 3 epochs: one hint line naming what to change."""
     data = tmp_path / "small.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(100, seed=5)), encoding="utf-8")
-    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "o"), "--epochs", "4", "--hidden", "8",
-                     "--wordvec", "4")
+    r = attncore_cmd(
+        "train", "--data", str(data), "--out", str(tmp_path / "o"), "--epochs", "4", "--hidden", "8", "--wordvec", "4"
+    )
     assert r.returncode == 0, r.stderr
     hints = [line for line in r.stderr.splitlines() if "hint:" in line]
     assert len(hints) == 1 and "after 3 epochs" in hints[0] and "--batch-size" in hints[0] and "--lr" in hints[0]
@@ -217,7 +251,7 @@ def test_eval_scores_every_row_of_a_file(trained, tmp_path):
     params = str(out / "params.npz")
     rows = data.read_text(encoding="utf-8").splitlines()[:30]
     short = tmp_path / "short.txt"  # trailing spaces trimmed: shorter rows are padded as translate pads them
-    short.write_text("\n".join(r[:r.index("_")].rstrip() + "_" + r[r.index("_") + 1:].rstrip() for r in rows) + "\n")
+    short.write_text("\n".join(r[: r.index("_")].rstrip() + "_" + r[r.index("_") + 1 :].rstrip() for r in rows) + "\n")
     r = attncore_cmd("eval", "--params", params, "--data", str(short), "--errors", "2")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -234,8 +268,13 @@ def test_translate_reads_lines_and_prints_json(trained, tmp_path):
     _, _, out, _ = trained
     params = str(out / "params.npz")
     inputs = "september 27, 1994\nmay 1, 2000\n"
-    r = subprocess.run([sys.executable, "-m", "attncore", "translate", "--params", params, "--json"], input=inputs,
-                       capture_output=True, text=True, timeout=120 * SLOWNESS)
+    r = subprocess.run(
+        [sys.executable, "-m", "attncore", "translate", "--params", params, "--json"],
+        input=inputs,
+        capture_output=True,
+        text=True,
+        timeout=120 * SLOWNESS,
+    )
     assert r.returncode == 0, r.stderr
     objs = [json.loads(line) for line in r.stdout.splitlines()]
     assert [o["input"] for o in objs] == ["september 27, 1994", "may 1, 2000"]
@@ -264,11 +303,22 @@ def test_validation_options_and_early_stopping(tmp_path):
     r = attncore_cmd("eval", "--params", str(tmp_path / "b" / "params.npz"))
     assert r.returncode == 0 and "on 100 rows of val.txt" in r.stdout, r.stderr
     # A learning rate of 1e-9 learns nothing: validation accuracy never improves after epoch 1.
-    r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "c"), "--lr", "1e-9", "--patience", "2",
-                     *[a if a != "1" else "30" for a in TINY])
+    r = attncore_cmd(
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "c"),
+        "--lr",
+        "1e-9",
+        "--patience",
+        "2",
+        *[a if a != "1" else "30" for a in TINY],
+    )
     assert r.returncode == 0, r.stderr
-    assert ("no better validation accuracy or loss for 2 epochs: stopped after epoch 3 (best accuracy: epoch 1"
-            in r.stdout)
+    assert (
+        "no better validation accuracy or loss for 2 epochs: stopped after epoch 3 (best accuracy: epoch 1" in r.stdout
+    )
     assert json.loads((tmp_path / "c" / "history.json").read_text())["epoch"] == [1, 2, 3]
     for option, value in (("--val-split", "0"), ("--val-split", "1"), ("--patience", "-2")):
         r = attncore_cmd("train", "--data", str(data), "--out", str(tmp_path / "d"), option, value, *TINY)
@@ -279,13 +329,15 @@ def test_korean_english_numbers_with_masks_and_beam(tmp_path):
     """--data ko-en-numbers (here a small cached copy): subwords, padding masked, beam search."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "ko-en-numbers.tsv").write_text("\n".join(generate.ko_en_number_lines(400, seed=3)) + "\n",
-                                             encoding="utf-8")
+    (cache / "ko-en-numbers.tsv").write_text(
+        "\n".join(generate.ko_en_number_lines(400, seed=3)) + "\n", encoding="utf-8"
+    )
     env = {**os.environ, "ATTNCORE_DATA": str(cache)}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "attncore", *args], capture_output=True, text=True, env=env,
-                              timeout=300 * SLOWNESS)
+        return subprocess.run(
+            [sys.executable, "-m", "attncore", *args], capture_output=True, text=True, env=env, timeout=300 * SLOWNESS
+        )
 
     out = tmp_path / "run"
     r = run("train", "--data", "ko-en-numbers", "--cell", "gru", "--luong", "--out", str(out), *TINY)
@@ -314,7 +366,7 @@ def test_the_command_line_trains_reset_after_grus(tmp_path):
     data = tmp_path / "pairs.tsv"
     data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\n" * 20, encoding="utf-8")
     r = attncore_cmd("train", "--data", str(data), "--cell", "gru-reset-after", "--out", str(tmp_path / "r"), *TINY)
-    assert r.returncode == 0 and "(gru-reset-after, luong)" in r.stdout, r.stderr
+    assert r.returncode == 0 and "(gru-reset-after, luong, bidirectional)" in r.stdout, r.stderr
     r = attncore_cmd("translate", "--params", str(tmp_path / "r" / "params.npz"), "you are here")
     assert r.returncode == 0, r.stderr
 
@@ -322,12 +374,24 @@ def test_the_command_line_trains_reset_after_grus(tmp_path):
 def test_the_command_line_trains_the_seeds_model(tmp_path):
     data = tmp_path / "pairs.tsv"
     data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\n" * 20, encoding="utf-8")
-    r = attncore_cmd("train", "--data", str(data), "--model", "keras-seed", "--out", str(tmp_path / "k"), "--epochs",
-                     "1", "--batch-size", "16")
+    r = attncore_cmd(
+        "train",
+        "--data",
+        str(data),
+        "--model",
+        "keras-seed",
+        "--out",
+        str(tmp_path / "k"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+    )
     assert r.returncode == 0, r.stderr
     assert "keras-seed model (gru-reset-after, luong)" in r.stdout and "--hidden 512 --wordvec 128" in r.stdout
     r = attncore_cmd("translate", "--params", str(tmp_path / "k" / "params.npz"), "you are here")
     assert r.returncode == 0, r.stderr
-    r = attncore_cmd("train", "--data", str(data), "--model", "keras-seed", "--no-luong", "--out",
-                     str(tmp_path / "n"), *TINY)
+    r = attncore_cmd(
+        "train", "--data", str(data), "--model", "keras-seed", "--no-luong", "--out", str(tmp_path / "n"), *TINY
+    )
     assert r.returncode == 2 and "--model keras-seed has" in r.stderr

@@ -7,7 +7,6 @@ import importlib.util
 import json
 
 import numpy as np
-
 from helpers import SMALL as TINY, cli as attncore_cmd
 
 
@@ -18,8 +17,7 @@ def has(module: str) -> bool:
 def small_pairs(tmp_path):
     """36 rows of three English-French sentences: enough for the options' one-epoch runs."""
     data = tmp_path / "pairs.tsv"
-    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12,
-                    encoding="utf-8")
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\ni am cold\tj'ai froid\n" * 12, encoding="utf-8")
     return data
 
 
@@ -29,7 +27,7 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
     data = small_pairs(tmp_path)
     out = tmp_path / "additive"
     r = attncore_cmd("train", "--data", str(data), "--attention", "additive", "--out", str(out), *TINY)
-    assert r.returncode == 0 and ", additive attention)" in r.stdout, r.stderr
+    assert r.returncode == 0 and ", bidirectional, additive attention)" in r.stdout, r.stderr
     assert (out / "attention.png").stat().st_size > 0
     with np.load(out / "params.npz") as f:
         assert json.loads(str(f["config"]))["config"]["score"] == "additive"
@@ -44,11 +42,13 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "3", "--attention", "dot")
     assert r.returncode == 2 and "it had --attention additive, not dot" in r.stderr
     for score, cell in (("scaled", "gru"), ("general", "gru-reset-after")):
-        r = attncore_cmd("train", "--data", str(data), "--attention", score, "--cell", cell, "--out",
-                         str(tmp_path / score), *TINY)
+        r = attncore_cmd(
+            "train", "--data", str(data), "--attention", score, "--cell", cell, "--out", str(tmp_path / score), *TINY
+        )
         assert r.returncode == 0 and f", {score} attention)" in r.stdout, r.stderr
-    r = attncore_cmd("train", "--data", str(data), "--attention", "general", "--model", "peeky", "--out",
-                     str(tmp_path / "p"), *TINY)
+    r = attncore_cmd(
+        "train", "--data", str(data), "--attention", "general", "--model", "peeky", "--out", str(tmp_path / "p"), *TINY
+    )
     assert r.returncode == 2 and "--attention general needs --model attention" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     r = attncore_cmd("train", "--data", str(data), "--attention", "cosine", *TINY)
@@ -63,9 +63,10 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
 def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
     data = small_pairs(tmp_path)
     out = tmp_path / "run"
-    r = attncore_cmd("train", "--data", str(data), "--dropout", "0.3", "--attention", "scaled", "--out", str(out),
-                     *TINY)
-    assert r.returncode == 0 and ", scaled attention, dropout 0.3)" in r.stdout, r.stderr
+    r = attncore_cmd(
+        "train", "--data", str(data), "--dropout", "0.3", "--attention", "scaled", "--out", str(out), *TINY
+    )
+    assert r.returncode == 0 and ", bidirectional, scaled attention, dropout 0.3)" in r.stdout, r.stderr
     with np.load(out / "best.npz") as f:
         assert json.loads(str(f["config"]))["config"]["dropout"] == 0.3
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
@@ -75,17 +76,33 @@ def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
     for value in ("1", "-0.1", "nan"):
         r = attncore_cmd("train", "--data", str(data), "--dropout", value, "--out", str(tmp_path / "x"), *TINY)
         assert r.returncode == 2 and "--dropout must be from 0 to below 1" in r.stderr, r.stderr
-    r = attncore_cmd("train", "--data", str(data), "--dropout", "0.2", "--model", "seq2seq", "--out",
-                     str(tmp_path / "y"), *TINY)
+    r = attncore_cmd(
+        "train", "--data", str(data), "--dropout", "0.2", "--model", "seq2seq", "--out", str(tmp_path / "y"), *TINY
+    )
     assert r.returncode == 2 and "--dropout needs --model attention" in r.stderr
 
 
 def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
     data = small_pairs(tmp_path)
     out = tmp_path / "run"
-    r = attncore_cmd("train", "--data", str(data), "--layers", "2", "--bidirectional", "--attention", "additive",
-                     "--dropout", "0.2", "--cell", "gru-reset-after", "--out", str(out), *TINY)
-    assert r.returncode == 0 and ", additive attention, 2 layers, bidirectional, dropout 0.2)" in r.stdout, r.stderr
+    r = attncore_cmd(
+        "train",
+        "--data",
+        str(data),
+        "--layers",
+        "2",
+        "--bidirectional",
+        "--attention",
+        "additive",
+        "--dropout",
+        "0.2",
+        "--cell",
+        "gru-reset-after",
+        "--out",
+        str(out),
+        *TINY,
+    )
+    assert r.returncode == 0 and ", bidirectional, additive attention, 2 layers, dropout 0.2)" in r.stdout, r.stderr
     with np.load(out / "params.npz") as f:
         config = json.loads(str(f["config"]))["config"]
     assert config["layers"] == 2 and config["bidirectional"] is True
@@ -93,7 +110,7 @@ def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
         r = attncore_cmd("translate", "--params", str(out / "params.npz"), *extra, "you are cold")
         assert r.returncode == 0, r.stderr
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
-    assert r.returncode == 0 and "2 layers, bidirectional" in r.stdout, r.stderr
+    assert r.returncode == 0 and "bidirectional, additive attention, 2 layers" in r.stdout, r.stderr
     r = attncore_cmd("export", "--format", "torch", str(out / "params.npz"), str(tmp_path / "m.pt"))
     if not has("torch"):  # the interop extra is not installed: one line naming it
         assert r.returncode == 2 and "pip install 'attncore[torch]'" in r.stderr, r.stderr
@@ -106,24 +123,36 @@ def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
             assert all(np.array_equal(mine[k], back[k]) for k in mine.files if k.startswith("param_"))
     r = attncore_cmd("train", "--data", str(data), "--layers", "0", "--out", str(tmp_path / "x"), *TINY)
     assert r.returncode == 2 and "--layers must be at least 1, got 0" in r.stderr
-    r = attncore_cmd("train", "--data", str(data), "--bidirectional", "--layers", "2", "--model", "peeky", "--out",
-                     str(tmp_path / "y"), *TINY)
+    r = attncore_cmd(
+        "train",
+        "--data",
+        str(data),
+        "--bidirectional",
+        "--layers",
+        "2",
+        "--model",
+        "peeky",
+        "--out",
+        str(tmp_path / "y"),
+        *TINY,
+    )
     assert r.returncode == 2 and "--layers and --bidirectional need --model attention" in r.stderr
 
 
 def test_a_bridge_gives_the_decoder_its_own_width(tmp_path):
     data = small_pairs(tmp_path)
     out = tmp_path / "run"
-    r = attncore_cmd("train", "--data", str(data), "--bridge", "12", "--attention", "general", "--out", str(out),
-                     *TINY)
-    assert r.returncode == 0 and ", general attention, bridge to 12)" in r.stdout, r.stderr
+    r = attncore_cmd("train", "--data", str(data), "--bridge", "12", "--attention", "general", "--out", str(out), *TINY)
+    assert r.returncode == 0 and ", bidirectional, general attention, bridge to 12)" in r.stdout, r.stderr
     with np.load(out / "params.npz") as f:
         assert json.loads(str(f["config"]))["config"]["bridge"] == 12
     r = attncore_cmd("translate", "--params", str(out / "params.npz"), "--beam", "2", "you are cold")
     assert r.returncode == 0, r.stderr
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
     assert r.returncode == 0 and "bridge to 12" in r.stdout, r.stderr
-    for extra, message in ((("--bridge", "0"), "--bridge must be at least 1, got 0"),
-                           (("--bridge", "12"), "the 'dot' score needs the decoder as wide as the encoder's states")):
+    for extra, message in (
+        (("--bridge", "0"), "--bridge must be at least 1, got 0"),
+        (("--bridge", "12"), "the 'dot' score needs the decoder as wide as the encoder's states"),
+    ):
         r = attncore_cmd("train", "--data", str(data), *extra, "--out", str(tmp_path / "x"), *TINY)
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 import pytest
+from helpers import SLOWNESS, SMALL as TINY, cli as attncore_cmd
 
 from attncore.datasets.sentences import sentence_pairs, write_sentence_file
 from attncore.defaults import MAX_TOKENS
-from helpers import SLOWNESS, SMALL as TINY, cli as attncore_cmd
 
 PAIRS = sentence_pairs(400, seed=7)
 
@@ -43,15 +43,18 @@ def test_the_saved_tokenizer_is_the_models(words):
 def test_eval_scores_every_row_with_unknown_words(words):
     root, _, out, _ = words
     held = root / "held.tsv"
-    held_pairs = sentence_pairs(50, seed=8, exclude=set(PAIRS)) + [("민수는 뉴욕에 살아요.", "Minsu lives in New York.")]
+    held_pairs = sentence_pairs(50, seed=8, exclude=set(PAIRS)) + [
+        ("민수는 뉴욕에 살아요.", "Minsu lives in New York.")
+    ]
     write_sentence_file(held, held_pairs, seed=3)
     r = attncore_cmd("eval", "--params", str(out / "params.npz"), "--data", str(held), "--json")
     assert r.returncode == 0, r.stderr
     scores = json.loads(r.stdout)
     assert scores["rows"] == 51 and 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
     # --val FILE with words the training data lacks trains and validates on every row
-    r = attncore_cmd("train", "--data", str(words[1]), "--val", str(held), "--tokenizer", "word", "--out",
-                     str(root / "val"), *TINY)
+    r = attncore_cmd(
+        "train", "--data", str(words[1]), "--val", str(held), "--tokenizer", "word", "--out", str(root / "val"), *TINY
+    )
     assert r.returncode == 0 and "400 training and 51 validation rows" in r.stdout, r.stderr
 
 
@@ -80,15 +83,17 @@ def test_tokenizer_options_that_do_not_apply_are_refused(words, tmp_path):
     _, data, _, _ = words
     dates = tmp_path / "dates.txt"
     dates.write_text("may 1, 2020       _2020-05-01\n" * 20, encoding="utf-8")
-    for args, message in [((str(dates), "--tokenizer", "word"), "tokenizer options are for tab-separated"),
-                          ((str(dates), "--lowercase"), "tokenizer options are for tab-separated"),
-                          ((str(data), "--tokenizer", "word", "--vocab-size", "100"), "--vocab-size is an option"),
-                          ((str(data), "--min-count", "2"), "--min-count and --max-vocab are options"),
-                          ((str(data), "--vocab-size", "4"), "--vocab-size must be from 8 to 1,000,000, got 4"),
-                          # SentencePiece's trainer never returned at this size (issue 32)
-                          ((str(data), "--vocab-size", "2147483647"), "--vocab-size must be from 8 to 1,000,000"),
-                          ((str(data), "--vocab-size", "20"), "a vocabulary size of 20 is too small"),
-                          ((str(data), "--tokenizer", "word", "--min-count", "0"), "--min-count and --max-vocab")]:
+    for args, message in [
+        ((str(dates), "--tokenizer", "word"), "tokenizer options are for tab-separated"),
+        ((str(dates), "--lowercase"), "tokenizer options are for tab-separated"),
+        ((str(data), "--tokenizer", "word", "--vocab-size", "100"), "--vocab-size is an option"),
+        ((str(data), "--min-count", "2"), "--min-count and --max-vocab are options"),
+        ((str(data), "--vocab-size", "4"), "--vocab-size must be from 8 to 1,000,000, got 4"),
+        # SentencePiece's trainer never returned at this size (issue 32)
+        ((str(data), "--vocab-size", "2147483647"), "--vocab-size must be from 8 to 1,000,000"),
+        ((str(data), "--vocab-size", "20"), "a vocabulary size of 20 is too small"),
+        ((str(data), "--tokenizer", "word", "--min-count", "0"), "--min-count and --max-vocab"),
+    ]:
         r = attncore_cmd("train", "--data", *args, "--out", str(tmp_path / "o"), *TINY)
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, (args, r.stderr)
 
@@ -100,13 +105,38 @@ def test_recipe_and_resume_of_a_subword_run(tmp_path):
     r = attncore_cmd("train", "--data", str(data), "--out", str(out), "--epochs", "1", "--hidden", "16")
     assert r.returncode == 0, r.stderr
     first = r.stdout.splitlines()[0]
-    assert first.startswith("attncore train: attention model (gru, luong), ko_en.tsv: 360 training and 40 ")
+    # a small file: a bidirectional encoder (its hidden size, given here, is the recipe's 128 otherwise)
+    assert first.startswith(
+        "attncore train: attention model (gru, luong, bidirectional), ko_en.tsv: 360 training and 40 "
+    )
     assert "--tokenizer sentencepiece --vocab-size " in first and "--hidden 16* --wordvec 64 --batch-size 16 " in first
     assert "--lr 0.003 --epochs 1* --patience 12" in first and "iterations per epoch" not in r.stderr
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
     assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
-    r = attncore_cmd("train", "--data", str(data), "--model", "seq2seq", "--out", str(tmp_path / "s"), *TINY)
-    assert r.returncode == 0 and "seq2seq model (lstm)" in r.stdout, r.stderr
+    assert "(gru, luong, bidirectional)" in r.stdout and "--hidden 16 " in r.stdout
+    # the recipe's hidden size keeps the decoder 256 wide: 128 per direction, 256 one way
+    for option, model, hidden in (
+        ((), "(gru, luong, bidirectional)", "128"),
+        (("--no-bidirectional",), "(gru, luong)", "256"),
+        (("--model", "seq2seq"), "seq2seq model (lstm)", "256"),
+    ):
+        r = attncore_cmd(
+            "train",
+            "--data",
+            str(data),
+            *option,
+            "--out",
+            str(tmp_path / "s"),
+            "--force",
+            "--epochs",
+            "1",
+            "--wordvec",
+            "4",
+            "--batch-size",
+            "64",
+        )
+        first = r.stdout.splitlines()[0] if r.stdout else ""
+        assert r.returncode == 0 and model + ", " in first and f" --hidden {hidden} " in first, (option, r.stderr)
     r = attncore_cmd("eval", "--params", str(out / "params.npz"))  # the validation rows, the saved tokenizer
     assert r.returncode == 0 and "on 40 validation rows of ko_en.tsv" in r.stdout, r.stderr
 
@@ -132,8 +162,8 @@ def test_a_small_korean_file_with_no_options_reaches_the_readme_figures(tmp_path
 
 def test_a_run_of_an_earlier_version_resumes(tmp_path):
     """A checkpoint written before the tokenizer options existed continues as it was started."""
-    from attncore.datasets import generate
     from attncore.cli.runs import EARLIER_OPTIONS
+    from attncore.datasets import generate
 
     data = tmp_path / "dates.txt"
     data.write_text("".join(line + "\n" for line in generate.date_lines(200, seed=4)), encoding="utf-8")
@@ -157,8 +187,9 @@ def test_patience_counts_a_falling_validation_loss_as_progress():
 
     stop = NoProgress(2)
     logs = [(0.0, 1.0), (0.0, 0.9), (0.0, 0.8), (0.0, 0.79995), (0.0, 0.79991), (0.5, 0.7)]
-    stopped = [stop.on_epoch_end(None, {"epoch": e, "val_acc": a, "val_loss": v}) for e, (a, v) in
-               enumerate(logs, start=1)]
+    stopped = [
+        stop.on_epoch_end(None, {"epoch": e, "val_acc": a, "val_loss": v}) for e, (a, v) in enumerate(logs, start=1)
+    ]
     assert stopped == [False, False, False, False, True, False]  # 1e-4 is no progress
     assert (stop.best, stop.best_epoch) == (0.5, 6)
     loss = EarlyStopping(1, "val_loss")
@@ -175,8 +206,7 @@ def test_a_reader_that_stops_reading_is_no_error(words, tmp_path):
     _, _, out, _ = words
     lines = tmp_path / "many.txt"
     lines.write_text("민수는 서울에 살아요.\n" * 3000, encoding="utf-8")
-    command = (f"{sys.executable} -m attncore translate --params {out / 'params.npz'} --json --file {lines} "
-               "| head -1")
+    command = f"{sys.executable} -m attncore translate --params {out / 'params.npz'} --json --file {lines} | head -1"
     r = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300 * SLOWNESS)
     assert json.loads(r.stdout)["input"] == "민수는 서울에 살아요." and r.stderr == "", r.stderr
 
@@ -219,8 +249,13 @@ def test_a_damaged_tokenizer_record_is_a_clear_error(words, tmp_path):
         arrays = {k: f[k] for k in f.files}
     record = json.loads(str(arrays["config"]))
     good = record["metadata"]["tokenizer"]
-    for damaged in ({**good, "kind": "bpe"}, {**good, "kept": {"source": "abc"}}, "word",
-                    {**good, "normalization": "nfd"}, {k: v for k, v in good.items() if k != "min_count"}):
+    for damaged in (
+        {**good, "kind": "bpe"},
+        {**good, "kept": {"source": "abc"}},
+        "word",
+        {**good, "normalization": "nfd"},
+        {k: v for k, v in good.items() if k != "min_count"},
+    ):
         record["metadata"]["tokenizer"] = damaged
         path = tmp_path / "damaged.npz"
         np.savez(path, **{**arrays, "config": np.array(json.dumps(record))})

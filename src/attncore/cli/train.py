@@ -18,13 +18,30 @@ from ..models import KERAS_SEED, MODEL_KINDS, build_model
 from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
-from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
 from ..tokenizers import MAX_PIECES, TOKENIZERS, make_tokenizer
-from .data import (DATA_NAMES, attention_maps, data_metrics, encode_rows, is_parallel, load_dataset, model_input,
-                   show_samples)
+from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
+from .data import (
+    DATA_NAMES,
+    attention_maps,
+    data_metrics,
+    encode_rows,
+    is_parallel,
+    load_dataset,
+    model_input,
+    show_samples,
+)
 from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
-from .runs import (CHECKPOINT, RunFiles, claim_run_folder, describe_data, fingerprint, output_folder, read_checkpoint,
-                   run_lock, same_data)
+from .runs import (
+    CHECKPOINT,
+    RunFiles,
+    claim_run_folder,
+    describe_data,
+    fingerprint,
+    output_folder,
+    read_checkpoint,
+    run_lock,
+    same_data,
+)
 
 __all__ = ["RUN_OPTIONS", "add_train_arguments", "cmd_train"]
 
@@ -39,64 +56,139 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
 
     def run_option(*flags, **kwargs) -> None:
         run.append(p.add_argument(*flags, **kwargs).dest)
-    run_option("--data", default="date", help="date, addition, ko-en-numbers (Korean to English number "
-                   "words), a book-format file or a tab-separated source<TAB>target file")
-    run_option("--model", default="attention", choices=list(MODEL_KINDS),
-                   help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7); keras-seed: the "
-                   "Keras tutorial's (reset-after GRUs, Luong attention over [state; context], D=128, H=512)")
-    run_option("--cell", choices=["lstm", "gru", "gru-reset-after"], help="recurrent cell of the attention "
-                   "model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe)
-    run_option("--luong", action=argparse.BooleanOptionalAction,
-                   help="tanh attentional layer before the output affine" + recipe)
-    run_option("--attention", choices=list(TRAIN_SCORES), default="dot",
-                   help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
-                   "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc), additive (Bahdanau's "
-                   "v . tanh(h_enc W1 + b + h_dec W2)) or keras-additive (Keras's AdditiveAttention: "
-                   "v . tanh(h_enc + h_dec), no projections)")
-    run_option("--layers", type=int, default=1, metavar="N",
-                   help="stacked recurrent layers of the attention model's encoder and decoder")
-    run_option("--bidirectional", action="store_true",
-                   help="a bidirectional encoder (each layer reads the rows both ways; the decoder is 2H wide and "
-                   "starts from both directions' final states)")
-    run_option("--bridge", type=int, default=None, metavar="WIDTH",
-                   help="a decoder WIDTH wide, each layer starting from a learned tanh(state W + b) of the encoder "
-                   "layer's state (with --attention general or additive where WIDTH differs from the encoder's)")
-    run_option("--dropout", type=float, default=0.0, metavar="P",
-                   help="the attention model's dropout ratio, from 0 to below 1: the book's TimeDropout after each "
-                   "embedding and before the output layer, in training only")
+
+    run_option(
+        "--data",
+        default="date",
+        help="date, addition, ko-en-numbers (Korean to English number "
+        "words), a book-format file or a tab-separated source<TAB>target file",
+    )
+    run_option(
+        "--model",
+        default="attention",
+        choices=list(MODEL_KINDS),
+        help="the book's models: attention (chapter 8), seq2seq and peeky (chapter 7); keras-seed: the "
+        "Keras tutorial's (reset-after GRUs, Luong attention over [state; context], D=128, H=512)",
+    )
+    run_option(
+        "--cell",
+        choices=["lstm", "gru", "gru-reset-after"],
+        help="recurrent cell of the attention model: the book's LSTM or GRU, or Keras's and PyTorch's GRU" + recipe,
+    )
+    run_option(
+        "--luong",
+        action=argparse.BooleanOptionalAction,
+        help="tanh attentional layer before the output affine" + recipe,
+    )
+    run_option(
+        "--attention",
+        choices=list(TRAIN_SCORES),
+        default="dot",
+        help="how the attention model scores the encoder's states: dot (the book's), scaled (a learned "
+        "scale, from 1/sqrt(H)), general (Luong's h_dec W . h_enc), additive (Bahdanau's "
+        "v . tanh(h_enc W1 + b + h_dec W2)) or keras-additive (Keras's AdditiveAttention: "
+        "v . tanh(h_enc + h_dec), no projections)",
+    )
+    run_option(
+        "--layers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="stacked recurrent layers of the attention model's encoder and decoder",
+    )
+    run_option(
+        "--bidirectional",
+        action=argparse.BooleanOptionalAction,
+        help="a bidirectional encoder (each layer reads the rows both ways; the decoder is 2H wide and "
+        "starts from both directions' final states)" + recipe,
+    )
+    run_option(
+        "--bridge",
+        type=int,
+        default=None,
+        metavar="WIDTH",
+        help="a decoder WIDTH wide, each layer starting from a learned tanh(state W + b) of the encoder "
+        "layer's state (with --attention general or additive where WIDTH differs from the encoder's)",
+    )
+    run_option(
+        "--dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="the attention model's dropout ratio, from 0 to below 1: the book's TimeDropout after each "
+        "embedding and before the output layer, in training only",
+    )
     p.add_argument("--epochs", type=int, help="epochs in all (with --resume: including those done)" + recipe)
     run_option("--batch-size", type=int, help="rows per training step" + recipe)
     run_option("--hidden", type=int, help="hidden size H of the recurrent layers" + recipe)
     run_option("--wordvec", type=int, help="embedding size D" + recipe)
     run_option("--lr", type=float, help="Adam's learning rate" + recipe)
     run_option("--clip", type=float, default=5.0, help="gradient clipping norm (0: no clipping)")
-    run_option("--tokenizer", choices=list(TOKENIZERS), help="how parallel text is split: sentencepiece "
-                   "(subwords), word (words and punctuation) or char; the book's files are read as characters"
-                   + recipe)
+    run_option(
+        "--tokenizer",
+        choices=list(TOKENIZERS),
+        help="how parallel text is split: sentencepiece "
+        "(subwords), word (words and punctuation) or char; the book's files are read as characters" + recipe,
+    )
     run_option("--vocab-size", type=int, metavar="N", help="pieces of each side's SentencePiece model" + recipe)
     run_option("--lowercase", action="store_true", help="lower-case parallel text before tokenizing it")
-    run_option("--normalize", choices=["nfkc", "nfc", "none"], default="nfkc",
-                   help="Unicode normalization of parallel text")
-    run_option("--min-count", type=int, default=1, metavar="N",
-                   help="--tokenizer word: keep the tokens seen at least N times (the others are <unk>)")
-    run_option("--max-vocab", type=int, metavar="N",
-                   help="--tokenizer word: keep at most the N most frequent tokens of each side")
+    run_option(
+        "--normalize", choices=["nfkc", "nfc", "none"], default="nfkc", help="Unicode normalization of parallel text"
+    )
+    run_option(
+        "--min-count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--tokenizer word: keep the tokens seen at least N times (the others are <unk>)",
+    )
+    run_option(
+        "--max-vocab",
+        type=int,
+        metavar="N",
+        help="--tokenizer word: keep at most the N most frequent tokens of each side",
+    )
     add_runtime_arguments(p)
-    run_option("--seed", type=int, default=SEED,
-                   help="seed of the weights and of the data's shuffle (the book's, 1984, by default)")
-    run_option("--no-reverse", action="store_true", help="do not reverse the questions (the book does; "
-                   "word-level sources are never reversed: their padding comes last and is masked)")
-    run_option("--val-split", type=float, default=0.1, metavar="FRACTION",
-                   help="the share of the data's rows held out to validate each epoch")
+    run_option(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="seed of the weights and of the data's shuffle (the book's, 1984, by default)",
+    )
+    run_option(
+        "--no-reverse",
+        action="store_true",
+        help="do not reverse the questions (the book does; "
+        "word-level sources are never reversed: their padding comes last and is masked)",
+    )
+    run_option(
+        "--val-split",
+        type=float,
+        default=0.1,
+        metavar="FRACTION",
+        help="the share of the data's rows held out to validate each epoch",
+    )
     run_option("--val", metavar="FILE", help="validate on the rows of this file instead (all of --data trains)")
-    p.add_argument("--patience", type=int, metavar="N", help="stop after N epochs in which neither the validation "
-                   "accuracy rose nor the validation loss fell (0: never)" + recipe)
-    p.add_argument("--out", default="attncore-run", help="folder for the run's files: params.npz, best.npz, "
-                   "checkpoint.npz, history.json and the plots")
-    p.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (its options, data, weights and "
-                   "optimizer state) up to --epochs")
-    p.add_argument("--force", action="store_true",
-                   help="start a new run in an --out folder that holds one, replacing its files")
+    p.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop after N epochs in which neither the validation "
+        "accuracy rose nor the validation loss fell (0: never)" + recipe,
+    )
+    p.add_argument(
+        "--out",
+        default="attncore-run",
+        help="folder for the run's files: params.npz, best.npz, checkpoint.npz, history.json and the plots",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the run saved in DIR (its options, data, weights and optimizer state) up to --epochs",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="start a new run in an --out folder that holds one, replacing its files"
+    )
     return tuple(run)
 
 
@@ -120,8 +212,10 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
         claim_run_folder(out, force=False)  # refused before anything is read
     data, files = training_data(args)
     if saved is not None and not same_data(saved["data"], files):
-        raise UsageError(f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
-                         f"now {describe_data(files)}); resume with the same files, or start a new run")
+        raise UsageError(
+            f"--resume {args.resume}: the data differ from the run's ({describe_data(saved['data'])}; "
+            f"now {describe_data(files)}); resume with the same files, or start a new run"
+        )
     # Word-level sources keep their order: their padding comes last, where the masks leave it out.
     reverse = not args.no_reverse and not data.word_level
     model = new_model(args, data, reverse)
@@ -132,49 +226,73 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
     iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
     # (the parallel-text recipe already took the smallest batches it would suggest)
     if iters < MIN_ITERATIONS and saved is None and ("batch_size" in args.explicit or not data.word_level):
-        print(f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
-              f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
-              "more --epochs and, often, a larger --lr (e.g. 0.005)", file=sys.stderr)
-    print(f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
-          f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
-          f"{f', {args.layers} layers' if args.layers != 1 else ''}{', bidirectional' if args.bidirectional else ''}"
-          f"{f', bridge to {args.bridge}' if args.bridge else ''}"
-          f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
-          f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
-          f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
-          f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
-          + (f"; resuming after epoch {trainer.current_epoch}" + (f", iteration {trainer.position}"
-                                                                   if trainer.position else "")
-             if saved is not None else ""))
+        print(
+            f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
+            f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
+            "more --epochs and, often, a larger --lr (e.g. 0.005)",
+            file=sys.stderr,
+        )
+    print(
+        f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
+        f"{', bidirectional' if args.bidirectional else ''}"
+        f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
+        f"{f', {args.layers} layers' if args.layers != 1 else ''}"
+        f"{f', bridge to {args.bridge}' if args.bridge else ''}"
+        f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
+        f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
+        f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
+        f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
+        + (
+            f"; resuming after epoch {trainer.current_epoch}"
+            + (f", iteration {trainer.position}" if trainer.position else "")
+            if saved is not None
+            else ""
+        )
+    )
     if not args.resume and args.force:
         claim_run_folder(out, force=True)  # the old run's files go once the new one is ready to train
     run = RunFiles(out, {k: getattr(args, k) for k in (*RUN_OPTIONS, *RESUMABLE)}, files, data.tokens)
-    callbacks = [run]
+    callbacks: list[RunFiles | NoProgress] = [run]
     stop = None
     if args.patience:
         stop = NoProgress(args.patience)
         stop.resume_from(trainer.history)
         callbacks.append(stop)
     try:
-        trainer.fit(model_input(data, reverse, x_train), t_train, max_epoch=args.epochs - trainer.current_epoch,
-                    batch_size=args.batch_size, max_grad=args.clip or None, eval_interval=None,
-                    validation_data=(model_input(data, reverse, x_val), t_val), callbacks=callbacks,
-                    drop_last=False, progress=True, metrics=data_metrics(data, model))
+        trainer.fit(
+            model_input(data, reverse, x_train),
+            t_train,
+            max_epoch=args.epochs - trainer.current_epoch,
+            batch_size=args.batch_size,
+            max_grad=args.clip or None,
+            eval_interval=None,
+            validation_data=(model_input(data, reverse, x_val), t_val),
+            callbacks=callbacks,
+            drop_last=False,
+            progress=True,
+            metrics=data_metrics(data, model),
+        )
     except TrainingInterrupted:  # between two steps: save everything, resumable from exactly here
         run.save(trainer)
-        print(f"attncore train: interrupted in epoch {trainer.current_epoch + 1} after iteration {trainer.position} "
-              f"of {iters}; saved the run to {out}; continue it with: attncore train --resume {out}",
-              file=sys.stderr)
+        print(
+            f"attncore train: interrupted in epoch {trainer.current_epoch + 1} after iteration {trainer.position} "
+            f"of {iters}; saved the run to {out}; continue it with: attncore train --resume {out}",
+            file=sys.stderr,
+        )
         return 130
     except KeyboardInterrupt:  # a second Ctrl-C, mid-step: the last epoch's files stay as they are
         where = f"the end of epoch {trainer.current_epoch}" if trainer.current_epoch else "nothing yet"
-        print(f"attncore train: interrupted mid-step; {out} holds {where}"
-              + (f"; continue it with: attncore train --resume {out}" if trainer.current_epoch else ""),
-              file=sys.stderr)
+        print(
+            f"attncore train: interrupted mid-step; {out} holds {where}"
+            + (f"; continue it with: attncore train --resume {out}" if trainer.current_epoch else ""),
+            file=sys.stderr,
+        )
         return 130
-    if stop is not None and trainer.current_epoch < args.epochs:
-        print(f"no better validation accuracy or loss for {args.patience} epochs: stopped after epoch "
-              f"{trainer.current_epoch} (best accuracy: epoch {stop.best_epoch}, {100 * stop.best:.2f}%, in best.npz)")
+    if stop is not None and stop.best is not None and trainer.current_epoch < args.epochs:
+        print(
+            f"no better validation accuracy or loss for {args.patience} epochs: stopped after epoch "
+            f"{trainer.current_epoch} (best accuracy: epoch {stop.best_epoch}, {100 * stop.best:.2f}%, in best.npz)"
+        )
     finish(model, data, reverse, trainer, out)
     return 0
 
@@ -196,7 +314,7 @@ class NoProgress:
         return self.accuracy.on_epoch_end(trainer, logs) & self.loss.on_epoch_end(trainer, logs)  # both see it
 
     @property
-    def best(self) -> float:
+    def best(self) -> float | None:
         return self.accuracy.best
 
     @property
@@ -208,19 +326,41 @@ def new_model(args: argparse.Namespace, data, reverse: bool):
     """The model of the options, drawn from ``--seed``, with what ``eval`` and ``translate`` need in its
     metadata."""
     if args.model == "keras-seed" and (args.cell != KERAS_SEED["cell"] or not args.luong):
-        raise UsageError(f"--model keras-seed has --cell {KERAS_SEED['cell']} and --luong (got --cell {args.cell}"
-                         f"{'' if args.luong else ' --no-luong'})")
+        raise UsageError(
+            f"--model keras-seed has --cell {KERAS_SEED['cell']} and --luong (got --cell {args.cell}"
+            f"{'' if args.luong else ' --no-luong'})"
+        )
     if args.model not in ("attention", "keras-seed") and (args.cell != "lstm" or args.luong):
         raise UsageError(f"--cell gru and --luong need --model attention (got --model {args.model})")
     np.random.seed(args.seed)
-    model = build_model(args.model, len(data.tokens), args.wordvec, args.hidden, args.cell, args.luong,
-                        args.attention, args.dropout, args.layers, args.bidirectional, args.bridge)
+    model = build_model(
+        args.model,
+        len(data.tokens),
+        args.wordvec,
+        args.hidden,
+        args.cell,
+        args.luong,
+        args.attention,
+        args.dropout,
+        args.layers,
+        args.bidirectional,
+        args.bridge,
+    )
     model.pad_id = data.pad_id
-    model.metadata = {"tokens": data.tokens, "word_level": data.word_level, "reverse": reverse,
-                      "question_length": data.question_length, "answer_length": data.answer_length,
-                      "start_id": data.start_id, "data": args.data, "val_split": args.val_split, "val": args.val,
-                      "pad_id": model.pad_id, "source_chars": data.source_chars,
-                      "generated_data": data_file(args).parent == cache_dir()}
+    model.metadata = {
+        "tokens": data.tokens,
+        "word_level": data.word_level,
+        "reverse": reverse,
+        "question_length": data.question_length,
+        "answer_length": data.answer_length,
+        "start_id": data.start_id,
+        "data": args.data,
+        "val_split": args.val_split,
+        "val": args.val,
+        "pad_id": model.pad_id,
+        "source_chars": data.source_chars,
+        "generated_data": data_file(args).parent == cache_dir(),
+    }
     if data.tokenizer is not None:
         model.metadata["tokenizer"] = data.tokenizer.to_record()
     return model
@@ -257,11 +397,13 @@ def restore(args: argparse.Namespace, saved: dict, data, trainer: Trainer) -> No
         trainer.restore(saved["trainer"], saved["trainer_arrays"])
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"--resume {args.resume}: {CHECKPOINT} does not fit this model ({exc})") from None
-    for param, array in zip(model.params, saved["params"]):
+    for param, array in zip(model.params, saved["params"], strict=True):
         param[...] = array
     if trainer.current_epoch >= args.epochs:
-        raise UsageError(f"--resume {args.resume}: the run has finished its {trainer.current_epoch} epochs; "
-                         f"pass --epochs N with N > {trainer.current_epoch} to train further")
+        raise UsageError(
+            f"--resume {args.resume}: the run has finished its {trainer.current_epoch} epochs; "
+            f"pass --epochs N with N > {trainer.current_epoch} to train further"
+        )
 
 
 def finish(model, data, reverse: bool, trainer: Trainer, out: Path) -> None:
@@ -296,11 +438,20 @@ def check_train_options(args: argparse.Namespace) -> None:
         raise UsageError(f"--layers must be at least 1, got {args.layers}")
     if args.bridge is not None and args.bridge < 1:
         raise UsageError(f"--bridge must be at least 1, got {args.bridge}")
-    given = [f"--{name}" for name, used in (("dropout", args.dropout), ("layers", args.layers != 1),
-                                            ("bidirectional", args.bidirectional), ("bridge", args.bridge)) if used]
+    given = [
+        f"--{name}"
+        for name, used in (
+            ("dropout", args.dropout),
+            ("layers", args.layers != 1),
+            ("bidirectional", args.bidirectional),
+            ("bridge", args.bridge),
+        )
+        if used
+    ]
     if args.model != "attention" and given:
-        raise UsageError(f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --model attention "
-                         f"(got --model {args.model})")
+        raise UsageError(
+            f"{' and '.join(given)} need{'s' if len(given) == 1 else ''} --model attention (got --model {args.model})"
+        )
 
 
 def check_recipe_options(args: argparse.Namespace) -> None:
@@ -326,18 +477,24 @@ def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
     else:
         apply_recipe(args, {"tokenizer": "sentencepiece"})
     given = args.explicit
-    if not parallel and (args.tokenizer != "char" and args.tokenizer != "whitespace" or
-                         {"lowercase", "normalize", "vocab_size", "min_count", "max_vocab"} & given):
-        raise UsageError(f"{Path(args.data).name} holds the book's question_answer lines, read as characters as "
-                         "they are: the tokenizer options are for tab-separated parallel text")
+    if not parallel and (
+        args.tokenizer != "char"
+        and args.tokenizer != "whitespace"
+        or {"lowercase", "normalize", "vocab_size", "min_count", "max_vocab"} & given
+    ):
+        raise UsageError(
+            f"{Path(args.data).name} holds the book's question_answer lines, read as characters as "
+            "they are: the tokenizer options are for tab-separated parallel text"
+        )
     if "vocab_size" in given and args.tokenizer != "sentencepiece":
         raise UsageError("--vocab-size is an option of --tokenizer sentencepiece")
     if {"min_count", "max_vocab"} & given and args.tokenizer != "word":
         raise UsageError("--min-count and --max-vocab are options of --tokenizer word")
     if not parallel or args.tokenizer == "whitespace":
         return None
-    return make_tokenizer(args.tokenizer, args.normalize, args.lowercase, args.vocab_size or 1000, args.min_count,
-                          args.max_vocab)
+    return make_tokenizer(
+        args.tokenizer, args.normalize, args.lowercase, args.vocab_size or 1000, args.min_count, args.max_vocab
+    )
 
 
 def training_data(args: argparse.Namespace):
@@ -347,29 +504,36 @@ def training_data(args: argparse.Namespace):
     parallel = is_parallel(path)
     tokenizer = data_tokenizer(args, path, parallel)
     data = load_dataset(args.data, test_fraction=0.0 if args.val else args.val_split, tokenizer=tokenizer)
-    recipe = model_recipe(parallel, len(data.train[0]))
+    # only the attention model has a bidirectional encoder
+    recipe = model_recipe(parallel, len(data.train[0]), args.bidirectional if args.model == "attention" else False)
     if args.model == "keras-seed":  # the seed's cell, attentional layer and sizes
-        recipe.update(cell=KERAS_SEED["cell"], luong=True, wordvec=KERAS_SEED["wordvec_size"],
-                      hidden=KERAS_SEED["hidden_size"])
+        recipe.update(
+            cell=KERAS_SEED["cell"], luong=True, wordvec=KERAS_SEED["wordvec_size"], hidden=KERAS_SEED["hidden_size"]
+        )
     elif args.model != "attention":  # the book's seq2seq and peeky models: LSTM, no attentional layer
         recipe.update(cell="lstm", luong=False)
     apply_recipe(args, recipe)
     check_recipe_options(args)
     if data.question_length < 1 or data.answer_length < 1:
-        raise UsageError(f"{data.name}: every question and every answer needs at least one token "
-                         f"(got questions of {data.question_length} and answers of {data.answer_length})")
+        raise UsageError(
+            f"{data.name}: every question and every answer needs at least one token "
+            f"(got questions of {data.question_length} and answers of {data.answer_length})"
+        )
     if max(data.question_length, data.answer_length) > MAX_LENGTH:
-        raise UsageError(f"{data.name}: a question or answer of {max(data.question_length, data.answer_length):,} "
-                         f"tokens; attncore trains on rows of up to {MAX_LENGTH:,}")
+        raise UsageError(
+            f"{data.name}: a question or answer of {max(data.question_length, data.answer_length):,} "
+            f"tokens; attncore trains on rows of up to {MAX_LENGTH:,}"
+        )
     files = {"data": data_file(args)}
     if args.val:
-        meta = {"question_length": data.question_length, "answer_length": data.answer_length,
-                "start_id": data.start_id}
+        meta = {"question_length": data.question_length, "answer_length": data.answer_length, "start_id": data.start_id}
         data.test = encode_rows(args.val, data, meta)
         files["val"] = Path(args.val)
     elif len(data.test[0]) == 0:
-        raise UsageError(f"{data.name} has {len(data.train[0])} rows: --val-split {args.val_split} leaves no "
-                         "validation rows (use more rows, a larger --val-split or --val FILE)")
+        raise UsageError(
+            f"{data.name} has {len(data.train[0])} rows: --val-split {args.val_split} leaves no "
+            "validation rows (use more rows, a larger --val-split or --val FILE)"
+        )
     return data, fingerprint(files)
 
 
@@ -392,8 +556,10 @@ def apply_saved_options(args: argparse.Namespace, options: dict) -> None:
     """A resumed run's options: the saved ones, where the command line must agree with them."""
     for name in RUN_OPTIONS:
         if name in args.explicit and getattr(args, name) != options[name]:
-            raise UsageError(f"--resume continues the run as it was started: it had --{name.replace('_', '-')} "
-                             f"{options[name]}, not {getattr(args, name)} (start a new run to change it)")
+            raise UsageError(
+                f"--resume continues the run as it was started: it had --{name.replace('_', '-')} "
+                f"{options[name]}, not {getattr(args, name)} (start a new run to change it)"
+            )
         setattr(args, name, options[name])
     for name in RESUMABLE:
         if name not in args.explicit:
