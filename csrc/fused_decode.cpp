@@ -21,7 +21,7 @@ namespace {
 struct DecodeArgs {
     int64_t* ids;
     float *weights, *h_last, *c_last;
-    const float* enc_hs;
+    const float *enc_hs, *h0;  // h0: the start state (N,H), or null for enc_hs[:, T-1]
     const int64_t *lengths, *start;
     const float *embed, *b, *bc, *ba;
     int64_t Tn, S, D, H, V;
@@ -95,9 +95,9 @@ void attention_decode_on(const DecodeArgs& s, const DecoderWeights& W, int64_t N
 
 void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
                             const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
-                            int64_t Tn, int64_t S) {
-    const DecodeArgs s{ids,  weights, h_last, c_last, enc_hs, lengths, start_ids, W.embed,       W.b,          W.bc,
-                       W.ba, Tn,      S,      W.D,    W.H,    W.V,     W.gru,     W.reset_after, W.state_first};
+                            int64_t Tn, int64_t S, const float* h0) {
+    const DecodeArgs s{ids,  weights, h_last, c_last, enc_hs, h0,  lengths, start_ids, W.embed,       W.b,
+                       W.bc, W.ba,    Tn,     S,      W.D,    W.H, W.V,     W.gru,     W.reset_after, W.state_first};
     ATTNCORE_DISPATCH(attention_decode_on<ns::Tag>(s, W, N));
     std::abort();
 }

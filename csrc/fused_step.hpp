@@ -95,7 +95,8 @@ struct DecoderWeights {
 };
 
 // Greedy decoding of the attention decoder in one call, as its step loop in
-// Python computes it: the state starts at enc_hs[:, T-1] (cell state zero);
+// Python computes it: the state starts at h0 (N,H), or at enc_hs[:, T-1] when
+// h0 is null (the book's decoder), the cell state at zero;
 // each of the S steps embeds the last tokens (start_ids (N) first), runs the
 // recurrent step, attends over each row's first lengths[n] encoder states
 // (all T when lengths is null), feeds [context | h] (or [h | context]) to the Luong layer and the
@@ -106,6 +107,6 @@ struct DecoderWeights {
 // fused_available(), N, T, S, H >= 1, and ids in range.
 void fused_attention_decode(int64_t* ids, float* weights, float* h_last, float* c_last, const float* enc_hs,
                             const int64_t* lengths, const int64_t* start_ids, const DecoderWeights& W, int64_t N,
-                            int64_t Tn, int64_t S);
+                            int64_t Tn, int64_t S, const float* h0 = nullptr);
 
 }  // namespace attncore

@@ -186,17 +186,19 @@ py::object additive_attention_backward(const py::array& qp, const py::array& kp,
 // Greedy decoding of the attention decoder in one call (fused_attention_decode), or None where the fused
 // kernels do not run it (float64, a CPU without them or with them off, N, T, S or H zero): the dispatcher
 // then runs the NumPy twin, the step loop. cell: "lstm", "gru" or "gru-reset-after" (b (2,3H));
-// state_first: [h | context] into the Luong layer or the output (Keras's order). -> (ids (N,S) int64,
-// weights (N,S,T), h (N,H), c (N,H) or None).
+// state_first: [h | context] into the Luong layer or the output (Keras's order); h0: the start state (N,H)
+// or None (enc_hs[:, T-1]). -> (ids (N,S) int64, weights (N,S,T), h (N,H), c (N,H) or None).
 py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids, int64_t S, const py::object& lengths_,
                             const py::array& embed_, const py::array& Wx_, const py::array& Wh_, const py::array& b_,
                             const py::object& Wc_, const py::object& bc_, const py::array& Wa_, const py::array& ba_,
-                            const std::string& cell, bool state_first) {
+                            const std::string& cell, bool state_first, const py::object& h0_) {
     const char* fn = "attention_decode";
     const bool reset_after = cell == "gru-reset-after", gru = cell != "lstm", luong = !Wc_.is_none();
     require((cell == "lstm" || cell == "gru" || reset_after) && Wc_.is_none() == bc_.is_none(), fn);
     const py::array Wc = luong ? Wc_.cast<py::array>() : Wa_, bc = luong ? bc_.cast<py::array>() : ba_;
-    return floats(fn, {&enc_hs_, &embed_, &Wx_, &Wh_, &b_, &Wc, &bc, &Wa_, &ba_}, [&](auto z) -> py::object {
+    const bool given_h0 = !h0_.is_none();
+    const py::array h0 = given_h0 ? h0_.cast<py::array>() : enc_hs_;
+    return floats(fn, {&enc_hs_, &embed_, &Wx_, &Wh_, &b_, &Wc, &bc, &Wa_, &ba_, &h0}, [&](auto z) -> py::object {
         Dims d = agree(fn, {{&enc_hs_, "NTH"},
                             {&embed_, "ED"},
                             {&Wx_, "DG"},
@@ -208,13 +210,15 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
         require(d['G'] == G && d['F'] == (luong ? H : 2 * H) && d['V'] >= 1 && d['V'] <= d['E'] && S >= 0, fn);
         agree(fn, {{&b_, reset_after ? "2G" : "G"}, {&Wh_, "HG"}});
         if (luong) agree(fn, {{&Wc, "CH"}, {&bc, "H"}, {&Wh_, "HG"}});
+        if (given_h0) agree(fn, {{&h0, "NH"}, {&enc_hs_, "NTH"}});
         require((!reset_after || b_.shape(0) == 2) && (!luong || Wc.shape(0) == 2 * H), fn);
         auto start = ids_in(fn, start_ids, d['E']);
         const Lengths lengths = lengths_in(fn, lengths_, N, Tn);
         if (std::is_same_v<decltype(z), double> || N < 1 || Tn < 1 || S < 1 || H < 1 || !attncore::fused_available())
             return py::none();
         auto enc_hs = in<float>(enc_hs_), embed = in<float>(embed_), Wx = in<float>(Wx_), Wh = in<float>(Wh_),
-             b = in<float>(b_), Wa = in<float>(Wa_), ba = in<float>(ba_), Wc_in = in<float>(Wc), bc_in = in<float>(bc);
+             b = in<float>(b_), Wa = in<float>(Wa_), ba = in<float>(ba_), Wc_in = in<float>(Wc), bc_in = in<float>(bc),
+             h0_in = in<float>(h0);
         py::array_t<int64_t> ids({N, S});
         carray<float> weights({N, S, Tn}), h({N, H}), c(Shape{gru ? 0 : N, H});
         const attncore::DecoderWeights W{embed.data(),
@@ -232,7 +236,8 @@ py::object attention_decode(const py::array& enc_hs_, const py::array& start_ids
                                          reset_after,
                                          state_first};
         released(attncore::fused_attention_decode, ids.mutable_data(), weights.mutable_data(), h.mutable_data(),
-                 c.mutable_data(), enc_hs.data(), lengths.data, start.data(), W, N, Tn, S);
+                 c.mutable_data(), enc_hs.data(), lengths.data, start.data(), W, N, Tn, S,
+                 given_h0 ? h0_in.data() : nullptr);
         return py::make_tuple(ids, weights, h, gru ? py::object(py::none()) : py::object(c));
     });
 }
@@ -261,7 +266,8 @@ void bind_attention(py::module_& m) {
           py::arg("values"), py::arg("a"), py::arg("dout"), no_lengths);
     m.def("attention_decode", &attention_decode, py::arg("enc_hs"), py::arg("start_ids"), py::arg("sample_size"),
           py::arg("lengths"), py::arg("embed"), py::arg("Wx"), py::arg("Wh"), py::arg("b"), py::arg("Wc"),
-          py::arg("bc"), py::arg("Wa"), py::arg("ba"), py::arg("cell"), py::arg("state_first") = false);
+          py::arg("bc"), py::arg("Wa"), py::arg("ba"), py::arg("cell"), py::arg("state_first") = false,
+          py::arg("h0") = py::none());
 }
 
 }  // namespace attncore_py

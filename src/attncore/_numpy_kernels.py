@@ -454,18 +454,20 @@ def adam_update(param, grad, m, v, lr_t, beta1: float, beta2: float, wide: bool)
 # ---------------------------------------------------------------- greedy decoding
 
 
-def attention_decode(enc_hs, start_ids, sample_size, lengths, embed, Wx, Wh, b, Wc, bc, Wa, ba, cell, state_first):
-    """Greedy decoding of the attention decoder, one step at a time: the state starts at ``enc_hs[:, -1]``
-    (cell state zero); each step embeds the last tokens (``start_ids`` (N,) first), runs the recurrent step
-    of ``cell`` ("lstm", "gru", "gru-reset-after"), attends over the encoder's states, feeds ``[context;
-    state]`` (``state_first``: ``[state; context]``) to the Luong layer ``tanh(. @ Wc + bc)`` (when ``Wc`` is
-    not None) and the output affine (Wa, ba), and takes the argmax.
+def attention_decode(
+    enc_hs, start_ids, sample_size, lengths, embed, Wx, Wh, b, Wc, bc, Wa, ba, cell, state_first, h0=None
+):
+    """Greedy decoding of the attention decoder, one step at a time: the state starts at ``h0`` (N,H), or
+    ``enc_hs[:, -1]`` when it is None (cell state zero); each step embeds the last tokens (``start_ids`` (N,)
+    first), runs the recurrent step of ``cell`` ("lstm", "gru", "gru-reset-after"), attends over the
+    encoder's states, feeds ``[context; state]`` (``state_first``: ``[state; context]``) to the Luong layer
+    ``tanh(. @ Wc + bc)`` (when ``Wc`` is not None) and the output affine (Wa, ba), and takes the argmax.
 
     -> ids (N,S) int64, the attention weights (N,S,T), h (N,H), c (N,H) (None for the GRUs).
     """
     N, T, H = enc_hs.shape
     step = {"lstm": lstm_inference_forward, "gru": gru_forward, "gru-reset-after": gru_reset_after_forward}[cell]
-    ids, h = start_ids, enc_hs[:, -1]
+    ids, h = start_ids, enc_hs[:, -1] if h0 is None else h0
     c = np.zeros_like(h) if cell == "lstm" else None
     sampled = np.empty((N, sample_size), dtype=np.int64)
     weights = np.empty((N, sample_size, T), dtype=enc_hs.dtype)

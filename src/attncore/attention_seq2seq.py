@@ -203,10 +203,13 @@ class AttentionDecoder(RecurrentHalf):
         self.dstates: list[np.ndarray | None] | None = None
         self._given_states = False
 
-    def _start(self, enc_hs: np.ndarray, states) -> None:
-        """Each layer's start: states[i], or the encoder's last state (the book's) for every layer."""
+    def _check_states(self, states) -> None:
         if states is not None and len(states) != len(self.rnns):
             raise ValueError(f"states must hold one state per layer ({len(self.rnns)}), got {len(states)}")
+
+    def _start(self, enc_hs: np.ndarray, states) -> None:
+        """Each layer's start: states[i], or the encoder's last state (the book's) for every layer."""
+        self._check_states(states)
         self._given_states = states is not None
         for i, rnn in enumerate(self.rnns):
             rnn.set_state(states[i] if states is not None else enc_hs[:, -1])
@@ -274,13 +277,15 @@ class AttentionDecoder(RecurrentHalf):
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
         One call of ``kernels.attention_decode`` (C++ where the fused step runs, else its NumPy twin, the
-        step loop) for the book's decoder: the dot score, one layer started from ``enc_hs[:, -1]``; the step
-        loop (``stepper``) for the others. The attention weights of each step stay in
+        step loop) for a decoder of the dot score and one layer, started from ``enc_hs[:, -1]`` (the book's)
+        or from ``states`` (a bidirectional encoder's, a bridge's); the step loop (``stepper``) for the
+        others. The attention weights of each step stay in
         ``attention_weights_history`` (a list of sample_size arrays (N,T)); the recurrent layers keep the final
         state.
         """
-        if not isinstance(self.attention, TimeAttention) or len(self.rnns) > 1 or states is not None:
+        if not isinstance(self.attention, TimeAttention) or len(self.rnns) > 1:
             return greedy(self.stepper(enc_hs, lengths, states), np.asarray(start_ids).reshape(-1, 1), sample_size)
+        self._check_states(states)
         cell = "lstm" if not isinstance(self.rnn, TimeGRU) else "gru-reset-after" if self.rnn.reset_after else "gru"
         ids, weights, h, c = kernels.attention_decode(
             enc_hs,
@@ -293,6 +298,7 @@ class AttentionDecoder(RecurrentHalf):
             self.affine.params,
             cell,
             state_first=not self.context_first,
+            h0=None if states is None else states[0],
         )
         self.rnn.set_state(h, c)
         self.attention_weights_history = [weights[:, j] for j in range(sample_size)]

@@ -302,7 +302,17 @@ CELLS = ("lstm", "gru", "gru-reset-after")
 
 
 def attention_decode(
-    enc_hs, start_ids, sample_size: int, lengths, embed, rnn, hidden, affine, cell: str, state_first: bool = False
+    enc_hs,
+    start_ids,
+    sample_size: int,
+    lengths,
+    embed,
+    rnn,
+    hidden,
+    affine,
+    cell: str,
+    state_first: bool = False,
+    h0=None,
 ):
     """Greedy decoding of the attention decoder (the book's, or the Luong-style one) in one call.
 
@@ -311,7 +321,8 @@ def attention_decode(
     "gru-reset-after", whose b is (2,3H)); hidden (Wc (2H,H), bc (H,)) of the Luong layer
     ``tanh([context; state] @ Wc + bc)`` or None; affine (Wa (F,V), ba (V,)) the output layer (F = H with the
     Luong layer, else 2H; V <= V_in: each step's argmax is the next input); ``state_first``: the decoder joins
-    [state; context] (Keras's order), else [context; state] (the book's).
+    [state; context] (Keras's order), else [context; state] (the book's); ``h0`` (N,H) the state to start
+    from (a bidirectional encoder's, a bridge's), or None for ``enc_hs[:, -1]`` (the book's decoder).
     -> (ids (N,sample_size) int64, attention weights (N,sample_size,T), h (N,H), c (N,H) or None for the GRUs).
 
     The C++ kernel runs it where the fused step does (float32, a CPU with AVX-512 or AVX2+FMA, at least one
@@ -322,9 +333,10 @@ def attention_decode(
     Wc, bc = hidden if hidden is not None else (None, None)
     (Wx, Wh, b), (Wa, ba) = rnn, affine
     named = [("enc_hs", enc_hs), ("embed", embed), ("Wx", Wx), ("Wh", Wh), ("b", b), ("Wa", Wa), ("ba", ba)]
-    arrays = as_floats(*named, *([("Wc", Wc), ("bc", bc)] if hidden is not None else []))
-    enc_hs, embed, Wx, Wh, b, Wa, ba = arrays[:7]
-    Wc, bc = arrays[7:] if hidden is not None else (None, None)
+    optional = ([("Wc", Wc), ("bc", bc)] if hidden is not None else []) + ([("h0", h0)] if h0 is not None else [])
+    arrays = dict(zip([name for name, _ in named + optional], as_floats(*named, *optional), strict=True))
+    enc_hs, embed, Wx, Wh, b, Wa, ba = (arrays[name] for name, _ in named)
+    Wc, bc, h0 = arrays.get("Wc"), arrays.get("bc"), arrays.get("h0")
     dims = check_shapes(
         ("enc_hs", enc_hs, "NTH"),
         ("embed", embed, "ED"),
@@ -345,6 +357,8 @@ def attention_decode(
         check_shapes(("Wc", Wc, "CH"), ("bc", bc, "H"), ("Wh", Wh, "HG"))
         if Wc.shape[0] != 2 * H:
             raise ValueError(f"Wc must have shape (2H, H) = ({2 * H}, {H}), got {Wc.shape}")
+    if h0 is not None:
+        check_shapes(("h0", h0, "NH"), ("enc_hs", enc_hs, "NTH"))
     if dims["F"] != (H if hidden is not None else 2 * H):
         raise ValueError(f"Wa must have {H if hidden is not None else 2 * H} rows, got shape {Wa.shape}")
     if not 1 <= V <= E:
@@ -368,6 +382,7 @@ def attention_decode(
         ba,
         cell,
         bool(state_first),
+        h0,
     )
     decoded = _backend.current().attention_decode(*args)
     return decoded if decoded is not None else _numpy_kernels.attention_decode(*args)

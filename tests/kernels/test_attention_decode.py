@@ -17,6 +17,7 @@ from helpers import assert_close, threads
 import attncore
 from attncore import kernels as K
 from attncore.attention_seq2seq import AttentionSeq2seq
+from attncore.decoding import greedy
 
 cpp = pytest.importorskip("attncore._cpp") if "cpp" in attncore.available_backends() else None
 needs_fused = pytest.mark.skipif(
@@ -89,6 +90,38 @@ def test_decode_matches_the_step_loop(rng, isa, shape, cell, luong, concat, with
 
 
 @needs_fused
+@pytest.mark.parametrize("cell,luong", [("lstm", False), ("gru", True), ("gru-reset-after", True)])
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_decoder_started_from_given_states_is_fused_too(rng, isa, cell, luong, with_lengths, n_threads):
+    """A bidirectional encoder's decoder starts from both directions' final states, not enc_hs[:, -1]: the
+    fused decoder takes that start (h0) and gives the step loop's tokens, weights and final state."""
+    N, T, V, D, H, S = 21, 6, 19, 5, 7, 8
+    np.random.seed(5)
+    model = AttentionSeq2seq(V, D, H, cell=cell, luong=luong, bidirectional=True)
+    for p in model.decoder.affine.params:
+        p *= 3
+    xs, start = rng.integers(0, V, size=(N, T)), rng.integers(0, V, N)
+    lengths = rng.integers(1, T + 1, N) if with_lengths else None
+    want = decode(model, "numpy", xs, start, S, lengths)
+    with threads(n_threads):
+        got = decode(model, "cpp", xs, start, S, lengths)
+    with attncore.use_backend("numpy"):  # the model's own step loop, stepper by stepper
+        stepped = greedy(
+            model.decoder.stepper(model.encoder.encode(xs, lengths), lengths, model.encoder.states()),
+            start.reshape(-1, 1),
+            S,
+        )
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(want[0], stepped)
+    assert model.decoder.rnn.h.shape == (N, 2 * H)
+    for g, w in zip(got[1:], want[1:], strict=True):
+        assert (g is None) == (w is None)
+        if w is not None:
+            assert_close(g, w)
+
+
+@needs_fused
 def test_the_kernel_runs_where_the_fused_step_does_and_the_twin_elsewhere(rng):
     """The binding answers for float32 from one row and one step on; for float64 weights, no rows, no steps or
     the fused step switched off it declines (None), and the dispatcher runs the NumPy twin, the step loop:
@@ -151,6 +184,9 @@ def test_threads_and_layouts_give_the_same_bits(rng):
                 outs.append(K.attention_decode(enc, start, 7, None, *args))
         flipped = np.ascontiguousarray(enc[::-1])[::-1]
         outs.append(K.attention_decode(flipped, start[::-1][::-1], 7, None, *args))
+        # a given start state equal to the default one, as a reversed view
+        h0 = np.ascontiguousarray(enc[::-1, -1])[::-1]
+        outs.append(K.attention_decode(enc, start, 7, None, *args, h0=h0))
     for out in outs[1:]:
         for got, first in zip(out, outs[0], strict=True):
             if first is None:
@@ -211,6 +247,10 @@ def test_bad_arguments_get_clear_errors(rng):
         (dict(enc_hs=enc[:, :, :-1]), ValueError),
         (dict(enc_hs=enc.astype(np.int32)), TypeError),
         (dict(sample_size=-1), ValueError),
+        (dict(h0=np.zeros((40, 9), np.float32)), ValueError),
+        (dict(h0=np.zeros((39, 10), np.float32)), ValueError),
+        (dict(h0=np.zeros((40, 1, 10), np.float32)), ValueError),
+        (dict(h0=np.zeros((40, 10))), TypeError),
     ]:
         with pytest.raises(error):
             call(**change)
@@ -250,6 +290,9 @@ def test_the_dispatcher_checks_every_argument_the_same_on_every_backend(rng):
         (dict(hidden=None), ValueError, "Wa must have 20 rows"),
         (dict(enc_hs=enc.astype(np.int32)), TypeError, "enc_hs must be a float32 or float64 array"),
         (dict(sample_size=-1), ValueError, "sample_size"),
+        (dict(h0=np.zeros((6, 9), np.float32)), ValueError, "h0"),
+        (dict(h0=np.zeros((5, 10), np.float32)), ValueError, "h0"),
+        (dict(h0=np.zeros(10, np.float32)), ValueError, "h0"),
     ]:
         messages = set()
         for backend in attncore.available_backends():
