@@ -57,27 +57,31 @@ def _load_private_blas() -> None:
     the variable is restored at once, so NumPy's and SciPy's copies (other
     libraries) and child processes see the user's setting. The library is loaded
     locally (its symbols serve only the extensions, which find it by its soname).
+
+    A manylinux wheel carries its own copy in ``attncore.libs`` (auditwheel's
+    folder beside the package, the soname made unique), which its extensions
+    need; a build from source links the scipy-openblas32 wheel's.
     """
     import ctypes
     import importlib.util
 
+    # the wheel's copy: site-packages/attncore.libs/libscipy_openblas-<hash>.so
+    folders = [os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "attncore.libs")]
     # Found, not imported: importing scipy_openblas32 loads the library into
     # the global namespace, where its symbols would take the place of SciPy's
     # own bundled OpenBLAS (same names) and bring that library's threads along.
     spec = importlib.util.find_spec("scipy_openblas32")
-    if spec is None or not spec.submodule_search_locations:
-        return  # the extensions' RUNPATH may still find the library
-    lib_dir = os.path.join(spec.submodule_search_locations[0], "lib")
-    names = (
-        sorted(n for n in os.listdir(lib_dir) if n.startswith("libscipy_openblas")) if os.path.isdir(lib_dir) else []
-    )
-    if not names:
-        return
-    with _environment(OPENBLAS_NUM_THREADS="1"):
-        try:
-            ctypes.CDLL(os.path.join(lib_dir, names[0]), mode=os.RTLD_LOCAL | os.RTLD_NOW)
-        except OSError:  # importing the extensions then says what is missing
-            pass
+    if spec is not None and spec.submodule_search_locations:
+        folders.append(os.path.join(spec.submodule_search_locations[0], "lib"))
+    for folder in filter(os.path.isdir, folders):
+        names = sorted(n for n in os.listdir(folder) if n.startswith("libscipy_openblas"))
+        if names:
+            with _environment(OPENBLAS_NUM_THREADS="1"):
+                try:
+                    ctypes.CDLL(os.path.join(folder, names[0]), mode=os.RTLD_LOCAL | os.RTLD_NOW)
+                except OSError:  # importing the extensions then says what is missing
+                    pass
+            return  # else the extensions' RUNPATH may still find the library
 
 
 def _numpy_hugepages() -> bool:
