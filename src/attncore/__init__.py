@@ -7,6 +7,8 @@ pure NumPy kernels as fallback and reference.
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it (dynamic version)
 
 from ._backend import (
@@ -45,7 +47,7 @@ def build_info() -> dict:
     return info
 
 
-def _blas_info(cpp) -> str:
+def _blas_info(cpp: Any) -> str:
     import numpy as np
 
     try:

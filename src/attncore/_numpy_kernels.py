@@ -10,6 +10,9 @@ Legend: N batch, T encoder time steps, Td decoder time steps, H hidden size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 # The kernel table: every backend offers these names (attncore._backend), its own where it has them.
@@ -466,7 +469,12 @@ def attention_decode(
     -> ids (N,S) int64, the attention weights (N,S,T), h (N,H), c (N,H) (None for the GRUs).
     """
     N, T, H = enc_hs.shape
-    step = {"lstm": lstm_inference_forward, "gru": gru_forward, "gru-reset-after": gru_reset_after_forward}[cell]
+    steps: dict[str, Callable[..., Any]] = {
+        "lstm": lstm_inference_forward,
+        "gru": gru_forward,
+        "gru-reset-after": gru_reset_after_forward,
+    }
+    step = steps[cell]
     ids, h = start_ids, enc_hs[:, -1] if h0 is None else h0
     c = np.zeros_like(h) if cell == "lstm" else None
     sampled = np.empty((N, sample_size), dtype=np.int64)

@@ -36,12 +36,12 @@ class WeightSum:
         self.grads: list[np.ndarray] = []
         self.cache: Any = None
 
-    def forward(self, hs: np.ndarray, a: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs: np.ndarray, a: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         c = kernels.weight_sum_forward(hs, a, lengths)
         self.cache = (hs, a, lengths)
         return c
 
-    def backward(self, dc: np.ndarray):
+    def backward(self, dc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs, a, lengths = self.cache
         return kernels.weight_sum_backward(hs, a, dc, lengths)
 
@@ -57,12 +57,12 @@ class AttentionWeight:
         self.grads: list[np.ndarray] = []
         self.cache: Any = None
 
-    def forward(self, hs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs: np.ndarray, h: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         a = kernels.attention_weight_forward(hs, h, lengths)
         self.cache = (hs, h, a, lengths)
         return a
 
-    def backward(self, da: np.ndarray):
+    def backward(self, da: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs, h, a, lengths = self.cache
         return kernels.attention_weight_backward(hs, h, a, da, lengths)
 
@@ -81,13 +81,13 @@ class Attention:
         self.weight_sum_layer = WeightSum()
         self.attention_weight: np.ndarray | None = None
 
-    def forward(self, hs: np.ndarray, h: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs: np.ndarray, h: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         a = self.attention_weight_layer.forward(hs, h, lengths)
         out = self.weight_sum_layer.forward(hs, a, lengths)
         self.attention_weight = a
         return out
 
-    def backward(self, dout: np.ndarray):
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         dhs0, da = self.weight_sum_layer.backward(dout)
         dhs1, dh = self.attention_weight_layer.backward(da)
         return dhs0 + dhs1, dh
@@ -107,13 +107,13 @@ class TimeAttention:
         self.attention_weights: list[np.ndarray] | None = None
         self.cache: Any = None
 
-    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         out, a = kernels.time_attention_forward(hs_enc, hs_dec, lengths)
         self.cache = (hs_enc, hs_dec, a, lengths)
         self.attention_weights = [a[:, j] for j in range(a.shape[1])]
         return out
 
-    def backward(self, dout: np.ndarray):
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs_enc, hs_dec, a, lengths = self.cache
         return kernels.time_attention_backward(hs_enc, hs_dec, a, dout, lengths)
 
@@ -148,7 +148,7 @@ class _ScoredAttention(Layer):
         self.attention_weights: list[np.ndarray] | None = None
         self.cache: Any = None
 
-    def _keep(self, a: np.ndarray, *cache) -> None:
+    def _keep(self, a: np.ndarray, *cache: Any) -> None:
         self.cache = cache
         self.attention_weights = [a[:, j] for j in range(a.shape[1])]
 
@@ -169,13 +169,13 @@ class TimeScaledAttention(_ScoredAttention):
     def _scale(self, H: int) -> float:
         return float(self.params[0].reshape(())) if self.params else 1 / np.sqrt(max(H, 1))
 
-    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         scale = self._scale(np.shape(hs_enc)[-1])
         out, a = kernels.scaled_attention_forward(hs_dec, hs_enc, hs_enc, scale, lengths)
         self._keep(a, hs_enc, hs_dec, a, scale, lengths)
         return out
 
-    def backward(self, dout: np.ndarray):
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs_enc, hs_dec, a, scale, lengths = self.cache
         dq, dk, dv, dscale = kernels.scaled_attention_backward(hs_dec, hs_enc, hs_enc, a, dout, scale, lengths)
         if self.params:  # a learned scale (a fixed 1/sqrt(H) has no parameter)
@@ -192,14 +192,14 @@ class TimeGeneralAttention(_ScoredAttention):
     def __init__(self, W: np.ndarray) -> None:
         super().__init__(W)
 
-    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         (W,) = self.params
         q = _project(hs_dec, W)
         out, a = kernels.scaled_attention_forward(q, hs_enc, hs_enc, 1.0, lengths)
         self._keep(a, hs_enc, hs_dec, q, a, lengths)
         return out
 
-    def backward(self, dout: np.ndarray):
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs_enc, hs_dec, q, a, lengths = self.cache
         (W,) = self.params
         dq, dk, dv, _ = kernels.scaled_attention_backward(q, hs_enc, hs_enc, a, dout, 1.0, lengths)
@@ -219,8 +219,9 @@ class TimeAdditiveAttention(_ScoredAttention):
         self.parts = {name: p for name, p in zip(("W1", "W2", "b", "v"), (W1, W2, b, v), strict=True) if p is not None}
         super().__init__(*self.parts.values())
 
-    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
-        W1, W2, b, v = (self.parts.get(name) for name in ("W1", "W2", "b", "v"))
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        W1, W2, b = (self.parts.get(name) for name in ("W1", "W2", "b"))
+        v = self.parts["v"]
         kp = hs_enc if W1 is None else _project(hs_enc, W1)
         if b is not None:
             kp = kp + b
@@ -229,7 +230,7 @@ class TimeAdditiveAttention(_ScoredAttention):
         self._keep(a, hs_enc, hs_dec, qp, kp, a, lengths)
         return out
 
-    def backward(self, dout: np.ndarray):
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs_enc, hs_dec, qp, kp, a, lengths = self.cache
         W1, W2 = self.parts.get("W1"), self.parts.get("W2")
         dqp, dkp, dv, dvalues = kernels.additive_attention_backward(qp, kp, self.parts["v"], hs_enc, a, dout, lengths)
@@ -264,7 +265,7 @@ class TimeConcatAttention(_ScoredAttention):
         weight = float(self.params[-1].reshape(()))
         return weight, float(self.params[0].reshape(())) if self.scaled else 1.0
 
-    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, hs_enc: np.ndarray, hs_dec: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         weight, scale = self._scalars()
         dtype = np.result_type(hs_enc, hs_dec)
         qp, kp = (hs_dec * scale).astype(dtype, copy=False), (hs_enc * scale).astype(dtype, copy=False)
@@ -273,7 +274,7 @@ class TimeConcatAttention(_ScoredAttention):
         self._keep(a, hs_enc, hs_dec, qp, kp, v, a, lengths)
         return out
 
-    def backward(self, dout: np.ndarray):
+    def backward(self, dout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hs_enc, hs_dec, qp, kp, v, a, lengths = self.cache
         _, scale = self._scalars()
         dqp, dkp, dv, dvalues = kernels.additive_attention_backward(qp, kp, v, hs_enc, a, dout, lengths)

@@ -38,7 +38,7 @@ __all__ = [
 CELLS = {"lstm": (TimeLSTM, 4, {}), "gru": (TimeGRU, 3, {}), "gru-reset-after": (TimeGRU, 3, {"reset_after": True})}
 
 
-def recurrent_layer(cell: str, D: int, H: int, stateful: bool):
+def recurrent_layer(cell: str, D: int, H: int, stateful: bool) -> TimeLSTM | TimeGRU:
     """A TimeLSTM or TimeGRU with the book's initialization (Wx, then Wh, zero bias; the reset-after GRU's
     bias is (2,3H): its input bias and its recurrent one)."""
     try:
@@ -56,7 +56,7 @@ def dropout_layers(ratio: float, count: int) -> list:
     return [TimeDropout(ratio) for _ in range(count)] if ratio else []
 
 
-def check_dropout(dropout) -> float:
+def check_dropout(dropout: float) -> float:
     """A dropout ratio: a real number from 0 to below 1."""
     if (
         isinstance(dropout, (bool, np.bool_))
@@ -71,7 +71,7 @@ def check_dropout(dropout) -> float:
 SAME_WIDTH_SCORES = ("dot", "scaled", "keras-additive", "keras-concat", "keras-concat-scaled")
 
 
-def attention_layer(score: str, H: int, He: int | None = None):
+def attention_layer(score: str, H: int, He: int | None = None) -> Any:
     """The attention layer of ``score`` for decoder states of width H over encoder states of width He (default
     H), its weights drawn (none for "dot"); the additive score's width is H."""
     He = H if He is None else He
@@ -112,7 +112,7 @@ class TimeTanh(Layer):
         return dout * (1 - self.out**2)
 
 
-def check_layers(layers) -> int:
+def check_layers(layers: int) -> int:
     """A number of stacked recurrent layers: an integer >= 1."""
     if isinstance(layers, (bool, np.bool_)) or not isinstance(layers, (int, np.integer)) or layers < 1:
         raise ValueError(f"layers must be an integer >= 1, got {layers!r}")

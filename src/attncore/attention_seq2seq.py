@@ -24,6 +24,7 @@ and ``bidirectional`` reads the source both ways (``AttentionSeq2seq``'s text).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,7 +99,7 @@ class AttentionEncoder(Encoder):
         self.hs: np.ndarray | None = None
         self.layer_hs: list[np.ndarray] = []
 
-    def _run(self, xs: np.ndarray, lengths, inference: bool) -> np.ndarray:
+    def _run(self, xs: np.ndarray, lengths: np.ndarray | None, inference: bool) -> np.ndarray:
         x = self.embed.forward(xs)
         self.layer_hs = []
         for i, rnn in enumerate(self.rnns):
@@ -108,11 +109,11 @@ class AttentionEncoder(Encoder):
             self.layer_hs.append(x)
         return x
 
-    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         self.hs = self._run(xs, lengths, inference=False)
         return self.hs
 
-    def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def encode(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``forward`` for decoding (keeps nothing for ``backward``): hs (N,T,H)."""
         return self._run(xs, lengths, inference=True)
 
@@ -124,7 +125,7 @@ class AttentionEncoder(Encoder):
             states = [tanh.forward(affine.forward(s)) for s, (affine, tanh) in zip(states, self.bridges, strict=True)]
         return states
 
-    def backward(self, dhs: np.ndarray, dstates=None) -> None:
+    def backward(self, dhs: np.ndarray, dstates: Sequence[np.ndarray | None] | None = None) -> None:
         """dhs (N,T,H) the top layer's gradient; dstates: one per layer (N,H) for its final state (as ``states``
         gives it: (N,B) with a bridge), or None."""
         if dstates is not None and self.bridges:
@@ -134,14 +135,15 @@ class AttentionEncoder(Encoder):
             ]
         d = dhs
         for i in reversed(range(len(self.rnns))):
-            if dstates is not None and dstates[i] is not None:
+            dstate = None if dstates is None else dstates[i]
+            if dstate is not None:
                 d = np.array(d, copy=True)
                 if self.bidirectional:
                     H = d.shape[2] // 2
-                    d[:, -1, :H] += dstates[i][:, :H]
-                    d[:, 0, H:] += dstates[i][:, H:]
+                    d[:, -1, :H] += dstate[:, :H]
+                    d[:, 0, H:] += dstate[:, H:]
                 else:
-                    d[:, -1] += dstates[i]
+                    d[:, -1] += dstate
             d = self.rnns[i].backward(d)
             if self.dropouts:
                 d = self.dropouts[i].backward(d)
@@ -203,18 +205,20 @@ class AttentionDecoder(RecurrentHalf):
         self.dstates: list[np.ndarray | None] | None = None
         self._given_states = False
 
-    def _check_states(self, states) -> None:
+    def _check_states(self, states: Sequence[np.ndarray] | None) -> None:
         if states is not None and len(states) != len(self.rnns):
             raise ValueError(f"states must hold one state per layer ({len(self.rnns)}), got {len(states)}")
 
-    def _start(self, enc_hs: np.ndarray, states) -> None:
+    def _start(self, enc_hs: np.ndarray, states: Sequence[np.ndarray] | None) -> None:
         """Each layer's start: states[i], or the encoder's last state (the book's) for every layer."""
         self._check_states(states)
         self._given_states = states is not None
         for i, rnn in enumerate(self.rnns):
             rnn.set_state(states[i] if states is not None else enc_hs[:, -1])
 
-    def _scores(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, inference: bool = False) -> np.ndarray:
+    def _scores(
+        self, xs: np.ndarray, enc_hs: np.ndarray, lengths: np.ndarray | None = None, inference: bool = False
+    ) -> np.ndarray:
         drop = self.dropouts if not inference else []
         x = self.embed.forward(xs)
         for i, rnn in enumerate(self.rnns):
@@ -230,7 +234,13 @@ class AttentionDecoder(RecurrentHalf):
             out = drop[-1].forward(out)
         return self.affine.forward(out)
 
-    def forward(self, xs: np.ndarray, enc_hs: np.ndarray, lengths=None, states=None) -> np.ndarray:
+    def forward(
+        self,
+        xs: np.ndarray,
+        enc_hs: np.ndarray,
+        lengths: np.ndarray | None = None,
+        states: Sequence[np.ndarray] | None = None,
+    ) -> np.ndarray:
         """``lengths`` (N,): attend over each row's first lengths[n] encoder states only."""
         self._start(enc_hs, states)
         return self._scores(xs, enc_hs, lengths)
@@ -257,14 +267,16 @@ class AttentionDecoder(RecurrentHalf):
         self.embed.backward(dout)
         return denc_hs
 
-    def stepper(self, enc_hs: np.ndarray, lengths=None, states=None):
+    def stepper(
+        self, enc_hs: np.ndarray, lengths: np.ndarray | None = None, states: Sequence[np.ndarray] | None = None
+    ) -> Callable[[np.ndarray], np.ndarray]:
         """Start decoding from the encoder's states; returns ``step(ids (N,1)) -> scores (N,1,V)``. Each
         step's attention weights (N,T) go to ``attention_weights_history``."""
         self._start(enc_hs, states)
         self.attention_weights_history: list[np.ndarray] = []
         history = self.attention_weights_history
 
-        def step(x):
+        def step(x: np.ndarray) -> np.ndarray:
             score = self._scores(x, enc_hs, lengths, inference=True)
             history.append(self.attention.attention_weights[0])
             return score
@@ -272,7 +284,12 @@ class AttentionDecoder(RecurrentHalf):
         return step
 
     def generate_batch(
-        self, enc_hs: np.ndarray, start_ids: np.ndarray, sample_size: int, lengths=None, states=None
+        self,
+        enc_hs: np.ndarray,
+        start_ids: np.ndarray,
+        sample_size: int,
+        lengths: np.ndarray | None = None,
+        states: Sequence[np.ndarray] | None = None,
     ) -> np.ndarray:
         """Greedy decoding of every row at once: enc_hs (N,T,H), start_ids (N,1) -> ids (N, sample_size).
 
@@ -304,7 +321,14 @@ class AttentionDecoder(RecurrentHalf):
         self.attention_weights_history = [weights[:, j] for j in range(sample_size)]
         return ids
 
-    def generate(self, enc_hs: np.ndarray, start_id: int, sample_size: int, lengths=None, states=None) -> list[int]:
+    def generate(
+        self,
+        enc_hs: np.ndarray,
+        start_id: int,
+        sample_size: int,
+        lengths: np.ndarray | None = None,
+        states: Sequence[np.ndarray] | None = None,
+    ) -> list[int]:
         return first_row(self.generate_batch(enc_hs, start_column(start_id, 1), sample_size, lengths, states))
 
 
@@ -398,7 +422,7 @@ class AttentionSeq2seq(Seq2seq):
         ``b``, ``v`` ("additive"; ``v`` alone for "keras-additive"), ``attention.weight`` ("keras-concat";
         ``attention.scale`` first for "keras-concat-scaled")."""
 
-        def recurrent(prefix: str, layer) -> list[tuple[str, np.ndarray]]:
+        def recurrent(prefix: str, layer: Any) -> list[tuple[str, np.ndarray]]:
             if isinstance(layer, TimeBidirectional):
                 return recurrent(prefix + ".forward", layer.forward_layer) + recurrent(
                     prefix + ".backward", layer.backward_layer

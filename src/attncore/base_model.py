@@ -19,6 +19,7 @@ import pickle
 import tokenize
 import zipfile
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -42,13 +43,13 @@ class BaseModel:
         self.config: dict = {}
         self.metadata: dict = {}
 
-    def forward(self, *args):
+    def forward(self, *args: Any) -> Any:
         raise NotImplementedError
 
-    def backward(self, *args):
+    def backward(self, *args: Any) -> Any:
         raise NotImplementedError
 
-    def _default_name(self, file_name) -> str:
+    def _default_name(self, file_name: str | os.PathLike | None) -> str:
         return os.fspath(file_name) if file_name is not None else type(self).__name__ + ".npz"
 
     def save_params(self, file_name: str | os.PathLike | None = None) -> None:
@@ -118,7 +119,7 @@ def param_arrays(params: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {f"{_PARAM}{i:03d}": p for i, p in enumerate(params)}
 
 
-def params_in(arrays) -> list[np.ndarray]:
+def params_in(arrays: Any) -> list[np.ndarray]:
     """The parameters of an ``.npz`` file or a dict of its arrays, in order (``param_000``, ...)."""
     names = arrays.files if hasattr(arrays, "files") else list(arrays)
     return [arrays[k] for k in sorted(k for k in names if k.startswith(_PARAM))]

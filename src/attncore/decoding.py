@@ -6,14 +6,18 @@ Shapes: N rows, S = sample_size tokens decoded per row, K beams per row, V vocab
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import as_index
 
 __all__ = ["beam_search", "first_row", "greedy", "greedy_ids", "log_softmax", "sources", "start_column"]
 
 
-def start_column(start_id, N: int) -> np.ndarray:
+def start_column(start_id: int | ArrayLike, N: int) -> np.ndarray:
     """One start id, or one per row, as an (N,1) int64 column."""
     return np.broadcast_to(np.asarray(start_id, dtype=np.int64).reshape(-1, 1), (N, 1))
 
@@ -23,7 +27,7 @@ def first_row(sampled: np.ndarray) -> list[int]:
     return [int(i) for i in sampled[0]]
 
 
-def sources(xs, sample_size) -> tuple[np.ndarray, int]:
+def sources(xs: np.ndarray, sample_size: int) -> tuple[np.ndarray, int]:
     """The decoding calls' sources (N,T) and ``sample_size`` checked: 2-d, T >= 1, a count from 0."""
     xs = np.asarray(xs)
     if xs.ndim != 2:
@@ -38,7 +42,7 @@ def greedy_ids(score: np.ndarray) -> np.ndarray:
     return score[:, -1].argmax(axis=1).reshape(-1, 1)
 
 
-def greedy(step, ids: np.ndarray, sample_size: int) -> np.ndarray:
+def greedy(step: Callable[[np.ndarray], np.ndarray], ids: np.ndarray, sample_size: int) -> np.ndarray:
     """Feed each step's argmax back as the next input ``sample_size`` times; ids (N,1) -> (N,S) int64."""
     sampled = np.empty((ids.shape[0], sample_size), dtype=np.int64)
     for j in range(sample_size):
@@ -56,7 +60,13 @@ def log_softmax(scores: np.ndarray) -> np.ndarray:
 
 
 def beam_search(
-    step, rnn, starts: np.ndarray, beam: int, end_id: int | None, sample_size: int, length_penalty: float
+    step: Callable[[np.ndarray], np.ndarray],
+    rnn: Any,
+    starts: np.ndarray,
+    beam: int,
+    end_id: int | None,
+    sample_size: int,
+    length_penalty: float,
 ) -> np.ndarray:
     """Beam search of N rows at once: the ``beam`` most probable partial answers of each row are kept at every
     step; returns the best finished one per row, int64 (N,S).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["MissingExtraError", "UsageError", "guarded"]
 
@@ -19,7 +20,7 @@ class MissingExtraError(ImportError):
     (``pip install 'attncore[torch]'``)."""
 
 
-def guarded(prog: str, command: Callable[..., int], *args) -> int:
+def guarded(prog: str, command: Callable[..., int], *args: Any) -> int:
     """Run ``command(*args)`` and return its exit status, or the status of what it raised: every error a
     user can cause (a :class:`UsageError`, or an ``OSError``, ``ValueError``, ``TypeError``, ``KeyError`` or
     ``IndexError`` from a bad file or value, a ``MemoryError`` or ``RecursionError`` from one too big or too

@@ -13,7 +13,10 @@ Legend: N batch, T encoder time steps, Td decoder time steps, H hidden size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _backend, _numpy_kernels
 from ._checks import (
@@ -32,7 +35,7 @@ from ._checks import (
 # ---------------------------------------------------------------- softmax
 
 
-def softmax_forward(x) -> np.ndarray:
+def softmax_forward(x: ArrayLike) -> np.ndarray:
     """Softmax over the last axis of ``x`` (..., C), stable for logits of any size."""
     (x,) = as_floats(("x", x))
     if x.ndim < 1:
@@ -42,7 +45,7 @@ def softmax_forward(x) -> np.ndarray:
     return _backend.current().softmax_forward(x)
 
 
-def softmax_backward(y, dy) -> np.ndarray:
+def softmax_backward(y: ArrayLike, dy: ArrayLike) -> np.ndarray:
     """Gradient of the softmax from its output ``y`` and ``dy`` (same shape)."""
     y, dy = as_floats(("y", y), ("dy", dy))
     check_same_shape(("y", "dy"), (y, dy))
@@ -57,7 +60,7 @@ def softmax_backward(y, dy) -> np.ndarray:
 # of WeightSum). Without lengths the results are exactly the book's.
 
 
-def attention_weight_forward(hs, h, lengths=None) -> np.ndarray:
+def attention_weight_forward(hs: ArrayLike, h: ArrayLike, lengths: ArrayLike | None = None) -> np.ndarray:
     """``a[n,t] = softmax_t(hs[n,t] . h[n])``; hs (N,T,H), h (N,H) -> a (N,T)."""
     hs, h = as_floats(("hs", hs), ("h", h))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"))
@@ -65,7 +68,9 @@ def attention_weight_forward(hs, h, lengths=None) -> np.ndarray:
     return _backend.current().attention_weight_forward(hs, h, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def attention_weight_backward(hs, h, a, da, lengths=None):
+def attention_weight_backward(
+    hs: ArrayLike, h: ArrayLike, a: ArrayLike, da: ArrayLike, lengths: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """hs (N,T,H), h (N,H), a and da (N,T) -> (dhs (N,T,H), dh (N,H))."""
     hs, h, a, da = as_floats(("hs", hs), ("h", h), ("a", a), ("da", da))
     dims = check_shapes(("hs", hs, "NTH"), ("h", h, "NH"), ("a", a, "NT"), ("da", da, "NT"))
@@ -73,7 +78,7 @@ def attention_weight_backward(hs, h, a, da, lengths=None):
     return _backend.current().attention_weight_backward(hs, h, a, da, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def weight_sum_forward(hs, a, lengths=None) -> np.ndarray:
+def weight_sum_forward(hs: ArrayLike, a: ArrayLike, lengths: ArrayLike | None = None) -> np.ndarray:
     """``c[n] = sum_t a[n,t] hs[n,t]``; hs (N,T,H), a (N,T) -> c (N,H)."""
     hs, a = as_floats(("hs", hs), ("a", a))
     dims = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"))
@@ -81,7 +86,9 @@ def weight_sum_forward(hs, a, lengths=None) -> np.ndarray:
     return _backend.current().weight_sum_forward(hs, a, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def weight_sum_backward(hs, a, dc, lengths=None):
+def weight_sum_backward(
+    hs: ArrayLike, a: ArrayLike, dc: ArrayLike, lengths: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """hs (N,T,H), a (N,T), dc (N,H) -> (dhs (N,T,H), da (N,T))."""
     hs, a, dc = as_floats(("hs", hs), ("a", a), ("dc", dc))
     dims = check_shapes(("hs", hs, "NTH"), ("a", a, "NT"), ("dc", dc, "NH"))
@@ -89,7 +96,9 @@ def weight_sum_backward(hs, a, dc, lengths=None):
     return _backend.current().weight_sum_backward(hs, a, dc, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def time_attention_forward(hs_enc, hs_dec, lengths=None):
+def time_attention_forward(
+    hs_enc: ArrayLike, hs_dec: ArrayLike, lengths: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Attention of every decoder step over the encoder sequence, in one call.
 
     hs_enc (N,T,H), hs_dec (N,Td,H) -> (out (N,Td,H), a (N,Td,T)).
@@ -100,7 +109,9 @@ def time_attention_forward(hs_enc, hs_dec, lengths=None):
     return _backend.current().time_attention_forward(hs_enc, hs_dec, lengths=as_lengths(lengths, dims["N"], dims["T"]))
 
 
-def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
+def time_attention_backward(
+    hs_enc: ArrayLike, hs_dec: ArrayLike, a: ArrayLike, dout: ArrayLike, lengths: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """-> (dhs_enc (N,T,H) summed over decoder steps, dhs_dec (N,Td,H))."""
     hs_enc, hs_dec, a, dout = as_floats(("hs_enc", hs_enc), ("hs_dec", hs_dec), ("a", a), ("dout", dout))
     dims = check_shapes(("hs_enc", hs_enc, "NTH"), ("hs_dec", hs_dec, "NdH"), ("a", a, "NdT"), ("dout", dout, "NdH"))
@@ -114,7 +125,7 @@ def time_attention_backward(hs_enc, hs_dec, a, dout, lengths=None):
 # Each returns the context (N,Td,V) and the weights (N,Td,T); the backward passes take the weights back.
 
 
-def _scored(named, specs):
+def _scored(named: Sequence[tuple[str, ArrayLike]], specs: Sequence[str]) -> tuple[list[np.ndarray], dict[str, int]]:
     """Cast ``named`` to one float dtype and check their shapes against ``specs`` (dims per argument);
     T >= 1. Returns the arrays and the sizes by letter."""
     arrays = as_floats(*named)
@@ -123,7 +134,9 @@ def _scored(named, specs):
     return arrays, dims
 
 
-def scaled_attention_forward(q, k, values, scale=1.0, lengths=None):
+def scaled_attention_forward(
+    q: ArrayLike, k: ArrayLike, values: ArrayLike, scale: float = 1.0, lengths: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Scaled dot-product attention, ``s[n,j,t] = scale * q[n,j] . k[n,t]``: q (N,Td,K), k (N,T,K), values (N,T,V)
     -> (out (N,Td,V), a (N,Td,T)). scale 1 with k = values = hs_enc is the book's TimeAttention; 1/sqrt(K) is
     PyTorch's ``scaled_dot_product_attention``; Luong's "general" score passes q = hs_dec @ W."""
@@ -133,7 +146,15 @@ def scaled_attention_forward(q, k, values, scale=1.0, lengths=None):
     )
 
 
-def scaled_attention_backward(q, k, values, a, dout, scale=1.0, lengths=None):
+def scaled_attention_backward(
+    q: ArrayLike,
+    k: ArrayLike,
+    values: ArrayLike,
+    a: ArrayLike,
+    dout: ArrayLike,
+    scale: float = 1.0,
+    lengths: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """-> (dq (N,Td,K), dk (N,T,K), dvalues (N,T,V), dscale (0-d): the gradient of ``scale``)."""
     (q, k, values, a, dout), dims = _scored(
         (("q", q), ("k", k), ("values", values), ("a", a), ("dout", dout)), ("NdK", "NTK", "NTV", "NdT", "NdV")
@@ -143,7 +164,9 @@ def scaled_attention_backward(q, k, values, a, dout, scale=1.0, lengths=None):
     )
 
 
-def additive_attention_forward(qp, kp, w, values, lengths=None):
+def additive_attention_forward(
+    qp: ArrayLike, kp: ArrayLike, w: ArrayLike, values: ArrayLike, lengths: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Additive (Bahdanau) attention, ``s[n,j,t] = w . tanh(qp[n,j] + kp[n,t])``: qp (N,Td,A), kp (N,T,A), w (A,),
     values (N,T,V) -> (out (N,Td,V), a (N,Td,T)). The projections (qp = hs_dec @ W2, kp = hs_enc @ W1 + b) are
     the caller's; Keras's AdditiveAttention is qp = query, kp = key, w = its scale."""
@@ -155,7 +178,15 @@ def additive_attention_forward(qp, kp, w, values, lengths=None):
     )
 
 
-def additive_attention_backward(qp, kp, w, values, a, dout, lengths=None):
+def additive_attention_backward(
+    qp: ArrayLike,
+    kp: ArrayLike,
+    w: ArrayLike,
+    values: ArrayLike,
+    a: ArrayLike,
+    dout: ArrayLike,
+    lengths: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """-> (dqp (N,Td,A), dkp (N,T,A), dw (A,), dvalues (N,T,V)); the tanh is recomputed, not kept."""
     (qp, kp, w, values, a, dout), dims = _scored(
         (("qp", qp), ("kp", kp), ("w", w), ("values", values), ("a", a), ("dout", dout)),
@@ -170,7 +201,9 @@ def additive_attention_backward(qp, kp, w, values, a, dout, lengths=None):
 # Inputs are cast to the weights' dtype (float64 if any weight is float64).
 
 
-def _recurrent(n_gates: int, xs, Wx, Wh, b=None):
+def _recurrent(
+    n_gates: int, xs: ArrayLike, Wx: ArrayLike, Wh: ArrayLike, b: ArrayLike | None = None
+) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
     """Check and cast the common arguments of the recurrent kernels; returns arrays and sizes."""
     named = [("Wx", Wx), ("Wh", Wh)] + ([("b", b)] if b is not None else [])
     weights = as_floats(*named)
@@ -184,21 +217,23 @@ def _recurrent(n_gates: int, xs, Wx, Wh, b=None):
     return xs, weights, dims
 
 
-def _state(name: str, value, dims: dict, dtype) -> np.ndarray:
+def _state(name: str, value: ArrayLike | None, dims: dict[str, int], dtype: np.dtype) -> np.ndarray:
     """An (N,H) state, zeros when None."""
     if value is None:
         return np.zeros((dims["N"], dims["H"]), dtype=dtype)
     return _same_as(name, value, (dims["N"], dims["H"]), dtype)
 
 
-def _same_as(name: str, value, shape: tuple, dtype) -> np.ndarray:
+def _same_as(name: str, value: ArrayLike | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     value = as_dtype(name, value, dtype)
     if value.shape != shape:
         raise ValueError(f"shape mismatch: {name} must have shape {shape}, got {value.shape}")
     return value
 
 
-def lstm_forward(xs, Wx, Wh, b, h0=None, c0=None):
+def lstm_forward(
+    xs: ArrayLike, Wx: ArrayLike, Wh: ArrayLike, b: ArrayLike, h0: ArrayLike | None = None, c0: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LSTM over a sequence, gates f, g, i, o.
 
     xs (N,T,D), Wx (D,4H), Wh (H,4H), b (4H,), h0 and c0 (N,H) or None for zeros
@@ -210,7 +245,9 @@ def lstm_forward(xs, Wx, Wh, b, h0=None, c0=None):
     return _backend.current().lstm_forward(xs, Wx, Wh, b, h0, c0)
 
 
-def lstm_inference_forward(xs, Wx, Wh, b, h0=None, c0=None):
+def lstm_inference_forward(
+    xs: ArrayLike, Wx: ArrayLike, Wh: ArrayLike, b: ArrayLike, h0: ArrayLike | None = None, c0: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`lstm_forward` for decoding: -> (hs (N,T,H), c (N,H) the last cell state).
 
     Keeps nothing for backward, so it needs far less memory for long or wide batches.
@@ -221,7 +258,19 @@ def lstm_inference_forward(xs, Wx, Wh, b, h0=None, c0=None):
     return _backend.current().lstm_inference_forward(xs, Wx, Wh, b, h0, c0)
 
 
-def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next=None, dc_next=None):
+def lstm_backward(
+    xs: ArrayLike,
+    Wx: ArrayLike,
+    Wh: ArrayLike,
+    h0: ArrayLike,
+    c0: ArrayLike,
+    hs: ArrayLike,
+    gates: ArrayLike,
+    cs: ArrayLike,
+    dhs: ArrayLike,
+    dh_next: ArrayLike | None = None,
+    dc_next: ArrayLike | None = None,
+) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`lstm_forward`; dh_next, dc_next (N,H) flow into the last state (None: zeros).
 
     -> (dxs (N,T,D), dWx (D,4H), dWh (H,4H), db (4H,), dh0 (N,H), dc0 (N,H)).
@@ -235,7 +284,9 @@ def lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next=None, dc_next=
     return _backend.current().lstm_backward(xs, Wx, Wh, h0, c0, hs, gates, cs, dhs, dh_next, dc_next)
 
 
-def gru_forward(xs, Wx, Wh, b, h0=None):
+def gru_forward(
+    xs: ArrayLike, Wx: ArrayLike, Wh: ArrayLike, b: ArrayLike, h0: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """GRU over a sequence, gates z, r, h~.
 
     xs (N,T,D), Wx (D,3H), Wh (H,3H), b (3H,), h0 (N,H) or None
@@ -246,7 +297,17 @@ def gru_forward(xs, Wx, Wh, b, h0=None):
     return _backend.current().gru_forward(xs, Wx, Wh, b, h0)
 
 
-def _gru_backward_args(width: int, xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
+def _gru_backward_args(
+    width: int,
+    xs: ArrayLike,
+    Wx: ArrayLike,
+    Wh: ArrayLike,
+    h0: ArrayLike | None,
+    hs: ArrayLike,
+    gates: ArrayLike,
+    dhs: ArrayLike,
+    dh_next: ArrayLike | None,
+) -> tuple:
     """The GRUs' backward arguments checked and cast; their saved gates are ``width`` * H wide."""
     xs, (Wx, Wh), dims = _recurrent(3, xs, Wx, Wh)
     N, T, H, dt = dims["N"], dims["T"], dims["H"], Wx.dtype
@@ -255,12 +316,21 @@ def _gru_backward_args(width: int, xs, Wx, Wh, h0, hs, gates, dhs, dh_next):
     return xs, Wx, Wh, h0, hs, _same_as("gates", gates, (N, T, width * H), dt), dhs, dh_next
 
 
-def gru_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
+def gru_backward(
+    xs: ArrayLike,
+    Wx: ArrayLike,
+    Wh: ArrayLike,
+    h0: ArrayLike,
+    hs: ArrayLike,
+    gates: ArrayLike,
+    dhs: ArrayLike,
+    dh_next: ArrayLike | None = None,
+) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`gru_forward` -> (dxs, dWx, dWh, db, dh0)."""
     return _backend.current().gru_backward(*_gru_backward_args(3, xs, Wx, Wh, h0, hs, gates, dhs, dh_next))
 
 
-def _two_biases(b, H: int, dtype) -> np.ndarray:
+def _two_biases(b: ArrayLike, H: int, dtype: np.dtype) -> np.ndarray:
     """The reset-after GRU's b (2,3H): its input bias, then its recurrent one."""
     (b,) = as_floats(("b", b))
     if b.shape != (2, 3 * H):
@@ -271,7 +341,9 @@ def _two_biases(b, H: int, dtype) -> np.ndarray:
     return b.astype(dtype, copy=False)
 
 
-def gru_reset_after_forward(xs, Wx, Wh, b, h0=None):
+def gru_reset_after_forward(
+    xs: ArrayLike, Wx: ArrayLike, Wh: ArrayLike, b: ArrayLike, h0: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The reset-after GRU (Keras's ``GRU(reset_after=True)``, PyTorch's ``nn.GRU``) over a sequence::
 
         z  = sigmoid(x Wx_z + bx_z + h Wh_z + bh_z)
@@ -289,7 +361,16 @@ def gru_reset_after_forward(xs, Wx, Wh, b, h0=None):
     return _backend.current().gru_reset_after_forward(xs, Wx, Wh, b, h0)
 
 
-def gru_reset_after_backward(xs, Wx, Wh, h0, hs, gates, dhs, dh_next=None):
+def gru_reset_after_backward(
+    xs: ArrayLike,
+    Wx: ArrayLike,
+    Wh: ArrayLike,
+    h0: ArrayLike,
+    hs: ArrayLike,
+    gates: ArrayLike,
+    dhs: ArrayLike,
+    dh_next: ArrayLike | None = None,
+) -> tuple[np.ndarray, ...]:
     """Gradients of :func:`gru_reset_after_forward` -> (dxs (N,T,D), dWx, dWh, db (2,3H), dh0 (N,H))."""
     args = _gru_backward_args(4, xs, Wx, Wh, h0, hs, gates, dhs, dh_next)
     return _backend.current().gru_reset_after_backward(*args)
@@ -302,18 +383,18 @@ CELLS = ("lstm", "gru", "gru-reset-after")
 
 
 def attention_decode(
-    enc_hs,
-    start_ids,
+    enc_hs: ArrayLike,
+    start_ids: ArrayLike,
     sample_size: int,
-    lengths,
-    embed,
-    rnn,
-    hidden,
-    affine,
+    lengths: ArrayLike | None,
+    embed: ArrayLike,
+    rnn: Sequence[ArrayLike],
+    hidden: Sequence[ArrayLike] | None,
+    affine: Sequence[ArrayLike],
     cell: str,
     state_first: bool = False,
-    h0=None,
-):
+    h0: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Greedy decoding of the attention decoder (the book's, or the Luong-style one) in one call.
 
     enc_hs (N,T,H) the encoder's states, start_ids (N,) the first inputs, ``sample_size`` steps, lengths (N,)
@@ -391,7 +472,7 @@ def attention_decode(
 # ---------------------------------------------------------------- products
 
 
-def gemm(a, b, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+def gemm(a: ArrayLike, b: ArrayLike, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
     """The matrix product every layer's kernels use: op(a) (M,K) @ op(b) (K,N) -> (M,N), op(x) = x.T where
     ``trans_a`` / ``trans_b`` say so (a is then stored (K,M), b (N,K)). float32 runs on attncore's packed GEMM
     on the cpp backend (OpenBLAS for float64), NumPy's ``dot`` elsewhere."""
@@ -403,7 +484,7 @@ def gemm(a, b, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
 # ---------------------------------------------------------------- affine
 
 
-def affine_forward(x, W, b) -> np.ndarray:
+def affine_forward(x: ArrayLike, W: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``x @ W + b``; x (M,D), W (D,K), b (K,) -> (M,K). x is cast to the weights' dtype."""
     W, b = as_floats(("W", W), ("b", b))
     x = as_dtype("x", x, W.dtype)
@@ -411,7 +492,7 @@ def affine_forward(x, W, b) -> np.ndarray:
     return _backend.current().affine_forward(x, W, b)
 
 
-def affine_backward(x, W, dout):
+def affine_backward(x: ArrayLike, W: ArrayLike, dout: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x (M,D), W (D,K), dout (M,K) -> (dx (M,D), dW (D,K), db (K,)) in W's dtype (x, dout are cast to it)."""
     (W,) = as_floats(("W", W))
     x, dout = as_dtype("x", x, W.dtype), as_dtype("dout", dout, W.dtype)
@@ -422,7 +503,7 @@ def affine_backward(x, W, dout):
 # ---------------------------------------------------------------- embedding
 
 
-def embedding_forward(W, ids) -> np.ndarray:
+def embedding_forward(W: ArrayLike, ids: ArrayLike) -> np.ndarray:
     """Rows of W (V,D) for integer ``ids`` of any shape -> (*ids.shape, D).
 
     Negative ids wrap as in NumPy; ids >= V or < -V raise ``IndexError``.
@@ -434,7 +515,7 @@ def embedding_forward(W, ids) -> np.ndarray:
     return _backend.current().embedding_forward(W, ids)
 
 
-def embedding_backward(ids, dout, V: int) -> np.ndarray:
+def embedding_backward(ids: ArrayLike, dout: ArrayLike, V: int) -> np.ndarray:
     """dW (V,D): the rows of ``dout`` (*ids.shape, D) summed per id (repeated ids accumulate)."""
     (dout,) = as_floats(("dout", dout))
     V = as_index("V", V, 0)
@@ -449,7 +530,7 @@ def embedding_backward(ids, dout, V: int) -> np.ndarray:
 # ---------------------------------------------------------------- softmax with cross-entropy
 
 
-def _loss_args(xs, ts, ignore_label):
+def _loss_args(xs: ArrayLike, ts: ArrayLike, ignore_label: int) -> tuple:
     ignore_label = as_index("ignore_label", ignore_label)
     (xs,) = as_floats(("xs", xs))
     if xs.ndim != 2 or xs.shape[1] < 1:
@@ -460,7 +541,7 @@ def _loss_args(xs, ts, ignore_label):
     return xs, ts, ignore_label
 
 
-def softmax_cross_entropy_forward(xs, ts, ignore_label: int = -1) -> float:
+def softmax_cross_entropy_forward(xs: ArrayLike, ts: ArrayLike, ignore_label: int = -1) -> float:
     """Mean of -log softmax(xs[r])[ts[r]] over rows whose label is not ``ignore_label``; 0.0 if none.
 
     xs (R,V) float, ts (R,) int.
@@ -469,7 +550,9 @@ def softmax_cross_entropy_forward(xs, ts, ignore_label: int = -1) -> float:
     return _backend.current().softmax_cross_entropy_forward(xs, ts, ignore_label)
 
 
-def softmax_cross_entropy_backward(xs, ts, ignore_label: int = -1, dout: float = 1.0) -> np.ndarray:
+def softmax_cross_entropy_backward(
+    xs: ArrayLike, ts: ArrayLike, ignore_label: int = -1, dout: float = 1.0
+) -> np.ndarray:
     """d loss / d xs (R,V); zero rows where the label is ignored, all zero if every row is."""
     xs, ts, ignore_label = _loss_args(xs, ts, ignore_label)
     return _backend.current().softmax_cross_entropy_backward(xs, ts, ignore_label, float(dout))

@@ -7,6 +7,7 @@ either), ``forward`` and ``backward``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ class Layer:
         self.params: list[np.ndarray] = list(params)
         self.grads: list[np.ndarray] = [np.zeros_like(p) for p in params]
 
-    def _write_grads(self, values) -> None:
+    def _write_grads(self, values: Sequence[np.ndarray]) -> None:
         """Copy ``values`` into ``grads``, in place (the book's optimizers hold the arrays)."""
         for g, v in zip(self.grads, values, strict=True):
             g[...] = v
@@ -75,7 +76,7 @@ class Softmax(Layer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.out: np.ndarray | None = None
+        self.out: Any = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.out = kernels.softmax_forward(x)

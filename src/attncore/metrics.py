@@ -6,6 +6,8 @@ Legend: N rows, Td answer tokens.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .util import answers_match
@@ -38,7 +40,7 @@ def corpus_scores(hypotheses: list[str], references: list[str], char_level: bool
 def translation_metrics(
     guess: np.ndarray,
     answers: np.ndarray,
-    decode,
+    decode: Any,
     pad_id: int | None = None,
     char_level: bool = False,
     references: list[str] | None = None,

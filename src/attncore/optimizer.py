@@ -96,7 +96,7 @@ class RMSprop(_WithState):
             param -= self.lr * grad / (np.sqrt(h) + 1e-7)
 
 
-def _fused(param, grad, m, v) -> bool:
+def _fused(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray) -> bool:
     """True when the Adam kernel can update these arrays in place (else the expressions run as written)."""
     arrays = (param, grad, m, v)
     return (

@@ -6,6 +6,8 @@ affine layer at every step, concatenated in front of their inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .decoding import first_row, greedy, start_column
@@ -51,7 +53,7 @@ class PeekyDecoder(RecurrentHalf):
         self.embed.backward(dembed)
         return self.rnn.dh + np.sum(dhs0 + dhs1, axis=1)
 
-    def stepper(self, h: np.ndarray):
+    def stepper(self, h: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Start decoding from ``h`` (N,H); returns ``step(ids (N,1)) -> scores (N,1,V)``."""
         self.rnn.set_state(h)
         return lambda x: self._scores(x, h, inference=True)

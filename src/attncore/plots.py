@@ -11,6 +11,7 @@ import os
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def _input_ticks(question: list[str]) -> list[str]:
     return labels
 
 
-def _trim_words(question: list[str], answer: list[str], weights: np.ndarray):
+def _trim_words(question: list[str], answer: list[str], weights: np.ndarray) -> tuple[list[str], list[str], np.ndarray]:
     """Word-level rows without their padding: the question up to its last real token (``</s>`` kept), the
     answer up to its first ``</s>``."""
     q_end = len(question)
@@ -77,7 +78,7 @@ def _title(question: list[str], answer: list[str]) -> str:
     """``question -> answer`` as text: character tokens and subwords (whose spaces are ``SPACE``) joined,
     word tokens spaced, markers left out."""
 
-    def text(tokens):
+    def text(tokens: Any) -> str:
         tokens = [t for t in tokens if t not in (PAD, START, END)]
         sep = "" if all(len(t) == 1 for t in tokens) or any(SPACE in t for t in tokens) else " "
         return sep.join(tokens).replace(SPACE, " ").strip()
@@ -99,7 +100,7 @@ def font_files() -> list[str]:
     return files + sorted(font_manager.findSystemFonts())
 
 
-def label_fonts(texts) -> list[str] | None:
+def label_fonts(texts: Any) -> list[str] | None:
     """Font families for labels with characters matplotlib's DejaVu Sans lacks (Hangul, kana, ...): DejaVu
     Sans, then the first font with glyphs for all of them (matplotlib falls back glyph by glyph): from
     matplotlib's cache, else from :func:`font_files`, added to this process's font list only (no global
@@ -107,7 +108,7 @@ def label_fonts(texts) -> list[str] | None:
     import matplotlib
     from matplotlib import font_manager, ft2font
 
-    def charmap(path):
+    def charmap(path: Any) -> Any:
         try:
             return set(ft2font.FT2Font(path).get_charmap())
         except (OSError, RuntimeError, ValueError):
@@ -132,7 +133,7 @@ def label_fonts(texts) -> list[str] | None:
     return None
 
 
-def plot_attention(maps, path: Path, known: bool = True) -> None:
+def plot_attention(maps: Any, path: Path, known: bool = True) -> None:
     """One panel per row: attention weights (output down, input across), a colorbar, and a title with
     the question, the prediction and (when the answer is ``known``) whether it is right. Word-level rows
     are drawn without their padding, with slanted input labels."""
@@ -147,7 +148,7 @@ def plot_attention(maps, path: Path, known: bool = True) -> None:
         _draw_attention(plt, maps, path, known)
 
 
-def _draw_attention(plt, maps, path: Path, known: bool) -> None:
+def _draw_attention(plt: Any, maps: Any, path: Path, known: bool) -> None:
     cols = min(2, len(maps))
     rows = (len(maps) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.8 * rows), dpi=100, squeeze=False, layout="constrained")

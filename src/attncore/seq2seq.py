@@ -8,9 +8,11 @@ a model gives the book model's starting weights.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._checks import as_index
 from .base_model import BaseModel
@@ -37,7 +39,7 @@ def lstm_weights(D: int, H: int, gates: int = 4) -> tuple[np.ndarray, np.ndarray
     return Wx, Wh, np.zeros(gates * H).astype("f")
 
 
-def collect(layers) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def collect(layers: Sequence[Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The concatenated ``params`` and ``grads`` of ``layers`` (the arrays themselves, not copies)."""
     params, grads = [], []
     for layer in layers:
@@ -52,7 +54,7 @@ class RecurrentHalf:
 
     rnn: TimeLSTM | TimeGRU
 
-    def _cell(self, cls: type):
+    def _cell(self, cls: type) -> Any:
         if not isinstance(self.rnn, cls):
             raise AttributeError(
                 f"this {type(self).__name__}'s recurrent layer is a {type(self.rnn).__name__} "
@@ -82,11 +84,11 @@ class Encoder(RecurrentHalf):
         self.params, self.grads = collect([self.embed, self.rnn])
         self.hs: np.ndarray | None = None
 
-    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         self.hs = self.rnn.forward(self.embed.forward(xs), lengths)
         return self.hs[:, -1, :]
 
-    def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def encode(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``forward`` for decoding (keeps nothing for ``backward``): the last hidden state (N,H)."""
         return self.rnn.forward_inference(self.embed.forward(xs), lengths)[:, -1, :]
 
@@ -119,7 +121,7 @@ class Decoder(RecurrentHalf):
         self.embed.backward(dout)
         return self.rnn.dh
 
-    def stepper(self, h: np.ndarray):
+    def stepper(self, h: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Start decoding from ``h`` (N,H); returns ``step(ids (N,1)) -> scores (N,1,V)``, one step each call."""
         self.rnn.set_state(h)
         return lambda x: self.affine.forward(self.rnn.forward_inference(self.embed.forward(x)))
@@ -154,7 +156,7 @@ class Seq2seq(BaseModel):
             self.encoder_class(V, D, H), self.decoder_class(V, D, H), vocab_size=V, wordvec_size=D, hidden_size=H
         )
 
-    def _assemble(self, encoder, decoder, **config) -> None:
+    def _assemble(self, encoder: Any, decoder: Any, **config: Any) -> None:
         """Keep the halves (built encoder first: that is the draw order) and the sizes for ``save_params``."""
         self.config = {k: v if isinstance(v, (bool, str, float)) else int(v) for k, v in config.items()}
         self.encoder, self.decoder = encoder, decoder
@@ -189,14 +191,14 @@ class Seq2seq(BaseModel):
         self._pad_id = None if value is None else int(value)
         self.softmax.ignore_label = -1 if value is None else int(value)
 
-    def source_lengths(self, xs: np.ndarray, lengths=None) -> np.ndarray | None:
+    def source_lengths(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray | None:
         """``lengths`` if given, else the lengths of ``xs``'s rows before their trailing ``pad_id`` tokens
         (None without a ``pad_id``)."""
         if lengths is not None or self.pad_id is None:
             return lengths
         return source_lengths(xs, self.pad_id)
 
-    def _decoder_options(self, lengths, repeat: int = 1) -> dict:
+    def _decoder_options(self, lengths: np.ndarray | None, repeat: int = 1) -> dict:
         """The decoder's keyword arguments after the encoder has run: the source lengths (``_masking``), and
         for a decoder that starts each layer from the encoder's (``starts_from_states``) those states, each row
         ``repeat`` times (beam search)."""
@@ -205,12 +207,12 @@ class Seq2seq(BaseModel):
             options["states"] = [np.repeat(s, repeat, axis=0) for s in self.encoder.states()]
         return options
 
-    def _masking(self, lengths) -> dict:
+    def _masking(self, lengths: np.ndarray | None) -> dict:
         """The decoder's keyword arguments for the source lengths: only an attending decoder reads them
         (the others see the encoder's last state, which the lengths already chose)."""
         return {"lengths": lengths} if self.attends else {}
 
-    def forward(self, xs: np.ndarray, ts: np.ndarray, lengths=None) -> float:
+    def forward(self, xs: np.ndarray, ts: np.ndarray, lengths: np.ndarray | None = None) -> float:
         """Mean loss; ``lengths`` (N,) masks the padding of the sources (default: from ``pad_id``)."""
         decoder_xs, decoder_ts = ts[:, :-1], ts[:, 1:]
         lengths = self.source_lengths(xs, lengths)
@@ -226,12 +228,12 @@ class Seq2seq(BaseModel):
         else:
             self.encoder.backward(dh, dstates)
 
-    def encode(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def encode(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """What the decoder starts from, for decoding: the encoder's last state (N,H), or all its states
         (N,T,H) for an attending decoder. ``lengths`` default to those of ``pad_id``."""
         return self.encoder.encode(xs, self.source_lengths(xs, lengths))
 
-    def scores(self, xs: np.ndarray, decoder_xs: np.ndarray, lengths=None) -> np.ndarray:
+    def scores(self, xs: np.ndarray, decoder_xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """The decoder's scores (N,Td,V) when it reads ``decoder_xs`` (N,Td) (teacher forcing): what
         ``forward`` feeds the loss, without dropout. Greedy decoding's own output as ``decoder_xs`` gives its
         states."""
@@ -249,7 +251,9 @@ class Seq2seq(BaseModel):
         options = self._decoder_options(None)
         return self.decoder.generate(enc, start_id, sample_size, **options)
 
-    def generate_batch(self, xs: np.ndarray, start_id, sample_size: int, lengths=None) -> np.ndarray:
+    def generate_batch(
+        self, xs: np.ndarray, start_id: int | ArrayLike, sample_size: int, lengths: np.ndarray | None = None
+    ) -> np.ndarray:
         """Greedy decoding of all N rows at once; row i equals ``generate(xs[i:i+1], ...)``.
 
         ``start_id`` is one id or one per row. Returns an int64 array (N, sample_size); N=0 gives an empty
@@ -267,12 +271,12 @@ class Seq2seq(BaseModel):
     def generate_beam(
         self,
         xs: np.ndarray,
-        start_id,
+        start_id: int | ArrayLike,
         end_id: int | None,
         sample_size: int,
         beam: int = 4,
         length_penalty: float = 0.0,
-        lengths=None,
+        lengths: np.ndarray | None = None,
     ) -> np.ndarray:
         """Beam search over all N rows at once: the ``beam`` most probable partial answers of each row are
         kept at every step; returns the best finished one per row, int64 (N, sample_size).

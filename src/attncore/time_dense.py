@@ -159,7 +159,8 @@ class Simple_TimeAffine:
 
     def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
         self.W, self.b = W, b
-        self.dW, self.db = None, None
+        self.dW: Any = None
+        self.db: Any = None
         self.x: Any = None
 
     def forward(self, xs: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ TimeGRU run inside one kernel call per forward and per backward.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,7 +60,7 @@ class RNN(Layer):
         self.cache = (x, h_prev, h_next)
         return h_next
 
-    def backward(self, dh_next: np.ndarray):
+    def backward(self, dh_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Wx, Wh, _ = self.params
         x, h_prev, h_next = self.cache
         dt = dh_next * (1 - h_next**2)
@@ -76,7 +77,7 @@ def hold_past(seq: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     return np.take_along_axis(seq, steps[:, :, None], axis=1)
 
 
-def zero_past(xs, lengths: np.ndarray | None):
+def zero_past(xs: np.ndarray, lengths: np.ndarray | None) -> np.ndarray:
     """``xs`` (N,T,D) with the steps at and past each row's length set to zero (a copy; ``xs`` as it is
     without lengths): whatever the padding holds (NaN, inf) never reaches a gradient."""
     xs = np.asarray(xs)
@@ -108,7 +109,7 @@ class _TimeRecurrent(Layer):
     T steps; the padded steps only cost time. Without lengths: the book's layer.
     """
 
-    def __init__(self, Wx, Wh, b, stateful: bool = False) -> None:
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, stateful: bool = False) -> None:
         super().__init__(Wx, Wh, b)
         self.stateful = stateful
         self.h: np.ndarray | None = None
@@ -135,7 +136,7 @@ class _TimeRecurrent(Layer):
         return self.forward(xs)
 
     @staticmethod
-    def _lengths(xs: np.ndarray, lengths) -> np.ndarray | None:
+    def _lengths(xs: np.ndarray, lengths: np.ndarray | None) -> np.ndarray | None:
         xs = np.asarray(xs)
         return as_lengths(lengths, xs.shape[0], xs.shape[1]) if xs.ndim == 3 else lengths
 
@@ -151,7 +152,7 @@ class _TimeRecurrent(Layer):
 class TimeRNN(_TimeRecurrent):
     """An RNN over T steps: forward(xs (N,T,D)) -> hs (N,T,H); backward(dhs) -> dxs."""
 
-    def __init__(self, Wx, Wh, b, stateful: bool = False) -> None:
+    def __init__(self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, stateful: bool = False) -> None:
         super().__init__(Wx, Wh, b, stateful)
         self.layers: list[RNN] = []
 
@@ -174,7 +175,7 @@ class TimeRNN(_TimeRecurrent):
         Wx = self.params[0]
         N, T, _ = dhs.shape
         dxs = np.empty((N, T, Wx.shape[0]), dtype=Wx.dtype)
-        dh = 0
+        dh: np.ndarray | int = 0
         totals = [np.zeros_like(g) for g in self.grads]
         for t in reversed(range(T)):
             layer = self.layers[t]
@@ -197,14 +198,14 @@ class LSTM(Layer):
         super().__init__(Wx, Wh, b)
         self.cache: Any = None
 
-    def forward(self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray):
+    def forward(self, x: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Wx, Wh, b = self.params
         xs = np.asarray(x)[:, None]
         hs, gates, cs = kernels.lstm_forward(xs, Wx, Wh, b, h_prev, c_prev)
         self.cache = (xs, h_prev, c_prev, hs, gates, cs)
         return hs[:, 0], cs[:, 0]
 
-    def backward(self, dh_next: np.ndarray, dc_next: np.ndarray):
+    def backward(self, dh_next: np.ndarray, dc_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         Wx, Wh, _ = self.params
         xs, h_prev, c_prev, hs, gates, cs = self.cache
         dxs, dWx, dWh, db, dh_prev, dc_prev = kernels.lstm_backward(
@@ -222,7 +223,7 @@ class TimeLSTM(_TimeRecurrent):
     after ``backward``. Not stateful, or no state yet: start from zeros.
     """
 
-    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         Wx, Wh, b = self.params
         lengths = self._lengths(xs, lengths)
         xs = zero_past(xs, lengths)
@@ -234,7 +235,7 @@ class TimeLSTM(_TimeRecurrent):
         # The cache keeps its own hs: writing into the output must not change the gradients (hold_past copies).
         return out.copy() if lengths is None else out
 
-    def forward_inference(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward_inference(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``forward`` for decoding: same output, ``h`` and ``c``, but nothing is kept for ``backward``
         (one (N,4H) work buffer instead of the gates and cell states of every step)."""
         if lengths is not None:  # the cell state at each row's length needs every step's
@@ -257,7 +258,7 @@ class TimeLSTM(_TimeRecurrent):
         return dxs
 
 
-def _gru_kernels(reset_after: bool):
+def _gru_kernels(reset_after: bool) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(forward, backward) of the book's GRU, or of the reset-after one."""
     if reset_after:
         return kernels.gru_reset_after_forward, kernels.gru_reset_after_backward
@@ -283,7 +284,7 @@ class GRU(Layer):
         self.cache = (xs, h_prev, hs, gates)
         return hs[:, 0]
 
-    def backward(self, dh_next: np.ndarray):
+    def backward(self, dh_next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Wx, Wh, _ = self.params
         xs, h_prev, hs, gates = self.cache
         dxs, dWx, dWh, db, dh_prev = _gru_kernels(self.reset_after)[1](
@@ -300,11 +301,13 @@ class TimeGRU(_TimeRecurrent):
     (:func:`attncore.kernels.gru_reset_after_forward`); the default is the book's.
     """
 
-    def __init__(self, Wx, Wh, b, stateful: bool = False, reset_after: bool = False) -> None:
+    def __init__(
+        self, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, stateful: bool = False, reset_after: bool = False
+    ) -> None:
         super().__init__(Wx, Wh, b, stateful)
         self.reset_after = bool(reset_after)
 
-    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         Wx, Wh, b = self.params
         lengths = self._lengths(xs, lengths)
         xs = zero_past(xs, lengths)
@@ -316,7 +319,7 @@ class TimeGRU(_TimeRecurrent):
         # The cache keeps its own hs: writing into the output must not change the gradients (hold_past copies).
         return out.copy() if lengths is None else out
 
-    def forward_inference(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward_inference(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``forward`` for decoding (``backward`` may not follow)."""
         out = self.forward(xs, lengths)
         self.cache = None
@@ -334,7 +337,16 @@ class TimeGRU(_TimeRecurrent):
 class TimeBiLSTM(Layer):
     """A forward LSTM on xs and a backward one on xs reversed in time; outputs (N,T,2H) concatenated."""
 
-    def __init__(self, Wx1, Wh1, b1, Wx2, Wh2, b2, stateful: bool = False) -> None:
+    def __init__(
+        self,
+        Wx1: np.ndarray,
+        Wh1: np.ndarray,
+        b1: np.ndarray,
+        Wx2: np.ndarray,
+        Wh2: np.ndarray,
+        b2: np.ndarray,
+        stateful: bool = False,
+    ) -> None:
         super().__init__()
         self.forward_lstm = TimeLSTM(Wx1, Wh1, b1, stateful)
         self.backward_lstm = TimeLSTM(Wx2, Wh2, b2, stateful)
@@ -372,14 +384,14 @@ class TimeBidirectional(Layer):
     ``bidirectional=True`` on packed sequences.
     """
 
-    def __init__(self, forward_layer, backward_layer) -> None:
+    def __init__(self, forward_layer: TimeLSTM | TimeGRU, backward_layer: TimeLSTM | TimeGRU) -> None:
         super().__init__()
         self.forward_layer, self.backward_layer = forward_layer, backward_layer
         self.params = forward_layer.params + backward_layer.params
         self.grads = forward_layer.grads + backward_layer.grads
         self.lengths: np.ndarray | None = None
 
-    def _run(self, xs: np.ndarray, lengths, inference: bool) -> np.ndarray:
+    def _run(self, xs: np.ndarray, lengths: np.ndarray | None, inference: bool) -> np.ndarray:
         lengths = _TimeRecurrent._lengths(xs, lengths)
         ahead, back = (
             (layer.forward_inference if inference else layer.forward)
@@ -391,10 +403,10 @@ class TimeBidirectional(Layer):
         self.lengths = lengths
         return out
 
-    def forward(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         return self._run(xs, lengths, inference=False)
 
-    def forward_inference(self, xs: np.ndarray, lengths=None) -> np.ndarray:
+    def forward_inference(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """``forward`` for decoding: ``backward`` may not follow."""
         return self._run(xs, lengths, inference=True)
 

@@ -29,6 +29,7 @@ import base64
 import re
 import unicodedata
 from collections import Counter
+from typing import Any
 
 __all__ = [
     "SPACE",
@@ -263,7 +264,7 @@ class SentencePieceTokenizer(Tokenizer):
         self._processors, self._known = {}, {}
         return self
 
-    def _processor(self, side: str):
+    def _processor(self, side: str) -> Any:
         if side not in self._processors:
             import sentencepiece as spm
 

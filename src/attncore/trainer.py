@@ -7,7 +7,8 @@ import signal
 import sys
 import threading
 import time
-from typing import cast
+from collections.abc import Iterator
+from typing import Any, cast
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from .util import clip_grads
 __all__ = ["Trainer", "TrainingInterrupted", "remove_duplicate", "train_step", "EarlyStopping", "ModelCheckpoint"]
 
 
-def remove_duplicate(params: list[np.ndarray], grads: list[np.ndarray]):
+def remove_duplicate(params: list[np.ndarray], grads: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Merge parameters shared by identity or by transposition; returns new lists.
 
     A parameter that is the same object as an earlier one has its gradient
@@ -41,7 +42,9 @@ def remove_duplicate(params: list[np.ndarray], grads: list[np.ndarray]):
     return kept_params, kept_grads
 
 
-def train_step(model, optimizer, batch_x: np.ndarray, batch_t: np.ndarray, max_grad: float | None = None) -> float:
+def train_step(
+    model: Any, optimizer: Any, batch_x: np.ndarray, batch_t: np.ndarray, max_grad: float | None = None
+) -> float:
     """One iteration as the book runs it: forward, backward, merge shared params, clip, update; returns the loss."""
     loss = model.forward(batch_x, batch_t)
     model.backward()
@@ -66,7 +69,7 @@ class Trainer:
     and NumPy's random state), so an interrupted run continues exactly.
     """
 
-    def __init__(self, model, optimizer) -> None:
+    def __init__(self, model: Any, optimizer: Any) -> None:
         self.model = model
         self.optimizer = optimizer
         self.loss_list: list[float] = []
@@ -89,10 +92,10 @@ class Trainer:
         eval_interval: int | None = 20,
         *,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
-        callbacks=(),
+        callbacks: Any = (),
         drop_last: bool = True,
         progress: bool = False,
-        metrics=None,
+        metrics: Any | None = None,
     ) -> dict:
         """Train as the book does, and return the history of the epochs.
 
@@ -150,7 +153,18 @@ class Trainer:
         return history
 
     def _epochs(
-        self, x, t, max_epoch, batch_size, max_grad, eval_interval, iters, validation_data, callbacks, progress, metrics
+        self,
+        x: Any,
+        t: Any,
+        max_epoch: Any,
+        batch_size: Any,
+        max_grad: Any,
+        eval_interval: Any,
+        iters: Any,
+        validation_data: Any,
+        callbacks: Any,
+        progress: Any,
+        metrics: Any,
     ) -> None:
         from .util import answers_match, decode_seq2seq, validation_loss
 
@@ -266,7 +280,7 @@ class Trainer:
         self._order = np.asarray(arrays["order"]) if "order" in arrays else None
         self._continue = True
 
-    def plot(self, ylim=None) -> None:
+    def plot(self, ylim: tuple[float, float] | None = None) -> None:
         import matplotlib.pyplot as plt
 
         x = np.arange(len(self.loss_list))
@@ -279,16 +293,16 @@ class Trainer:
 
 
 @contextlib.contextmanager
-def _deferred_interrupt():
+def _deferred_interrupt() -> Iterator[Any]:
     """Within: the first SIGINT or SIGTERM (what schedulers and ``timeout`` send) is remembered (the yielded
     function returns True from then on), a second one raises KeyboardInterrupt at once. Outside the main
     thread signals cannot be caught: a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
         return
-    seen = []
+    seen: list[int] = []
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: Any) -> None:
         if seen:
             raise KeyboardInterrupt
         seen.append(signum)
@@ -306,7 +320,7 @@ def _deferred_interrupt():
 
 
 @contextlib.contextmanager
-def _progress(enabled: bool, total: int, done: int, desc: str):
+def _progress(enabled: bool, total: int, done: int, desc: str) -> Iterator[Any]:
     """A tqdm bar on stderr when ``enabled`` and stderr is a terminal, else None."""
     if not enabled or not sys.stderr.isatty():
         yield None
@@ -345,7 +359,7 @@ class EarlyStopping:
             if value is not None and self.improved(value):
                 self.best, self.best_epoch = value, epoch
 
-    def on_epoch_end(self, trainer, logs: dict) -> bool:
+    def on_epoch_end(self, trainer: Any, logs: dict) -> bool:
         if self.monitor not in logs:
             raise KeyError(
                 f"EarlyStopping monitors {self.monitor!r}, which this fit does not record "
@@ -360,11 +374,11 @@ class ModelCheckpoint(EarlyStopping):
     """Save the model's params (``save_params(path)``, atomic) after each epoch, or with ``best_only``
     only when ``monitor`` improved. Never stops the training."""
 
-    def __init__(self, path, monitor: str = "val_acc", best_only: bool = False) -> None:
+    def __init__(self, path: Any, monitor: str = "val_acc", best_only: bool = False) -> None:
         super().__init__(patience=1, monitor=monitor)
         self.path, self.best_only = path, best_only
 
-    def on_epoch_end(self, trainer, logs: dict) -> bool:
+    def on_epoch_end(self, trainer: Any, logs: dict) -> bool:
         better = self.monitor in logs and self.improved(logs[self.monitor])
         if better:
             self.best, self.best_epoch = logs[self.monitor], logs["epoch"]

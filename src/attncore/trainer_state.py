@@ -5,13 +5,14 @@ a ``ValueError`` naming what is wrong, before anything changes)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 __all__ = ["check_state", "optimizer_state", "restore_optimizer"]
 
 
-def optimizer_state(optimizer) -> tuple[dict, dict[str, np.ndarray]]:
+def optimizer_state(optimizer: Any) -> tuple[dict, dict[str, np.ndarray]]:
     """An optimizer's settings and counters (JSON) and its state arrays (``m_000``, ``v_000``, ...)."""
     record: dict = {"class": type(optimizer).__name__, "scalars": {}, "lists": {}}
     arrays = {}
@@ -24,11 +25,11 @@ def optimizer_state(optimizer) -> tuple[dict, dict[str, np.ndarray]]:
     return record, arrays
 
 
-def _is_number(value, finite: bool = True) -> bool:
+def _is_number(value: Any, finite: bool = True) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and (not finite or math.isfinite(value))
 
 
-def check_state(record, arrays) -> None:
+def check_state(record: Any, arrays: Any) -> None:
     """``ValueError`` unless ``record``/``arrays`` have the form ``Trainer.state`` writes: counters that are
     integers from 0, finite losses, a history of number lists, NumPy's random state, a row order that is a
     permutation (the optimizer's part is checked by ``restore_optimizer``)."""
@@ -91,7 +92,7 @@ def check_state(record, arrays) -> None:
         raise ValueError(f"the optimizer's record must be an object, got {type(record['optimizer']).__name__}")
 
 
-def restore_optimizer(optimizer, record: dict, arrays: dict[str, np.ndarray], params: list[np.ndarray]) -> None:
+def restore_optimizer(optimizer: Any, record: dict, arrays: dict[str, np.ndarray], params: list[np.ndarray]) -> None:
     """Put ``optimizer_state``'s output back into an optimizer of the same class, for ``params``; ValueError
     if it does not fit (the optimizer is unchanged then): its scalars have the types they have now (a
     finite number, a counter from 0), its state lists one array per parameter, of that parameter's shape."""

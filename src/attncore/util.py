@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +39,7 @@ def clip_grads(grads: list[np.ndarray], max_norm: float) -> None:
             grad *= rate
 
 
-def ids_to_text(ids, id_to_char: dict, sep: str = "") -> str:
+def ids_to_text(ids: Iterable[int] | np.ndarray, id_to_char: dict, sep: str = "") -> str:
     return sep.join(id_to_char[int(i)] for i in ids)
 
 
@@ -52,7 +54,12 @@ def answer_mark(ok: bool) -> str:
 
 
 def eval_seq2seq(
-    model, question: np.ndarray, correct: np.ndarray, id_to_char: dict, verbose: bool = False, is_reverse: bool = False
+    model: Any,
+    question: np.ndarray,
+    correct: np.ndarray,
+    id_to_char: dict,
+    verbose: bool = False,
+    is_reverse: bool = False,
 ) -> int:
     """1 if greedy decoding of ``question`` (1,T) gives ``correct[0, 1:]`` exactly, else 0.
 
@@ -93,7 +100,7 @@ def _check_rows(x: np.ndarray, t: np.ndarray) -> None:
         raise ValueError("nothing to evaluate: x is empty")
 
 
-def decode_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> np.ndarray:
+def decode_seq2seq(model: Any, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> np.ndarray:
     """Greedy decoding of every row, ``batch_size`` rows at once: x (N,T) questions, t (N,Td+1) answers
     starting with the start id -> guesses (N,Td)."""
     _check_rows(x, t)
@@ -105,7 +112,7 @@ def decode_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE
     )
 
 
-def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
+def evaluate_seq2seq(model: Any, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
     """Fraction of rows whose greedy decoding equals the answer, decoding ``batch_size`` rows at once.
 
     x (N,T) questions, t (N,Td+1) answers starting with the start id. Equal to
@@ -118,7 +125,7 @@ def evaluate_seq2seq(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECO
 
 
 @contextlib.contextmanager
-def evaluating(model):
+def evaluating(model: Any) -> Iterator[None]:
     """Dropout off inside the block (``model.train_flg = False``, as the book's ``predict(train_flg=False)``),
     the model's own setting after it; a model without ``train_flg`` is left as it is."""
     if not hasattr(model, "train_flg"):
@@ -131,7 +138,7 @@ def evaluating(model):
         model.train_flg = saved
 
 
-def validation_loss(model, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
+def validation_loss(model: Any, x: np.ndarray, t: np.ndarray, batch_size: int = DECODE_BATCH) -> float:
     """The teacher-forced loss of ``model.forward`` over every row, per answer token (the padding a
     ``pad_id`` ignores not counted), in batches of ``batch_size`` rows, without dropout."""
     _check_rows(x, t)

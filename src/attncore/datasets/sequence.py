@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,14 +175,18 @@ def _shuffled(rows: int, seed: int | None) -> np.ndarray:
     return indices
 
 
-def _shuffle_split(x: np.ndarray, t: np.ndarray, seed: int | None, test_fraction: float = 0.1):
+def _shuffle_split(
+    x: np.ndarray, t: np.ndarray, seed: int | None, test_fraction: float = 0.1
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     indices = _shuffled(len(x), seed)
     x, t = x[indices], t[indices]
     split_at = len(x) - test_rows(len(x), test_fraction)
     return (x[:split_at], t[:split_at]), (x[split_at:], t[split_at:])
 
 
-def load_data(file_name: str = "addition.txt", seed: int | None = SEED):
+def load_data(
+    file_name: str = "addition.txt", seed: int | None = SEED
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The book's ``load_data``: ``((x_train, t_train), (x_test, t_test))`` as int arrays.
 
     x (rows, question length), t (rows, answer length with its leading ``_``).
@@ -254,7 +259,7 @@ class SequenceData:
     def start_id(self) -> int:
         return int(self.train[1][0, 0])
 
-    def decode(self, ids) -> str:
+    def decode(self, ids: Iterable[int] | np.ndarray) -> str:
         """Text of a sequence of ids; word-level text stops at ``</s>`` and drops ``<pad>``, and is
         detokenized by the data's tokenizer."""
         return self._text([self.tokens[int(i)] for i in ids])
@@ -280,7 +285,7 @@ class SequenceData:
             return None
         return source_lengths(x, self.pad_id)
 
-    def decode_question(self, ids) -> str:
+    def decode_question(self, ids: Iterable[int] | np.ndarray) -> str:
         """Text of a question: as ``decode`` (in the questions' vocabulary), with characters joined when
         ``source_chars``."""
         tokens = self.question_vocabulary
@@ -369,7 +374,9 @@ def load_parallel(
     return data
 
 
-def _whitespace_data(pairs: list[tuple[str, str]], seed, test_fraction: float, source_chars: bool) -> SequenceData:
+def _whitespace_data(
+    pairs: list[tuple[str, str]], seed: int | None, test_fraction: float, source_chars: bool
+) -> SequenceData:
     vocab = {PAD: 0, START: 1, END: 2}
     rows = []
     for source, target in pairs:
@@ -384,7 +391,11 @@ def _whitespace_data(pairs: list[tuple[str, str]], seed, test_fraction: float, s
 
 
 def _tokenized_data(
-    pairs: list[tuple[str, str]], seed, test_fraction: float, tokenizer: Tokenizer, vocabulary: list[str] | None
+    pairs: list[tuple[str, str]],
+    seed: int | None,
+    test_fraction: float,
+    tokenizer: Tokenizer,
+    vocabulary: list[str] | None,
 ) -> SequenceData:
     order = _shuffled(len(pairs), seed)
     pairs = [pairs[i] for i in order]

@@ -17,13 +17,14 @@ Each framework is imported only by the function that needs it; a missing one is
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from ..errors import MissingExtraError
 
 __all__ = ["need", "to_torch"]
 
 
-def need(module: str, extra: str, what: str):
+def need(module: str, extra: str, what: str) -> Any:
     """Import ``module`` for ``what``, or raise MissingExtraError naming ``attncore[extra]``."""
     try:
         return importlib.import_module(module)
@@ -33,7 +34,7 @@ def need(module: str, extra: str, what: str):
         ) from None
 
 
-def to_torch(model):
+def to_torch(model: Any) -> Any:
     """``model`` (an :class:`~attncore.attention_seq2seq.AttentionSeq2seq`) as a PyTorch ``nn.Module`` with
     equal outputs (:class:`~attncore.interop.torch_seq2seq.AttentionSeq2seqModule`; needs
     ``attncore[torch]``). The LSTM and the reset-after GRU only: ValueError for the book's GRU."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Any
 
 import numpy as np
 
@@ -50,14 +51,14 @@ def _member(z: zipfile.ZipFile, name: str, path: str) -> bytes:
     return z.read(name)
 
 
-def _json(text, path: str, what: str):
+def _json(text: Any, path: str, what: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path}: {what} is not JSON ({type(exc).__name__}: {exc})") from None
 
 
-def _hard(h5py, group, key: str, where: str, path: str):
+def _hard(h5py: Any, group: Any, key: str, where: str, path: str) -> Any:
     """``group[key]``, if it is a member of the file itself (a hard link)."""
     link = group.get(key, getlink=True)
     if link is None:
@@ -69,7 +70,7 @@ def _hard(h5py, group, key: str, where: str, path: str):
     return group[key]
 
 
-def _walk(h5py, group, relative: str, where: str, path: str):
+def _walk(h5py: Any, group: Any, relative: str, where: str, path: str) -> Any:
     """``group[relative]``, each step of the path a hard link."""
     for part in relative.split("/"):
         where = f"{where}/{part}"
@@ -77,7 +78,7 @@ def _walk(h5py, group, relative: str, where: str, path: str):
     return group
 
 
-def _array(h5py, dataset, where: str, path: str) -> np.ndarray:
+def _array(h5py: Any, dataset: Any, where: str, path: str) -> np.ndarray:
     """A dataset's array, read only when it is a plain float dataset whose bytes are all in the file."""
     if not isinstance(dataset, h5py.Dataset):
         raise ValueError(f"{path}: {where} is not a dataset")
@@ -97,16 +98,16 @@ def _array(h5py, dataset, where: str, path: str) -> np.ndarray:
     return np.asarray(dataset[()])
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _keras3_weights(h5py, f, path: str) -> dict[str, tuple[str, list[np.ndarray]]]:
+def _keras3_weights(h5py: Any, f: Any, path: str) -> dict[str, tuple[str, list[np.ndarray]]]:
     """Keras 3: ``layers/<key>/vars/<i>`` (a recurrent layer's under ``cell``, a Bidirectional layer's under
     ``forward_layer/cell`` then ``backward_layer/cell``); Keras names the keys by class and place in
     ``model.layers`` (``gru``, ``gru_1``) and keeps the layer's own name in the ``vars`` group's ``name``."""
 
-    def variables(group, where: str) -> list[np.ndarray]:
+    def variables(group: Any, where: str) -> list[np.ndarray]:
         if "cell" in group:
             group, where = _hard(h5py, group, "cell", f"{where}/cell", path), f"{where}/cell"
         if "vars" not in group:
@@ -137,7 +138,7 @@ def _keras3_weights(h5py, f, path: str) -> dict[str, tuple[str, list[np.ndarray]
     return out
 
 
-def _keras2_weights(h5py, group, path: str, where: str) -> dict[str, tuple[str, list[np.ndarray]]]:
+def _keras2_weights(h5py: Any, group: Any, path: str, where: str) -> dict[str, tuple[str, list[np.ndarray]]]:
     """tf.keras 2: each layer of the ``layer_names`` attribute a group whose ``weight_names`` attribute lists its
     variables' paths in order (``gru/gru_cell/kernel:0``, ...)."""
     out = {}
@@ -154,7 +155,7 @@ def _keras2_weights(h5py, group, path: str, where: str) -> dict[str, tuple[str, 
     return out
 
 
-def _tensor(entry) -> dict:
+def _tensor(entry: Any) -> dict:
     """A tf.keras 2 inbound entry ``[layer, node, tensor, kwargs]`` (or a bare reference) as Keras 3 writes a
     tensor."""
     return {"class_name": "__keras_tensor__", "config": {"keras_history": [entry[0], entry[1], entry[2]]}}
@@ -210,7 +211,7 @@ def _keras2_config(model_config: dict, path: str) -> dict:
     return {"class_name": "Functional", "config": {"layers": layers}}
 
 
-def read_keras(h5py, path: str):
+def read_keras(h5py: Any, path: str) -> Any:
     """(the model's graph in Keras 3's form, or None for a weights-only file; its weights by key)."""
     with open(path, "rb") as f:
         head = f.read(4)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -64,7 +64,7 @@ _KNOWN = {
 }
 
 
-def _refs(node) -> list[tuple[str, int]]:
+def _refs(node: Any) -> list[tuple[str, int]]:
     """The tensors a node's arguments hold, in order: (the layer that made it, which of its outputs)."""
     if isinstance(node, dict):
         if node.get("class_name") == "__keras_tensor__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from ..datasets.sequence import END, PAD, START
 from ..tokenizers import UNK, KerasTokenizer
@@ -21,7 +22,7 @@ __all__ = ["keras_metadata", "read_keras_tokenizer"]
 MAX_BYTES = 1 << 30  # a vocabulary file larger than this is not one
 
 
-def _fail(path, what: str) -> ValueError:
+def _fail(path: Any, what: str) -> ValueError:
     return ValueError(f"{path}: not a Keras Tokenizer's JSON ({what})")
 
 
@@ -72,7 +73,7 @@ def read_keras_tokenizer(path: str | os.PathLike) -> dict:
     return {**settings, "oov_token": oov, "num_words": num_words, "word_index": word_index}
 
 
-def _side(path, keras: dict, rows: int, rename: dict[str, str], side: str) -> tuple[list[str], dict]:
+def _side(path: Any, keras: dict, rows: int, rename: dict[str, str], side: str) -> tuple[list[str], dict]:
     """The side's tokens by id for an embedding of ``rows`` rows, and its settings for KerasTokenizer."""
     usable = min(rows, keras["num_words"] or rows)  # Keras reads ids >= num_words as its oov word
     words = [f"<unused {i}>" for i in range(usable)]  # ids no word has (none in a fitted Tokenizer)
@@ -91,7 +92,13 @@ def _side(path, keras: dict, rows: int, rename: dict[str, str], side: str) -> tu
 
 
 def keras_metadata(
-    model, source_path, target_path, start_token: str, end_token: str, source_length: int, target_length: int
+    model: Any,
+    source_path: Any,
+    target_path: Any,
+    start_token: str,
+    end_token: str,
+    source_length: int,
+    target_length: int,
 ) -> dict:
     """The metadata ``attncore translate`` reads, for an imported model and the two Tokenizer files."""
     source, target = read_keras_tokenizer(source_path), read_keras_tokenizer(target_path)

@@ -23,6 +23,9 @@ Legend: V target vocabulary, Vs source vocabulary, D embedding, H hidden.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -43,7 +46,7 @@ GATE_ORDERS: dict[str, dict[str, tuple[int, ...]]] = {
 EXPORTABLE_CELLS = tuple(GATE_ORDERS)
 
 
-def check_exportable(model) -> dict:
+def check_exportable(model: Any) -> dict:
     """The model's config if other frameworks can run it exactly, else ValueError saying why."""
     name = type(model).__name__
     config = dict(getattr(model, "config", {}))
@@ -61,13 +64,13 @@ def gate_order(cell: str, framework: str) -> tuple[int, ...]:
     return GATE_ORDERS[cell][framework]
 
 
-def reorder(a: np.ndarray, order, axis: int = -1) -> np.ndarray:
+def reorder(a: np.ndarray, order: Sequence[int], axis: int = -1) -> np.ndarray:
     """The gate blocks of ``a`` along ``axis`` in ``order`` (indices of blocks of equal size)."""
     blocks = np.split(a, len(order), axis=axis)
     return np.concatenate([blocks[k] for k in order], axis=axis)
 
 
-def _inverse(order) -> list[int]:
+def _inverse(order: Sequence[int]) -> list[int]:
     return [list(order).index(k) for k in range(len(order))]
 
 
@@ -97,7 +100,7 @@ def _recurrent_to_torch(prefix: str, cell: str, named: dict, half: str, layers: 
     return state
 
 
-def torch_state(model) -> dict[str, np.ndarray]:
+def torch_state(model: Any) -> dict[str, np.ndarray]:
     """The state dict (NumPy arrays, contiguous, the model's dtype) of the model's PyTorch module: the
     recurrent layers in ``nn.LSTM``/``nn.GRU``'s names (``_l<i>``, ``_reverse``), the score's weights as
     attncore names them (``attention.W1``, ...; :meth:`AttentionSeq2seq.named_params`)."""

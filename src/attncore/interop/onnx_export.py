@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,8 @@ OPSET = 17
 
 
 def _recurrent_node(
-    helper, cell: str, name: str, inputs: list[str], outputs: list[str], H: int, bidirectional: bool = False
-):
+    helper: Any, cell: str, name: str, inputs: list[str], outputs: list[str], H: int, bidirectional: bool = False
+) -> Any:
     op = "LSTM" if cell == "lstm" else "GRU"
     extra: dict[str, object] = {} if cell == "lstm" else {"linear_before_reset": 1}
     if bidirectional:
@@ -44,7 +45,7 @@ def _recurrent_node(
     return helper.make_node(op, inputs, outputs, name=name, hidden_size=H, **extra)
 
 
-def _recurrent_weights(numpy_helper, cell: str, prefix: str, named: dict, layer: str) -> list:
+def _recurrent_weights(numpy_helper: Any, cell: str, prefix: str, named: dict, layer: str) -> list:
     """ONNX's W (directions, gates*H, D), R (directions, gates*H, H) and B (directions, 2*gates*H) of one
     recurrent layer (``layer`` the prefix of its names, ``.forward``/``.backward`` ones for a bidirectional
     layer), gates in ONNX's order."""
@@ -63,7 +64,7 @@ def _recurrent_weights(numpy_helper, cell: str, prefix: str, named: dict, layer:
     ]
 
 
-def _model(onnx, graph, config: dict, metadata: dict):
+def _model(onnx: Any, graph: Any, config: dict, metadata: dict) -> Any:
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)], producer_name="attncore")
     model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime releases of the last years
     for key, value in (("attncore.config", config), ("attncore.metadata", metadata)):
@@ -73,7 +74,7 @@ def _model(onnx, graph, config: dict, metadata: dict):
     return model
 
 
-def _constants(numpy_helper) -> list:
+def _constants(numpy_helper: Any) -> list:
     const = [
         ("axis0", np.array([0], np.int64)),
         ("axis1", np.array([1], np.int64)),
@@ -88,7 +89,7 @@ def _constants(numpy_helper) -> list:
     return [numpy_helper.from_array(v, k) for k, v in const]
 
 
-def _encoder(onnx, model, config: dict, lstm: bool):
+def _encoder(onnx: Any, model: Any, config: dict, lstm: bool) -> Any:
     """Each layer one ONNX LSTM/GRU node (both directions in one node for a bidirectional encoder): its Y
     (T,directions,N,H) read as (T,N,directions*H), its Y_h (directions,N,H) as (N,directions*H), the
     directions joined as attncore joins them (forward first)."""
@@ -158,7 +159,7 @@ def _encoder(onnx, model, config: dict, lstm: bool):
     return helper.make_graph(nodes, "attncore_encoder", inputs, outputs, init)
 
 
-def _scores(helper, numpy_helper, score: str, named: dict, init: list) -> list:
+def _scores(helper: Any, numpy_helper: Any, score: str, named: dict, init: list) -> list:
     """The nodes from ``query`` (N,H) and ``encoder_states`` (N,T,H) to ``scores`` (N,T) for ``score``."""
 
     def weight(name: str, onnx_name: str) -> str:
@@ -211,7 +212,7 @@ def _scores(helper, numpy_helper, score: str, named: dict, init: list) -> list:
     return nodes
 
 
-def _decoder_step(onnx, model, config: dict, lstm: bool):
+def _decoder_step(onnx: Any, model: Any, config: dict, lstm: bool) -> Any:
     """One greedy step: each layer one ONNX LSTM/GRU node of one step, from ``state`` (N,H), or (layers,N,H)
     for stacked layers; the score's attention over ``encoder_states`` with the padding left out; the
     [context; state] (or [state; context]) layers to the logits."""
@@ -308,7 +309,7 @@ def _decoder_step(onnx, model, config: dict, lstm: bool):
     return helper.make_graph(nodes, "attncore_decoder_step", inputs, outputs, init)
 
 
-def onnx_graphs(model) -> dict:
+def onnx_graphs(model: Any) -> dict:
     """``{"encoder": ModelProto, "decoder_step": ModelProto}`` for an exportable attention model, in float32."""
     config = check_exportable(model)
     onnx = need("onnx", "onnx", "ONNX export")
@@ -320,7 +321,7 @@ def onnx_graphs(model) -> dict:
     }
 
 
-def export_onnx(model, out_dir: str | os.PathLike) -> list[str]:
+def export_onnx(model: Any, out_dir: str | os.PathLike) -> list[str]:
     """Write ``encoder.onnx`` and ``decoder_step.onnx`` into ``out_dir`` (made if missing); their paths."""
     onnx = need("onnx", "onnx", "ONNX export")
     graphs = onnx_graphs(model)

@@ -10,6 +10,7 @@ file and ``load_torch`` reads it (or a bare state dict) back, with
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ __all__ = ["from_torch", "load_torch", "save_torch"]
 FORMAT = "attncore-torch-1"
 
 
-def from_torch(module_or_state, config: dict | None = None, concat: str = "context-state") -> AttentionSeq2seq:
+def from_torch(module_or_state: Any, config: dict | None = None, concat: str = "context-state") -> AttentionSeq2seq:
     """An attncore model from an :class:`AttentionSeq2seqModule` or its state dict: ``config`` as the
     module was built (default: read off the shapes, with ``concat``). NumPy's random state is kept."""
     state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state

@@ -15,6 +15,7 @@ Legend: N batch, T source steps, Td target steps, V target vocabulary, D embeddi
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -140,7 +141,7 @@ class AttentionSeq2seqModule(nn.Module):
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(x) if self.dropout is not None else x
 
-    def encode(self, xs: torch.Tensor, lengths: torch.Tensor | None = None):
+    def encode(self, xs: torch.Tensor, lengths: torch.Tensor | None = None) -> Any:
         """-> (enc_hs (N,T,H), the decoder's first state): the encoder's state at each row's length
         (cell state zero)."""
         embedded = self._drop(self.source_embedding(xs))
@@ -160,7 +161,7 @@ class AttentionSeq2seqModule(nn.Module):
             h = torch.stack([torch.tanh(bridge(state)) for bridge, state in zip(self.bridge, h, strict=True)])
         return enc_hs, (h, torch.zeros_like(h)) if self.lstm else h
 
-    def decode(self, ys: torch.Tensor, enc_hs: torch.Tensor, state, lengths: torch.Tensor | None = None):
+    def decode(self, ys: torch.Tensor, enc_hs: torch.Tensor, state: Any, lengths: torch.Tensor | None = None) -> Any:
         """-> (scores (N,Td,V), the decoder's state after ys, attention weights (N,Td,T))."""
         dec_hs, state = self.decoder(self._drop(self.target_embedding(ys)), state)
         scores = torch.bmm(dec_hs, enc_hs.transpose(1, 2)) if self.attention is None else self.attention(dec_hs, enc_hs)
@@ -193,7 +194,7 @@ class AttentionSeq2seqModule(nn.Module):
         return torch.cat(out, dim=1) if out else ids.new_empty((ids.shape[0], 0))
 
 
-def to_torch(model) -> AttentionSeq2seqModule:
+def to_torch(model: Any) -> AttentionSeq2seqModule:
     """A PyTorch module equal to ``model`` (its weights copied, in the model's dtype), in eval mode (no
     dropout: ``.train()`` for fine-tuning). ValueError for a model other frameworks cannot run exactly
     (:func:`.layout.check_exportable`)."""
