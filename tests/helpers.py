@@ -190,6 +190,11 @@ EXPORTED = {
         source_vocab_size=17,
     ),
     "stacked-lstm": dict(vocab_size=13, wordvec_size=5, hidden_size=7, layers=3, score="general"),
+    # the book's reset-before GRU: the parallel-text recipe's model, and with every structural option
+    "recipe-gru": dict(vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru", luong=True, bidirectional=True),
+    "book-gru-stacked-additive": dict(
+        vocab_size=13, wordvec_size=5, hidden_size=7, cell="gru", layers=2, score="additive", bridge=6
+    ),
     "bi-stacked-gru": dict(
         vocab_size=13,
         wordvec_size=5,

@@ -12,6 +12,7 @@ from helpers import EXPORTED, SLOWNESS
 
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.cli import main
+from attncore.models import build_model
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -100,17 +101,17 @@ def test_the_graphs_carry_config_and_metadata_and_pass_the_checker(tmp_path):
         assert props == {"attncore.config": model.config, "attncore.metadata": model.metadata}
 
 
-def test_the_command_line_exports_a_saved_model_and_refuses_the_books_gru(tmp_path, capsys):
+def test_the_command_line_exports_a_saved_model_and_refuses_what_it_cannot(tmp_path, capsys):
     model = random_model(CONFIGS[2])
     model.save_params(tmp_path / "p.npz")
     assert main(["export", "--format", "onnx", str(tmp_path / "p.npz"), str(tmp_path / "onnx")]) == 0
     assert (tmp_path / "onnx" / "decoder_step.onnx").exists()
     np.random.seed(0)
-    AttentionSeq2seq(9, 4, 5, cell="gru").save_params(tmp_path / "book_gru.npz")
+    build_model("peeky", 9, 4, 5).save_params(tmp_path / "peeky.npz")
     capsys.readouterr()
-    assert main(["export", "--format", "onnx", str(tmp_path / "book_gru.npz"), str(tmp_path / "x")]) == 2
+    assert main(["export", "--format", "onnx", str(tmp_path / "peeky.npz"), str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "reset-before GRU" in err
+    assert err.count("\n") == 1 and "only the attention model" in err
     assert main(["export", "--format", "onnx", str(tmp_path / "missing.npz"), str(tmp_path / "x")]) == 2
 
 

@@ -115,10 +115,15 @@ def test_files_round_trip_with_config_and_metadata(tmp_path):
     assert config_of_state(torch_state(model), "state-context") == model.config
 
 
-def test_the_books_gru_and_other_models_are_refused_with_the_reason():
+def test_the_books_gru_is_a_reset_before_module_and_other_models_are_refused():
+    """The book's GRU exports to ResetBeforeGRU; a bare state dict says so by its marker buffer."""
     np.random.seed(0)
-    with pytest.raises(ValueError, match="reset-before GRU.*gru-reset-after"):
-        interop.to_torch(AttentionSeq2seq(9, 4, 5, cell="gru"))
+    model = AttentionSeq2seq(9, 4, 5, cell="gru", luong=True)
+    module = interop.to_torch(model)
+    assert type(module.encoder).__name__ == "ResetBeforeGRU" and "encoder.linear_before_reset" in module.state_dict()
+    assert config_of_state(torch_state(model)) == model.config
+    with pytest.raises(ValueError, match="batch_first"):
+        type(module.encoder)(4, 5, batch_first=False)
     with pytest.raises(ValueError, match="only the attention model"):
         to_torch(PeekySeq2seq(9, 4, 5))
     with pytest.raises(ValueError, match="only the attention model"):

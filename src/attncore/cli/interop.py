@@ -65,7 +65,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
         help="torch: one torch.save file (state dict, config, metadata); onnx: a folder with "
         "encoder.onnx and decoder_step.onnx",
     )
-    p.add_argument("params", help="an attncore parameter file (.npz) of an attention model (LSTM or reset-after GRU)")
+    p.add_argument("params", help="an attncore parameter file (.npz) of an attention model")
     p.add_argument("out", help="the file (torch) or folder (onnx) to write")
 
 

@@ -8,15 +8,20 @@ cell          attncore   PyTorch         ONNX
 ============  =========  ==============  ==============
 LSTM          f, g, i, o i, f, g, o      i, o, f, c(=g)
 reset-after   z, r, n    r, z, n         z, r, h(=n)
+reset-before  z, r, h~   r, -z, h~       -z, r, h~
 ============  =========  ==============  ==============
 
 The book's LSTM has one bias (the others' input bias; their recurrent bias is
 zero); the reset-after GRU has two, the input bias and the recurrent one.
-Exportable are the attention models whose cells the others have: the LSTM and
-the reset-after GRU, with every score, stacked layers and bidirectional
-encoders (PyTorch's ``num_layers`` and ``bidirectional``; ONNX's
-``direction="bidirectional"``). The book's reset-before GRU has no ``nn.GRU`` or ONNX
-equivalent (its reset gate scales the state before the product).
+The book's reset-before GRU (``cell="gru"``: its reset gate scales the state
+before the product) is ONNX's ``GRU`` with ``linear_before_reset=0`` and, in
+PyTorch, the module :class:`attncore.interop.torch_seq2seq.ResetBeforeGRU`
+(``nn.GRU``'s names and layout, that equation); both keep their update gate
+for the old state (``h = (1 - z) h~ + z h``) where the book keeps it for the
+new one, so its z weights and bias are negated (``sigmoid(-a) = 1 -
+sigmoid(a)``). Every cell exports, with every score, stacked layers and
+bidirectional encoders (PyTorch's ``num_layers`` and ``bidirectional``;
+ONNX's ``direction="bidirectional"``).
 
 Legend: V target vocabulary, Vs source vocabulary, D embedding, H hidden.
 """
@@ -30,17 +35,20 @@ import numpy as np
 
 __all__ = [
     "EXPORTABLE_CELLS",
+    "attncore_weights",
     "check_exportable",
     "config_of_state",
     "from_torch_state",
     "gate_order",
     "reorder",
+    "standard_weights",
     "torch_state",
 ]
 
 # The gate blocks each framework stores, as indices into attncore's order.
 GATE_ORDERS: dict[str, dict[str, tuple[int, ...]]] = {
     "lstm": {"torch": (2, 0, 1, 3), "onnx": (2, 3, 0, 1)},
+    "gru": {"torch": (1, 0, 2), "onnx": (0, 1, 2)},
     "gru-reset-after": {"torch": (1, 0, 2), "onnx": (0, 1, 2)},
 }
 EXPORTABLE_CELLS = tuple(GATE_ORDERS)
@@ -53,11 +61,40 @@ def check_exportable(model: Any) -> dict:
     if name != "AttentionSeq2seq":
         raise ValueError(f"only the attention model (AttentionSeq2seq) is exported, this is a {name}")
     if config.get("cell", "lstm") not in EXPORTABLE_CELLS:
-        raise ValueError(
-            f"cell {config['cell']!r} (the book's reset-before GRU) has no PyTorch or ONNX equivalent; "
-            f"the exported cells are {list(EXPORTABLE_CELLS)} (train with --cell gru-reset-after)"
-        )
+        raise ValueError(f"cell {config['cell']!r} is not exported: the exported cells are {list(EXPORTABLE_CELLS)}")
     return config
+
+
+def _z_signs(Wh: np.ndarray) -> np.ndarray:
+    """+1 for every column of the book's GRU (z, r, h~) but -1 for z's."""
+    H = Wh.shape[0]
+    return np.concatenate([-np.ones(H, Wh.dtype), np.ones(2 * H, Wh.dtype)])
+
+
+def standard_weights(
+    cell: str, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One recurrent layer's (Wx, Wh, b) in PyTorch's and ONNX's equations, still in attncore's gate order:
+    (Wx, Wh, input bias, recurrent bias); the book's GRU with its z gate negated (see the module's table)."""
+    if cell == "lstm":
+        return Wx, Wh, b, np.zeros_like(b)
+    if cell == "gru-reset-after":
+        return Wx, Wh, b[0], b[1]
+    signs = _z_signs(Wh)
+    return Wx * signs, Wh * signs, b * signs, np.zeros_like(b)
+
+
+def attncore_weights(
+    cell: str, Wx: np.ndarray, Wh: np.ndarray, b_in: np.ndarray, b_rec: np.ndarray
+) -> list[np.ndarray]:
+    """:func:`standard_weights` back: attncore's (Wx, Wh, b); a recurrent bias outside the reset gate's product
+    (the LSTM's, the reset-before GRU's) joins the input bias."""
+    if cell == "lstm":
+        return [Wx, Wh, b_in + b_rec]
+    if cell == "gru-reset-after":
+        return [Wx, Wh, np.stack([b_in, b_rec])]
+    signs = _z_signs(Wh)
+    return [Wx * signs, Wh * signs, (b_in + b_rec) * signs]
 
 
 def gate_order(cell: str, framework: str) -> tuple[int, ...]:
@@ -86,8 +123,7 @@ def _recurrent_to_torch(prefix: str, cell: str, named: dict, half: str, layers: 
     state = {}
     for i in range(layers):
         for name, suffix in _directions(named, f"{half}.rnn.{i}"):
-            Wx, Wh, b = (named[f"{name}.{k}"] for k in ("Wx", "Wh", "b"))
-            b_ih, b_hh = (b, np.zeros_like(b)) if cell == "lstm" else (b[0], b[1])
+            Wx, Wh, b_ih, b_hh = standard_weights(cell, *(named[f"{name}.{k}"] for k in ("Wx", "Wh", "b")))
             end = f"_l{i}{suffix}"
             state.update(
                 {
@@ -122,6 +158,9 @@ def torch_state(model: Any) -> dict[str, np.ndarray]:
             {"attentional.weight": named["decoder.attentional.W"].T, "attentional.bias": named["decoder.attentional.b"]}
         )
     state.update({"output.weight": named["decoder.affine.W"].T, "output.bias": named["decoder.affine.b"]})
+    if cell == "gru":  # ResetBeforeGRU's marker
+        marker = np.zeros((), named["decoder.affine.W"].dtype)
+        state.update({"encoder.linear_before_reset": marker, "decoder.linear_before_reset": marker})
     state.update({k: v for k, v in named.items() if k.startswith("attention.")})
     return {k: np.ascontiguousarray(v) for k, v in state.items()}
 
@@ -153,7 +192,8 @@ def config_of_state(state: dict, concat: str = "context-state") -> dict:
         "vocab_size": int(V),
         "wordvec_size": int(D),
         "hidden_size": int(H),
-        "cell": "lstm" if rows == 4 * H else "gru-reset-after",
+        # ResetBeforeGRU's state dict holds its marker, nn.GRU's none
+        "cell": "lstm" if rows == 4 * H else "gru" if "encoder.linear_before_reset" in state else "gru-reset-after",
         "luong": "attentional.weight" in state,
     }
     if Vs != V:
@@ -181,7 +221,7 @@ def _recurrent_from_torch(state: dict, prefix: str, cell: str, end: str) -> list
     Wx = reorder(state[f"{prefix}.weight_ih{end}"].T, back)
     Wh = reorder(state[f"{prefix}.weight_hh{end}"].T, back)
     b_ih, b_hh = (reorder(state[f"{prefix}.bias_ih{end}"], back), reorder(state[f"{prefix}.bias_hh{end}"], back))
-    return [Wx, Wh, b_ih + b_hh if cell == "lstm" else np.stack([b_ih, b_hh])]
+    return attncore_weights(cell, Wx, Wh, b_ih, b_hh)
 
 
 def from_torch_state(state: dict, config: dict, names: list[str]) -> list[np.ndarray]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import need
-from .layout import check_exportable, gate_order, reorder
+from .layout import check_exportable, gate_order, reorder, standard_weights
 
 __all__ = ["OPSET", "export_onnx", "onnx_graphs"]
 
@@ -39,7 +39,7 @@ def _recurrent_node(
     helper: Any, cell: str, name: str, inputs: list[str], outputs: list[str], H: int, bidirectional: bool = False
 ) -> Any:
     op = "LSTM" if cell == "lstm" else "GRU"
-    extra: dict[str, object] = {} if cell == "lstm" else {"linear_before_reset": 1}
+    extra: dict[str, object] = {} if cell == "lstm" else {"linear_before_reset": int(cell == "gru-reset-after")}
     if bidirectional:
         extra["direction"] = "bidirectional"
     return helper.make_node(op, inputs, outputs, name=name, hidden_size=H, **extra)
@@ -53,8 +53,7 @@ def _recurrent_weights(numpy_helper: Any, cell: str, prefix: str, named: dict, l
     directions = [f"{layer}.forward", f"{layer}.backward"] if f"{layer}.forward.Wx" in named else [layer]
     arrays: dict[str, list[np.ndarray]] = {"W": [], "R": [], "B": []}
     for d in directions:
-        Wx, Wh, b = (named[f"{d}.{k}"] for k in ("Wx", "Wh", "b"))
-        b_in, b_rec = (b, np.zeros_like(b)) if cell == "lstm" else (b[0], b[1])
+        Wx, Wh, b_in, b_rec = standard_weights(cell, *(named[f"{d}.{k}"] for k in ("Wx", "Wh", "b")))
         arrays["W"].append(reorder(Wx, order).T)
         arrays["R"].append(reorder(Wh, order).T)
         arrays["B"].append(np.concatenate([reorder(b_in, order), reorder(b_rec, order)]))

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from ..defaults import CONCATS
 from .layout import EXPORTABLE_CELLS, check_exportable, torch_state
@@ -80,6 +80,95 @@ class Scores(nn.Module):
         return scores * self.scale if self.score == "scaled" else scores
 
 
+class ResetBeforeGRU(nn.Module):
+    """``nn.GRU`` with the reset gate applied before the recurrent product (ONNX's ``linear_before_reset=0``,
+    the book's GRU): ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``, ``h' = (1 - z) n + z h``; the same
+    parameters, names, gate order (r, z, n), ``batch_first=True`` interface and packed sequences as
+    ``nn.GRU``. The buffer ``linear_before_reset`` (0) marks its state dict."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+    ) -> None:
+        super().__init__()
+        if not batch_first:
+            raise ValueError("ResetBeforeGRU takes batch_first inputs (N, T, D) only")
+        self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
+        self.directions = 2 if bidirectional else 1
+        bound = hidden_size**-0.5
+        for i in range(num_layers):
+            fan_in = input_size if i == 0 else hidden_size * self.directions
+            for suffix in ("", "_reverse")[: self.directions]:
+                for name, shape in (
+                    ("weight_ih", (3 * hidden_size, fan_in)),
+                    ("weight_hh", (3 * hidden_size, hidden_size)),
+                    ("bias_ih", (3 * hidden_size,)),
+                    ("bias_hh", (3 * hidden_size,)),
+                ):
+                    setattr(self, f"{name}_l{i}{suffix}", nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
+        self.register_buffer("linear_before_reset", torch.zeros(()))
+
+    def _direction(self, x: torch.Tensor, h: torch.Tensor, lengths: torch.Tensor, end: str) -> torch.Tensor:
+        """One layer's one direction over x (N,T,D) from h (N,H); a row's state holds past its length, its
+        outputs there are zeros. -> outputs (N,T,H)."""
+        W_ih, W_hh, b_ih, b_hh = (getattr(self, f"{k}{end}") for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        H = self.hidden_size
+        gi = x @ W_ih.T + b_ih
+        out = []
+        for t in range(x.shape[1]):
+            gh = h @ W_hh[: 2 * H].T + b_hh[: 2 * H]
+            r = torch.sigmoid(gi[:, t, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, t, H : 2 * H] + gh[:, H:])
+            n = torch.tanh(gi[:, t, 2 * H :] + (r * h) @ W_hh[2 * H :].T + b_hh[2 * H :])
+            live = (t < lengths)[:, None]
+            h = torch.where(live, (1 - z) * n + z * h, h)
+            out.append(torch.where(live, h, torch.zeros_like(h)))
+        return torch.stack(out, dim=1) if out else x.new_zeros((x.shape[0], 0, H))
+
+    def forward(self, x: Any, hx: torch.Tensor | None = None) -> tuple[Any, torch.Tensor]:
+        """x (N,T,D) or a PackedSequence, hx (layers * directions, N, H) or None (zeros) -> (outputs (N,T,
+        directions * H), or packed as x was; the final states (layers * directions, N, H))."""
+        packed = isinstance(x, PackedSequence)
+        if packed:
+            x, lengths = pad_packed_sequence(x, batch_first=True)
+        else:
+            lengths = torch.full((x.shape[0],), x.shape[1])
+        N, T = x.shape[0], x.shape[1]
+        if hx is None:
+            hx = x.new_zeros((self.num_layers * self.directions, N, self.hidden_size))
+        # each row reversed within its length, for the backward direction
+        steps = torch.arange(T)[None, :]
+        backward = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)[:, :, None]
+        finals = []
+        for i in range(self.num_layers):
+            if i and self.dropout and self.training:
+                x = nn.functional.dropout(x, self.dropout, training=True)
+            outs = []
+            for k, suffix in enumerate(("", "_reverse")[: self.directions]):
+                h0 = hx[i * self.directions + k]
+                if suffix:
+                    flip = backward.expand(-1, -1, x.shape[2])
+                    out = self._direction(torch.gather(x, 1, flip), h0, lengths, f"_l{i}{suffix}")
+                    out = torch.gather(out, 1, backward.expand(-1, -1, self.hidden_size))
+                    out = torch.where((steps < lengths[:, None])[:, :, None], out, torch.zeros_like(out))
+                else:
+                    out = self._direction(x, h0, lengths, f"_l{i}{suffix}")
+                # the final state: the last live step's (the first step's for the backward direction)
+                last = (lengths - 1).clamp(min=0) if not suffix else torch.zeros_like(lengths)
+                finals.append(out[torch.arange(N), last] if T else h0)
+                outs.append(out)
+            x = torch.cat(outs, dim=2)
+        h_n = torch.stack(finals)
+        if packed:
+            return pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), h_n
+        return x, h_n
+
+
 class AttentionSeq2seqModule(nn.Module):
     """attncore's AttentionSeq2seq in PyTorch; the constructor takes the model's config.
 
@@ -120,7 +209,7 @@ class AttentionSeq2seqModule(nn.Module):
         self.layers, self.bidirectional = layers, bool(bidirectional)
         He = 2 * H if bidirectional else H
         Hd = He if bridge is None else bridge
-        rnn = nn.LSTM if self.lstm else nn.GRU
+        rnn: Any = {"lstm": nn.LSTM, "gru": ResetBeforeGRU, "gru-reset-after": nn.GRU}[cell]
         self.source_embedding = nn.Embedding(source_vocab_size or V, D)
         self.encoder = rnn(
             D,
