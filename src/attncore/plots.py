@@ -21,8 +21,8 @@ __all__ = ["font_files", "label_fonts", "plot_attention", "plot_history"]
 
 
 def plot_history(history: dict, path: Path) -> None:
-    """Validation accuracy and training loss per epoch: a sensible number of epoch ticks, the 100% point
-    inside the axes, a log loss axis when the loss spans more than a decade."""
+    """Validation accuracy, training loss and validation loss per epoch: a sensible number of epoch ticks,
+    the 100% point inside the axes, a log loss axis when the losses span more than a decade."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,18 +30,32 @@ def plot_history(history: dict, path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     fig, ax1 = plt.subplots(figsize=(6.4, 3.8), dpi=100)
-    ax1.plot(history["epoch"], [100 * a for a in history["val_acc"]], "o-", color="tab:blue", markersize=4)
+    epochs = history["epoch"]
+    accuracy = [(e, 100 * a) for e, a in zip(epochs, history.get("val_acc", []), strict=False) if a is not None]
+    ax1.plot([e for e, _ in accuracy], [a for _, a in accuracy], "o-", color="tab:blue", markersize=4)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("validation accuracy (%)", color="tab:blue")
     ax1.set_ylim(-2, 102)
     ax1.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax1.grid(True, alpha=0.3)
     ax2 = ax1.twinx()
-    losses = history["loss"]
-    ax2.plot(history["epoch"], losses, "s--", color="tab:red", markersize=4)
-    if min(losses) > 0 and max(losses) / min(losses) > 10:
+    # (epochs of a history that started without validation have None there: those points are left out)
+    val_loss = [(e, v) for e, v in zip(epochs, history.get("val_loss", []), strict=False) if v is not None]
+    ax2.plot(epochs, history["loss"], "s--", color="tab:red", markersize=4, label="training loss")
+    if val_loss:
+        ax2.plot(
+            [e for e, _ in val_loss],
+            [v for _, v in val_loss],
+            "^:",
+            color="tab:orange",
+            markersize=4,
+            label="validation loss",
+        )
+    losses = [v for v in history["loss"] if v is not None] + [v for _, v in val_loss]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 10:
         ax2.set_yscale("log")
-    ax2.set_ylabel("training loss" + (" (log scale)" if ax2.get_yscale() == "log" else ""), color="tab:red")
+    ax2.set_ylabel("loss" + (" (log scale)" if ax2.get_yscale() == "log" else ""), color="tab:red")
+    ax2.legend(loc="center right", fontsize=8)
     ax1.set_title("attncore train: accuracy and loss per epoch")
     fig.tight_layout()
     fig.savefig(path)

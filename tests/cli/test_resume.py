@@ -4,6 +4,7 @@ resumed run ends where an uninterrupted one does, runs never overwritten unasked
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import numpy as np
 import pytest
 from helpers import SLOWNESS, TINY, assert_clean_error, cli
 
+from attncore.cli.runs import history_csv
 from attncore.datasets import generate
+from attncore.plots import plot_history
 
 
 def rewrite_checkpoint(folder, change):
@@ -173,10 +176,22 @@ def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
     assert "Traceback" not in err and f"attncore train --resume {out}" in err.splitlines()[-1]
     history = json.loads((out / "history.json").read_text())
     assert 1 <= len(history["epoch"]) < 12
-    assert {"params.npz", "best.npz", "checkpoint.npz"} <= {p.name for p in out.iterdir()}
+    # every file a finished run has, the plots too (the interrupt line names them)
+    files = {"params.npz", "best.npz", "checkpoint.npz", "history.csv", "train.log", "accuracy.png", "attention.png"}
+    assert files <= {p.name for p in out.iterdir()} and "(and accuracy.png, attention.png)" in err
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0].split(",")[:3] == ["epoch", "loss", "seconds"] and len(rows) == 1 + len(history["epoch"])
+    assert [float(r.split(",")[1]) for r in rows[1:]] == history["loss"]
+    log = (out / "train.log").read_text(encoding="utf-8").splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+    assert all(re.match(stamp, line) for line in log)
+    assert "attncore train: attention model (lstm), dates.txt: " in log[0] and log[0].endswith(" threads")
+    assert any(" epoch   1 | loss" in line for line in log) and log[-1].endswith(f"attncore train --resume {out}")
     resumed = cli("train", "--resume", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming after epoch" in resumed.stdout
+    log = (out / "train.log").read_text(encoding="utf-8").splitlines()  # the resumed run appends
+    assert sum("resuming after epoch" in line for line in log) == 1 and "samples right" in log[-2]
     final, expected = (json.loads((d / "history.json").read_text()) for d in (out, tmp_path / "whole"))
     assert final["epoch"] == expected["epoch"] and final["val_acc"] == expected["val_acc"]
     with np.load(out / "params.npz") as a, np.load(tmp_path / "whole" / "params.npz") as b:
@@ -279,3 +294,34 @@ def test_a_second_run_into_the_folder_is_refused_and_sigterm_saves_like_ctrl_c(t
     assert not (out / ".attncore-train.lock").exists()
     again = cli("train", "--resume", str(out), "--epochs", "1")  # the lock is free again: its other checks run
     assert again.returncode == 2 and "in use" not in again.stderr and "--epochs" in again.stderr, again.stderr
+
+
+def test_history_csv_and_the_plot_take_epochs_without_validation_values():
+    """An epoch recorded before a key was (None in history.json) is an empty CSV cell and no plotted point."""
+    history = {"epoch": [1, 2], "loss": [2.5, 0.5], "val_acc": [None, 0.5], "val_loss": [None, 0.25]}
+    assert history_csv(history) == "epoch,loss,val_acc,val_loss\n1,2.5,,\n2,0.5,0.5,0.25\n"
+    assert history_csv({"epoch": []}) == "epoch\n"
+
+
+def test_the_accuracy_plot_draws_both_losses(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    saved = []
+    real = plt.Figure.savefig
+
+    def keep(fig, path, *args, **kwargs):
+        saved.append([line.get_label() for ax in fig.axes for line in ax.get_lines()])
+        return real(fig, path, *args, **kwargs)
+
+    plt.Figure.savefig = keep
+    try:
+        plot_history(
+            {"epoch": [1, 2], "loss": [2.5, 0.5], "val_acc": [None, 0.5], "val_loss": [None, 0.25]}, tmp_path / "a.png"
+        )
+    finally:
+        plt.Figure.savefig = real
+    assert (tmp_path / "a.png").stat().st_size > 0
+    assert {"training loss", "validation loss"} <= set(saved[0])

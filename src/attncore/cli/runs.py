@@ -9,6 +9,7 @@ after every epoch by :class:`RunFiles`.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -17,7 +18,9 @@ import sys
 import tokenize
 import zipfile
 import zlib
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -30,11 +33,14 @@ __all__ = [
     "CHECKPOINT",
     "EARLIER_OPTIONS",
     "LOCK",
+    "LOG",
     "RUN_FILES",
     "RunFiles",
+    "RunLog",
     "claim_run_folder",
     "describe_data",
     "fingerprint",
+    "history_csv",
     "output_folder",
     "read_checkpoint",
     "run_lock",
@@ -62,7 +68,7 @@ ADDED_OPTIONS = {"attention": "dot", "dropout": 0.0, "layers": 1, "bidirectional
 class RunFiles:
     """The files of a training run, written atomically after each epoch (a ``Trainer.fit`` callback):
     ``checkpoint.npz`` (everything ``--resume`` needs), ``params.npz``, ``best.npz`` (the params of the
-    best validation accuracy so far) and ``history.json``; each epoch also prints one line."""
+    best validation accuracy so far), ``history.json`` and ``history.csv``; each epoch also prints one line."""
 
     def __init__(self, out: Path, options: dict, fingerprint: dict, tokens: list[str]) -> None:
         """``options``: the run's options by name (what ``--resume`` restores), ``fingerprint`` its data files'."""
@@ -105,6 +111,69 @@ class RunFiles:
         write_atomic(self.out / CHECKPOINT, buffer.getvalue())
         trainer.model.save_params(self.out / "params.npz")
         write_atomic(self.out / "history.json", (json.dumps(trainer.history, indent=1) + "\n").encode())
+        write_atomic(self.out / "history.csv", history_csv(trainer.history).encode())
+
+
+def history_csv(history: dict) -> str:
+    """``history.json``'s columns as CSV, one row per epoch; empty where a key was not recorded."""
+    keys = list(history)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(keys)
+    for i in range(len(history.get("epoch", []))):
+        values = [history[k][i] if i < len(history[k]) else None for k in keys]
+        writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()
+
+
+class _Tee:
+    """A stream that also appends each complete line to the run's log, with its time; lines a progress bar
+    redraws (``\r``) stay out of it."""
+
+    def __init__(self, stream: TextIO, log: TextIO) -> None:
+        self.stream, self.log, self.pending = stream, log, ""
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if "\r" not in line:
+                self.log.write(f"{_now()} {line}\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.log.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno: the terminal's
+        return getattr(self.stream, name)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RunLog:
+    """Within the block, what the command prints (stdout and stderr) is appended to the run's ``train.log``
+    too, each line after its UTC time; ``first`` lines (printed before the block) go in first. A resumed run
+    appends to its log."""
+
+    def __init__(self, path: Path, first: list[str]) -> None:
+        self.path, self.first = path, first
+
+    def __enter__(self) -> RunLog:
+        self.file = open(self.path, "a", encoding="utf-8")  # closed in __exit__
+        self.file.writelines(f"{_now()} {line}\n" for line in self.first)
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(sys.stdout, self.file), _Tee(sys.stderr, self.file)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = self.saved
+        self.file.close()
 
 
 def read_checkpoint(folder: Path, options: set[str]) -> dict:
@@ -147,7 +216,8 @@ def read_checkpoint(folder: Path, options: set[str]) -> dict:
 
 
 # What a run writes into its folder: a folder holding any of these holds a run.
-RUN_FILES = (CHECKPOINT, "params.npz", "best.npz", "history.json", "accuracy.png", "attention.png")
+LOG = "train.log"
+RUN_FILES = (CHECKPOINT, "params.npz", "best.npz", "history.json", "history.csv", LOG, "accuracy.png", "attention.png")
 
 
 def claim_run_folder(out: Path, force: bool) -> None:

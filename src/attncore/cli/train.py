@@ -33,7 +33,9 @@ from .data import (
 from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recipe
 from .runs import (
     CHECKPOINT,
+    LOG,
     RunFiles,
+    RunLog,
     claim_run_folder,
     describe_data,
     fingerprint,
@@ -222,17 +224,18 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
     trainer = Trainer(model, Adam(lr=args.lr))
     if saved is not None:
         restore(args, saved, data, trainer)
-    (x_train, t_train), (x_val, t_val) = data.train, data.test
+    x_train, x_val = data.train[0], data.test[0]
     iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
     # (the parallel-text recipe already took the smallest batches it would suggest)
+    notes = []  # the lines before the run's log opens, which it starts with
     if iters < MIN_ITERATIONS and saved is None and ("batch_size" in args.explicit or not data.word_level):
-        print(
+        notes.append(
             f"attncore train: warning: only {iters} iterations per epoch ({len(x_train)} training rows at "
             f"--batch-size {args.batch_size}); small data sets learn with a smaller --batch-size (e.g. 16), "
-            "more --epochs and, often, a larger --lr (e.g. 0.005)",
-            file=sys.stderr,
+            "more --epochs and, often, a larger --lr (e.g. 0.005)"
         )
-    print(
+        print(notes[-1], file=sys.stderr)
+    notes.append(
         f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
         f"{', bidirectional' if args.bidirectional else ''}"
         f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
@@ -249,8 +252,19 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
             else ""
         )
     )
+    print(notes[-1])
     if not args.resume and args.force:
         claim_run_folder(out, force=True)  # the old run's files go once the new one is ready to train
+    with RunLog(out / LOG, notes):
+        return fit_run(args, data, reverse, trainer, out, files)
+
+
+def fit_run(args: argparse.Namespace, data, reverse: bool, trainer: Trainer, out: Path, files: dict) -> int:
+    """Train, writing the run's files each epoch; on every stop (the end, early stopping, Ctrl-C, SIGTERM)
+    the plots too."""
+    model = trainer.model
+    (x_train, t_train), (x_val, t_val) = data.train, data.test
+    iters = -(-len(x_train) // args.batch_size)
     run = RunFiles(out, {k: getattr(args, k) for k in (*RUN_OPTIONS, *RESUMABLE)}, files, data.tokens)
     callbacks: list[RunFiles | NoProgress] = [run]
     stop = None
@@ -274,9 +288,11 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
         )
     except TrainingInterrupted:  # between two steps: save everything, resumable from exactly here
         run.save(trainer)
+        written = write_plots(model, data, reverse, trainer, out)
+        plots = f" (and {', '.join(written)})" if written else ""
         print(
             f"attncore train: interrupted in epoch {trainer.current_epoch + 1} after iteration {trainer.position} "
-            f"of {iters}; saved the run to {out}; continue it with: attncore train --resume {out}",
+            f"of {iters}; saved the run to {out}{plots}; continue it with: attncore train --resume {out}",
             file=sys.stderr,
         )
         return 130
@@ -406,16 +422,26 @@ def restore(args: argparse.Namespace, saved: dict, data, trainer: Trainer) -> No
         )
 
 
-def finish(model, data, reverse: bool, trainer: Trainer, out: Path) -> None:
-    """Ten validation samples, the accuracy plot and (for an attention model) four attention maps."""
-    x_val, t_val = data.test
-    right = show_samples(model, data, reverse)
-    print(f"{right}/{min(10, len(x_val))} samples right")
-    plot_history(trainer.history, out / "accuracy.png")
-    written = ["params.npz", "best.npz", CHECKPOINT, "history.json", "accuracy.png"]
+def write_plots(model, data, reverse: bool, trainer: Trainer, out: Path) -> list[str]:
+    """The accuracy and loss plot (once an epoch is done) and, for an attention model, the attention maps of
+    four validation rows by the model as it is; -> the files written."""
+    written = []
+    if trainer.history.get("epoch"):
+        plot_history(trainer.history, out / "accuracy.png")
+        written.append("accuracy.png")
     if model.attends:
+        x_val, t_val = data.test
         plot_attention(attention_maps(model, data, reverse, (x_val[:4], t_val[:4])), out / "attention.png")
         written.append("attention.png")
+    return written
+
+
+def finish(model, data, reverse: bool, trainer: Trainer, out: Path) -> None:
+    """Ten validation samples and the plots."""
+    right = show_samples(model, data, reverse)
+    print(f"{right}/{min(10, len(data.test[0]))} samples right")
+    written = ["params.npz", "best.npz", CHECKPOINT, "history.json", "history.csv", LOG]
+    written += write_plots(model, data, reverse, trainer, out)
     print(f"wrote {', '.join(written)} to {out}")
 
 
