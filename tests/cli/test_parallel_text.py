@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from helpers import SLOWNESS, SMALL as TINY, cli as attncore_cmd
+from helpers import SLOWNESS, SMALL as TINY, assert_clean_error, cli as attncore_cmd
 
 from attncore.datasets.sentences import sentence_pairs, write_sentence_file
 from attncore.defaults import MAX_TOKENS
@@ -280,3 +280,20 @@ def test_special_tokens_typed_in_a_data_file_are_refused_naming_the_line(words, 
     r = attncore_cmd("eval", "--params", str(out / "params.npz"), "--data", str(rows))
     assert r.returncode == 2 and "row 1" in r.stderr and "<pad>" in r.stderr, r.stderr
     assert len(r.stderr.splitlines()) == 1
+
+
+def test_eval_and_translate_default_to_the_last_runs_best_params(tmp_path):
+    """Without --params, eval and translate read attncore-run/best.npz (train's default folder) and say so on
+    stderr; with no run there, one line saying what is missing."""
+    data = tmp_path / "pairs.tsv"
+    data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\n" * 20, encoding="utf-8")
+    r = attncore_cmd("translate", "i am here", cwd=tmp_path)
+    assert_clean_error(r, text="--params is required: there is no attncore-run/best.npz here")
+    r = attncore_cmd("train", "--data", str(data), *TINY, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    given = attncore_cmd("translate", "--params", "attncore-run/best.npz", "i am here", cwd=tmp_path)
+    for command in (("translate", "i am here"), ("eval",)):
+        r = attncore_cmd(*command, cwd=tmp_path)
+        assert r.returncode == 0 and "--params attncore-run/best.npz (the best epoch" in r.stderr, r.stderr
+    r = attncore_cmd("translate", "i am here", cwd=tmp_path)
+    assert r.stdout == given.stdout

@@ -34,13 +34,15 @@ from .data import (
     saved_data,
     saved_tokenizer,
 )
+from .runs import default_params
 
 __all__ = ["add_eval_arguments", "add_translate_arguments", "cmd_eval", "cmd_translate"]
 
 
 PARAMS_HELP = (
     "a parameter file written by 'attncore train': RUN/params.npz (the last epoch's weights) or "
-    "RUN/best.npz (the epoch of the best validation accuracy)"
+    "RUN/best.npz (the epoch of the best validation accuracy); default: attncore-run/best.npz, "
+    "where 'attncore train' writes it"
 )
 
 
@@ -62,7 +64,7 @@ def add_beam_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", required=True, help=PARAMS_HELP)
+    p.add_argument("--params", help=PARAMS_HELP)
     p.add_argument(
         "--data",
         help="a file in the training data's format: every row is scored (shorter rows "
@@ -75,7 +77,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_translate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", required=True, help=PARAMS_HELP)
+    p.add_argument("--params", help=PARAMS_HELP)
     p.add_argument("--plot", help="also draw the attention map of the text argument to this PNG")
     p.add_argument("--file", help="read one input per line from this file (default: standard input)")
     p.add_argument(
@@ -93,6 +95,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.errors < 0:
         raise UsageError("--errors must be at least 0")
     check_beam(args)
+    args.params = args.params or default_params("attncore eval")
     model = load_saved(args.params)
     meta = model.metadata
     if args.data:  # every row of the file
@@ -184,6 +187,7 @@ def strict_json(record: dict) -> str:
 def cmd_translate(args: argparse.Namespace) -> int:
     apply_runtime(args)
     check_beam(args)
+    args.params = args.params or default_params("attncore translate")
     model = load_saved(args.params)
     meta = model.metadata
     data = saved_data(model)

@@ -35,9 +35,11 @@ __all__ = [
     "LOCK",
     "LOG",
     "RUN_FILES",
+    "RUN_FOLDER",
     "RunFiles",
     "RunLog",
     "claim_run_folder",
+    "default_params",
     "describe_data",
     "fingerprint",
     "history_csv",
@@ -216,8 +218,18 @@ def read_checkpoint(folder: Path, options: set[str]) -> dict:
 
 
 # What a run writes into its folder: a folder holding any of these holds a run.
+RUN_FOLDER = "attncore-run"  # train's --out, where eval and translate look for best.npz without --params
 LOG = "train.log"
 RUN_FILES = (CHECKPOINT, "params.npz", "best.npz", "history.json", "history.csv", LOG, "accuracy.png", "attention.png")
+
+
+def default_params(prog: str) -> str:
+    """``--params`` left out: the last run's ``attncore-run/best.npz``, said on stderr, else a UsageError."""
+    path = Path(RUN_FOLDER) / "best.npz"
+    if not path.is_file():
+        raise UsageError(f"--params is required: there is no {path} here ('attncore train' writes it)")
+    print(f"{prog}: --params {path} (the best epoch of the run in {RUN_FOLDER})", file=sys.stderr)
+    return str(path)
 
 
 def claim_run_folder(out: Path, force: bool) -> None:

@@ -34,6 +34,7 @@ from .recipe import apply_recipe, describe_recipe, model_recipe, tokenizer_recip
 from .runs import (
     CHECKPOINT,
     LOG,
+    RUN_FOLDER,
     RunFiles,
     RunLog,
     claim_run_folder,
@@ -180,7 +181,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
     )
     p.add_argument(
         "--out",
-        default="attncore-run",
+        default=RUN_FOLDER,
         help="folder for the run's files: params.npz, best.npz, checkpoint.npz, history.json and the plots",
     )
     p.add_argument(
