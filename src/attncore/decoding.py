@@ -67,9 +67,11 @@ def beam_search(
     end_id: int | None,
     sample_size: int,
     length_penalty: float,
-) -> np.ndarray:
+    nbest: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """Beam search of N rows at once: the ``beam`` most probable partial answers of each row are kept at every
-    step; returns the best finished one per row, int64 (N,S).
+    step; returns the ``nbest`` (<= ``beam``) best finished ones per row, best first, int64 (N,nbest,S), and
+    their scores (N,nbest).
 
     ``step`` decodes N*beam rows (each row's encoding repeated ``beam`` times, beams of a row adjacent); its
     recurrent layer ``rnn`` (``h`` and ``c``; a list of them for stacked layers) is reordered after each step to
@@ -103,10 +105,11 @@ def beam_search(
                 layer.c = layer.c[order]
         ids = token.reshape(-1, 1)
     if sample_size == 0:
-        return np.zeros((N, 0), dtype=np.int64)
+        return np.zeros((N, nbest, 0), dtype=np.int64), np.zeros((N, nbest))
     length = np.full((N, K), sample_size)
     if end_id is not None:
         ended = tokens == end_id
         length = np.where(ended.any(axis=2), ended.argmax(axis=2) + 1, sample_size)
-    choice = np.argmax(scores / length.astype(float) ** length_penalty, axis=1)
-    return tokens[np.arange(N), choice]
+    normalized = scores / length.astype(float) ** length_penalty
+    choice = np.argsort(-normalized, axis=1, kind="stable")[:, :nbest]  # the first of equals first, as argmax
+    return np.take_along_axis(tokens, choice[:, :, None], axis=1), np.take_along_axis(normalized, choice, axis=1)

@@ -285,7 +285,25 @@ class Seq2seq(BaseModel):
         it are ``end_id``. The best answer maximizes ``log p / length ** length_penalty`` (0: the plain log
         probability; 1: per token). ``beam=1`` is greedy decoding.
         """
+        return self.generate_nbest(xs, start_id, end_id, sample_size, 1, beam, length_penalty, lengths)[0][:, 0]
+
+    def generate_nbest(
+        self,
+        xs: np.ndarray,
+        start_id: int | ArrayLike,
+        end_id: int | None,
+        sample_size: int,
+        nbest: int,
+        beam: int = 4,
+        length_penalty: float = 0.0,
+        lengths: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`generate_beam`'s ``nbest`` best answers per row (``nbest`` <= ``beam``), best first:
+        ids (N, nbest, sample_size) int64 and their scores ``log p / length ** length_penalty`` (N, nbest)."""
         beam = as_index("beam", beam, 1, 1 << 16)
+        nbest = as_index("nbest", nbest, 1)
+        if nbest > beam:
+            raise ValueError(f"nbest ({nbest}) must be at most the beam ({beam}): beam search keeps that many")
         xs, sample_size = sources(xs, sample_size)
         length_penalty = float(length_penalty)
         if not np.isfinite(length_penalty):
@@ -297,7 +315,7 @@ class Seq2seq(BaseModel):
                 raise IndexError(f"end_id: token id {end_id} is out of range for a vocabulary of size {V}")
         N = xs.shape[0]
         if N == 0:
-            return np.zeros((0, sample_size), dtype=np.int64)
+            return np.zeros((0, nbest, sample_size), dtype=np.int64), np.zeros((0, nbest))
         lengths = self.source_lengths(xs, lengths)
         enc = np.repeat(self.encoder.encode(xs, lengths), beam, axis=0)  # each row's encoding once per beam
         options = self._decoder_options(None, repeat=beam)
@@ -311,4 +329,5 @@ class Seq2seq(BaseModel):
             end_id,
             sample_size,
             length_penalty,
+            nbest,
         )

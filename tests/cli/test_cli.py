@@ -360,6 +360,21 @@ def test_korean_english_numbers_with_masks_and_beam(tmp_path):
     for beam in ("0", "65536"):  # 65536 tried to allocate 23.4 GiB
         r = run("translate", "--params", params, "--beam", beam, "구만")
         assert r.returncode == 2 and "--beam must be from 1 to 1024" in r.stderr
+    # --nbest: Moses's n-best lines (input number ||| answer ||| score), best first, or a JSON list
+    (tmp_path / "in.txt").write_text("구만 팔천칠백육십오\n\n삼백\n", encoding="utf-8")
+    r = run("translate", "--params", params, "--beam", "4", "--nbest", "3", "--file", str(tmp_path / "in.txt"))
+    assert r.returncode == 0, r.stderr
+    lines = [line.split(" ||| ") for line in r.stdout.splitlines()]
+    assert [n for n, _, _ in lines] == ["0"] * 3 + ["2"] * 3  # the blank line has none
+    assert all(float(a[2]) >= float(b[2]) for a, b in zip(lines[:2], lines[1:3], strict=True))
+    best = run("translate", "--params", params, "--beam", "4", "구만 팔천칠백육십오").stdout.strip()
+    assert lines[0][1] == best
+    r = run("translate", "--params", params, "--beam", "4", "--nbest", "3", "--json", "구만 팔천칠백육십오")
+    answer = json.loads(r.stdout)
+    assert len(answer["nbest"]) == 3 and answer["nbest"][0]["output"] == answer["output"] == best
+    assert answer["nbest"][0]["tokens"] == answer["tokens"]
+    r = run("translate", "--params", params, "--nbest", "2", "구만")
+    assert r.returncode == 2 and "--nbest must be from 1 to the --beam (1), got 2" in r.stderr
 
 
 def test_the_command_line_trains_reset_after_grus(tmp_path):

@@ -338,6 +338,15 @@ def test_a_wide_beam_finds_the_most_probable_answer(pad):
         assert np.array_equal(best[n], every[np.argmax(scores)])
     beam2 = model.generate_beam(xs, 1, None, L, beam=2)
     assert beam2.shape == (5, L) and beam2.dtype == np.int64
+    # the n best of that beam: the answers of the n highest probabilities, best first, with their log p
+    ids, scores = model.generate_nbest(xs, 1, None, L, 3, beam=V ** (L - 1))
+    assert ids.shape == (5, 3, L) and scores.shape == (5, 3) and np.array_equal(ids[:, 0], best)
+    for n in range(len(xs)):
+        x = np.repeat(xs[n : n + 1], len(every), axis=0)
+        all_scores = sequence_log_prob(model, x, 1, every)
+        top = np.argsort(-all_scores, kind="stable")[:3]
+        assert np.array_equal(ids[n], every[top])
+        np.testing.assert_allclose(scores[n], all_scores[top], rtol=1e-4, atol=1e-5)
 
 
 def test_beam_arguments():
@@ -348,6 +357,14 @@ def test_beam_arguments():
     for bad in (0, -1, 1.5, True):
         with pytest.raises((ValueError, TypeError)):
             model.generate_beam(xs, 1, 2, 4, beam=bad)
+        with pytest.raises((ValueError, TypeError)):
+            model.generate_nbest(xs, 1, 2, 4, bad, beam=3)
+    with pytest.raises(ValueError, match=r"nbest \(4\) must be at most the beam \(3\)"):
+        model.generate_nbest(xs, 1, 2, 4, 4, beam=3)
+    ids, scores = model.generate_nbest(xs[:0], 1, 2, 4, 2, beam=3)
+    assert ids.shape == (0, 2, 4) and scores.shape == (0, 2)
+    ids, scores = model.generate_nbest(xs, 1, 2, 4, 3, beam=3)  # as many as the beam
+    assert ids.shape == (2, 3, 4) and np.all(np.diff(scores, axis=1) <= 0)
 
 
 @pytest.mark.parametrize("model_class", [Seq2seq, PeekySeq2seq, AttentionSeq2seq])

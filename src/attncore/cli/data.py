@@ -104,17 +104,42 @@ def decode(
 ) -> np.ndarray:
     """Answers to the questions ``x`` in batches of ``DECODE_BATCH`` rows (divided by the beam): greedy, or beam
     search with ``beam`` > 1."""
+    if beam > 1:
+        return decode_nbest(model, data, reverse, x, start, sample_size, 1, beam, length_penalty)[0][:, 0]
+    out = [
+        model.generate_batch(
+            model_input(data, reverse, x[i : i + DECODE_BATCH]), start[i : i + DECODE_BATCH], sample_size
+        )
+        for i in range(0, len(x), DECODE_BATCH)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)
+
+
+def decode_nbest(
+    model,
+    data,
+    reverse: bool,
+    x: np.ndarray,
+    start: np.ndarray,
+    sample_size: int,
+    nbest: int,
+    beam: int,
+    length_penalty: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``nbest`` best answers of beam search to each question of ``x``, best first: ids (N, nbest, S)
+    and their scores (N, nbest), in batches of ``DECODE_BATCH`` rows divided by the beam (beam search holds
+    each row's encoding once per beam)."""
     end_id = data.token_to_id.get(END) if data.word_level else None
-    out = []
-    rows = max(1, DECODE_BATCH // beam)  # beam search holds each row's encoding once per beam
+    ids, scores = [], []
+    rows = max(1, DECODE_BATCH // beam)
     for i in range(0, len(x), rows):
         xs, starts = model_input(data, reverse, x[i : i + rows]), start[i : i + rows]
-        out.append(
-            model.generate_batch(xs, starts, sample_size)
-            if beam == 1
-            else model.generate_beam(xs, starts, end_id, sample_size, beam=beam, length_penalty=length_penalty)
-        )
-    return np.concatenate(out) if out else np.zeros((0, sample_size), np.int64)
+        found = model.generate_nbest(xs, starts, end_id, sample_size, nbest, beam=beam, length_penalty=length_penalty)
+        ids.append(found[0])
+        scores.append(found[1])
+    if not ids:
+        return np.zeros((0, nbest, sample_size), np.int64), np.zeros((0, nbest))
+    return np.concatenate(ids), np.concatenate(scores)
 
 
 def data_metrics(data, model):

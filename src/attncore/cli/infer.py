@@ -23,6 +23,7 @@ from .data import (
     attention_maps,
     data_metrics,
     decode,
+    decode_nbest,
     encode_question,
     encode_rows,
     load_dataset,
@@ -80,6 +81,14 @@ def add_translate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", help=PARAMS_HELP)
     p.add_argument("--plot", help="also draw the attention map of the text argument to this PNG")
     p.add_argument("--file", help="read one input per line from this file (default: standard input)")
+    p.add_argument(
+        "--nbest",
+        type=int,
+        default=1,
+        metavar="K",
+        help="the K best answers of beam search (K <= --beam), best first: lines 'INPUT ||| ANSWER ||| SCORE' "
+        '(the input\'s number from 0, the score log p / length**ALPHA), or with --json an "nbest" list',
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -158,6 +167,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def check_beam(args: argparse.Namespace) -> None:
     if not 1 <= args.beam <= MAX_BEAM:
         raise UsageError(f"--beam must be from 1 to {MAX_BEAM}, got {args.beam}")
+    nbest = getattr(args, "nbest", 1)
+    if not 1 <= nbest <= args.beam:
+        raise UsageError(f"--nbest must be from 1 to the --beam ({args.beam}), got {nbest}")
     if not np.isfinite(args.length_penalty):
         raise UsageError(f"--length-penalty must be a number, got {args.length_penalty}")
 
@@ -232,15 +244,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
     answers = iter(translations(model, data, meta, x, start, args))
     for n, text in enumerate(texts):
         where = "the input" if args.text is not None else f"line {n + 1}"
+        nbest_lines = args.nbest > 1 and not args.json  # an input without answers has no lines
         if n in blank:
-            print(strict_json({"input": text, "output": "", "tokens": []}) if args.json else "", flush=True)
+            if not nbest_lines:
+                print(strict_json({"input": text, "output": "", "tokens": []}) if args.json else "", flush=True)
             continue
         if n in errors:
             if args.json:
                 print(strict_json({"input": text, "error": errors[n]}))
             else:
                 print(f"attncore: {where}: {errors[n]}", file=sys.stderr)
-                print()
+                if not nbest_lines:
+                    print()
             continue
         answer = next(answers)
         if args.json:
@@ -254,6 +269,9 @@ def cmd_translate(args: argparse.Namespace) -> int:
                 else f"left out (not in {where_from}, which has no <unk>)"
             )
             print(f"attncore: {where}: {how}: {', '.join(map(repr, unknown[n]))}", file=sys.stderr)
+        if isinstance(answer, list):  # --nbest: Moses's and Marian's n-best lines
+            print("\n".join(f"{n} ||| {text} ||| {score:.6f}" for text, score in answer), flush=True)
+            continue
         print(answer, flush=True)
     if errors:
         print(f"attncore: {len(errors)} of {len(texts)} inputs could not be translated", file=sys.stderr)
@@ -262,24 +280,45 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def translations(model, data, meta: dict, x: np.ndarray, start: np.ndarray, args: argparse.Namespace):
-    """The answer to each row of ``x``: its text, or with ``--json`` the fields of its JSON object."""
+    """The answer to each row of ``x``: its text, or with ``--json`` the fields of its JSON object; with
+    ``--nbest`` K > 1, the K best texts and scores (or the best's fields and the ``nbest`` list)."""
     for i in range(0, len(x), DECODE_BATCH):
         rows = slice(i, i + DECODE_BATCH)
-        ids = decode(
-            model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"], args.beam, args.length_penalty
-        )
+        args_of_rows = (model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"])
+        found: np.ndarray | None = None
+        scores: np.ndarray | None = None
+        if args.nbest > 1:
+            found, scores = decode_nbest(*args_of_rows, args.nbest, args.beam, args.length_penalty)
+            ids = found[:, 0]
+        else:
+            ids = decode(*args_of_rows, args.beam, args.length_penalty)
         xs = model_input(data, meta["reverse"], x[rows])
         probs = token_probabilities(model, xs, start[rows], ids) if args.json else None
         for j, row in enumerate(ids):
             out = data.decode(row).rstrip()
+            nbest = (
+                []
+                if found is None or scores is None
+                else [
+                    (data.decode(r).rstrip(), answer_tokens(data, r), float(s))
+                    for r, s in zip(found[j], scores[j], strict=True)
+                ]
+            )
             if probs is None:  # not --json
-                yield out
+                yield [(text, score) for text, _, score in nbest] if nbest else out
                 continue
-            tokens = [data.tokens[int(k)] for k in row]
-            if data.word_level and END in tokens:  # the answer ends at its end marker
-                tokens = tokens[: tokens.index(END) + 1]
+            tokens = answer_tokens(data, row)
             yield {
                 "output": out,
                 "tokens": tokens,
                 "probabilities": [round(float(p), 6) for p in probs[j, : len(tokens)]],
+                **({"nbest": [{"output": t, "tokens": k, "score": round(s, 6)} for t, k, s in nbest]} if nbest else {}),
             }
+
+
+def answer_tokens(data, row: np.ndarray) -> list[str]:
+    """An answer's tokens; a word-level answer ends at its end marker."""
+    tokens = [data.tokens[int(k)] for k in row]
+    if data.word_level and END in tokens:
+        tokens = tokens[: tokens.index(END) + 1]
+    return tokens
