@@ -297,3 +297,36 @@ def test_eval_and_translate_default_to_the_last_runs_best_params(tmp_path):
         assert r.returncode == 0 and "--params attncore-run/best.npz (the best epoch" in r.stderr, r.stderr
     r = attncore_cmd("translate", "i am here", cwd=tmp_path)
     assert r.stdout == given.stdout
+
+
+def test_vocab_writes_the_vocabularies_and_sentencepiece_models(tmp_path):
+    """attncore vocab: one token per line (line n is id n), the SentencePiece models SentencePiece itself
+    reads, and tokenizer.json with what encoding needs; bad --out and a missing run are one line, exit 2."""
+    import sentencepiece as spm
+
+    data = tmp_path / "ko_en.tsv"
+    write_sentence_file(data, PAIRS, seed=4)
+    r = attncore_cmd("train", "--data", str(data), *TINY, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = attncore_cmd("vocab", "--out", "v", cwd=tmp_path)
+    assert r.returncode == 0 and "--params attncore-run/best.npz" in r.stderr, r.stderr
+    out = tmp_path / "v"
+    assert {p.name for p in out.iterdir()} == {
+        "source.vocab",
+        "target.vocab",
+        "source.model",
+        "target.model",
+        "tokenizer.json",
+    }
+    with np.load(tmp_path / "attncore-run" / "best.npz") as f:
+        meta = json.loads(str(f["config"]))["metadata"]
+    assert (out / "target.vocab").read_text(encoding="utf-8").splitlines() == meta["tokens"]
+    facts = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+    assert facts["tokenizer"]["kind"] == "sentencepiece" and "models" not in facts["tokenizer"]
+    assert facts["start_id"] == meta["start_id"] and meta["tokens"][facts["end_id"]] == "</s>"
+    pieces = spm.SentencePieceProcessor(model_file=str(out / "target.model")).encode("It is 7:38 now.", out_type=str)
+    assert pieces and all(p in meta["tokens"] for p in pieces)
+    (tmp_path / "file").write_text("x")
+    r = attncore_cmd("vocab", "--params", "attncore-run/best.npz", "--out", "file", cwd=tmp_path)
+    assert_clean_error(r, text="is a file, not a folder")
+    assert_clean_error(attncore_cmd("vocab", "--out", "v", cwd=out), text="--params is required")

@@ -19,7 +19,7 @@ from .. import __version__
 from ..errors import UsageError, guarded
 from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
 from .info import cmd_info
-from .interop import add_export_arguments, add_import_arguments, cmd_export, cmd_import
+from .interop import add_export_arguments, add_import_arguments, add_vocab_arguments, cmd_export, cmd_import, cmd_vocab
 from .train import add_train_arguments, cmd_train, explicit_options
 
 __all__ = ["UsageError", "main", "parser"]
@@ -81,6 +81,14 @@ def parser() -> argparse.ArgumentParser:
     )
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "vocab",
+        help="a model's vocabularies, SentencePiece models and encoding facts as files (for a server)",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    add_vocab_arguments(p)
+    p.set_defaults(func=cmd_vocab)
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
         func=cmd_info

@@ -1,4 +1,5 @@
-"""``attncore import`` and ``attncore export``: models in from Keras and PyTorch, out to PyTorch and ONNX.
+"""``attncore import``, ``export`` and ``vocab``: models in from Keras and PyTorch, out to PyTorch and ONNX, and
+a model's vocabularies and SentencePiece models as files.
 
 The frameworks are optional extras, imported here only when the command runs;
 a missing one is one line naming ``pip install 'attncore[...]'``. The models
@@ -8,13 +9,24 @@ themselves are :mod:`attncore.interop`'s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 
+from .._files import write_atomic
+from ..datasets.sequence import END, UNK
 from ..defaults import CONCATS, MAX_LENGTH
 from ..errors import MissingExtraError, UsageError
 from ..models import load_model
 
-__all__ = ["add_export_arguments", "add_import_arguments", "cmd_export", "cmd_import"]
+__all__ = [
+    "add_export_arguments",
+    "add_import_arguments",
+    "add_vocab_arguments",
+    "cmd_export",
+    "cmd_import",
+    "cmd_vocab",
+]
 
 
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
@@ -138,4 +150,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     except MissingExtraError as exc:
         raise UsageError(str(exc)) from None
     print("wrote " + ", ".join(written))
+    return 0
+
+
+def add_vocab_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--params", help="an attncore parameter file of a trained model (default: attncore-run/best.npz)")
+    p.add_argument("--out", required=True, help="the folder to write the files to (made if missing)")
+
+
+def cmd_vocab(args: argparse.Namespace) -> int:
+    """The model's vocabularies (one token per line, line n the id n), its SentencePiece models, and what
+    encoding needs beside them (tokenizer.json), as files a server or another toolkit reads."""
+    from ..tokenizers import SIDES
+    from .data import load_saved, saved_data
+    from .runs import default_params
+
+    model = load_saved(args.params or default_params("attncore vocab"))
+    data = saved_data(model)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    files: dict[str, bytes] = {}
+    for side, tokens in zip(SIDES, (data.question_vocabulary, data.tokens), strict=True):
+        if any("\n" in token or "\r" in token for token in tokens):
+            raise UsageError(f"the {side} vocabulary has a token with a line break: no one-per-line file holds it")
+        files[f"{side}.vocab"] = "".join(token + "\n" for token in tokens).encode("utf-8")
+    record = dict(model.metadata.get("tokenizer") or {"kind": "char"})
+    for side, blob in zip(SIDES, (getattr(data.tokenizer, "models", {}).get(side) for side in SIDES), strict=True):
+        if blob:
+            files[f"{side}.model"] = blob
+    record.pop("models", None)
+    meta = model.metadata
+    facts = {
+        "tokenizer": record,
+        "reverse_source": bool(meta.get("reverse", False)),
+        "source_length": meta.get("question_length"),
+        "target_length": meta.get("answer_length"),
+        "start_id": meta.get("start_id"),
+        "end_id": data.token_to_id.get(END),
+        "pad_id": meta.get("pad_id"),
+        "unk_id": data.token_to_id.get(UNK),
+    }
+    files["tokenizer.json"] = (json.dumps(facts, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, payload in files.items():
+        write_atomic(out / name, payload)
+    print("wrote " + ", ".join(str(out / name) for name in files))
     return 0
