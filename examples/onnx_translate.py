@@ -1,70 +1,191 @@
-"""Serve a character model of the book's files (dates, additions) with onnxruntime and NumPy alone.
+"""Serve any attncore attention model with onnxruntime, NumPy and sentencepiece alone: no attncore import.
 
-    attncore train --out run                          # the book's date model
-    attncore export --format onnx run/params.npz onnx/
-    python examples/onnx_translate.py onnx/ "september 27, 1994" "1/2/03"
+    attncore train --data ko_en.tsv --out run         # or the book's date model: attncore train --out run
+    attncore export --format onnx run/best.npz onnx/
+    python examples/onnx_translate.py onnx/ "지영은 런던에 살아요." "저는 학생이에요."
 
-No attncore import: the vocabulary, the padding length, the start token and
-whether the questions are reversed come from the graphs' ``attncore.metadata``.
-The answers are ``attncore translate``'s (greedy decoding). Word-level models
-with a SentencePiece or word tokenizer need that tokenizer too (attncore's
-``attncore.tokenizers.from_record(metadata["tokenizer"])``), which this short
-example leaves out.
+The folder ``attncore export --format onnx`` writes holds the two graphs and what a server needs beside them:
+``source.vocab`` and ``target.vocab`` (line n is the token of id n), the SentencePiece models
+``source.model`` and ``target.model`` of a subword model, and ``tokenizer.json`` (how a sentence is
+normalized and split, the markers around a source, its padding and reversal, the start and end ids). The
+answers are ``attncore translate``'s (greedy decoding); a line that cannot be read is one line on stderr,
+exit status 2, as there.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import unicodedata
 
 import numpy as np
 import onnxruntime as ort
 
-
-def load(folder: str):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # one request per core; raise it for long batches
-    sessions = [
-        ort.InferenceSession(os.path.join(folder, f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
-        for name in ("encoder", "decoder_step")
-    ]
-    meta = json.loads(sessions[0].get_modelmeta().custom_metadata_map["attncore.metadata"])
-    return sessions, meta
+SPACE = "\u2581"  # a space read as a character (SentencePiece's mark)
 
 
-def translate(sessions, meta: dict, questions: list[str]) -> list[str]:
-    encoder, step = sessions
-    if meta.get("word_level"):
-        raise SystemExit("this example serves the character models of the book's files")
-    ids = {tok: i for i, tok in enumerate(meta["tokens"])}
-    length = meta["question_length"]
-    rows = []
-    for text in questions:
-        if len(text) > length or any(c not in ids for c in text):
-            raise SystemExit(f"{text!r}: more than {length} characters or a character the model does not know")
-        rows.append([ids[c] for c in text.ljust(length)])
-    source = np.array(rows, dtype=np.int64)
-    if meta["reverse"]:
-        source = source[:, ::-1].copy()
-    lengths = np.full(len(rows), length, dtype=np.int64)
-    enc_hs, *state = encoder.run(None, {"source": source, "lengths": lengths})
-    names = ["state", "cell"][: len(state)]
-    tokens = np.full(len(rows), meta["start_id"], dtype=np.int64)
-    answers = []
-    for _ in range(meta["answer_length"]):
-        logits, *rest = step.run(
-            None, {"ids": tokens, "encoder_states": enc_hs, "lengths": lengths, **dict(zip(names, state, strict=True))}
+class Model:
+    """The graphs, the vocabularies and the tokenizer of one exported folder."""
+
+    def __init__(self, folder: str, threads: int = 1) -> None:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.encoder, self.step = (
+            ort.InferenceSession(os.path.join(folder, f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
+            for name in ("encoder", "decoder_step")
         )
-        state = rest[: len(names)]
-        tokens = logits.argmax(axis=1)
-        answers.append(tokens)
-    return ["".join(meta["tokens"][i] for i in row).strip() for row in np.stack(answers, axis=1)]
+        with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as f:
+            self.facts = json.load(f)
+        self.source, self.target = (read_vocab(os.path.join(folder, f"{side}.vocab")) for side in ("source", "target"))
+        self.source_ids = {tok: i for i, tok in enumerate(self.source)}
+        self.tok = self.facts["tokenizer"]
+        self.pieces = {}
+        self.known = None  # the tokenizer's own source tokens, where it has a list (others are <unk>)
+        if self.tok["kind"] == "sentencepiece":
+            import sentencepiece as spm
+
+            for side in ("source", "target"):
+                self.pieces[side] = spm.SentencePieceProcessor(model_file=os.path.join(folder, f"{side}.model"))
+            self.known = {self.pieces["source"].id_to_piece(i) for i in range(self.pieces["source"].get_piece_size())}
+        elif self.tok["kind"] in ("word", "char") and "source" in self.tok["kept"]:
+            self.known = set(self.tok["kept"]["source"])
+        elif self.tok["kind"] == "keras":
+            self.known = set(self.tok["vocab"]["source"])
+
+    def split(self, text: str) -> list[str]:
+        """A source sentence's tokens, as attncore's tokenizer reads it."""
+        kind, tok = self.tok["kind"], self.tok
+        if kind == "book-chars":  # the book's files: every character as typed
+            return list(text)
+        if kind == "keras":  # Keras's Tokenizer: its filters, split and renamed markers
+            side = tok["sides"]["source"]
+            text = text.lower() if side["lower"] else text
+            if side["char_level"]:
+                return [side["rename"].get(c, c) for c in text]
+            text = text.translate(str.maketrans({c: side["split"] for c in side["filters"]}))
+            return [side["rename"].get(w, w) for w in text.split(side["split"]) if w]
+        if tok["normalization"] != "none":
+            text = unicodedata.normalize(tok["normalization"].upper(), text)
+        text = " ".join(text.split())
+        text = text.lower() if tok.get("lowercase") else text
+        if kind == "sentencepiece":
+            return self.pieces["source"].encode(text, out_type=str)
+        if kind == "word":
+            return re.findall(tok["pattern"], text)
+        if kind == "char" or self.facts["source_chars"]:
+            return [SPACE if c == " " else c for c in text]
+        return text.split()  # "whitespace": the word files of earlier versions
+
+    def encode(self, text: str) -> list[int]:
+        """A source sentence's ids, padded to the training length; ValueError for one the model cannot read."""
+        facts = self.facts
+        tokens = self.split(text)
+        specials = {facts["start_token"], facts["end_token"], facts["pad_token"]} if facts["word_level"] else set()
+        typed = sorted({t for t in tokens if t in specials | {facts["start_token"]}})
+        if typed:
+            raise ValueError(f"the input holds the special token(s) {', '.join(map(repr, typed))}")
+        known = []
+        for t in tokens:
+            if (self.known is None or t in self.known) and t in self.source_ids:
+                known.append(t)
+            elif self.tok["kind"] == "keras" and facts["unk_token"] not in self.known:
+                continue  # Keras leaves out a word it does not know where it has no out-of-vocabulary word
+            elif facts["unk_id"] is not None:
+                known.append(facts["unk_token"])
+            else:
+                raise ValueError(f"{t!r} is not in the model's vocabulary")
+        if facts["word_level"]:
+            known = [facts["start_token"]] * facts["source_start"] + known + [facts["end_token"]] * facts["source_end"]
+        limit = facts["max_source_tokens"]
+        if len(known) > limit:
+            raise ValueError(f"the input has {len(known)} tokens; this model reads at most {limit}")
+        known += [facts["pad_token"]] * (facts["source_length"] - len(known))
+        return [self.source_ids[t] for t in known]
+
+    def detokenize(self, ids: np.ndarray) -> str:
+        """An answer's text: for a word-level model, its tokens up to the end marker, joined as attncore's
+        tokenizer joins them."""
+        tokens = [self.target[i] for i in ids]
+        if not self.facts["word_level"]:
+            return "".join(tokens).rstrip()
+        if self.facts["end_token"] in tokens:
+            tokens = tokens[: tokens.index(self.facts["end_token"])]
+        tokens = [t for t in tokens if t not in (self.facts["pad_token"], self.facts["start_token"])]
+        kind = self.tok["kind"]
+        if kind in ("sentencepiece", "char"):
+            return "".join(tokens).replace(SPACE, " ").strip()
+        if kind == "word":
+            return join_words(tokens, self.tok["closing"], self.tok["opening"])
+        if kind == "keras":
+            return ("" if self.tok["sides"]["target"]["char_level"] else " ").join(tokens).rstrip()
+        return " ".join(tokens).rstrip()
+
+    def translate(self, rows: list[list[int]]) -> list[str]:
+        """Greedy answers to encoded sources (one batch: each row padded to the longest)."""
+        facts = self.facts
+        pad = self.source_ids[facts["pad_token"]]
+        width = max(len(r) for r in rows)
+        source = np.array([r + [pad] * (width - len(r)) for r in rows], dtype=np.int64)
+        if facts["reverse_source"]:
+            source = source[:, ::-1].copy()
+        if facts["pad_id"] is None:  # no mask: the model reads every position
+            lengths = np.full(len(rows), width, dtype=np.int64)
+        else:  # the length before the trailing pads
+            lengths = width - np.argmax((source != pad)[:, ::-1], axis=1).astype(np.int64)
+        enc_hs, *state = self.encoder.run(None, {"source": source, "lengths": lengths})
+        names = ["state", "cell"][: len(state)]
+        ids = np.full(len(rows), facts["start_id"], dtype=np.int64)
+        answer = []
+        for _ in range(facts["target_length"]):
+            logits, *rest = self.step.run(
+                None, {"ids": ids, "encoder_states": enc_hs, "lengths": lengths, **dict(zip(names, state, strict=True))}
+            )
+            state = rest[: len(names)]
+            ids = logits.argmax(axis=1)
+            answer.append(ids)
+            if facts["word_level"] and (np.stack(answer, axis=1) == facts["end_id"]).any(axis=1).all():
+                break
+        return [self.detokenize(row) for row in np.stack(answer, axis=1)]
+
+
+def read_vocab(path: str) -> list[str]:
+    with open(path, encoding="utf-8", newline="\n") as f:
+        return f.read().split("\n")[:-1]
+
+
+def join_words(tokens: list[str], closing: str, opening: str) -> str:
+    """attncore's word tokenizer's joining: a space between tokens, none before closing punctuation or after
+    opening punctuation; a straight double quote opens and closes in turn."""
+    out, glue, quotes = [], True, 0
+    for tok in tokens:
+        if tok == '"':
+            quotes += 1
+            out.append(tok if glue or quotes % 2 == 0 else " " + tok)
+            glue = quotes % 2 == 1
+            continue
+        out.append(tok if glue or tok in closing or tok == "'" else " " + tok)
+        glue = tok in opening
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    model = Model(argv[0])
+    rows, failed = [], 0
+    for n, text in enumerate(argv[1:]):
+        try:
+            rows.append(model.encode(text))
+        except ValueError as exc:
+            print(f"input {n + 1}: {exc}", file=sys.stderr)
+            failed += 1
+    for answer in model.translate(rows) if rows else []:
+        print(answer)
+    return 2 if failed else 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        raise SystemExit(__doc__)
-    sessions, meta = load(sys.argv[1])
-    for answer in translate(sessions, meta, sys.argv[2:]):
-        print(answer)
+    sys.exit(main(sys.argv[1:]))

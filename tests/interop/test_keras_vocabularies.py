@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import KERAS_WARNINGS, keras_or_skip
+from helpers import KERAS_WARNINGS, keras_or_skip, serve_example
 
 from attncore.cli import main
 from attncore.models import load_model
@@ -83,6 +83,20 @@ def test_translate_equals_kerass_greedy_decoding(seed, tmp_path, capsys):
     file.write_text("\n".join(sentences) + "\n", encoding="utf-8")
     assert main(["translate", "--params", params, "--file", str(file)]) == 0
     assert capsys.readouterr().out.splitlines() == want
+
+
+def test_the_serving_example_reads_a_keras_model_as_keras_does(seed, tmp_path, capsys):
+    """Exported to ONNX, the imported model with its Keras Tokenizers serves from examples/onnx_translate.py
+    (no attncore import): Keras's greedy answers."""
+    pytest.importorskip("onnxruntime")
+    model, src, tgt, _ = seed
+    params = imported(seed, tmp_path)
+    assert main(["export", "--format", "onnx", params, str(tmp_path / "onnx")]) == 0
+    assert "tokenizer.json" in capsys.readouterr().out
+    sentences = example().SENTENCES
+    served = serve_example(tmp_path / "onnx", sentences)
+    assert served.returncode == 0, served.stderr
+    assert served.stdout.splitlines() == [keras_greedy(model, src, tgt, s) for s in sentences]
 
 
 def test_each_side_keeps_its_own_vocabulary(seed, tmp_path):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import EXPORTED, SLOWNESS
+from helpers import EXPORTED, SLOWNESS, cli, serve_example
 
 from attncore.attention_seq2seq import AttentionSeq2seq
 from attncore.cli import main
@@ -121,7 +121,6 @@ def test_the_readme_serving_example_answers_as_attncore_translate(tmp_path):
     and NumPy only): the answers of ``attncore translate``."""
     import subprocess
     import sys
-    from pathlib import Path
 
     from attncore.datasets import generate
 
@@ -152,10 +151,53 @@ def test_the_readme_serving_example_answers_as_attncore_translate(tmp_path):
     )
     run("-m", "attncore", "export", "--format", "onnx", str(tmp_path / "run" / "params.npz"), str(tmp_path / "onnx"))
     questions = ["september 27, 1994", "1/2/03", "TUESDAY, MARCH 5, 2024"]
-    example = Path(__file__).resolve().parents[2] / "examples" / "onnx_translate.py"
-    served = run(str(example), str(tmp_path / "onnx"), *questions).splitlines()
+    done = serve_example(tmp_path / "onnx", questions)
+    assert done.returncode == 0, done.stderr
+    served = done.stdout.splitlines()
     expected = [
         run("-m", "attncore", "translate", "--params", str(tmp_path / "run" / "params.npz"), q).strip()
         for q in questions
     ]
     assert served == expected
+
+
+# Inputs of the serving test: Korean, an English one (unknown to the source side), full-width letters and runs
+# of spaces that NFKC and the tokenizer clean, an emoji no tokenizer has seen.
+SERVED = [
+    "지영은 런던에 살아요.",
+    "저는 학생이에요.",
+    "ＡＢＣ  민수는   서울에 살아요.",
+    "I live in Seoul.",
+    "🙂 오늘은 5월 22일이에요.",
+]
+
+
+@pytest.mark.parametrize("tokenizer", ["sentencepiece", "word", "char"])
+def test_the_serving_example_answers_any_model_as_attncore_translate(tmp_path, tokenizer):
+    """``attncore export --format onnx`` writes the vocabularies, SentencePiece models and tokenizer.json beside
+    the graphs; examples/onnx_translate.py, with attncore's import blocked, reads a subword, word or character
+    model from them and answers as ``attncore translate`` (the recipe's bidirectional GRU, masked); an input
+    the model cannot read is a line on stderr and exit status 2 in both."""
+    from attncore.datasets.sentences import sentence_pairs, write_sentence_file
+
+    data = tmp_path / "ko_en.tsv"
+    write_sentence_file(data, sentence_pairs(400, seed=7), seed=2)
+    learn = ["--epochs", "10", "--hidden", "32", "--wordvec", "16", "--lr", "0.01"]  # 2.5 s: answers to compare
+    r = cli("train", "--data", str(data), "--tokenizer", tokenizer, "--out", str(tmp_path / "run"), *learn)
+    assert r.returncode == 0, r.stderr
+    params = str(tmp_path / "run" / "best.npz")
+    r = cli("export", "--format", "onnx", params, str(tmp_path / "onnx"))
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in (tmp_path / "onnx").iterdir()}
+    pieces = {"source.model", "target.model"} if tokenizer == "sentencepiece" else set()
+    assert names == {"encoder.onnx", "decoder_step.onnx", "source.vocab", "target.vocab", "tokenizer.json", *pieces}
+    (tmp_path / "in.txt").write_text("\n".join(SERVED) + "\n", encoding="utf-8")
+    want = cli("translate", "--params", params, "--file", str(tmp_path / "in.txt"))
+    assert want.returncode == 0, want.stderr
+    served = serve_example(tmp_path / "onnx", SERVED)
+    assert served.returncode == 0 and "Warning" not in served.stderr, served.stderr
+    assert served.stdout.splitlines() == want.stdout.splitlines()
+    assert any(line.strip() for line in want.stdout.splitlines())
+    long = " ".join(["서울"] * 1200)
+    for done in (serve_example(tmp_path / "onnx", [long]), cli("translate", "--params", params, long)):
+        assert done.returncode == 2 and "reads at most" in done.stderr and "Traceback" not in done.stderr

@@ -12,10 +12,11 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from .._files import write_atomic
 from ..datasets.sequence import END, UNK
-from ..defaults import CONCATS, MAX_LENGTH
+from ..defaults import CONCATS, MAX_LENGTH, MAX_TOKENS
 from ..errors import MissingExtraError, UsageError
 from ..models import load_model
 
@@ -146,7 +147,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             from ..interop.onnx_export import export_onnx
 
-            written = export_onnx(model, args.out)
+            files = {}
+            if "tokens" in model.metadata:  # with its vocabularies: what a server needs beside the graphs
+                from .data import check_metadata
+
+                check_metadata(args.params, model)
+                files = serving_files(model)
+            written = export_onnx(model, args.out) + write_files(Path(args.out), files)
     except MissingExtraError as exc:
         raise UsageError(str(exc)) from None
     print("wrote " + ", ".join(written))
@@ -161,39 +168,96 @@ def add_vocab_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_vocab(args: argparse.Namespace) -> int:
     """The model's vocabularies (one token per line, line n the id n), its SentencePiece models, and what
     encoding needs beside them (tokenizer.json), as files a server or another toolkit reads."""
-    from ..tokenizers import SIDES
-    from .data import load_saved, saved_data
+    from .data import load_saved
     from .runs import default_params
 
     model = load_saved(args.params or default_params("attncore vocab"))
-    data = saved_data(model)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
+    written = write_files(out, serving_files(model))
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+def write_files(out: Path, files: dict[str, bytes]) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, payload in files.items():
+        write_atomic(out / name, payload)
+    return [str(out / name) for name in files]
+
+
+def serving_files(model: Any) -> dict[str, bytes]:
+    """What a server needs beside a model's graphs, as files: ``source.vocab`` and ``target.vocab`` (one token
+    per line, line n the id n), the SentencePiece models ``source.model`` and ``target.model`` where the model
+    has them, and ``tokenizer.json``: how a sentence becomes ids and ids a sentence (``serving_facts``).
+    ``examples/onnx_translate.py`` reads them with no attncore import."""
+    from ..tokenizers import SIDES
+    from .data import saved_data
+
+    try:
+        data = saved_data(model)
+    except ValueError as exc:  # a damaged tokenizer record
+        raise UsageError(f"the model's tokenizer cannot be read: {exc}") from None
     files: dict[str, bytes] = {}
     for side, tokens in zip(SIDES, (data.question_vocabulary, data.tokens), strict=True):
         if any("\n" in token or "\r" in token for token in tokens):
             raise UsageError(f"the {side} vocabulary has a token with a line break: no one-per-line file holds it")
         files[f"{side}.vocab"] = "".join(token + "\n" for token in tokens).encode("utf-8")
-    record = dict(model.metadata.get("tokenizer") or {"kind": "char"})
-    for side, blob in zip(SIDES, (getattr(data.tokenizer, "models", {}).get(side) for side in SIDES), strict=True):
+    for side in SIDES:
+        blob = getattr(data.tokenizer, "models", {}).get(side)
         if blob:
             files[f"{side}.model"] = blob
-    record.pop("models", None)
+    facts = serving_facts(model, data)
+    files["tokenizer.json"] = (json.dumps(facts, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    return files
+
+
+def serving_facts(model: Any, data: Any) -> dict:
+    """How the model reads a sentence and writes one, as plain data (``tokenizer.json``).
+
+    ``tokenizer`` is the saved tokenizer's record without the SentencePiece models (the ``.model`` files), with
+    the word tokenizer's pattern and punctuation written out; a model without one (the book's character
+    files, the word files of earlier versions) has the kind ``book-chars`` or ``whitespace``. The source's
+    tokens go between the markers (``source_start``/``source_end``), are padded with ``pad_token`` to
+    ``source_length`` (word-level sources may be longer, up to ``max_source_tokens``) and reversed where
+    ``reverse_source``; decoding starts from ``start_id`` and, for word-level models, ends at ``end_id``."""
+    from .. import tokenizers
+    from ..datasets.sequence import PAD, START
+
     meta = model.metadata
-    facts = {
+    if data.tokenizer is not None:
+        record = dict(data.tokenizer.to_record())
+        record.pop("models", None)
+        if record["kind"] == "word":
+            record.update(
+                pattern=tokenizers._WORD.pattern,
+                closing="".join(sorted(tokenizers._CLOSING)),
+                opening="".join(sorted(tokenizers._OPENING)),
+            )
+        markers = data.tokenizer
+    else:
+        record = {"kind": "whitespace" if data.word_level else "book-chars", "normalization": "none"}
+        markers = tokenizers.Tokenizer
+    word_level = bool(data.word_level)
+    marks = int(markers.source_start) + int(markers.source_end) if word_level else 0
+    length = meta["question_length"]
+    return {
         "tokenizer": record,
+        "word_level": word_level,
+        "source_chars": bool(data.source_chars),
+        "source_start": bool(word_level and markers.source_start),
+        "source_end": bool(word_level and markers.source_end),
+        "start_token": START if word_level else data.tokens[meta["start_id"]],
+        "end_token": END if word_level else None,
+        "pad_token": PAD if word_level else " ",
+        "unk_token": UNK,
         "reverse_source": bool(meta.get("reverse", False)),
-        "source_length": meta.get("question_length"),
+        "source_length": length,
+        "max_source_tokens": max(length, MAX_TOKENS + marks) if word_level else length,
         "target_length": meta.get("answer_length"),
         "start_id": meta.get("start_id"),
         "end_id": data.token_to_id.get(END),
         "pad_id": meta.get("pad_id"),
-        "unk_id": data.token_to_id.get(UNK),
+        "unk_id": data.source_token_to_id.get(UNK),
     }
-    files["tokenizer.json"] = (json.dumps(facts, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, payload in files.items():
-        write_atomic(out / name, payload)
-    print("wrote " + ", ".join(str(out / name) for name in files))
-    return 0

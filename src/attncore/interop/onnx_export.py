@@ -64,6 +64,11 @@ def _recurrent_weights(numpy_helper: Any, cell: str, prefix: str, named: dict, l
 
 
 def _model(onnx: Any, graph: Any, config: dict, metadata: dict) -> Any:
+    # the shared constants a graph does not use are left out (onnxruntime warns of each unused initializer)
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", OPSET)], producer_name="attncore")
     model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime releases of the last years
     for key, value in (("attncore.config", config), ("attncore.metadata", metadata)):
