@@ -1,10 +1,10 @@
-"""The ``attncore`` command: ``train``, ``eval``, ``translate``, ``import``, ``export``, ``info``, ``run-book``
-and ``bench``.
+"""The ``attncore`` command: ``train``, ``eval``, ``translate``, ``serve``, ``import``, ``export``, ``vocab``,
+``info``, ``run-book`` and ``bench``.
 
 The parser and the one error handler live here; each command is a module of
 this package (``train``, ``infer`` for eval and translate, ``interop`` for
-import and export, ``info``), and ``run-book`` and ``bench`` keep their own parsers (:mod:`attncore.book`,
-:mod:`attncore.benchmark`). Every command runs inside :func:`attncore.errors.guarded`,
+import, export and vocab, ``serve``, ``info``), and ``run-book`` and ``bench`` keep their own parsers
+(:mod:`attncore.book`, :mod:`attncore.benchmark`). Every command runs inside :func:`attncore.errors.guarded`,
 the one error ladder: an error a user can cause is one line on stderr and exit
 status 2; Ctrl-C is exit 130; nothing prints a traceback unless ``ATTNCORE_DEBUG=1``.
 """
@@ -20,6 +20,7 @@ from ..errors import UsageError, guarded
 from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
 from .info import cmd_info
 from .interop import add_export_arguments, add_import_arguments, add_vocab_arguments, cmd_export, cmd_import, cmd_vocab
+from .serve import add_serve_arguments, cmd_serve
 from .train import add_train_arguments, cmd_train, explicit_options
 
 __all__ = ["UsageError", "main", "parser"]
@@ -89,6 +90,14 @@ def parser() -> argparse.ArgumentParser:
     )
     add_vocab_arguments(p)
     p.set_defaults(func=cmd_vocab)
+
+    p = sub.add_parser(
+        "serve",
+        help="a saved model behind an HTTP JSON endpoint (POST /translate, GET /health), batching requests",
+        formatter_class=DefaultsHelpFormatter,
+    )
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
 
     sub.add_parser("info", help="how this installation was built: backends, OpenMP, flags, BLAS").set_defaults(
         func=cmd_info

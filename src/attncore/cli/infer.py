@@ -241,7 +241,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
             model, data, meta["reverse"], (x, np.zeros((1, meta["answer_length"] + 1), int) + start), answers
         )
         plot_attention(maps, Path(args.plot), known=False)
-    answers = iter(translations(model, data, meta, x, start, args))
+    answers = iter(translations(model, data, meta, x, start, args.beam, args.nbest, args.length_penalty, args.json))
     for n, text in enumerate(texts):
         where = "the input" if args.text is not None else f"line {n + 1}"
         nbest_lines = args.nbest > 1 and not args.json  # an input without answers has no lines
@@ -279,24 +279,35 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
-def translations(model, data, meta: dict, x: np.ndarray, start: np.ndarray, args: argparse.Namespace):
-    """The answer to each row of ``x``: its text, or with ``--json`` the fields of its JSON object; with
-    ``--nbest`` K > 1, the K best texts and scores (or the best's fields and the ``nbest`` list)."""
+def translations(
+    model,
+    data,
+    meta: dict,
+    x: np.ndarray,
+    start: np.ndarray,
+    beam: int = 1,
+    nbest: int = 1,
+    length_penalty: float = 0.0,
+    fields: bool = False,
+):
+    """The answer to each row of ``x``: its text, or with ``fields`` (``--json``, the server) the fields of its
+    JSON object; with ``nbest`` K > 1, the K best texts and scores (or the best's fields and the ``nbest``
+    list)."""
     for i in range(0, len(x), DECODE_BATCH):
         rows = slice(i, i + DECODE_BATCH)
         args_of_rows = (model, data, meta["reverse"], x[rows], start[rows], meta["answer_length"])
         found: np.ndarray | None = None
         scores: np.ndarray | None = None
-        if args.nbest > 1:
-            found, scores = decode_nbest(*args_of_rows, args.nbest, args.beam, args.length_penalty)
+        if nbest > 1:
+            found, scores = decode_nbest(*args_of_rows, nbest, beam, length_penalty)
             ids = found[:, 0]
         else:
-            ids = decode(*args_of_rows, args.beam, args.length_penalty)
+            ids = decode(*args_of_rows, beam, length_penalty)
         xs = model_input(data, meta["reverse"], x[rows])
-        probs = token_probabilities(model, xs, start[rows], ids) if args.json else None
+        probs = token_probabilities(model, xs, start[rows], ids) if fields else None
         for j, row in enumerate(ids):
             out = data.decode(row).rstrip()
-            nbest = (
+            best = (
                 []
                 if found is None or scores is None
                 else [
@@ -305,14 +316,14 @@ def translations(model, data, meta: dict, x: np.ndarray, start: np.ndarray, args
                 ]
             )
             if probs is None:  # not --json
-                yield [(text, score) for text, _, score in nbest] if nbest else out
+                yield [(text, score) for text, _, score in best] if best else out
                 continue
             tokens = answer_tokens(data, row)
             yield {
                 "output": out,
                 "tokens": tokens,
                 "probabilities": [round(float(p), 6) for p in probs[j, : len(tokens)]],
-                **({"nbest": [{"output": t, "tokens": k, "score": round(s, 6)} for t, k, s in nbest]} if nbest else {}),
+                **({"nbest": [{"output": t, "tokens": k, "score": round(s, 6)} for t, k, s in best]} if best else {}),
             }
 
 
