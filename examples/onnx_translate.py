@@ -81,6 +81,8 @@ class Model:
     def encode(self, text: str) -> list[int]:
         """A source sentence's ids, padded to the training length; ValueError for one the model cannot read."""
         facts = self.facts
+        if not text.strip():
+            raise ValueError("the input is empty")
         tokens = self.split(text)
         specials = {facts["start_token"], facts["end_token"], facts["pad_token"]} if facts["word_level"] else set()
         typed = sorted({t for t in tokens if t in specials | {facts["start_token"]}})

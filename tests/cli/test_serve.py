@@ -213,7 +213,7 @@ def test_sigterm_answers_the_request_it_holds_and_exits_0(params):
     thread.join(60 * SLOWNESS)
     assert status == 0 and "Traceback" not in err, err
     assert result["answer"][0] == 200 and len(result["answer"][1]["translations"]) == len(SENTENCES) * 25
-    assert "stopped after" in err and "1 requests" in err
+    assert "stopped after" in err and "answered 1 request, 1000 sentences" in err
     with pytest.raises(ConnectionRefusedError):
         running.request("GET", "/health", timeout=5)
 

@@ -126,8 +126,8 @@ def parse_request(body: bytes) -> tuple[list[str], tuple[int, int, float]]:
 def whole_number(request: dict, key: str, default: int, low: int, high: int) -> int:
     value = request.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        bound = "the beam" if key == "nbest" else str(high)
-        raise BadRequest(f'"{key}" must be a whole number from {low} to {bound} ({high}), got {json.dumps(value)}')
+        bound = f"the beam ({high})" if key == "nbest" else str(high)
+        raise BadRequest(f'"{key}" must be a whole number from {low} to {bound}, got {json.dumps(value)}')
     return value
 
 
@@ -320,9 +320,9 @@ async def serve(web: Any, params: str, args: argparse.Namespace) -> int:
     worker.cancel()
     translator.worker.shutdown(wait=True)
     served = translator.served
+    counts = ", ".join(f"{n} {what[:-1] if n == 1 else what}" for what, n in served.items())
     print(
-        f"attncore serve: stopped after {time.perf_counter() - started:.0f} s: {served['requests']} requests, "
-        f"{served['sentences']} sentences in {served['batches']} batches",
+        f"attncore serve: stopped after {time.perf_counter() - started:.0f} s: answered {counts}",
         file=sys.stderr,
         flush=True,
     )
