@@ -22,6 +22,12 @@ SKIPPED = {
     "attncore train --data ko_en.tsv": "a minute and a half on 2,700 sentence pairs; tests/cli/test_parallel_text.py "
     "trains the same generated file and checks the figures' bounds",
     "attncore translate --params ko-en-small": "needs the run above",
+    "attncore export --format onnx ko-en-small": "needs the run above; tests/interop/test_onnx.py exports models "
+    "of each tokenizer and serves them with examples/onnx_translate.py",
+    "python examples/onnx_translate.py ko-en-onnx": "needs the export above (tested as said there)",
+    "attncore serve --params ko-en-small": "needs the run above; tests/cli/test_serve.py runs a server and talks "
+    "to it over HTTP",
+    "curl -s localhost:8000": "needs the server above (tested as said there)",
     "cd deep-learning-from-scratch-2": "needs a checkout of the book's repository; tests/book/test_book.py runs a "
     "book-style tree through run-book",
     "attncore run-book train.py": "needs a checkout of the book's repository (as above)",
