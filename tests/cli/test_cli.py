@@ -30,8 +30,8 @@ def test_train_writes_history_params_and_plots(trained):
     _, _, out, result = trained
     lines = result.stdout.splitlines()
     assert lines[0].startswith(
-        "attncore train: attention model (lstm), dates.txt: 360 training and 40 validation "
-        "rows, vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
+        "attncore train: attention model (lstm; exports to ONNX and PyTorch), dates.txt: 360 training and 40 "
+        "validation rows, vocabulary 60, --tokenizer char --hidden 16* --wordvec 8* --batch-size 32* --lr 0.001 "
         "--epochs 1* --patience 0, backend "
     )
     assert lines[1].startswith("epoch   1 | loss ") and "val acc" in lines[1]
@@ -381,7 +381,7 @@ def test_the_command_line_trains_reset_after_grus(tmp_path):
     data = tmp_path / "pairs.tsv"
     data.write_text("i am here\tje suis ici\nyou are here\ttu es ici\n" * 20, encoding="utf-8")
     r = attncore_cmd("train", "--data", str(data), "--cell", "gru-reset-after", "--out", str(tmp_path / "r"), *TINY)
-    assert r.returncode == 0 and "(gru-reset-after, luong, bidirectional)" in r.stdout, r.stderr
+    assert r.returncode == 0 and "(gru-reset-after, luong, bidirectional; exports" in r.stdout, r.stderr
     r = attncore_cmd("translate", "--params", str(tmp_path / "r" / "params.npz"), "you are here")
     assert r.returncode == 0, r.stderr
 
@@ -403,7 +403,8 @@ def test_the_command_line_trains_the_seeds_model(tmp_path):
         "16",
     )
     assert r.returncode == 0, r.stderr
-    assert "keras-seed model (gru-reset-after, luong)" in r.stdout and "--hidden 512 --wordvec 128" in r.stdout
+    assert "keras-seed model (gru-reset-after, luong; exports to ONNX and PyTorch)" in r.stdout
+    assert "--hidden 512 --wordvec 128" in r.stdout
     r = attncore_cmd("translate", "--params", str(tmp_path / "k" / "params.npz"), "you are here")
     assert r.returncode == 0, r.stderr
     r = attncore_cmd(

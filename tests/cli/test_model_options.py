@@ -27,7 +27,7 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
     data = small_pairs(tmp_path)
     out = tmp_path / "additive"
     r = attncore_cmd("train", "--data", str(data), "--attention", "additive", "--out", str(out), *TINY)
-    assert r.returncode == 0 and ", bidirectional, additive attention)" in r.stdout, r.stderr
+    assert r.returncode == 0 and ", bidirectional, additive attention; exports" in r.stdout, r.stderr
     assert (out / "attention.png").stat().st_size > 0
     with np.load(out / "params.npz") as f:
         assert json.loads(str(f["config"]))["config"]["score"] == "additive"
@@ -45,7 +45,7 @@ def test_attention_scores_train_translate_and_resume(tmp_path):
         r = attncore_cmd(
             "train", "--data", str(data), "--attention", score, "--cell", cell, "--out", str(tmp_path / score), *TINY
         )
-        assert r.returncode == 0 and f", {score} attention)" in r.stdout, r.stderr
+        assert r.returncode == 0 and f", {score} attention; exports" in r.stdout, r.stderr
     r = attncore_cmd(
         "train", "--data", str(data), "--attention", "general", "--model", "peeky", "--out", str(tmp_path / "p"), *TINY
     )
@@ -66,7 +66,7 @@ def test_dropout_trains_resumes_and_refuses_bad_ratios(tmp_path):
     r = attncore_cmd(
         "train", "--data", str(data), "--dropout", "0.3", "--attention", "scaled", "--out", str(out), *TINY
     )
-    assert r.returncode == 0 and ", bidirectional, scaled attention, dropout 0.3)" in r.stdout, r.stderr
+    assert r.returncode == 0 and ", bidirectional, scaled attention, dropout 0.3; exports" in r.stdout, r.stderr
     with np.load(out / "best.npz") as f:
         assert json.loads(str(f["config"]))["config"]["dropout"] == 0.3
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
@@ -102,7 +102,8 @@ def test_stacked_and_bidirectional_models_on_the_command_line(tmp_path):
         str(out),
         *TINY,
     )
-    assert r.returncode == 0 and ", bidirectional, additive attention, 2 layers, dropout 0.2)" in r.stdout, r.stderr
+    assert r.returncode == 0, r.stderr
+    assert ", bidirectional, additive attention, 2 layers, dropout 0.2; exports" in r.stdout
     with np.load(out / "params.npz") as f:
         config = json.loads(str(f["config"]))["config"]
     assert config["layers"] == 2 and config["bidirectional"] is True
@@ -143,7 +144,7 @@ def test_a_bridge_gives_the_decoder_its_own_width(tmp_path):
     data = small_pairs(tmp_path)
     out = tmp_path / "run"
     r = attncore_cmd("train", "--data", str(data), "--bridge", "12", "--attention", "general", "--out", str(out), *TINY)
-    assert r.returncode == 0 and ", bidirectional, general attention, bridge to 12)" in r.stdout, r.stderr
+    assert r.returncode == 0 and ", bidirectional, general attention, bridge to 12; exports" in r.stdout, r.stderr
     with np.load(out / "params.npz") as f:
         assert json.loads(str(f["config"]))["config"]["bridge"] == 12
     r = attncore_cmd("translate", "--params", str(out / "params.npz"), "--beam", "2", "you are cold")

@@ -107,18 +107,19 @@ def test_recipe_and_resume_of_a_subword_run(tmp_path):
     first = r.stdout.splitlines()[0]
     # a small file: a bidirectional encoder (its hidden size, given here, is the recipe's 128 otherwise)
     assert first.startswith(
-        "attncore train: attention model (gru, luong, bidirectional), ko_en.tsv: 360 training and 40 "
+        "attncore train: attention model (gru, luong, bidirectional; exports to ONNX and PyTorch), ko_en.tsv: "
+        "360 training and 40 "
     )
     assert "--tokenizer sentencepiece --vocab-size " in first and "--hidden 16* --wordvec 64 --batch-size 16 " in first
     assert "--lr 0.003 --epochs 1* --patience 12" in first and "iterations per epoch" not in r.stderr
     r = attncore_cmd("train", "--resume", str(out), "--epochs", "2")
     assert r.returncode == 0 and "resuming after epoch 1" in r.stdout, r.stderr
-    assert "(gru, luong, bidirectional)" in r.stdout and "--hidden 16 " in r.stdout
+    assert "(gru, luong, bidirectional; exports" in r.stdout and "--hidden 16 " in r.stdout
     # the recipe's hidden size keeps the decoder 256 wide: 128 per direction, 256 one way
     for option, model, hidden in (
-        ((), "(gru, luong, bidirectional)", "128"),
-        (("--no-bidirectional",), "(gru, luong)", "256"),
-        (("--model", "seq2seq"), "seq2seq model (lstm)", "256"),
+        ((), "(gru, luong, bidirectional; exports to ONNX and PyTorch)", "128"),
+        (("--no-bidirectional",), "(gru, luong; exports to ONNX and PyTorch)", "256"),
+        (("--model", "seq2seq"), "seq2seq model (lstm; no ONNX or PyTorch export: only the attention models)", "256"),
     ):
         r = attncore_cmd(
             "train",

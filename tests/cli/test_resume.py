@@ -185,7 +185,8 @@ def test_ctrl_c_during_training_saves_and_resume_reaches_the_same_end(tmp_path):
     log = (out / "train.log").read_text(encoding="utf-8").splitlines()
     stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
     assert all(re.match(stamp, line) for line in log)
-    assert "attncore train: attention model (lstm), dates.txt: " in log[0] and log[0].endswith(" threads")
+    assert "attncore train: attention model (lstm; exports to ONNX and PyTorch), dates.txt: " in log[0]
+    assert log[0].endswith(" threads")
     assert any(" epoch   1 | loss" in line for line in log) and log[-1].endswith(f"attncore train --resume {out}")
     resumed = cli("train", "--resume", str(out))
     assert resumed.returncode == 0, resumed.stderr

@@ -17,6 +17,7 @@ import warnings
 
 from .. import __version__
 from ..errors import UsageError, guarded
+from .config import config_arguments
 from .infer import add_eval_arguments, add_translate_arguments, cmd_eval, cmd_translate
 from .info import cmd_info
 from .interop import add_export_arguments, add_import_arguments, add_vocab_arguments, cmd_export, cmd_import, cmd_vocab
@@ -130,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         from ..book import main as book_main
 
         return book_main(argv[1:])
+    if argv[:1] == ["train"]:  # a --config file's options go before the command line's, which override them
+        given, read = argv[1:], list[str]()
+
+        def read_config() -> int:
+            read.extend(config_arguments(given))
+            return 0
+
+        status = guarded("attncore train", read_config)
+        if status:
+            return status
+        argv = ["train", *read, *given]
     args = parser().parse_args(argv)
     if args.command == "train":
         args.explicit = explicit_options(argv[1:])

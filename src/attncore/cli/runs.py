@@ -220,7 +220,17 @@ def read_checkpoint(folder: Path, options: set[str]) -> dict:
 # What a run writes into its folder: a folder holding any of these holds a run.
 RUN_FOLDER = "attncore-run"  # train's --out, where eval and translate look for best.npz without --params
 LOG = "train.log"
-RUN_FILES = (CHECKPOINT, "params.npz", "best.npz", "history.json", "history.csv", LOG, "accuracy.png", "attention.png")
+RUN_FILES = (
+    CHECKPOINT,
+    "params.npz",
+    "best.npz",
+    "history.json",
+    "history.csv",
+    LOG,
+    "config.toml",
+    "accuracy.png",
+    "attention.png",
+)
 
 
 def default_params(prog: str) -> str:

@@ -20,6 +20,7 @@ from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
 from ..tokenizers import MAX_PIECES, TOKENIZERS, make_tokenizer
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
+from .config import CONFIG, write_config
 from .data import (
     DATA_NAMES,
     attention_maps,
@@ -192,12 +193,34 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
     p.add_argument(
         "--force", action="store_true", help="start a new run in an --out folder that holds one, replacing its files"
     )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read options from FILE (TOML, or YAML for .yaml/.yml: name = value, e.g. batch-size = 32); "
+        "options given on the command line override it",
+    )
+    p.add_argument(
+        "--save-config",
+        metavar="FILE",
+        help="write every option of the run, the recipe's choices included, to FILE (TOML, or YAML for "
+        ".yaml/.yml) and exit without training; every run folder keeps one as config.toml",
+    )
     return tuple(run)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     apply_runtime(args)
     saved = None
+    if args.save_config:
+        if args.resume:
+            raise UsageError("--save-config writes the options of a new run: leave out --resume (its folder has them)")
+        check_train_options(args)
+        data, _ = training_data(args)
+        new_model(args, data, not args.no_reverse and not data.word_level)  # its checks
+        print(run_line(args, data))
+        write_config(Path(args.save_config), args)
+        print(f"wrote {args.save_config}; train it with: attncore train --config {args.save_config}")
+        return 0
     if args.resume:
         saved = read_checkpoint(Path(args.resume), {*RUN_OPTIONS, *RESUMABLE})
         apply_saved_options(args, saved["options"])
@@ -225,7 +248,7 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
     trainer = Trainer(model, Adam(lr=args.lr))
     if saved is not None:
         restore(args, saved, data, trainer)
-    x_train, x_val = data.train[0], data.test[0]
+    x_train = data.train[0]
     iters = -(-len(x_train) // args.batch_size)  # the last, partial batch is trained too
     # (the parallel-text recipe already took the smallest batches it would suggest)
     notes = []  # the lines before the run's log opens, which it starts with
@@ -237,15 +260,7 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
         )
         print(notes[-1], file=sys.stderr)
     notes.append(
-        f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
-        f"{', bidirectional' if args.bidirectional else ''}"
-        f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
-        f"{f', {args.layers} layers' if args.layers != 1 else ''}"
-        f"{f', bridge to {args.bridge}' if args.bridge else ''}"
-        f"{f', dropout {args.dropout:g}' if args.dropout else ''}), "
-        f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
-        f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
-        f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
+        run_line(args, data)
         + (
             f"; resuming after epoch {trainer.current_epoch}"
             + (f", iteration {trainer.position}" if trainer.position else "")
@@ -256,8 +271,37 @@ def train_in(args: argparse.Namespace, saved: dict | None, out: Path) -> int:
     print(notes[-1])
     if not args.resume and args.force:
         claim_run_folder(out, force=True)  # the old run's files go once the new one is ready to train
+    write_config(out / CONFIG, args)  # (a resumed run's too: --epochs and --patience may have changed)
     with RunLog(out / LOG, notes):
         return fit_run(args, data, reverse, trainer, out, files)
+
+
+def run_line(args: argparse.Namespace, data) -> str:
+    """The first line of a run: the model (with whether it exports), the data, every option the recipe may
+    set, the backend and threads."""
+    x_train, x_val = data.train[0], data.test[0]
+    return (
+        f"attncore train: {args.model} model ({args.cell}{', luong' if args.luong else ''}"
+        f"{', bidirectional' if args.bidirectional else ''}"
+        f"{'' if args.attention == 'dot' else f', {args.attention} attention'}"
+        f"{f', {args.layers} layers' if args.layers != 1 else ''}"
+        f"{f', bridge to {args.bridge}' if args.bridge else ''}"
+        f"{f', dropout {args.dropout:g}' if args.dropout else ''}; "
+        f"{exports(args)}), "
+        f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
+        f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
+        f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
+    )
+
+
+def exports(args: argparse.Namespace) -> str:
+    """Whether ``attncore export`` takes the model: the attention models of every cell, not the book's
+    chapter-7 models."""
+    from ..interop.layout import EXPORTABLE_CELLS
+
+    if MODEL_KINDS[args.model].__name__ == "AttentionSeq2seq" and args.cell in EXPORTABLE_CELLS:
+        return "exports to ONNX and PyTorch"
+    return "no ONNX or PyTorch export: only the attention models"
 
 
 def fit_run(args: argparse.Namespace, data, reverse: bool, trainer: Trainer, out: Path, files: dict) -> int:
@@ -441,7 +485,7 @@ def finish(model, data, reverse: bool, trainer: Trainer, out: Path) -> None:
     """Ten validation samples and the plots."""
     right = show_samples(model, data, reverse)
     print(f"{right}/{min(10, len(data.test[0]))} samples right")
-    written = ["params.npz", "best.npz", CHECKPOINT, "history.json", "history.csv", LOG]
+    written = ["params.npz", "best.npz", CHECKPOINT, "history.json", "history.csv", LOG, CONFIG]
     written += write_plots(model, data, reverse, trainer, out)
     print(f"wrote {', '.join(written)} to {out}")
 
