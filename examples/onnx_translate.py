@@ -176,6 +176,9 @@ def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
+    if not os.path.isfile(os.path.join(argv[0], "tokenizer.json")):
+        print(f"{argv[0]}: not a folder of 'attncore export --format onnx' (no tokenizer.json)", file=sys.stderr)
+        return 2
     model = Model(argv[0])
     rows, failed = [], 0
     for n, text in enumerate(argv[1:]):

@@ -43,6 +43,7 @@ __all__ = [
     "from_record",
     "make_tokenizer",
     "normalize",
+    "pieces",
 ]
 
 UNK = "<unk>"
@@ -221,9 +222,24 @@ class SentencePieceTokenizer(Tokenizer):
             raise ValueError(f"vocab_size must be an integer from 8 to {MAX_PIECES:,}, got {vocab_size!r}")
         self.vocab_size = vocab_size
         self.models: dict[str, bytes] = {}
+        self.given = False  # models trained elsewhere (from_models), which fit keeps
         self._processors: dict = {}
 
+    @classmethod
+    def from_models(
+        cls, source: bytes, target: bytes, normalization: str = "nfkc", lowercase: bool = False
+    ) -> SentencePieceTokenizer:
+        """A tokenizer of SentencePiece models trained elsewhere (the bytes of each side's ``.model`` file),
+        which ``fit`` keeps; ValueError for bytes that are not a SentencePiece model."""
+        sizes = [pieces(source), pieces(target)]
+        tokenizer = cls(normalization, lowercase, min(MAX_PIECES, max(8, *sizes)))
+        tokenizer.models = {"source": source, "target": target}
+        tokenizer.given = True
+        return tokenizer
+
     def fit(self, sources: list[str], targets: list[str]) -> SentencePieceTokenizer:
+        if self.given:  # models trained elsewhere: kept as they are
+            return self
         import io
 
         import sentencepiece as spm
@@ -289,6 +305,17 @@ class SentencePieceTokenizer(Tokenizer):
             "vocab_size": self.vocab_size,
             "models": {side: base64.b64encode(blob).decode("ascii") for side, blob in self.models.items()},
         }
+
+
+def pieces(model: bytes) -> int:
+    """The number of pieces of a SentencePiece model (a ``.model`` file's bytes); ValueError for bytes that are
+    not one."""
+    import sentencepiece as spm
+
+    try:
+        return int(spm.SentencePieceProcessor(model_proto=model).get_piece_size())
+    except (RuntimeError, TypeError, OSError):
+        raise ValueError("not a SentencePiece model") from None
 
 
 class KerasTokenizer(Tokenizer):

@@ -331,3 +331,40 @@ def test_vocab_writes_the_vocabularies_and_sentencepiece_models(tmp_path):
     r = attncore_cmd("vocab", "--params", "attncore-run/best.npz", "--out", "file", cwd=tmp_path)
     assert_clean_error(r, text="is a file, not a folder")
     assert_clean_error(attncore_cmd("vocab", "--out", "v", cwd=out), text="--params is required")
+
+
+def test_sentencepiece_models_trained_elsewhere(tmp_path):
+    """--source-tokenizer and --target-tokenizer: a user's own SentencePiece models (their normalizer, their
+    <s> and </s> pieces) instead of attncore's; the parameter file carries them, so translate and vocab need
+    nothing else, and --resume checks them; wrong uses are one line each."""
+    import sentencepiece as spm
+
+    data = tmp_path / "ko_en.tsv"
+    write_sentence_file(data, PAIRS, seed=4)
+    for side, texts in (("src", [s for s, _ in PAIRS]), ("tgt", [t for _, t in PAIRS])):
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(texts), model_prefix=str(tmp_path / side), vocab_size=250, minloglevel=2
+        )
+    models = ["--source-tokenizer", str(tmp_path / "src.model"), "--target-tokenizer", str(tmp_path / "tgt.model")]
+    r = attncore_cmd("train", "--data", str(data), *models, "--out", str(tmp_path / "run"), *TINY)
+    assert r.returncode == 0, r.stderr
+    assert "--tokenizer sentencepiece --hidden" in r.stdout and "--source-tokenizer " in r.stdout.splitlines()[0]
+    params = str(tmp_path / "run" / "best.npz")
+    assert attncore_cmd("translate", "--params", params, "지영은 런던에 살아요.").returncode == 0
+    r = attncore_cmd("vocab", "--params", str(tmp_path / "run" / "best.npz"), "--out", str(tmp_path / "v"))
+    assert r.returncode == 0, r.stderr
+    for side, given in (("source", "src"), ("target", "tgt")):
+        assert (tmp_path / "v" / f"{side}.model").read_bytes() == (tmp_path / f"{given}.model").read_bytes()
+    (tmp_path / "tgt.model").write_bytes((tmp_path / "src.model").read_bytes())
+    r = attncore_cmd("train", "--resume", str(tmp_path / "run"), "--epochs", "2")
+    assert_clean_error(r, text="the data differ from the run's")
+    (tmp_path / "bad.model").write_text("not a model", encoding="utf-8")
+    for args, message in (
+        (models[:2], "--source-tokenizer and --target-tokenizer go together"),
+        ([*models[:2], "--target-tokenizer", str(tmp_path / "bad.model")], "bad.model: not a SentencePiece model file"),
+        ([*models, "--tokenizer", "word"], "leave out --tokenizer word"),
+        ([*models, "--vocab-size", "300"], "leave out --vocab-size"),
+        ([*models[:2], "--target-tokenizer", str(tmp_path / "none.model")], "none.model: No such file"),
+    ):
+        r = attncore_cmd("train", "--data", str(data), *args, "--out", str(tmp_path / "x"), *TINY)
+        assert_clean_error(r, text=message)

@@ -64,7 +64,15 @@ EARLIER_OPTIONS = {
     "normalize": "none",
 }
 # The options added since, with the value a run saved before them had.
-ADDED_OPTIONS = {"attention": "dot", "dropout": 0.0, "layers": 1, "bidirectional": False, "bridge": None}
+ADDED_OPTIONS = {
+    "attention": "dot",
+    "dropout": 0.0,
+    "layers": 1,
+    "bidirectional": False,
+    "bridge": None,
+    "source_tokenizer": None,
+    "target_tokenizer": None,
+}
 
 
 class RunFiles:

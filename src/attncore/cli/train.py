@@ -18,7 +18,7 @@ from ..models import KERAS_SEED, MODEL_KINDS, build_model
 from ..optimizer import Adam
 from ..options import add_runtime_arguments, apply_runtime
 from ..plots import plot_attention, plot_history
-from ..tokenizers import MAX_PIECES, TOKENIZERS, make_tokenizer
+from ..tokenizers import MAX_PIECES, TOKENIZERS, SentencePieceTokenizer, make_tokenizer, pieces
 from ..trainer import EarlyStopping, Trainer, TrainingInterrupted
 from .config import CONFIG, write_config
 from .data import (
@@ -49,6 +49,7 @@ from .runs import (
 
 __all__ = ["RUN_OPTIONS", "add_train_arguments", "cmd_train"]
 
+MAX_MODEL_BYTES = 256 << 20  # the largest SentencePiece model file --source-tokenizer reads
 MIN_ITERATIONS = 20  # fewer iterations per epoch than this get a warning with the options that help
 
 
@@ -135,6 +136,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> tuple[str, ...]:
         "(subwords), word (words and punctuation) or char; the book's files are read as characters" + recipe,
     )
     run_option("--vocab-size", type=int, metavar="N", help="pieces of each side's SentencePiece model" + recipe)
+    run_option(
+        "--source-tokenizer",
+        metavar="MODEL",
+        help="a SentencePiece model file (.model) for the sources, trained elsewhere, instead of one trained "
+        "on --data (with --target-tokenizer)",
+    )
+    run_option(
+        "--target-tokenizer",
+        metavar="MODEL",
+        help="a SentencePiece model file for the targets (with --source-tokenizer)",
+    )
     run_option("--lowercase", action="store_true", help="lower-case parallel text before tokenizing it")
     run_option(
         "--normalize", choices=["nfkc", "nfc", "none"], default="nfkc", help="Unicode normalization of parallel text"
@@ -290,7 +302,13 @@ def run_line(args: argparse.Namespace, data) -> str:
         f"{exports(args)}), "
         f"{data.name}: {len(x_train)} training and {len(x_val)} validation rows"
         f"{f' ({data.blank_lines} blank lines skipped)' if data.blank_lines else ''}, vocabulary {len(data.tokens)}, "
-        f"{describe_recipe(args)}, backend {get_backend()}, {get_num_threads()} threads"
+        f"{describe_recipe(args)}"
+        + (
+            f" --source-tokenizer {args.source_tokenizer} --target-tokenizer {args.target_tokenizer}"
+            if args.source_tokenizer
+            else ""
+        )
+        + f", backend {get_backend()}, {get_num_threads()} threads"
     )
 
 
@@ -541,6 +559,9 @@ def check_recipe_options(args: argparse.Namespace) -> None:
 def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
     """The tokenizer of the options and the recipe (None: the book's characters, or an earlier version's
     white-space words), refusing options that do not apply to it."""
+    models = (args.source_tokenizer, args.target_tokenizer)
+    if any(models):
+        return given_models(args, parallel)
     if not parallel:
         apply_recipe(args, {"tokenizer": "char"})
     elif args.tokenizer in (None, "sentencepiece") and args.vocab_size is None:
@@ -566,6 +587,44 @@ def data_tokenizer(args: argparse.Namespace, path: Path, parallel: bool):
     return make_tokenizer(
         args.tokenizer, args.normalize, args.lowercase, args.vocab_size or 1000, args.min_count, args.max_vocab
     )
+
+
+def given_models(args: argparse.Namespace, parallel: bool):
+    """The tokenizer of --source-tokenizer and --target-tokenizer: SentencePiece models trained elsewhere."""
+    if not all((args.source_tokenizer, args.target_tokenizer)):
+        raise UsageError("--source-tokenizer and --target-tokenizer go together (a SentencePiece model for each side)")
+    if not parallel:
+        raise UsageError(
+            f"{Path(args.data).name} holds the book's question_answer lines, read as characters: "
+            "--source-tokenizer and --target-tokenizer are for tab-separated parallel text"
+        )
+    if args.tokenizer not in (None, "sentencepiece") or "vocab_size" in args.explicit:
+        raise UsageError(
+            "--source-tokenizer and --target-tokenizer give SentencePiece models: leave out "
+            + (
+                "--vocab-size (the models have their pieces)"
+                if args.tokenizer is None
+                else f"--tokenizer {args.tokenizer}"
+            )
+        )
+    if {"min_count", "max_vocab"} & args.explicit:
+        raise UsageError("--min-count and --max-vocab are options of --tokenizer word")
+    blobs = []
+    for option, path in (("--source-tokenizer", args.source_tokenizer), ("--target-tokenizer", args.target_tokenizer)):
+        try:
+            with open(path, "rb") as f:
+                blobs.append(f.read(MAX_MODEL_BYTES + 1))
+        except OSError as exc:
+            raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+        if len(blobs[-1]) > MAX_MODEL_BYTES:
+            raise UsageError(f"{option} {path}: over {MAX_MODEL_BYTES >> 20} MiB: not a SentencePiece model")
+        try:
+            pieces(blobs[-1])
+        except ValueError:
+            raise UsageError(f"{option} {path}: not a SentencePiece model file") from None
+    args.tokenizer = "sentencepiece"
+    source, target = blobs
+    return SentencePieceTokenizer.from_models(source, target, args.normalize, args.lowercase)
 
 
 def training_data(args: argparse.Namespace):
@@ -596,6 +655,9 @@ def training_data(args: argparse.Namespace):
             f"tokens; attncore trains on rows of up to {MAX_LENGTH:,}"
         )
     files = {"data": data_file(args)}
+    for role in ("source_tokenizer", "target_tokenizer"):  # --resume checks the models too
+        if getattr(args, role):
+            files[role.replace("_", "-")] = Path(getattr(args, role))
     if args.val:
         meta = {"question_length": data.question_length, "answer_length": data.answer_length, "start_id": data.start_id}
         data.test = encode_rows(args.val, data, meta)
