@@ -217,7 +217,7 @@ def test_bad_options_are_usage_errors(seed, tmp_path, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
-def test_an_unmasked_model_needs_the_source_length(seed, tmp_path, capsys):
+def test_an_unmasked_model_reads_the_source_length_from_its_input_or_the_option(seed, tmp_path, capsys):
     _, src, tgt, folder = seed
     keras.utils.set_random_seed(1)
     plain = keras_model.seed_model(len(src.word_index) + 1, len(tgt.word_index) + 1, 8, 8)
@@ -235,6 +235,16 @@ def test_an_unmasked_model_needs_the_source_length(seed, tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "--source-length" in capsys.readouterr().err
+    assert main(args + ["--source-length", "9"]) == 0
+    assert load_model(str(tmp_path / "p.npz")).metadata["question_length"] == 9
+    # an Input of a fixed length says how long the sources were: the import takes it and says so
+    fixed = keras_model.seed_model(len(src.word_index) + 1, len(tgt.word_index) + 1, 8, 8, source_length=7)
+    fixed.save(tmp_path / "fixed.keras")
+    args[2] = str(tmp_path / "fixed.keras")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "sources are padded to 7 tokens, the length of its source Input" in capsys.readouterr().out
+    assert load_model(str(tmp_path / "p.npz")).metadata["question_length"] == 7
     assert main(args + ["--source-length", "9"]) == 0
     assert load_model(str(tmp_path / "p.npz")).metadata["question_length"] == 9
 

@@ -28,14 +28,16 @@ def seed_model(
     rnn=None,
     attention=None,
     mask_zero: bool = False,
+    source_length: int | None = None,
 ) -> keras.Model:
     """The seed tutorial's model: Embedding -> GRU(return_state) encoder, Embedding -> GRU(initial_state)
     decoder, dot-product ``Attention()([decoder, encoder])``, ``Concatenate()`` ([state, context] with
     ``state_first``), ``Dense(hidden, tanh)`` (with ``luong``) and ``Dense(target_vocab, softmax)``.
     ``rnn(**kwargs)`` and ``attention`` replace the GRUs and the attention layer (the tests' other
-    architectures); ``mask_zero``: token 0 of the source is padding."""
+    architectures); ``mask_zero``: token 0 of the source is padding; ``source_length``: the source Input's
+    fixed length (None: any)."""
     rnn = rnn or (lambda **kw: layers.GRU(hidden, **kw))
-    source = keras.Input((None,), dtype="int32", name="source")
+    source = keras.Input((source_length,), dtype="int32", name="source")
     target = keras.Input((None,), dtype="int32", name="target")
     embedded = layers.Embedding(source_vocab, wordvec, mask_zero=mask_zero)(source)
     enc_out, *enc_state = rnn(return_sequences=True, return_state=True)(embedded)

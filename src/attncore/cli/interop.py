@@ -62,8 +62,9 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
         "--source-length",
         type=int,
         default=None,
-        help="the length the sources were padded to in training (default: each batch's longest; "
-        "needed where the model has no mask, whose padding changes its outputs)",
+        help="the length the sources were padded to in training (default: each batch's longest for a masked "
+        "model; for a model without a mask, whose padding changes its outputs, the length of its source Input "
+        "where it has one)",
     )
     vocab.add_argument(
         "--target-length", type=int, default=100, help="the most tokens a translation may have (default %(default)s)"
@@ -105,23 +106,31 @@ def cmd_import(args: argparse.Namespace) -> int:
             model = load_torch(args.file, concat=args.concat or "context-state")
     except MissingExtraError as exc:
         raise UsageError(str(exc)) from None
+    chose = ""
     if all(vocabularies):
         from ..interop.keras_tokenizer import keras_metadata
 
-        if args.source_length is None and model.metadata.get("pad_id") is None:
-            raise UsageError(
-                "the model has no mask (its padding changes its outputs): give --source-length, the "
-                "length its sources were padded to in training"
+        length = args.source_length
+        if length is None and model.metadata.get("pad_id") is None:  # no mask: its padding changes its outputs
+            length = model.metadata.get("keras_source_length")
+            if length is None:
+                raise UsageError(
+                    "the model has no mask (its padding changes its outputs) and its source Input no fixed "
+                    "length: give --source-length, the length its sources were padded to in training"
+                )
+            chose = (
+                f"the model has no mask, so its padding changes its outputs: sources are padded to {length} "
+                f"tokens, the length of its source Input (--source-length overrides)"
             )
         try:
             model.metadata.update(
-                keras_metadata(
-                    model, *vocabularies, args.start_token, args.end_token, args.source_length or 1, args.target_length
-                )
+                keras_metadata(model, *vocabularies, args.start_token, args.end_token, length or 1, args.target_length)
             )
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     model.save_params(args.out)
+    if chose:
+        print(f"attncore import: {chose}")
     count = sum(p.size for p in model.params)
     print(
         f"wrote {args.out}: {type(model).__name__} {model.config}, {count:,} parameters"

@@ -250,6 +250,7 @@ def _roles_from_config(config: dict, path: str) -> dict:
         "mask_zero": mask_zero,
         "attention": context if score != "dot" else None,
         "score": score,
+        "source_length": _input_length(graph, source_embedding),
     }
     _check_layers(graph, roles)
     return roles
@@ -367,7 +368,21 @@ def _roles_from_weights(weights: dict, concat: str, path: str) -> dict:
         "output": denses[-1],
         "concat": concat,
         "mask_zero": False,
+        "source_length": None,
     }
+
+
+def _input_length(graph: _Graph, embedding: str) -> int | None:
+    """The fixed length of the source Input the ``embedding`` reads (``Input((20,))``: 20), None where it has
+    none (``Input((None,))``)."""
+    refs = graph.args.get(embedding) or []
+    if not refs or graph.kind.get(refs[0][0]) != "InputLayer":
+        return None
+    config = graph.config[refs[0][0]]
+    shape = config.get("batch_shape") or config.get("batch_input_shape")  # Keras 3's, tf.keras 2's
+    if isinstance(shape, list) and len(shape) == 2 and type(shape[1]) is int and shape[1] > 0:
+        return shape[1]
+    return None
 
 
 def load_keras(path: str | os.PathLike, concat: str = "state-context") -> AttentionSeq2seq:
@@ -438,4 +453,6 @@ def load_keras(path: str | os.PathLike, concat: str = "state-context") -> Attent
     if roles["mask_zero"]:  # Keras skips the source's 0 tokens: attncore leaves trailing pads out the same way
         model.pad_id = 0
         model.metadata["pad_id"] = 0
+    if roles["source_length"] is not None:  # the source Input's fixed length: what 'import' pads unmasked sources to
+        model.metadata["keras_source_length"] = roles["source_length"]
     return model
