@@ -2,14 +2,15 @@
 
     attncore train --data ko_en.tsv --out run         # or the book's date model: attncore train --out run
     attncore export --format onnx run/best.npz onnx/
-    python examples/onnx_translate.py onnx/ "지영은 런던에 살아요." "저는 학생이에요."
+    python examples/onnx_translate.py onnx/ "지영은 런던에 살아요." "사과 2개 주세요!"
+    python examples/onnx_translate.py --beam 4 onnx/ "지영은 런던에 살아요."
 
 The folder ``attncore export --format onnx`` writes holds the two graphs and what a server needs beside them:
 ``source.vocab`` and ``target.vocab`` (line n is the token of id n), the SentencePiece models
 ``source.model`` and ``target.model`` of a subword model, and ``tokenizer.json`` (how a sentence is
 normalized and split, the markers around a source, its padding and reversal, the start and end ids). The
-answers are ``attncore translate``'s (greedy decoding); a line that cannot be read is one line on stderr,
-exit status 2, as there.
+answers are ``attncore translate``'s (greedy decoding, or with ``--beam K`` its beam search); a line that
+cannot be read is one line on stderr, exit status 2, as there.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Model:
     def __init__(self, folder: str, threads: int = 1) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        self.encoder, self.step = (
+        self.encoder, self.step_graph = (
             ort.InferenceSession(os.path.join(folder, f"{name}.onnx"), options, providers=["CPUExecutionProvider"])
             for name in ("encoder", "decoder_step")
         )
@@ -124,8 +125,9 @@ class Model:
             return ("" if self.tok["sides"]["target"]["char_level"] else " ").join(tokens).rstrip()
         return " ".join(tokens).rstrip()
 
-    def translate(self, rows: list[list[int]]) -> list[str]:
-        """Greedy answers to encoded sources (one batch: each row padded to the longest)."""
+    def translate(self, rows: list[list[int]], beam: int = 1) -> list[str]:
+        """Answers to encoded sources (one batch: each row padded to the longest): greedy, or attncore's beam
+        search keeping ``beam`` answers."""
         facts = self.facts
         pad = self.source_ids[facts["pad_token"]]
         width = max(len(r) for r in rows)
@@ -137,19 +139,62 @@ class Model:
         else:  # the length before the trailing pads
             lengths = width - np.argmax((source != pad)[:, ::-1], axis=1).astype(np.int64)
         enc_hs, *state = self.encoder.run(None, {"source": source, "lengths": lengths})
+        search = self.greedy if beam == 1 else self.beam_search
+        return [self.detokenize(row) for row in search(enc_hs, state, lengths, beam)]
+
+    def step(self, ids: np.ndarray, enc_hs: np.ndarray, state: list, lengths: np.ndarray) -> tuple:
+        """One decoder step: the logits (N,V) and the next state."""
         names = ["state", "cell"][: len(state)]
-        ids = np.full(len(rows), facts["start_id"], dtype=np.int64)
+        logits, *rest = self.step_graph.run(
+            None, {"ids": ids, "encoder_states": enc_hs, "lengths": lengths, **dict(zip(names, state, strict=True))}
+        )
+        return logits, rest[: len(names)]
+
+    def greedy(self, enc_hs: np.ndarray, state: list, lengths: np.ndarray, _: int) -> np.ndarray:
+        facts = self.facts
+        ids = np.full(len(enc_hs), facts["start_id"], dtype=np.int64)
         answer = []
         for _ in range(facts["target_length"]):
-            logits, *rest = self.step.run(
-                None, {"ids": ids, "encoder_states": enc_hs, "lengths": lengths, **dict(zip(names, state, strict=True))}
-            )
-            state = rest[: len(names)]
+            logits, state = self.step(ids, enc_hs, state, lengths)
             ids = logits.argmax(axis=1)
             answer.append(ids)
             if facts["word_level"] and (np.stack(answer, axis=1) == facts["end_id"]).any(axis=1).all():
                 break
-        return [self.detokenize(row) for row in np.stack(answer, axis=1)]
+        return np.stack(answer, axis=1)
+
+    def beam_search(self, enc_hs: np.ndarray, state: list, lengths: np.ndarray, K: int) -> np.ndarray:
+        """attncore's beam search (``attncore.decoding.beam_search``): the K most probable partial answers of
+        each row at every step (log probabilities in float64, ties to the first), a finished answer going on
+        with the end token at no cost; the most probable finished answer of each row."""
+        facts = self.facts
+        N = len(enc_hs)
+        end = facts["end_id"] if facts["word_level"] else None
+        enc_hs, lengths = np.repeat(enc_hs, K, axis=0), np.repeat(lengths, K)  # a row's beams adjacent
+        state = [np.repeat(s, K, axis=s.ndim - 2) for s in state]  # (N,H), or (layers,N,H) stacked
+        ids = np.full(N * K, facts["start_id"], dtype=np.int64)
+        scores = np.full((N, K), -np.inf)
+        scores[:, 0] = 0.0  # one live beam to start with
+        tokens = np.zeros((N, K, 0), dtype=np.int64)
+        done = np.zeros((N, K), dtype=bool)
+        for _ in range(facts["target_length"]):
+            logits, state = self.step(ids, enc_hs, state, lengths)
+            x = logits.astype(np.float64)
+            x -= x.max(axis=1, keepdims=True)
+            logp = (x - np.log(np.exp(x).sum(axis=1, keepdims=True))).reshape(N, K, -1)
+            if end is not None:
+                logp[done] = -np.inf
+                logp[done, end] = 0.0
+            V = logp.shape[2]
+            flat = (scores[:, :, None] + logp).reshape(N, K * V)
+            best = np.argsort(-flat, axis=1, kind="stable")[:, :K]
+            parent, token = best // V, best % V
+            scores = np.take_along_axis(flat, best, axis=1)
+            tokens = np.concatenate([np.take_along_axis(tokens, parent[:, :, None], axis=1), token[:, :, None]], 2)
+            done = np.take_along_axis(done, parent, axis=1) | (token == end)
+            order = (np.arange(N)[:, None] * K + parent).ravel()
+            state = [s[order] if s.ndim == 2 else s[:, order] for s in state]
+            ids = token.ravel()
+        return tokens[np.arange(N), np.argmax(scores, axis=1)]  # (the length penalty 0: log p alone)
 
 
 def read_vocab(path: str) -> list[str]:
@@ -173,6 +218,9 @@ def join_words(tokens: list[str], closing: str, opening: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    beam = 1
+    if argv[:1] == ["--beam"] and len(argv) > 1 and argv[1].isdigit() and int(argv[1]) >= 1:
+        beam, argv = int(argv[1]), argv[2:]
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -187,7 +235,7 @@ def main(argv: list[str]) -> int:
         except ValueError as exc:
             print(f"input {n + 1}: {exc}", file=sys.stderr)
             failed += 1
-    for answer in model.translate(rows) if rows else []:
+    for answer in model.translate(rows, beam) if rows else []:
         print(answer)
     return 2 if failed else 0
 

@@ -302,15 +302,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVING_EXAMPLE = os.path.join(ROOT, "examples", "onnx_translate.py")
 
 
-def serve_example(folder, texts: list[str], timeout=120):
-    """examples/onnx_translate.py on an exported folder, in a subprocess where importing attncore fails (the
-    example must serve with onnxruntime, numpy and sentencepiece alone): the completed process."""
+def serve_example(folder, texts: list[str], options: tuple[str, ...] = (), timeout=120):
+    """examples/onnx_translate.py [OPTIONS] on an exported folder, in a subprocess where importing attncore fails
+    (the example must serve with onnxruntime, numpy and sentencepiece alone): the completed process."""
     blocked = (
         "import runpy, sys; sys.modules['attncore'] = None; sys.argv = sys.argv[1:]; "
         "runpy.run_path(sys.argv[0], run_name='__main__')"
     )
     return subprocess.run(
-        [sys.executable, "-c", blocked, SERVING_EXAMPLE, str(folder), *texts],
+        [sys.executable, "-c", blocked, SERVING_EXAMPLE, *options, str(folder), *texts],
         capture_output=True,
         text=True,
         timeout=timeout * SLOWNESS,

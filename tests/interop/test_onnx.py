@@ -159,6 +159,12 @@ def test_the_readme_serving_example_answers_as_attncore_translate(tmp_path):
         for q in questions
     ]
     assert served == expected
+    done = serve_example(tmp_path / "onnx", questions, ("--beam", "3"))
+    beams = [
+        run("-m", "attncore", "translate", "--params", str(tmp_path / "run" / "params.npz"), "--beam", "3", q).strip()
+        for q in questions
+    ]
+    assert done.returncode == 0 and done.stdout.splitlines() == beams, done.stderr
 
 
 # Inputs of the serving test: Korean, an English one (unknown to the source side), full-width letters and runs
@@ -198,6 +204,10 @@ def test_the_serving_example_answers_any_model_as_attncore_translate(tmp_path, t
     assert served.returncode == 0 and "Warning" not in served.stderr, served.stderr
     assert served.stdout.splitlines() == want.stdout.splitlines()
     assert any(line.strip() for line in want.stdout.splitlines())
+    want = cli("translate", "--params", params, "--file", str(tmp_path / "in.txt"), "--beam", "4")
+    served = serve_example(tmp_path / "onnx", SERVED, ("--beam", "4"))
+    assert want.returncode == served.returncode == 0, served.stderr
+    assert served.stdout.splitlines() == want.stdout.splitlines()
     long = " ".join(["서울"] * 1200)
     for done in (serve_example(tmp_path / "onnx", [long]), cli("translate", "--params", params, long)):
         assert done.returncode == 2 and "reads at most" in done.stderr and "Traceback" not in done.stderr

@@ -58,6 +58,30 @@ def test_the_module_gives_attncores_scores_and_greedy_tokens(config, with_length
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("end, penalty", [(None, 0.0), (2, 0.0), (2, 1.0)])
+def test_the_modules_beam_search_gives_attncores_answers(config, end, penalty):
+    """generate_beam: attncore's n-best answers and their scores, with and without an end token and lengths,
+    with a length penalty."""
+    model = random_model(config, seed=3)
+    xs, ys, lengths = batch(model, N=5, seed=4)
+    module = to_torch(model)
+    for given in (None, lengths):
+        want, want_scores = model.generate_nbest(xs, ys[:, 0], end, 7, 3, beam=4, length_penalty=penalty, lengths=given)
+        got, got_scores = module.generate_beam(
+            torch.from_numpy(xs),
+            torch.from_numpy(ys[:, 0]),
+            end,
+            7,
+            beam=4,
+            length_penalty=penalty,
+            lengths=None if given is None else torch.from_numpy(given),
+            nbest=3,
+        )
+        np.testing.assert_array_equal(got.numpy(), want)
+        np.testing.assert_allclose(got_scores.numpy(), want_scores, atol=1e-5, rtol=0)
+
+
 def test_the_module_has_plain_torch_layers_and_attncores_parameter_count():
     model = keras_seed(17, 13, 5, 7)
     module = interop.to_torch(model)  # the public entry point: torch imported on the call

@@ -174,7 +174,9 @@ class AttentionSeq2seqModule(nn.Module):
 
     ``forward(xs (N,T), ys (N,Td), lengths=None) -> scores (N,Td,V)``; ``lengths`` (N,) are the
     sources' lengths (attention leaves the padding out and the decoder starts from the state at each
-    row's length). ``generate(xs, start_ids (N,), sample_size, lengths=None) -> ids (N, sample_size)``.
+    row's length). ``generate(xs, start_ids (N,), sample_size, lengths=None) -> ids (N, sample_size)``;
+    ``generate_beam(xs, start_ids, end_id, sample_size, beam, length_penalty, lengths, nbest)`` is attncore's
+    beam search.
     ``layers`` and ``bidirectional`` are ``nn.LSTM``/``nn.GRU``'s ``num_layers`` and ``bidirectional``
     (decoder layer i starts from encoder layer i's final states, both directions joined, so the decoder
     is 2H wide); ``bridge`` (a width B) puts ``tanh(Linear)`` (``bridge.<i>``) between encoder layer i's
@@ -281,6 +283,59 @@ class AttentionSeq2seqModule(nn.Module):
             ids = scores[:, -1].argmax(dim=-1, keepdim=True)
             out.append(ids)
         return torch.cat(out, dim=1) if out else ids.new_empty((ids.shape[0], 0))
+
+    @torch.no_grad()
+    def generate_beam(
+        self,
+        xs: torch.Tensor,
+        start_ids: torch.Tensor,
+        end_id: int | None,
+        sample_size: int,
+        beam: int = 4,
+        length_penalty: float = 0.0,
+        lengths: torch.Tensor | None = None,
+        nbest: int = 1,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """attncore's beam search (:func:`attncore.decoding.beam_search`, the same steps and ties): the ``beam``
+        most probable partial answers of each row kept at every step (log probabilities in float64), an answer
+        finished at ``end_id`` going on with ``end_id`` at no cost; -> the ``nbest`` best answers per row, best
+        first, (N, nbest, sample_size), and their scores ``log p / length ** length_penalty`` (N, nbest)."""
+        N, K = xs.shape[0], beam
+        enc_hs, state = self.encode(xs, lengths)
+        enc_hs = enc_hs.repeat_interleave(K, dim=0)  # each row's encoding once per beam, a row's beams adjacent
+        lengths = None if lengths is None else torch.as_tensor(lengths).repeat_interleave(K)
+        state = tuple(s.repeat_interleave(K, dim=1) for s in state) if self.lstm else state.repeat_interleave(K, dim=1)
+        ids = torch.as_tensor(start_ids).reshape(-1, 1).repeat_interleave(K, dim=0)
+        scores = torch.full((N, K), float("-inf"), dtype=torch.float64)
+        scores[:, 0] = 0.0  # one live beam to start with
+        tokens = torch.zeros((N, K, 0), dtype=torch.long)
+        done = torch.zeros((N, K), dtype=torch.bool)
+        rows = torch.arange(N)[:, None] * K
+        for _ in range(sample_size):
+            logits, state, _ = self.decode(ids, enc_hs, state, lengths)
+            logp = torch.log_softmax(logits[:, -1].to(torch.float64), dim=-1).reshape(N, K, -1)
+            V = logp.shape[2]
+            if end_id is not None:
+                finished = torch.full((V,), float("-inf"), dtype=torch.float64)
+                finished[end_id] = 0.0
+                logp = torch.where(done[:, :, None], finished, logp)
+            flat = (scores[:, :, None] + logp).reshape(N, K * V)
+            best = torch.argsort(-flat, dim=1, stable=True)[:, :K]
+            parent, token = best // V, best % V
+            scores = flat.gather(1, best)
+            kept = tokens.gather(1, parent[:, :, None].expand(-1, -1, tokens.shape[2]))
+            tokens = torch.cat([kept, token[:, :, None]], dim=2)
+            done = done.gather(1, parent) | (token == end_id if end_id is not None else False)
+            order = (rows + parent).reshape(-1)
+            state = tuple(s[:, order] for s in state) if self.lstm else state[:, order]
+            ids = token.reshape(-1, 1)
+        length = torch.full((N, K), sample_size)
+        if end_id is not None and sample_size:
+            ended = tokens == end_id
+            length = torch.where(ended.any(dim=2), ended.to(torch.int64).argmax(dim=2) + 1, length)
+        normalized = scores / length.to(torch.float64) ** length_penalty
+        choice = torch.argsort(-normalized, dim=1, stable=True)[:, :nbest]
+        return tokens.gather(1, choice[:, :, None].expand(-1, -1, tokens.shape[2])), normalized.gather(1, choice)
 
 
 def to_torch(model: Any) -> AttentionSeq2seqModule:
