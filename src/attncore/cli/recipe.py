@@ -23,7 +23,17 @@ import argparse
 import math
 from collections import Counter
 
-__all__ = ["RECIPE_OPTIONS", "apply_recipe", "describe_recipe", "model_recipe", "tokenizer_recipe"]
+from ..errors import UsageError
+from ..tokenizers import MAX_PIECES
+
+__all__ = [
+    "RECIPE_OPTIONS",
+    "apply_recipe",
+    "check_recipe_options",
+    "describe_recipe",
+    "model_recipe",
+    "tokenizer_recipe",
+]
 
 # The options a recipe sets (those the command line leaves out), in the order the first line prints them.
 RECIPE_OPTIONS = (
@@ -102,6 +112,19 @@ def model_recipe(parallel: bool, rows: int, bidirectional: bool | None = None) -
         "epochs": epochs,
         "patience": max(3, epochs // 5),
     }
+
+
+def check_recipe_options(args: argparse.Namespace) -> None:
+    """The options a recipe may set, those that are set."""
+    for name in ("epochs", "batch_size", "hidden", "wordvec"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError("--lr must be above 0")
+    if args.patience is not None and args.patience < 0:
+        raise UsageError(f"--patience must be at least 0 (0: no early stopping), got {args.patience}")
+    if args.vocab_size is not None and not 8 <= args.vocab_size <= MAX_PIECES:
+        raise UsageError(f"--vocab-size must be from 8 to {MAX_PIECES:,}, got {args.vocab_size}")
 
 
 def apply_recipe(args: argparse.Namespace, recipe: dict) -> None:
