@@ -224,3 +224,41 @@ def test_bad_options_are_one_line(params, server):
     assert_clean_error(cli("serve", "--params", "missing.npz"), text="missing.npz")
     busy = cli("serve", "--params", params, "--port", str(server.port))
     assert_clean_error(busy, text=f"cannot listen on 127.0.0.1:{server.port}")
+
+
+def test_an_unexpected_error_is_a_500_with_one_line_and_the_server_lives_on(params, capsys):
+    """The app in this process (aiohttp's test server and client, over a socket) with a decoder that fails
+    once: that request gets a 500 and a one-line JSON error, the traceback goes to the server's stderr, and the
+    next request is answered."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from attncore.cli.serve import Translator, make_app
+
+    async def scenario():
+        translator = Translator(params, 1000)
+        decode, failed = translator.decode, []
+
+        def fail_once(jobs):
+            if not failed:
+                failed.append(True)
+                raise RuntimeError("the kernel failed")
+            return decode(jobs)
+
+        translator.decode = fail_once
+        worker = asyncio.create_task(translator.run())
+        try:
+            async with TestClient(TestServer(make_app(web, translator, 1 << 20))) as client:
+                first = await client.post("/translate", json={"text": SENTENCES[0]})
+                second = await client.post("/translate", json={"text": SENTENCES[0]})
+                return first.status, await first.json(), second.status, await second.json()
+        finally:
+            worker.cancel()
+            translator.worker.shutdown(wait=True)
+
+    status, body, again, answer = asyncio.run(scenario())
+    assert status == 500 and body == {"error": "internal error: RuntimeError: the kernel failed"}
+    assert again == 200 and answer["translations"][0]["input"] == SENTENCES[0]
+    assert "Traceback" in capsys.readouterr().err
