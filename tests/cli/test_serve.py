@@ -235,7 +235,7 @@ def test_an_unexpected_error_is_a_500_with_one_line_and_the_server_lives_on(para
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from attncore.cli.serve import Translator, make_app
+    from attncore.cli.server import Translator, make_app
 
     async def scenario():
         translator = Translator(params, 1000)
